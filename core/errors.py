@@ -1,0 +1,40 @@
+"""Failure classes shared by the sync engine and plugins.
+
+The engine decides what happens to a delivery from the class of the error a plugin
+raises (or that its HTTP client raised): transient errors are retried with backoff,
+permanent ones go straight to the dead list with their reason.
+"""
+
+from __future__ import annotations
+
+
+class SyncError(Exception):
+    """Base class of every error a plugin may raise while mapping or pushing."""
+
+
+class TransientError(SyncError):
+    """The target may accept the same document later: timeouts, 5xx, 429, refused connections.
+
+    ``retry_after`` (seconds) is the target's own hint, such as an HTTP ``Retry-After``
+    header; the engine waits at least that long before the next attempt.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(SyncError):
+    """The target will refuse this version of the document whatever we do: validation 4xx.
+
+    The delivery is marked dead at once with this message as the reason; an admin
+    retries it after fixing the record or the target.
+    """
+
+
+class MappingError(PermanentError):
+    """The canonical record cannot be turned into the target's document."""
+
+
+class ConfigurationError(Exception):
+    """Settings are missing or invalid; the message names the plugin and the field."""

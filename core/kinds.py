@@ -1,0 +1,51 @@
+"""The registry of canonical record kinds: URL name, document type, schema, table.
+
+Everything that is generic over records (the API routes, the store, the sync engine,
+the CLI) looks a kind up here instead of naming customers or leads itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.db.base import RecordMixin
+from core.schemas.base import CanonicalModel
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of canonical record.
+
+    ``name`` is the plural URL segment (``customers``); ``type`` is the singular name
+    used in documents, subscriptions and sync bookkeeping (``customer``); ``schema`` is
+    the pydantic model of the request body; ``table`` is the ORM class that stores it;
+    ``index`` extracts the typed lookup columns of ``table`` from a validated record.
+    """
+
+    name: str
+    type: str
+    schema: type[CanonicalModel]
+    table: type[RecordMixin]
+    index: Callable[[CanonicalModel], dict[str, Any]]
+
+
+def _build() -> dict[str, Kind]:
+    from core.schemas.registry import KIND_LIST
+
+    return {kind.name: kind for kind in KIND_LIST}
+
+
+KINDS: Mapping[str, Kind] = _build()
+KINDS_BY_TYPE: Mapping[str, Kind] = {kind.type: kind for kind in KINDS.values()}
+
+
+def kind_by_name(name: str) -> Kind | None:
+    """Return the kind whose URL segment is ``name``, or None."""
+    return KINDS.get(name)
+
+
+def kind_by_type(type_: str) -> Kind:
+    """Return the kind whose document type is ``type_``; KeyError if there is none."""
+    return KINDS_BY_TYPE[type_]

@@ -1,0 +1,23 @@
+"""Base classes and reusable field types of the canonical model."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Identifier chosen by the calling system (the CRM's own id).
+RecordId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")]
+
+#: Exact money amount; never a float.
+Amount = Annotated[Decimal, Field(max_digits=20, decimal_places=4)]
+
+#: ISO 4217 currency code; IRR unless the caller says otherwise.
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class CanonicalModel(BaseModel):
+    """Base of every canonical write schema: unknown fields are refused, text stays as sent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False, str_strip_whitespace=False)
