@@ -73,9 +73,7 @@ def crm_sync_map_record(context: PluginContext, record: SyncRecord) -> dict[str,
 
 
 @hookspec(firstresult=True)
-def crm_sync_push(
-    context: PluginContext, documents: list[OutboundDocument]
-) -> list[PushResult]:
+def crm_sync_push(context: PluginContext, documents: list[OutboundDocument]) -> list[PushResult]:
     """Send documents to the target and return one result per document, in order.
 
     ``documents`` holds at most ``PluginDescription.max_batch`` documents, each with its

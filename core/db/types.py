@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-
 from sqlalchemy import JSON, DateTime
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -43,4 +42,3 @@ def utcnow() -> datetime:
 
 
 __all__ = ["JSONDocument", "UTCDateTime", "utcnow"]
-

@@ -1,0 +1,1 @@
+"""The sync engine: outbox claims, pushes, retries, broker, workers and sweeper."""

@@ -1,0 +1,75 @@
+"""Admin routes: queue counts, the dead list, retry and purge."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict
+
+from core.api.auth import Principal, require
+from core.api.problems import Problem
+from core.api.records import runtime_of
+from core.sync.admin import Selection, list_dead, purge_dead, queue_counts, retry_dead
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+
+class SelectionIn(BaseModel):
+    """Which dead deliveries to act on; ``all`` must be true to act on every one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plugin: str | None = None
+    kind: str | None = None
+    id: str | None = None
+    all: bool = False
+
+    def selection(self) -> Selection:
+        """The selection, refusing an empty one unless ``all`` is set."""
+        if not (self.all or self.plugin or self.kind or self.id):
+            raise Problem(422, "empty-selection", "name a plugin, kind or id, or set all to true")
+        return Selection(plugin=self.plugin, kind=self.kind, record_id=self.id)
+
+
+@router.get("/queues", summary="Deliveries per plugin and state")
+def get_queues(
+    request: Request, principal: Annotated[Principal, Depends(require("reader"))]
+) -> dict[str, Any]:
+    """Counts of deliveries per plugin and state, with the oldest due time."""
+    counts = queue_counts(runtime_of(request).engine)
+    return {"queues": [asdict(count) for count in counts]}
+
+
+@router.get("/dead", summary="The dead list")
+def get_dead(
+    request: Request,
+    principal: Annotated[Principal, Depends(require("admin"))],
+    plugin: str | None = None,
+    kind: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    """Dead deliveries with their reason, newest first."""
+    rows = list_dead(runtime_of(request).engine, Selection(plugin, kind), limit=limit)
+    return {"dead": [asdict(row) for row in rows]}
+
+
+@router.post("/dead/retry", summary="Retry dead deliveries")
+def post_retry(
+    body: SelectionIn, request: Request, principal: Annotated[Principal, Depends(require("admin"))]
+) -> dict[str, Any]:
+    """Make the selected dead deliveries pending again and enqueue them."""
+    runtime = runtime_of(request)
+    refs = retry_dead(runtime.engine, body.selection())
+    for plugin, plugin_refs in refs.items():
+        runtime.dispatch(plugin, plugin_refs)
+    return {"retried": sum(len(plugin_refs) for plugin_refs in refs.values())}
+
+
+@router.post("/dead/purge", summary="Give dead deliveries up")
+def post_purge(
+    body: SelectionIn, request: Request, principal: Annotated[Principal, Depends(require("admin"))]
+) -> dict[str, Any]:
+    """Mark the selected dead deliveries discarded."""
+    return {"purged": purge_dead(runtime_of(request).engine, body.selection())}

@@ -1,0 +1,146 @@
+"""The FastAPI application: records, admin, health, readiness, metrics and docs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import dramatiq
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.api import admin, problems
+from core.api.auth import TokenVerifier, configured_tokens, require
+from core.api.limits import BodySizeLimit
+from core.api.records import record_routers
+from core.metrics import ApiMetrics
+from core.sync.runtime import SyncRuntime
+from core.sync.sweeper import Sweeper
+
+log = logging.getLogger(__name__)
+
+
+def broker_reachable(runtime: SyncRuntime) -> str | None:
+    """Return None when the broker answers, else a short reason."""
+    broker: Any = runtime.broker
+    try:
+        if hasattr(broker, "client"):
+            broker.client.ping()
+        elif hasattr(broker, "parameters"):
+            import pika
+
+            pika.BlockingConnection(broker.parameters).close()
+    except Exception as error:
+        return f"broker unreachable: {type(error).__name__}"
+    return None
+
+
+class Background:
+    """The threads ``serve`` runs beside the API: the sweeper and, embedded, the worker."""
+
+    def __init__(self, runtime: SyncRuntime) -> None:
+        self.runtime = runtime
+        self.worker: dramatiq.Worker | None = None
+        self.sweeper: Sweeper | None = None
+
+    def start(self) -> None:
+        """Start the in-process worker (embedded default only) and the sweeper."""
+        if self.runtime.settings.embedded:
+            self.worker = dramatiq.Worker(
+                self.runtime.broker, worker_threads=self.runtime.settings.worker_threads
+            )
+            self.worker.start()
+        self.sweeper = Sweeper(self.runtime)
+        self.sweeper.start()
+
+    def stop(self) -> None:
+        """Stop the sweeper, then let the worker finish its messages."""
+        if self.sweeper is not None:
+            self.sweeper.stop()
+        if self.worker is not None:
+            self.worker.stop(timeout=10_000)
+
+
+def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
+    """Build the API around ``runtime``; ``background`` starts the sweeper (and embedded worker)."""
+    services = Background(runtime)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if background:
+            services.start()
+        try:
+            yield
+        finally:
+            if background:
+                services.stop()
+
+    app = FastAPI(
+        title="crm-sync",
+        summary="Integration hub between a CRM and the systems around it",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.verifier = TokenVerifier(configured_tokens(runtime.settings))
+    app.state.background = services
+    metrics = ApiMetrics(runtime.engine)
+    app.state.metrics = metrics
+
+    app.add_exception_handler(problems.Problem, problems.on_problem)
+    app.add_exception_handler(RequestValidationError, problems.on_validation_error)
+    app.add_exception_handler(ValidationError, problems.on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, problems.on_http_error)
+    app.add_exception_handler(Exception, problems.on_unexpected)
+    app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
+
+    @app.middleware("http")
+    async def count_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    for router in record_routers():
+        app.include_router(router)
+    app.include_router(admin.router)
+
+    @app.get("/healthz", tags=["operations"], summary="The process is up")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="Database and broker are reachable")
+    def readyz() -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            with runtime.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as error:
+            checks["database"] = f"unreachable: {type(error).__name__}"
+        checks["broker"] = broker_reachable(runtime) or "ok"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        dependencies=[Depends(require("reader"))],
+    )
+    def get_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

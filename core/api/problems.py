@@ -1,0 +1,130 @@
+"""RFC 9457 problem details: every error the API returns has this machine-readable shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_TYPE = "urn:crm-sync:problem:"
+MEDIA_TYPE = "application/problem+json"
+
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Validation failed",
+    503: "Service unavailable",
+}
+
+
+class Problem(Exception):
+    """An error the API answers with problem+json; ``slug`` names its type."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
+    """Render a Problem as an RFC 9457 response."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE + problem.slug,
+        "title": TITLES.get(problem.status, "Error"),
+        "status": problem.status,
+        "detail": problem.detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if problem.errors is not None:
+        body["errors"] = problem.errors
+    return JSONResponse(
+        body, status_code=problem.status, media_type=MEDIA_TYPE, headers=problem.headers
+    )
+
+
+def field_errors(
+    errors: list[Any], *, skip_prefix: tuple[str, ...] = ("body",)
+) -> list[dict[str, Any]]:
+    """Turn pydantic errors into ``{"field", "message", "code"}`` items without echoing input."""
+    items = []
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ())]
+        if location[: len(skip_prefix)] == list(skip_prefix):
+            location = location[len(skip_prefix) :]
+        items.append(
+            {
+                "field": ".".join(location) or None,
+                "message": error.get("msg", "invalid"),
+                "code": error.get("type", "invalid"),
+            }
+        )
+    return items
+
+
+async def on_problem(request: Request, error: Exception) -> JSONResponse:
+    """Answer a raised Problem."""
+    assert isinstance(error, Problem)
+    return problem_response(error, request.url.path)
+
+
+async def on_validation_error(request: Request, error: Exception) -> JSONResponse:
+    """Answer request validation errors: 400 for malformed JSON, 422 with field errors otherwise."""
+    assert isinstance(error, RequestValidationError | ValidationError)
+    errors = list(error.errors())
+    if any(item.get("type") == "json_invalid" for item in errors):
+        problem = Problem(400, "malformed-json", "the request body is not valid JSON")
+    elif any(
+        item.get("type") == "missing" and tuple(item.get("loc", ())) == ("body",) for item in errors
+    ):
+        problem = Problem(400, "missing-body", "the request needs a JSON body")
+    else:
+        problem = Problem(
+            422,
+            "validation-error",
+            "the request body does not match the schema",
+            errors=field_errors(errors),
+        )
+    return problem_response(problem, request.url.path)
+
+
+async def on_http_error(request: Request, error: Exception) -> JSONResponse:
+    """Answer Starlette's own HTTP errors (unknown route, wrong method) as problems."""
+    assert isinstance(error, StarletteHTTPException)
+    slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+    detail = (
+        error.detail if isinstance(error.detail, str) else TITLES.get(error.status_code, "Error")
+    )
+    headers = dict(error.headers) if error.headers else None
+    return problem_response(
+        Problem(error.status_code, slug, detail, headers=headers), request.url.path
+    )
+
+
+async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
+    """Answer any other exception with a 500 problem that leaks nothing about the cause."""
+    return problem_response(
+        Problem(500, "internal-error", "the server failed; the error has been logged"),
+        request.url.path,
+    )

@@ -1,0 +1,173 @@
+"""Routes of the canonical records: upsert, read, list and sync state, one set per kind."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from pydantic import BaseModel
+
+from core.api.auth import Principal, require
+from core.api.problems import Problem
+from core.kinds import KINDS, Kind
+from core.store import StoredRecord, get_record, list_records, sync_rows, write_record
+from core.sync.runtime import SyncRuntime
+
+log = logging.getLogger(__name__)
+
+ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
+RecordIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="the CRM's id of the record")]
+
+
+class RecordOut(BaseModel):
+    """A stored record: its document with computed fields, and bookkeeping."""
+
+    type: str
+    id: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    data: dict[str, Any]
+
+
+class WriteOut(RecordOut):
+    """The answer to an upsert: ``changed`` is false when the body equalled the stored record."""
+
+    changed: bool
+
+
+class RecordPage(BaseModel):
+    """A page of records ordered by id; pass ``next`` as ``after`` for the following page."""
+
+    items: list[RecordOut]
+    next: str | None
+
+
+class PluginSyncOut(BaseModel):
+    """One plugin's delivery state of one record."""
+
+    plugin: str
+    state: str
+    external_id: str | None
+    synced_version: int | None
+    wanted_version: int
+    attempts: int
+    last_error: str | None
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+
+
+class SyncOut(BaseModel):
+    """The delivery state of one record for every plugin subscribed to it."""
+
+    type: str
+    id: str
+    version: int
+    plugins: list[PluginSyncOut]
+
+
+def runtime_of(request: Request) -> SyncRuntime:
+    """The process's sync runtime."""
+    runtime: SyncRuntime = request.app.state.runtime
+    return runtime
+
+
+def record_out(stored: StoredRecord) -> dict[str, Any]:
+    """Render a stored record with its computed fields."""
+    return {
+        "type": stored.kind.type,
+        "id": stored.id,
+        "version": stored.version,
+        "created_at": stored.created_at,
+        "updated_at": stored.updated_at,
+        "data": stored.model().model_dump(mode="json"),
+    }
+
+
+def _not_found(kind: Kind, record_id: str) -> Problem:
+    return Problem(404, "not-found", f"there is no {kind.type} with id {record_id!r}")
+
+
+def build_router(kind: Kind) -> APIRouter:
+    """The routes of one kind, typed with its schema so /docs shows each body."""
+    router = APIRouter(prefix=f"/v1/{kind.name}", tags=[kind.name])
+    schema = kind.schema
+
+    @router.put(
+        "/{record_id}",
+        response_model=WriteOut,
+        summary=f"Create or update a {kind.type}",
+        responses={201: {"model": WriteOut, "description": "created"}},
+    )
+    def put_record(
+        record_id: RecordIdPath,
+        body: Annotated[schema, Body()],  # type: ignore[valid-type]
+        request: Request,
+        response: Response,
+        principal: Annotated[Principal, Depends(require("writer"))],
+    ) -> dict[str, Any]:
+        runtime = runtime_of(request)
+        subscribers = runtime.host.subscribers(kind.type)
+        result = write_record(runtime.engine, kind, record_id, body, subscribers=subscribers)
+        for plugin in result.subscribers:
+            runtime.dispatch(plugin, [(kind.type, record_id)])
+        if result.created:
+            response.status_code = 201
+        return {**record_out(result.record), "changed": result.changed}
+
+    @router.get("/{record_id}", response_model=RecordOut, summary=f"Read a {kind.type}")
+    def get_one(
+        record_id: RecordIdPath,
+        request: Request,
+        principal: Annotated[Principal, Depends(require("reader"))],
+    ) -> dict[str, Any]:
+        stored = get_record(runtime_of(request).engine, kind, record_id)
+        if stored is None:
+            raise _not_found(kind, record_id)
+        return record_out(stored)
+
+    @router.get("", response_model=RecordPage, summary=f"List {kind.name} by id")
+    def get_page(
+        request: Request,
+        principal: Annotated[Principal, Depends(require("reader"))],
+        after: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> dict[str, Any]:
+        records = list_records(runtime_of(request).engine, kind, after=after, limit=limit)
+        next_after = records[-1].id if len(records) == limit else None
+        return {"items": [record_out(stored) for stored in records], "next": next_after}
+
+    @router.get("/{record_id}/sync", response_model=SyncOut, summary=f"Sync state of a {kind.type}")
+    def get_sync(
+        record_id: RecordIdPath,
+        request: Request,
+        principal: Annotated[Principal, Depends(require("reader"))],
+    ) -> dict[str, Any]:
+        runtime = runtime_of(request)
+        stored = get_record(runtime.engine, kind, record_id)
+        if stored is None:
+            raise _not_found(kind, record_id)
+        plugins = [
+            {
+                "plugin": row.plugin,
+                "state": row.state,
+                "external_id": row.external_id,
+                "synced_version": row.synced_version,
+                "wanted_version": row.wanted_version,
+                "attempts": row.attempts,
+                "last_error": row.last_error,
+                "last_attempt_at": row.last_attempt_at,
+                "next_attempt_at": row.due_at if row.state in ("pending", "failed") else None,
+            }
+            for row in sync_rows(runtime.engine, kind.type, record_id)
+        ]
+        return {"type": kind.type, "id": record_id, "version": stored.version, "plugins": plugins}
+
+    return router
+
+
+def record_routers() -> list[APIRouter]:
+    """One router per canonical kind."""
+    return [build_router(kind) for kind in KINDS.values()]

@@ -1,0 +1,320 @@
+"""The ``crm-sync`` command line: serve, worker, db, plugins, dead and resync."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import asdict
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from core.db.engine import create_db_engine
+from core.db.migrate import SchemaOutOfDate, check_schema, current_revision, head_revision, upgrade
+from core.errors import ConfigurationError
+from core.kinds import KINDS, kind_by_type
+from core.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="crm-sync: the integration hub between a CRM and the systems around it.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+dead_app = typer.Typer(help="The dead list: deliveries that failed for good.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(dead_app, name="dead")
+console = Console()
+errors = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except Exception as error:
+        raise _fail(f"invalid settings: {error}") from None
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    return settings
+
+
+def _runtime(settings: Settings) -> Any:
+    from core.sync.runtime import SyncRuntime
+
+    try:
+        return SyncRuntime(settings)
+    except ConfigurationError as error:
+        raise _fail(str(error)) from None
+
+
+def _ready_schema(settings: Settings, runtime: Any) -> None:
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(runtime.engine)
+        return
+    try:
+        check_schema(runtime.engine)
+    except SchemaOutOfDate as error:
+        raise _fail(str(error)) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Run the HTTP API (and, on the embedded default, the workers inside it)."""
+    import uvicorn
+
+    from core.api.app import create_app
+    from core.api.auth import ensure_admin_token
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    runtime = _runtime(settings)
+    _ready_schema(settings, runtime)
+    if not settings.api_tokens:
+        token, created = ensure_admin_token(settings)
+        path = settings.data_dir / "admin-token"
+        if created:
+            console.print(f"Created an admin API token (saved in {path}, shown only now):\n{token}")
+        else:
+            console.print(f"Using the admin API token in {path}")
+    mode = "embedded (in-process broker and workers)" if settings.embedded else "API only"
+    active = ", ".join(runtime.host.active()) or "none active"
+    console.print(f"crm-sync serving on http://{host}:{port} ({mode}); plugins: {active}")
+    uvicorn.run(create_app(runtime), host=host, port=port, log_level=settings.log_level.lower())
+
+
+@app.command()
+def worker(
+    processes: Annotated[int, typer.Option(min=1, help="worker processes")] = 2,
+    threads: Annotated[int, typer.Option(min=1, help="threads per process")] = 8,
+) -> None:
+    """Run Dramatiq worker processes for a Redis or RabbitMQ deployment."""
+    from core.sync.worker import Supervisor
+
+    settings = _settings()
+    if settings.embedded:
+        raise _fail(
+            "worker needs CRM_SYNC_BROKER_URL (redis:// or amqp://); "
+            "on the embedded default `crm-sync serve` runs the workers itself"
+        )
+    runtime = _runtime(settings)
+    try:
+        check_schema(runtime.engine)
+    except SchemaOutOfDate as error:
+        raise _fail(str(error)) from None
+    finally:
+        runtime.close()
+    Supervisor(processes, threads, settings.log_level).run()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema up to date."""
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_db_engine(settings.resolved_database_url)
+    upgrade(engine)
+    console.print(f"database schema at {current_revision(engine)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database and the one this release needs."""
+    engine = create_db_engine(_settings().resolved_database_url)
+    console.print(f"database: {current_revision(engine) or 'empty'}; needed: {head_revision()}")
+
+
+@app.command()
+def plugins(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="run each active plugin's health check")
+    ] = False,
+) -> None:
+    """List installed plugins: version, status, target, subscriptions and hooks."""
+    from core.plugins import PluginHost
+
+    settings = _settings()
+    try:
+        host = PluginHost(settings)
+    except ConfigurationError as error:
+        raise _fail(str(error)) from None
+    rows = []
+    for info in host.installed():
+        description = info.description
+        row: dict[str, Any] = {
+            "name": info.name,
+            "version": info.version,
+            "status": info.status,
+            "target": description.target if description else None,
+            "subscriptions": list(description.subscriptions) if description else [],
+            "hooks": info.hooks,
+        }
+        if check and info.status == "active":
+            report = host.health(info.name)
+            row["health"] = {"ok": report.ok, "detail": report.detail}
+        rows.append(row)
+    host.close()
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table("plugin", "version", "status", "target", "subscriptions", "hooks")
+    for row in rows:
+        status = row["status"] if row["status"] != "idle" else "idle (no target configured)"
+        if "health" in row:
+            status += " ✓" if row["health"]["ok"] else f" ✗ {row['health']['detail']}"
+        table.add_row(
+            row["name"],
+            row["version"],
+            status,
+            row["target"] or "-",
+            ", ".join(row["subscriptions"]) or "-",
+            "\n".join(row["hooks"]),
+        )
+    console.print(table)
+
+
+def _selection(plugin: str | None, kind: str | None, record_id: str | None, every: bool) -> Any:
+    from core.sync.admin import Selection
+
+    if not (every or plugin or kind or record_id):
+        raise _fail("name --plugin, --kind or --id, or pass --all")
+    if kind is not None and kind not in {k.type for k in KINDS.values()}:
+        raise _fail(f"unknown kind {kind!r}")
+    return Selection(plugin=plugin, kind=kind, record_id=record_id)
+
+
+PluginOpt = Annotated[str | None, typer.Option("--plugin", help="only this plugin")]
+KindOpt = Annotated[
+    str | None, typer.Option("--kind", help="only this document type, e.g. customer")
+]
+IdOpt = Annotated[str | None, typer.Option("--id", help="only this record id")]
+AllOpt = Annotated[bool, typer.Option("--all", help="every dead delivery")]
+
+
+@dead_app.command("list")
+def dead_list(
+    plugin: PluginOpt = None,
+    kind: KindOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Show dead deliveries with the reason they failed."""
+    from core.sync.admin import Selection, list_dead
+
+    engine = create_db_engine(_settings().resolved_database_url)
+    rows = list_dead(engine, Selection(plugin=plugin, kind=kind))
+    if as_json:
+        console.print_json(json.dumps([asdict(row) for row in rows], default=str))
+        return
+    table = Table("plugin", "kind", "id", "version", "attempts", "last attempt", "reason")
+    for row in rows:
+        table.add_row(
+            row.plugin,
+            row.kind,
+            row.record_id,
+            str(row.wanted_version),
+            str(row.attempts),
+            str(row.last_attempt_at or "-"),
+            row.last_error or "-",
+        )
+    console.print(table)
+    console.print(f"{len(rows)} dead")
+
+
+@dead_app.command("retry")
+def dead_retry(
+    plugin: PluginOpt = None, kind: KindOpt = None, record_id: IdOpt = None, every: AllOpt = False
+) -> None:
+    """Queue dead deliveries again (after fixing the record or the target)."""
+    from core.sync.admin import retry_dead
+
+    settings = _settings()
+    selection = _selection(plugin, kind, record_id, every)
+    runtime = _runtime(settings)
+    refs = retry_dead(runtime.engine, selection)
+    if not settings.embedded:
+        for name, plugin_refs in refs.items():
+            runtime.dispatch(name, plugin_refs)
+    runtime.close()
+    console.print(f"retrying {sum(len(r) for r in refs.values())} deliveries")
+
+
+@dead_app.command("purge")
+def dead_purge(
+    plugin: PluginOpt = None, kind: KindOpt = None, record_id: IdOpt = None, every: AllOpt = False
+) -> None:
+    """Give dead deliveries up; the record's next change queues it again."""
+    from core.sync.admin import purge_dead
+
+    selection = _selection(plugin, kind, record_id, every)
+    engine = create_db_engine(_settings().resolved_database_url)
+    console.print(f"purged {purge_dead(engine, selection)} dead deliveries")
+
+
+@app.command()
+def resync(
+    plugin: Annotated[str, typer.Argument(help="the plugin to send everything to")],
+    kind: KindOpt = None,
+    wait: Annotated[bool, typer.Option(help="wait until every document is delivered")] = True,
+) -> None:
+    """Send every record the plugin subscribes to again (initial load of a new system)."""
+    import time
+
+    from core.store import count_records
+    from core.sync.admin import outstanding
+    from core.sync.admin import resync as queue_all
+
+    settings = _settings()
+    runtime = _runtime(settings)
+    if plugin not in runtime.host.active():
+        raise _fail(f"plugin {plugin!r} is not installed, enabled and configured")
+    subscribed = list(runtime.host.description(plugin).subscriptions)
+    if kind is not None and kind not in subscribed:
+        raise _fail(f"plugin {plugin!r} does not subscribe to {kind!r} (it takes {subscribed})")
+    kinds = [kind_by_type(k) for k in ([kind] if kind else subscribed)]
+    total = sum(count_records(runtime.engine, k) for k in kinds)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        queued = progress.add_task("queued", total=total)
+        advance = lambda n: progress.advance(queued, n)  # noqa: E731
+        batches = queue_all(
+            runtime.engine, plugin, kinds, progress=advance, mark_enqueued=not settings.embedded
+        )
+        for refs in batches:
+            if not settings.embedded:
+                runtime.dispatch(plugin, refs)
+        if wait:
+            delivered = progress.add_task("delivered", total=total)
+            left = outstanding(runtime.engine, plugin)
+            while left > 0:
+                progress.update(delivered, completed=total - left)
+                time.sleep(0.5)
+                left = outstanding(runtime.engine, plugin)
+            progress.update(delivered, completed=total)
+    runtime.close()
+
+
+def main() -> None:
+    """Entry point of the ``crm-sync`` console script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,161 @@
+"""The ``webhook`` backend: signed JSON documents POSTed to a URL the target chooses.
+
+Every request is signed per the Standard Webhooks specification (``webhook-id``,
+``webhook-timestamp``, ``webhook-signature``) with the plugin's secret and carries an
+``Idempotency-Key``. In batch mode the body is a JSON array of documents, each with its
+own idempotency key, and the answer is one result per document. docs/receiving.md
+tells a receiving team how to verify and answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, Field, HttpUrl, SecretStr, field_validator
+from standardwebhooks import Webhook
+
+from core.connectors.http import error_for_response
+from core.errors import PermanentError, SyncError, TransientError
+from core.plugin_types import OutboundDocument, PushResult
+
+try:
+    USER_AGENT = f"crm-sync/{metadata.version('crm-sync')}"
+except metadata.PackageNotFoundError:
+    USER_AGENT = "crm-sync"
+
+
+class WebhookTarget(BaseModel):
+    """Where and how a plugin's webhook backend sends documents."""
+
+    url: HttpUrl
+    secret: SecretStr = Field(description="whsec_<base64>, shared with the receiver")
+    batch: bool = Field(default=False, description="send a JSON array of documents per request")
+    max_batch: int = Field(default=100, ge=1, le=1000)
+
+    @field_validator("secret")
+    @classmethod
+    def _valid_secret(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if not secret.startswith("whsec_"):
+            raise ValueError("must start with whsec_ followed by base64 (Standard Webhooks)")
+        try:
+            key = base64.b64decode(secret.removeprefix("whsec_") + "==", validate=False)
+        except (binascii.Error, ValueError):
+            raise ValueError("is not valid base64 after whsec_") from None
+        if len(key) < 24:
+            raise ValueError("must hold at least 24 bytes of key material")
+        return value
+
+
+def document_body(document: OutboundDocument) -> dict[str, Any]:
+    """The JSON object one document is sent as."""
+    return {
+        "type": document.type,
+        "id": document.id,
+        "version": document.version,
+        "occurred_at": document.occurred_at.isoformat(),
+        "idempotency_key": document.idempotency_key,
+        "external_id": document.external_id,
+        "data": document.payload,
+    }
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class WebhookSender:
+    """Signs and POSTs documents to one webhook target."""
+
+    def __init__(self, target: WebhookTarget, http: httpx.Client) -> None:
+        self.target = target
+        self.http = http
+        self.signer = Webhook(target.secret.get_secret_value())
+        self.url = str(target.url)
+
+    def _headers(self, message_id: str, body: str) -> dict[str, str]:
+        now = datetime.now(UTC)
+        return {
+            "content-type": "application/json; charset=utf-8",
+            "user-agent": USER_AGENT,
+            "idempotency-key": message_id,
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": self.signer.sign(message_id, now, body),
+        }
+
+    def push(self, documents: list[OutboundDocument]) -> list[PushResult]:
+        """Send ``documents`` (one per request, or as arrays in batch mode)."""
+        if self.target.batch:
+            size = self.target.max_batch
+            results: list[PushResult] = []
+            for start in range(0, len(documents), size):
+                results.extend(self._push_batch(documents[start : start + size]))
+            return results
+        return [self._push_one(document) for document in documents]
+
+    def _push_one(self, document: OutboundDocument) -> PushResult:
+        body = _encode(document_body(document))
+        response = self.http.post(
+            self.url, content=body.encode(), headers=self._headers(document.idempotency_key, body)
+        )
+        error = error_for_response(response)
+        if error is not None:
+            raise error
+        return PushResult(external_id=_external_id(response))
+
+    def _push_batch(self, documents: list[OutboundDocument]) -> list[PushResult]:
+        body = _encode([document_body(document) for document in documents])
+        keys = "\n".join(document.idempotency_key for document in documents)
+        batch_id = "crm-sync-batch-" + hashlib.sha256(keys.encode()).hexdigest()[:40]
+        response = self.http.post(
+            self.url, content=body.encode(), headers=self._headers(batch_id, body)
+        )
+        error = error_for_response(response)
+        if error is not None:
+            raise error
+        try:
+            answers = response.json()
+        except ValueError:
+            answers = None
+        if not isinstance(answers, list) or len(answers) != len(documents):
+            raise TransientError(
+                f"the receiver answered a batch of {len(documents)} without one result per document"
+            )
+        return [_batch_result(answer) for answer in answers]
+
+
+def _external_id(response: httpx.Response) -> str | None:
+    if not response.content:
+        return None
+    try:
+        answer = response.json()
+    except ValueError:
+        return None
+    value = answer.get("external_id") if isinstance(answer, dict) else None
+    return str(value) if value is not None else None
+
+
+def _batch_result(answer: Any) -> PushResult:
+    if not isinstance(answer, dict):
+        return PushResult(error=TransientError("a batch result is not an object"))
+    status = answer.get("status", 200)
+    if not isinstance(status, int):
+        return PushResult(error=TransientError("a batch result has no numeric status"))
+    if 200 <= status < 300:
+        external = answer.get("external_id")
+        return PushResult(external_id=str(external) if external is not None else None)
+    reason = str(answer.get("error") or f"status {status}")
+    error: SyncError
+    if status >= 500 or status in (408, 409, 425, 429):
+        error = TransientError(f"HTTP {status} for this document: {reason}")
+    else:
+        error = PermanentError(f"HTTP {status} for this document: {reason}")
+    return PushResult(error=error)

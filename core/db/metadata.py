@@ -1,0 +1,10 @@
+"""The complete metadata of crm-sync's tables, for migrations and schema checks."""
+
+from __future__ import annotations
+
+from core.db import records, sync_tables
+from core.db.base import Base
+
+metadata = Base.metadata
+
+__all__ = ["metadata", "records", "sync_tables"]

@@ -1,0 +1,67 @@
+"""Tables of the sync engine: per-(plugin, record) delivery state and leader leases."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db.base import Base
+from core.db.types import UTCDateTime
+
+#: Delivery states, as the API reports them.
+PENDING = "pending"
+SYNCED = "synced"
+FAILED = "failed"
+DEAD = "dead"
+DISCARDED = "discarded"
+SYNC_STATES = (PENDING, SYNCED, FAILED, DEAD, DISCARDED)
+
+
+class SyncState(Base):
+    """One row per (plugin, record): the outbox entry and the binding in one place.
+
+    A change of a record sets ``wanted_version`` and makes the row ``pending`` in the same
+    transaction as the change itself, so the database, not the broker, records what
+    still has to be sent. ``synced_version`` and ``external_id`` are what the target
+    holds. A worker owns the row while ``lease_until`` is in the future, so two pushes of
+    one record to one target never run at once; ``attempts`` counts claims, so a message
+    that kills its worker still ends dead after ``max_attempts``. ``due_at`` is when the
+    next attempt may run and ``enqueued_at`` when a message for it was last sent (the
+    sweeper re-sends one that is overdue). ``discarded`` means an admin gave the delivery
+    up; the record's next change queues it again.
+    """
+
+    __tablename__ = "sync_state"
+
+    plugin: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    wanted_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    synced_version: Mapped[int | None] = mapped_column(Integer)
+    external_id: Mapped[str | None] = mapped_column(String(256))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    __table_args__ = (
+        Index("ix_sync_state_due", "state", "due_at"),
+        Index("ix_sync_state_plugin_state", "plugin", "state"),
+    )
+
+
+class Lease(Base):
+    """A named lease held by one process at a time (the sweeper, the scheduler)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

@@ -1,0 +1,230 @@
+"""The plugin host: finds plugins, validates their settings and calls their hooks.
+
+Core code calls this typed facade, never ``pm.hook.*`` directly. Plugins come from the
+entry-point group ``crm_sync.plugins``; tests and embedding applications may register
+more objects by name. ``CRM_SYNC_DISABLED_PLUGINS`` blocks plugins by name and
+``CRM_SYNC_TRACE_HOOKS=1`` writes every hook call to standard error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, cast
+
+import httpx
+import pluggy
+from pydantic import ValidationError
+
+from core import hookspecs
+from core.errors import ConfigurationError
+from core.plugin_types import (
+    HealthReport,
+    OutboundDocument,
+    PluginContext,
+    PluginDescription,
+    PluginSettings,
+    PushResult,
+    SyncRecord,
+)
+from core.settings import Settings
+
+ENTRY_POINT_GROUP = "crm_sync.plugins"
+
+
+@dataclass
+class PluginInfo:
+    """What ``crm-sync plugins`` shows about one installed plugin."""
+
+    name: str
+    version: str
+    enabled: bool
+    hooks: list[str] = field(default_factory=list)
+    description: PluginDescription | None = None
+
+    @property
+    def status(self) -> str:
+        """A one-word summary: disabled, idle (no target configured) or active."""
+        if not self.enabled:
+            return "disabled"
+        if self.description is None or self.description.target is None:
+            return "idle"
+        return "active"
+
+
+def format_validation_error(plugin: str, error: ValidationError) -> str:
+    """Describe a settings validation error naming the plugin and each bad field."""
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(settings)"
+        problems.append(f"plugins.{plugin}.{where}: {item['msg']}")
+    return f"plugin {plugin!r} has invalid settings: " + "; ".join(problems)
+
+
+class PluginHost:
+    """Loads the enabled plugins once per process and calls their hooks one plugin at a time."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        extra_plugins: Mapping[str, object] | None = None,
+        load_entry_points: bool = True,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        if os.environ.get("CRM_SYNC_TRACE_HOOKS"):
+            self.pm.trace.root.setwriter(sys.stderr.write)
+            self.pm.enable_tracing()
+        for name in settings.disabled_plugins:
+            self.pm.set_blocked(name)
+        if load_entry_points:
+            self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        for name, plugin in (extra_plugins or {}).items():
+            if not self.pm.is_blocked(name):
+                self.pm.register(plugin, name=name)
+        self.pm.check_pending()
+        self._callers: dict[tuple[str, str], Any] = {}
+        self._contexts: dict[str, PluginContext] = {}
+        self._descriptions: dict[str, PluginDescription] = {}
+        self._inflight: dict[str, threading.BoundedSemaphore] = {}
+        self._transport = transport
+        self._configure_all()
+
+    # -- loading ---------------------------------------------------------------
+
+    def _configure_all(self) -> None:
+        names = set(self.names())
+        unknown = set(self.settings.plugins) - names - set(self.settings.disabled_plugins)
+        if unknown:
+            raise ConfigurationError(
+                f"settings name plugins that are not installed: {', '.join(sorted(unknown))}"
+            )
+        for name in self.names():
+            context = PluginContext(
+                name=name, settings=self._validate_settings(name), http=self._client()
+            )
+            self._contexts[name] = context
+            description = self._call(name, "crm_sync_describe", context=context)
+            if not isinstance(description, PluginDescription):
+                raise ConfigurationError(f"plugin {name!r}: crm_sync_describe returned nothing")
+            self._descriptions[name] = description
+            limit = self.settings.sync.max_inflight_per_plugin or max(
+                1, self.settings.worker_threads - 1
+            )
+            self._inflight[name] = threading.BoundedSemaphore(limit)
+
+    def _validate_settings(self, name: str) -> PluginSettings:
+        model = self._call(name, "crm_sync_settings_model")
+        if model is None:
+            return PluginSettings()
+        try:
+            return cast(PluginSettings, model.model_validate(self.settings.plugins.get(name, {})))
+        except ValidationError as error:
+            raise ConfigurationError(format_validation_error(name, error)) from None
+
+    def _client(self) -> httpx.Client:
+        timeout = httpx.Timeout(self.settings.sync.push_timeout_seconds)
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+        return httpx.Client(timeout=timeout, limits=limits, transport=self._transport)
+
+    def _call(self, name: str, hook: str, **kwargs: Any) -> Any:
+        caller = self._callers.get((name, hook))
+        if caller is None:
+            others = [plugin for other, plugin in self.pm.list_name_plugin() if other != name]
+            caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
+            self._callers[(name, hook)] = caller
+        return caller(**kwargs)
+
+    # -- queries ---------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        """Names of the enabled plugins, sorted."""
+        return sorted(name for name, _ in self.pm.list_name_plugin())
+
+    def context(self, name: str) -> PluginContext:
+        """The context (validated settings, HTTP client) of an enabled plugin."""
+        return self._contexts[name]
+
+    def description(self, name: str) -> PluginDescription:
+        """What an enabled plugin subscribes to and where it sends documents."""
+        return self._descriptions[name]
+
+    def active(self) -> list[str]:
+        """Enabled plugins that have a target configured."""
+        return [name for name in self.names() if self._descriptions[name].target is not None]
+
+    def subscribers(self, kind: str) -> list[str]:
+        """Active plugins subscribed to changes of ``kind`` (a document type)."""
+        return [name for name in self.active() if kind in self._descriptions[name].subscriptions]
+
+    def inflight(self, name: str) -> threading.BoundedSemaphore:
+        """The per-process limit on concurrent pushes of one plugin (plugin isolation)."""
+        return self._inflight[name]
+
+    def installed(self) -> list[PluginInfo]:
+        """Every installed plugin, enabled or not, with version and implemented hooks."""
+        versions = {plugin: dist.version for plugin, dist in self.pm.list_plugin_distinfo()}
+        infos = []
+        for name, plugin in self.pm.list_name_plugin():
+            callers = self.pm.get_hookcallers(plugin) or []
+            infos.append(
+                PluginInfo(
+                    name=name,
+                    version=versions.get(plugin, "-"),
+                    enabled=True,
+                    hooks=sorted(caller.name for caller in callers),
+                    description=self._descriptions.get(name),
+                )
+            )
+        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if self.pm.is_blocked(entry_point.name):
+                version = entry_point.dist.version if entry_point.dist else "-"
+                infos.append(PluginInfo(name=entry_point.name, version=version, enabled=False))
+        return sorted(infos, key=lambda info: info.name)
+
+    # -- hook calls --------------------------------------------------------------
+
+    def map_record(self, name: str, record: SyncRecord) -> dict[str, Any]:
+        """Ask plugin ``name`` to map a canonical record to its target's document."""
+        payload = self._call(
+            name, "crm_sync_map_record", context=self._contexts[name], record=record
+        )
+        if not isinstance(payload, dict):
+            raise TypeError(f"plugin {name!r}: crm_sync_map_record must return a dict")
+        return payload
+
+    def push(self, name: str, documents: list[OutboundDocument]) -> list[PushResult]:
+        """Ask plugin ``name`` to push documents; one result per document, in order."""
+        results = self._call(
+            name, "crm_sync_push", context=self._contexts[name], documents=documents
+        )
+        if not isinstance(results, list) or len(results) != len(documents):
+            raise TypeError(
+                f"plugin {name!r}: crm_sync_push must return one PushResult per document"
+            )
+        return cast(list[PushResult], results)
+
+    def health(self, name: str) -> HealthReport:
+        """Run plugin ``name``'s health check; a raising check counts as unhealthy."""
+        try:
+            report = self._call(name, "crm_sync_health", context=self._contexts[name])
+        except Exception as error:  # a health check must never take the caller down
+            return HealthReport(ok=False, detail=f"health check raised {error!r}")
+        return report if isinstance(report, HealthReport) else HealthReport(ok=True, detail="")
+
+    def close(self) -> None:
+        """Close every plugin's HTTP client."""
+        for context in self._contexts.values():
+            context.http.close()
+
+
+def hook_names() -> Iterable[str]:
+    """Names of every hook in core/hookspecs.py."""
+    return sorted(name for name in dir(hookspecs) if name.startswith("crm_sync_"))

@@ -1,0 +1,173 @@
+"""Settings of a crm-sync process: environment variables, the TOML config file, defaults.
+
+Sources, strongest first: values passed in code, ``CRM_SYNC_*`` environment variables
+(nested with ``__``, so ``CRM_SYNC_PLUGINS__FINANCE__URL``), the TOML file named by
+``CRM_SYNC_CONFIG``, then defaults. With nothing set, crm-sync runs on the embedded
+default: a SQLite file in ``./crm-sync-data`` and an in-process broker.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+Role = Literal["admin", "writer", "reader"]
+
+#: Secrets that must never reach production.
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "token", "xxx"})
+
+
+class ApiToken(BaseModel):
+    """One bearer token of the HTTP API and the role it grants."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    role: Role
+    token: SecretStr
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("API tokens must be at least 16 characters long")
+        return value
+
+
+class SyncSettings(BaseModel):
+    """How the sync engine retries, leases and batches deliveries."""
+
+    model_config = {"extra": "forbid"}
+
+    max_attempts: int = Field(default=12, ge=1, description="attempts before a delivery is dead")
+    min_backoff_seconds: float = Field(default=2.0, gt=0)
+    max_backoff_seconds: float = Field(default=3600.0, gt=0)
+    push_timeout_seconds: float = Field(default=10.0, gt=0, description="HTTP timeout of a push")
+    lease_seconds: float = Field(
+        default=45.0, gt=0, description="how long a claimed delivery is held by one worker"
+    )
+    sweep_interval_seconds: float = Field(default=2.0, gt=0)
+    requeue_after_seconds: float = Field(
+        default=30.0, gt=0, description="re-enqueue a due delivery whose message is this old"
+    )
+    batch_size: int = Field(default=100, ge=1, description="largest batch a backlog is sent in")
+    max_inflight_per_plugin: int | None = Field(
+        default=None, ge=1, description="pushes one plugin may run at once per process"
+    )
+
+    @model_validator(mode="after")
+    def _lease_outlives_push(self) -> SyncSettings:
+        if self.lease_seconds <= 2 * self.push_timeout_seconds:
+            raise ValueError("sync.lease_seconds must be more than twice sync.push_timeout_seconds")
+        if self.max_backoff_seconds < self.min_backoff_seconds:
+            raise ValueError("sync.max_backoff_seconds must not be below sync.min_backoff_seconds")
+        return self
+
+
+class Settings(BaseSettings):
+    """Settings of one crm-sync process (API server, worker, scheduler or CLI)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CRM_SYNC_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path("crm-sync-data")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: a SQLite file in data_dir"
+    )
+    broker_url: str | None = Field(
+        default=None, description="redis://... or amqp://...; default: in-process broker"
+    )
+    queue_prefix: str = Field(default="", pattern=r"^([A-Za-z_][A-Za-z0-9._-]*)?$")
+    api_tokens: Annotated[list[ApiToken], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    disabled_plugins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    worker_threads: int = Field(default=8, ge=1, description="threads of the in-process worker")
+    log_level: str = "INFO"
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _parse_tokens(cls, value: Any) -> Any:
+        """Accept ``name:role:token,name:role:token`` as well as a list of tables."""
+        if isinstance(value, str):
+            tokens = []
+            for item in filter(None, (part.strip() for part in value.split(","))):
+                name, _, rest = item.partition(":")
+                role, _, token = rest.partition(":")
+                if not name or not role or not token:
+                    raise ValueError("each API token must be written name:role:token")
+                tokens.append({"name": name, "role": role, "token": token})
+            return tokens
+        return value
+
+    @field_validator("disabled_plugins", mode="before")
+    @classmethod
+    def _parse_names(cls, value: Any) -> Any:
+        """Accept a comma-separated list of plugin names."""
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholders_in_production(self) -> Settings:
+        """Refuse embedded storage and placeholder secrets outside development."""
+        if self.environment != "production":
+            return self
+        if self.database_url is None or self.database_url.startswith("sqlite"):
+            raise ValueError("database_url: production needs a PostgreSQL database_url")
+        if self.broker_url is None:
+            raise ValueError("broker_url: production needs a Redis or RabbitMQ broker_url")
+        for token in self.api_tokens:
+            if token.token.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(f"api_tokens: token {token.name!r} is a placeholder")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True on the embedded default: no broker configured, workers run inside serve."""
+        return self.broker_url is None
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'crm-sync.db').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read ``CRM_SYNC_CONFIG`` (TOML) below the environment variables."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = os.environ.get("CRM_SYNC_CONFIG")
+        if config:
+            path = Path(config)
+            if not path.is_file():
+                raise FileNotFoundError(f"CRM_SYNC_CONFIG names {path}, which does not exist")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load settings from the environment and config file, with ``overrides`` on top."""
+    return Settings(**overrides)

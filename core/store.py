@@ -1,0 +1,207 @@
+"""Reads and writes of canonical records, with their outbox rows in the same transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, Row, case, func, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from core.db.engine import upsert
+from core.db.sync_tables import PENDING, SyncState
+from core.db.types import utcnow
+from core.kinds import Kind
+from core.schemas.base import CanonicalModel
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A canonical record as stored: its document and bookkeeping."""
+
+    kind: Kind
+    id: str
+    version: int
+    data: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    def model(self) -> CanonicalModel:
+        """Validate the stored document back into its schema."""
+        return self.kind.schema.model_validate(self.data)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write did: ``changed`` is False when the body equalled the stored record."""
+
+    record: StoredRecord
+    created: bool
+    changed: bool
+    subscribers: tuple[str, ...]
+
+
+def canonical_document(model: CanonicalModel) -> tuple[dict[str, Any], str]:
+    """Return the document to store for ``model`` and its SHA-256 digest.
+
+    Computed fields are left out (they are derived again on load); the digest is taken
+    over sorted-key JSON so equal documents always have equal digests.
+    """
+    data = model.model_dump(mode="json", exclude_computed_fields=True)
+    encoded = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return data, hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def write_record(
+    engine: Engine,
+    kind: Kind,
+    record_id: str,
+    model: CanonicalModel,
+    *,
+    subscribers: Sequence[str],
+    now: datetime | None = None,
+) -> WriteResult:
+    """Insert or update a record and queue it for ``subscribers``, in one transaction.
+
+    The version grows by one only when the document differs from the stored one; an
+    identical write changes nothing and queues nothing. The outbox rows keep the
+    highest wanted version, so concurrent writes can never make a target go backwards.
+    """
+    now = now or utcnow()
+    data, digest = canonical_document(model)
+    table = kind.table
+    columns = kind.index(model)
+    insert = upsert(engine, table).values(
+        id=record_id, version=1, digest=digest, data=data, created_at=now, updated_at=now, **columns
+    )
+    statement = insert.on_conflict_do_update(
+        index_elements=[table.id],
+        set_={
+            "version": table.version + 1,
+            "digest": digest,
+            "data": data,
+            "updated_at": now,
+            **columns,
+        },
+        where=table.digest != digest,
+    ).returning(table.version, table.created_at)
+    with engine.begin() as connection:
+        row = connection.execute(statement).first()
+        if row is None:
+            current = connection.execute(
+                select(table.version, table.created_at, table.updated_at).where(
+                    table.id == record_id
+                )
+            ).one()
+            record = StoredRecord(
+                kind, record_id, current.version, data, current.created_at, current.updated_at
+            )
+            return WriteResult(record, created=False, changed=False, subscribers=())
+        version = int(row.version)
+        if subscribers:
+            _queue(engine, connection, kind.type, record_id, version, subscribers, now)
+    record = StoredRecord(kind, record_id, version, data, row.created_at, now)
+    return WriteResult(record, created=version == 1, changed=True, subscribers=tuple(subscribers))
+
+
+def _queue(
+    engine: Engine,
+    connection: Any,
+    kind_type: str,
+    record_id: str,
+    version: int,
+    plugins: Sequence[str],
+    now: datetime,
+) -> None:
+    """Upsert the outbox rows of one record version for each plugin."""
+    insert = upsert(engine, SyncState).values(
+        [
+            {
+                "plugin": plugin,
+                "kind": kind_type,
+                "record_id": record_id,
+                "state": PENDING,
+                "wanted_version": version,
+                "attempts": 0,
+                "due_at": now,
+                "enqueued_at": now,
+                "updated_at": now,
+            }
+            for plugin in plugins
+        ]
+    )
+    connection.execute(
+        insert.on_conflict_do_update(
+            index_elements=[SyncState.plugin, SyncState.kind, SyncState.record_id],
+            set_={
+                "wanted_version": case(
+                    (
+                        insert.excluded.wanted_version > SyncState.wanted_version,
+                        insert.excluded.wanted_version,
+                    ),
+                    else_=SyncState.wanted_version,
+                ),
+                "state": PENDING,
+                "attempts": 0,
+                "due_at": now,
+                "enqueued_at": now,
+                "updated_at": now,
+            },
+        )
+    )
+
+
+def _stored(kind: Kind, row: Row[Any]) -> StoredRecord:
+    return StoredRecord(kind, row.id, row.version, row.data, row.created_at, row.updated_at)
+
+
+def get_record(engine: Engine, kind: Kind, record_id: str) -> StoredRecord | None:
+    """Return one record, or None when there is none with that id."""
+    table = kind.table
+    statement = select(
+        table.id, table.version, table.data, table.created_at, table.updated_at
+    ).where(table.id == record_id)
+    with engine.connect() as connection:
+        row = connection.execute(statement).first()
+    return _stored(kind, row) if row is not None else None
+
+
+def list_records(
+    engine: Engine,
+    kind: Kind,
+    *,
+    after: str | None,
+    limit: int,
+    filters: Sequence[ColumnElement[bool]] = (),
+) -> list[StoredRecord]:
+    """Return up to ``limit`` records ordered by id, starting after id ``after`` (keyset paging)."""
+    table = kind.table
+    statement = select(table.id, table.version, table.data, table.created_at, table.updated_at)
+    if after is not None:
+        statement = statement.where(table.id > after)
+    for condition in filters:
+        statement = statement.where(condition)
+    statement = statement.order_by(table.id).limit(limit)
+    with engine.connect() as connection:
+        return [_stored(kind, row) for row in connection.execute(statement)]
+
+
+def count_records(engine: Engine, kind: Kind) -> int:
+    """Return how many records of ``kind`` are stored."""
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(kind.table)).scalar_one())
+
+
+def sync_rows(engine: Engine, kind_type: str, record_id: str) -> list[SyncState]:
+    """Return the delivery state of one record for every plugin that has one."""
+    statement = (
+        select(SyncState)
+        .where(SyncState.kind == kind_type, SyncState.record_id == record_id)
+        .order_by(SyncState.plugin)
+    )
+    with engine.connect() as connection:
+        return [SyncState(**row._mapping) for row in connection.execute(statement)]

@@ -1,0 +1,212 @@
+"""What admins do with the queues: counts, the dead list, retry, purge and resync.
+
+The CLI and the admin API call these same functions, so both behave alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from core.db.engine import upsert
+from core.db.sync_tables import DEAD, DISCARDED, FAILED, PENDING, SyncState
+from core.db.types import utcnow
+from core.kinds import Kind
+from core.sync.engine import Ref
+
+
+@dataclass(frozen=True)
+class QueueCount:
+    """How many deliveries of one plugin are in one state, and the oldest due time."""
+
+    plugin: str
+    state: str
+    count: int
+    oldest_due: datetime | None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which deliveries an admin command acts on; all None means every one."""
+
+    plugin: str | None = None
+    kind: str | None = None
+    record_id: str | None = None
+
+    def condition(self) -> ColumnElement[bool]:
+        """The SQL condition for this selection."""
+        parts = [SyncState.state.is_not(None)]
+        if self.plugin is not None:
+            parts.append(SyncState.plugin == self.plugin)
+        if self.kind is not None:
+            parts.append(SyncState.kind == self.kind)
+        if self.record_id is not None:
+            parts.append(SyncState.record_id == self.record_id)
+        return and_(*parts)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One row of the dead list as admins see it."""
+
+    plugin: str
+    kind: str
+    record_id: str
+    state: str
+    wanted_version: int
+    synced_version: int | None
+    attempts: int
+    last_error: str | None
+    last_attempt_at: datetime | None
+
+
+def queue_counts(engine: Engine) -> list[QueueCount]:
+    """Deliveries per plugin and state."""
+    statement = (
+        select(SyncState.plugin, SyncState.state, func.count(), func.min(SyncState.due_at))
+        .group_by(SyncState.plugin, SyncState.state)
+        .order_by(SyncState.plugin, SyncState.state)
+    )
+    with engine.connect() as connection:
+        return [QueueCount(*row) for row in connection.execute(statement)]
+
+
+def list_dead(engine: Engine, selection: Selection, *, limit: int = 1000) -> list[Delivery]:
+    """Dead deliveries matching ``selection``, most recent attempt first."""
+    statement = (
+        select(
+            SyncState.plugin,
+            SyncState.kind,
+            SyncState.record_id,
+            SyncState.state,
+            SyncState.wanted_version,
+            SyncState.synced_version,
+            SyncState.attempts,
+            SyncState.last_error,
+            SyncState.last_attempt_at,
+        )
+        .where(SyncState.state == DEAD, selection.condition())
+        .order_by(SyncState.last_attempt_at.desc())
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return [Delivery(*row) for row in connection.execute(statement)]
+
+
+def retry_dead(
+    engine: Engine, selection: Selection, *, now: datetime | None = None
+) -> dict[str, list[Ref]]:
+    """Make matching dead deliveries pending again with a fresh attempt count.
+
+    Returns the refs per plugin so the caller can enqueue them at once; the sweeper
+    sends them too, since they are due and not marked as enqueued.
+    """
+    now = now or utcnow()
+    statement = (
+        update(SyncState)
+        .where(SyncState.state == DEAD, selection.condition())
+        .values(state=PENDING, attempts=0, due_at=now, enqueued_at=None, updated_at=now)
+        .returning(SyncState.plugin, SyncState.kind, SyncState.record_id)
+    )
+    refs: dict[str, list[Ref]] = {}
+    with engine.begin() as connection:
+        for row in connection.execute(statement):
+            refs.setdefault(row.plugin, []).append((row.kind, row.record_id))
+    return refs
+
+
+def purge_dead(engine: Engine, selection: Selection, *, now: datetime | None = None) -> int:
+    """Give matching dead deliveries up (state ``discarded``); return how many.
+
+    The binding (external id, synced version) is kept, and the record's next change
+    queues it again.
+    """
+    now = now or utcnow()
+    statement = (
+        update(SyncState)
+        .where(SyncState.state == DEAD, selection.condition())
+        .values(state=DISCARDED, updated_at=now)
+    )
+    with engine.begin() as connection:
+        return int(connection.execute(statement).rowcount)
+
+
+def resync(
+    engine: Engine,
+    plugin: str,
+    kinds: list[Kind],
+    *,
+    chunk: int = 2000,
+    progress: Callable[[int], None] | None = None,
+    mark_enqueued: bool = True,
+    now: datetime | None = None,
+) -> Iterator[list[Ref]]:
+    """Queue every record of ``kinds`` for ``plugin`` again, even ones the target has.
+
+    Yields the refs of each committed chunk so the caller can enqueue them; the synced
+    version is forgotten (so nothing is skipped) but the external id is kept, so the
+    target updates what it has instead of creating it twice. With ``mark_enqueued``
+    false the rows are left for the sweeper to send (when this process has no broker).
+    """
+    now = now or utcnow()
+    enqueued = now if mark_enqueued else None
+    for kind in kinds:
+        table = kind.table
+        after = ""
+        while True:
+            with engine.begin() as connection:
+                rows = connection.execute(
+                    select(table.id, table.version)
+                    .where(table.id > after)
+                    .order_by(table.id)
+                    .limit(chunk)
+                ).all()
+                if not rows:
+                    break
+                insert = upsert(engine, SyncState).values(
+                    [
+                        {
+                            "plugin": plugin,
+                            "kind": kind.type,
+                            "record_id": row.id,
+                            "state": PENDING,
+                            "wanted_version": row.version,
+                            "attempts": 0,
+                            "due_at": now,
+                            "enqueued_at": enqueued,
+                            "updated_at": now,
+                        }
+                        for row in rows
+                    ]
+                )
+                connection.execute(
+                    insert.on_conflict_do_update(
+                        index_elements=[SyncState.plugin, SyncState.kind, SyncState.record_id],
+                        set_={
+                            "state": PENDING,
+                            "wanted_version": insert.excluded.wanted_version,
+                            "synced_version": None,
+                            "attempts": 0,
+                            "due_at": now,
+                            "enqueued_at": enqueued,
+                            "updated_at": now,
+                        },
+                    )
+                )
+            after = rows[-1].id
+            if progress is not None:
+                progress(len(rows))
+            yield [(kind.type, row.id) for row in rows]
+
+
+def outstanding(engine: Engine, plugin: str) -> int:
+    """Deliveries of ``plugin`` still pending or failed."""
+    statement = select(func.count()).where(
+        SyncState.plugin == plugin, SyncState.state.in_((PENDING, FAILED))
+    )
+    with engine.connect() as connection:
+        return int(connection.execute(statement).scalar_one())

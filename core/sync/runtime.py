@@ -1,0 +1,140 @@
+"""A process's sync runtime: database, plugin host, broker, one actor per plugin.
+
+Each plugin has its own queue, so a slow or broken target fills only its own queue;
+a per-process limit on in-flight pushes per plugin keeps the worker threads free for
+the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dramatiq
+import httpx
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+
+from core.db.engine import create_db_engine
+from core.plugins import PluginHost
+from core.settings import Settings
+from core.sync.engine import Ref, SyncEngine
+
+log = logging.getLogger(__name__)
+
+#: How long a message waits before it is tried again when its plugin is at its in-flight limit.
+BUSY_DELAY_MS = 250
+
+
+def make_broker(settings: Settings) -> dramatiq.Broker:
+    """Build the broker ``settings.broker_url`` names, or the in-process one when unset."""
+    url = settings.broker_url
+    if url is None:
+        return StubBroker()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisBroker(url=url, namespace=f"{settings.queue_prefix}crm-sync")
+    if url.startswith(("amqp://", "amqps://")):
+        return RabbitmqBroker(url=url, confirm_delivery=True)
+    raise ValueError(f"broker_url must start with redis:// or amqp://, not {url.split(':')[0]}://")
+
+
+def process_name() -> str:
+    """A name for this process, unique across machines: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class SyncRuntime:
+    """Everything one crm-sync process needs to queue and push documents."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        extra_plugins: Mapping[str, object] | None = None,
+        load_entry_points: bool = True,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = create_db_engine(
+            settings.resolved_database_url, pool_size=settings.worker_threads + 2
+        )
+        self.host = PluginHost(
+            settings,
+            extra_plugins=extra_plugins,
+            load_entry_points=load_entry_points,
+            transport=transport,
+        )
+        self.sync = SyncEngine(self.engine, self.host, settings.sync)
+        self.broker = make_broker(settings)
+        self.actors: dict[str, Any] = {}
+        for plugin in self.host.active():
+            self.actors[plugin] = dramatiq.actor(
+                self._handler(plugin),
+                actor_name=f"crm_sync_{plugin}",
+                queue_name=self.queue_name(plugin),
+                broker=self.broker,
+                max_retries=20,
+                min_backoff=1000,
+                max_backoff=300_000,
+                time_limit=int(settings.sync.lease_seconds * 1000),
+            )
+
+    def queue_name(self, plugin: str) -> str:
+        """The queue of ``plugin``'s sync messages."""
+        return f"{self.settings.queue_prefix}crm_sync.{plugin}"
+
+    def _handler(self, plugin: str) -> Any:
+        def sync(refs: list[list[str]]) -> None:
+            self.handle(plugin, [(kind, record_id) for kind, record_id in refs])
+
+        sync.__name__ = f"sync_{plugin}"
+        return sync
+
+    def handle(self, plugin: str, refs: Sequence[Ref]) -> None:
+        """Run one message: push what is due, then queue follow-ups and retries.
+
+        A database error propagates, so Dramatiq's Retries middleware tries the message
+        again; everything about the target is decided and recorded by the engine.
+        """
+        limit = self.host.inflight(plugin)
+        if not limit.acquire(blocking=False):
+            self.dispatch(plugin, refs, delay_seconds=BUSY_DELAY_MS / 1000)
+            return
+        try:
+            outcome = self.sync.process(plugin, refs)
+        finally:
+            limit.release()
+        if outcome.again:
+            self.dispatch(plugin, outcome.again)
+        if outcome.retry:
+            self.dispatch(plugin, outcome.retry, delay_seconds=outcome.retry_delay)
+
+    def dispatch(self, plugin: str, refs: Sequence[Ref], *, delay_seconds: float = 0.0) -> bool:
+        """Send messages for ``refs`` on ``plugin``'s queue; False if the broker refused.
+
+        A failed send loses nothing: the rows are still due in the database and the
+        sweeper sends them again.
+        """
+        actor = self.actors.get(plugin)
+        if actor is None or not refs:
+            return False
+        size = max(1, min(self.settings.sync.batch_size, self.host.description(plugin).max_batch))
+        delay = int(delay_seconds * 1000) or None
+        try:
+            for start in range(0, len(refs), size):
+                chunk = [list(ref) for ref in refs[start : start + size]]
+                actor.send_with_options(args=(chunk,), delay=delay)
+        except Exception:
+            log.exception("could not enqueue %d %s deliveries; the sweeper will", len(refs), plugin)
+            return False
+        return True
+
+    def close(self) -> None:
+        """Release the broker, the plugins' HTTP clients and the database pool."""
+        self.broker.close()
+        self.host.close()
+        self.engine.dispose()

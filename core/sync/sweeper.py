@@ -1,0 +1,105 @@
+"""The sweeper: re-sends every due delivery whose message was lost or is overdue.
+
+The database, not the broker, is the record of what still has to be sent. After a
+crash between commit and enqueue, a broker restart, a flushed Redis or a worker killed
+mid-push (its lease runs out), the sweeper finds the rows that are due, not leased and
+not enqueued recently, and sends them again in batches. One process sweeps at a time
+(a database lease), whichever of ``serve`` and ``worker`` holds it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, or_, select, update
+
+from core.db.sync_tables import FAILED, PENDING, SyncState
+from core.db.types import utcnow
+from core.sync.engine import Ref
+from core.sync.leases import acquire_lease, release_lease
+from core.sync.runtime import SyncRuntime, process_name
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "sweeper"
+
+#: Most rows one sweep re-sends; the next sweep takes the rest.
+SWEEP_LIMIT = 20_000
+
+
+def sweep_once(runtime: SyncRuntime, *, now: datetime | None = None) -> int:
+    """Re-send due, unleased deliveries not enqueued within ``requeue_after``; return how many."""
+    now = now or utcnow()
+    settings = runtime.settings.sync
+    cutoff = now - timedelta(seconds=settings.requeue_after_seconds)
+    active = runtime.host.active()
+    if not active:
+        return 0
+    due = (
+        select(SyncState.plugin, SyncState.kind, SyncState.record_id)
+        .where(
+            SyncState.plugin.in_(active),
+            SyncState.state.in_((PENDING, FAILED)),
+            SyncState.due_at <= now,
+            or_(SyncState.enqueued_at.is_(None), SyncState.enqueued_at <= cutoff),
+            or_(SyncState.lease_until.is_(None), SyncState.lease_until < now),
+        )
+        .order_by(SyncState.due_at)
+        .limit(SWEEP_LIMIT)
+        .with_for_update(skip_locked=True)
+    )
+    by_plugin: dict[str, list[Ref]] = defaultdict(list)
+    with runtime.engine.begin() as connection:
+        rows = connection.execute(due).all()
+        if not rows:
+            return 0
+        connection.execute(
+            update(SyncState)
+            .where(
+                SyncState.plugin == bindparam("p"),
+                SyncState.kind == bindparam("k"),
+                SyncState.record_id == bindparam("r"),
+            )
+            .values(enqueued_at=now),
+            [{"p": row.plugin, "k": row.kind, "r": row.record_id} for row in rows],
+        )
+    for row in rows:
+        by_plugin[row.plugin].append((row.kind, row.record_id))
+    for plugin, refs in by_plugin.items():
+        runtime.dispatch(plugin, refs)
+    log.info("sweeper re-sent %d due deliveries", len(rows))
+    return len(rows)
+
+
+class Sweeper(threading.Thread):
+    """A daemon thread that sweeps every ``sweep_interval_seconds`` while it holds the lease."""
+
+    def __init__(self, runtime: SyncRuntime) -> None:
+        super().__init__(name="crm-sync-sweeper", daemon=True)
+        self.runtime = runtime
+        self.holder = f"{process_name()}:{id(self)}"
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        """Sweep until stopped; errors are logged and the next round tries again."""
+        interval = self.runtime.settings.sync.sweep_interval_seconds
+        ttl = max(10.0, interval * 5)
+        while not self.stopping.is_set():
+            try:
+                if acquire_lease(self.runtime.engine, LEASE_NAME, self.holder, ttl):
+                    sweep_once(self.runtime)
+            except Exception:
+                log.exception("sweep failed; trying again in %.1f s", interval)
+            self.stopping.wait(interval)
+
+    def stop(self) -> None:
+        """Stop sweeping and hand the lease over at once."""
+        self.stopping.set()
+        self.join(timeout=10)
+        try:
+            release_lease(self.runtime.engine, LEASE_NAME, self.holder)
+        except Exception:
+            log.exception("could not release the sweeper lease; it expires by itself")

@@ -1,0 +1,99 @@
+"""``crm-sync worker``: Dramatiq worker processes under a small supervisor.
+
+The supervisor starts N processes with M threads each, restarts one that dies (a
+SIGKILL, an out-of-memory kill) and runs the sweeper. Any number of supervisors can
+run on any number of machines: the broker spreads the messages and the database
+leases keep every push single.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+import time
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+import dramatiq
+
+from core.db.migrate import check_schema
+from core.settings import load_settings
+from core.sync.runtime import SyncRuntime
+from core.sync.sweeper import Sweeper
+
+log = logging.getLogger(__name__)
+
+#: Seconds a stopping worker gets to finish its messages before it is killed.
+STOP_TIMEOUT = 30
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def run_worker_process(threads: int, log_level: str = "INFO") -> None:
+    """Run one worker process until SIGTERM: consume every plugin's queue with ``threads``."""
+    logging.basicConfig(
+        level=log_level, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
+    )
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    runtime = SyncRuntime(load_settings())
+    check_schema(runtime.engine)
+    worker = dramatiq.Worker(runtime.broker, worker_threads=threads)
+    worker.start()
+    log.info("worker process ready: %d threads on %s", threads, sorted(runtime.actors))
+    stop.wait()
+    worker.stop(timeout=STOP_TIMEOUT * 1000)
+    runtime.close()
+
+
+class Supervisor:
+    """Keeps ``processes`` worker processes alive and sweeps while it holds the lease."""
+
+    def __init__(self, processes: int, threads: int, log_level: str = "INFO") -> None:
+        self.processes = processes
+        self.threads = threads
+        self.log_level = log_level
+        self.context = multiprocessing.get_context("spawn")
+        self.children: list[BaseProcess] = []
+        self.stop = threading.Event()
+
+    def _start_child(self) -> BaseProcess:
+        child = self.context.Process(
+            target=run_worker_process, args=(self.threads, self.log_level), name="crm-sync-worker"
+        )
+        child.start()
+        return child
+
+    def run(self) -> None:
+        """Start the children and the sweeper; restart children that die; stop on SIGTERM."""
+        _stop_on_signals(self.stop)
+        runtime = SyncRuntime(load_settings())
+        check_schema(runtime.engine)
+        sweeper = Sweeper(runtime)
+        sweeper.start()
+        self.children = [self._start_child() for _ in range(self.processes)]
+        log.info("supervising %d worker processes", self.processes)
+        while not self.stop.wait(1.0):
+            for index, child in enumerate(self.children):
+                if not child.is_alive():
+                    log.warning(
+                        "worker process %s ended with %s; restarting it", child.pid, child.exitcode
+                    )
+                    self.children[index] = self._start_child()
+        sweeper.stop()
+        for child in self.children:
+            child.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for child in self.children:
+            child.join(max(0.0, deadline - time.monotonic()))
+            if child.is_alive():
+                child.kill()
+        runtime.close()
