@@ -1,0 +1,1 @@
+"""Lead scoring: rules-based fit and engagement scores, grades, qualification, prediction."""

@@ -1,0 +1,1 @@
+"""Example rules files, data loaders and synthetic data for evaluation and benchmarks."""
