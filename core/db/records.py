@@ -1,0 +1,181 @@
+"""One table per kind of canonical record: the JSON document plus typed lookup columns.
+
+The document in ``data`` is the record as the API accepted it. The columns each class
+adds are derived from it on every write (see ``index`` in core/schemas/registry.py) and
+exist only so that lists, filters and matching need not read the documents: they hold
+normalised forms (E.164 phones, ASCII digits, :func:`core.locale.normalize_text`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db.base import Base, RecordMixin
+from core.db.types import UTCDateTime
+
+#: Length of a column that holds a record id (the caller's ids, see RecordId).
+ID_LENGTH = 128
+#: Length of a status, channel or stage column.
+CODE_LENGTH = 64
+#: Length of a name column (names are at most 300 characters).
+NAME_LENGTH = 300
+
+
+class CustomerRow(RecordMixin, Base):
+    """A customer; ``search`` joins its normalised name, E.164 phones, emails and ids."""
+
+    __tablename__ = "customers"
+
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    search: Mapped[str] = mapped_column(Text)
+    national_id: Mapped[str | None] = mapped_column(String(16), index=True)
+    owner_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    status: Mapped[str] = mapped_column(String(CODE_LENGTH), index=True)
+
+
+class ContactRow(RecordMixin, Base):
+    """A contact person of a customer; ``search`` as for customers."""
+
+    __tablename__ = "contacts"
+
+    customer_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    search: Mapped[str] = mapped_column(Text)
+
+
+class AgentRow(RecordMixin, Base):
+    """A salesperson or support agent; ``email`` is lower-cased."""
+
+    __tablename__ = "agents"
+
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, index=True)
+
+
+class LeadRow(RecordMixin, Base):
+    """A lead; ``email`` and ``phone_e164`` are its first email and phone, for matching."""
+
+    __tablename__ = "leads"
+
+    status: Mapped[str] = mapped_column(String(CODE_LENGTH), index=True)
+    owner_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    phone_e164: Mapped[str | None] = mapped_column(String(16), index=True)
+    search: Mapped[str] = mapped_column(Text)
+    fit_score: Mapped[int | None] = mapped_column(Integer)
+    engagement_score: Mapped[int | None] = mapped_column(Integer)
+    score: Mapped[int | None] = mapped_column(Integer, index=True)
+    grade: Mapped[str | None] = mapped_column(String(8), index=True)
+
+
+class OpportunityRow(RecordMixin, Base):
+    """An opportunity in the sales pipeline."""
+
+    __tablename__ = "opportunities"
+
+    customer_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    stage: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(CODE_LENGTH), index=True)
+    owner_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+
+
+class ProductRow(RecordMixin, Base):
+    """A product; looked up by SKU."""
+
+    __tablename__ = "products"
+
+    sku: Mapped[str] = mapped_column(String(200), index=True)
+
+
+class ProFormaRow(RecordMixin, Base):
+    """A pro-forma invoice."""
+
+    __tablename__ = "proformas"
+
+    customer_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    status: Mapped[str] = mapped_column(String(CODE_LENGTH), index=True)
+    number: Mapped[str] = mapped_column(String(200), index=True)
+
+
+class SalesOrderRow(RecordMixin, Base):
+    """A sales order."""
+
+    __tablename__ = "orders"
+
+    customer_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    status: Mapped[str] = mapped_column(String(CODE_LENGTH), index=True)
+    proforma_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+
+
+class StockReservationRow(RecordMixin, Base):
+    """A stock reservation; exactly one of the three document ids is set."""
+
+    __tablename__ = "reservations"
+
+    order_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    proforma_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    service_case_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    status: Mapped[str] = mapped_column(String(CODE_LENGTH), index=True)
+
+
+class ReturnRequestRow(RecordMixin, Base):
+    """A return request (RMA)."""
+
+    __tablename__ = "returns"
+
+    order_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    status: Mapped[str] = mapped_column(String(CODE_LENGTH), index=True)
+
+
+class ProductionStatusRow(RecordMixin, Base):
+    """The production status of an order's work order."""
+
+    __tablename__ = "production_statuses"
+
+    order_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+
+
+class InteractionRow(RecordMixin, Base):
+    """An interaction on a customer's or lead's timeline.
+
+    ``external_message_id`` finds the interaction again when the channel reports a
+    delivery status for it.
+    """
+
+    __tablename__ = "interactions"
+
+    customer_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    lead_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    channel: Mapped[str] = mapped_column(String(CODE_LENGTH), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    external_message_id: Mapped[str | None] = mapped_column(String(256), index=True)
+
+
+class TaskRow(RecordMixin, Base):
+    """A follow-up task."""
+
+    __tablename__ = "tasks"
+
+    owner_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    status: Mapped[str] = mapped_column(String(CODE_LENGTH), index=True)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+__all__ = [
+    "AgentRow",
+    "ContactRow",
+    "CustomerRow",
+    "InteractionRow",
+    "LeadRow",
+    "OpportunityRow",
+    "ProFormaRow",
+    "ProductRow",
+    "ProductionStatusRow",
+    "ReturnRequestRow",
+    "SalesOrderRow",
+    "StockReservationRow",
+    "TaskRow",
+]

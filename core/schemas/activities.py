@@ -1,0 +1,87 @@
+"""Schemas of what happens around customers and leads: interactions and follow-up tasks."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from core.schemas.base import CanonicalModel, RecordId
+from core.schemas.fields import LongText, Name, ShortText, Timestamp
+
+Channel = Literal["call", "email", "sms", "whatsapp", "visit", "note"]
+Direction = Literal["inbound", "outbound"]
+DeliveryStatus = Literal["pending", "sent", "delivered", "read", "failed"]
+TaskStatus = Literal["open", "done", "cancelled"]
+
+#: Types of record a task can follow up (the singular kind types).
+RelatedType = Literal[
+    "customer",
+    "contact",
+    "lead",
+    "opportunity",
+    "proforma",
+    "order",
+    "reservation",
+    "return",
+    "interaction",
+]
+
+
+class Interaction(CanonicalModel):
+    """One contact with a customer or lead, on the customer's timeline.
+
+    ``occurred_at`` carries its time zone offset. ``external_message_id`` is the id the
+    channel gave the message (a WhatsApp message id, an email Message-ID), by which
+    later delivery statuses find it; ``delivery_status`` is the channel's latest word on
+    an outbound message. At least one of ``customer_id`` and ``lead_id`` is required.
+    """
+
+    customer_id: RecordId | None = None
+    lead_id: RecordId | None = None
+    channel: Channel
+    direction: Direction
+    occurred_at: Timestamp
+    text: LongText | None = None
+    external_message_id: str | None = Field(default=None, min_length=1, max_length=256)
+    delivery_status: DeliveryStatus | None = None
+
+    @model_validator(mode="after")
+    def _belongs_to_someone(self) -> Self:
+        """Require the customer or lead whose timeline this interaction is on."""
+        if self.customer_id is None and self.lead_id is None:
+            raise ValueError("an interaction needs a customer_id or a lead_id")
+        return self
+
+
+class Task(CanonicalModel):
+    """A follow-up to do by ``due_at``, optionally about one record (``related_type`` + id).
+
+    ``stage`` is free text for the step of a process the task belongs to.
+    """
+
+    subject: Name
+    related_type: RelatedType | None = None
+    related_id: RecordId | None = None
+    owner_id: RecordId | None = None
+    due_at: Timestamp | None = None
+    status: TaskStatus = "open"
+    stage: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _related_pair(self) -> Self:
+        """Require related_type and related_id together or not at all."""
+        if (self.related_type is None) != (self.related_id is None):
+            raise ValueError("related_type and related_id must be given together")
+        return self
+
+
+__all__ = [
+    "Channel",
+    "DeliveryStatus",
+    "Direction",
+    "Interaction",
+    "RelatedType",
+    "Task",
+    "TaskStatus",
+]

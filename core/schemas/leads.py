@@ -1,0 +1,91 @@
+"""Schemas of the sales funnel: leads and the opportunities they turn into."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from core.schemas.base import CanonicalModel, CurrencyCode, RecordId
+from core.schemas.fields import (
+    Description,
+    Email,
+    Name,
+    NonNegativeAmount,
+    Percent,
+    Phone,
+    ShortText,
+)
+
+LeadStatus = Literal["new", "contacted", "qualified", "unqualified", "converted", "lost"]
+OpportunityStatus = Literal["open", "won", "lost"]
+
+
+class Lead(CanonicalModel):
+    """A prospective customer who is not qualified yet.
+
+    A lead must say who it is: a contact name, a company name, a phone or an email.
+    ``company_size`` is a head count; ``budget`` is an exact amount in ``currency``. The
+    score fields (each 0 to 100) and ``grade`` belong to lead scoring, which may write
+    them back; they are optional and never computed here.
+    """
+
+    source: ShortText | None = None
+    campaign: ShortText | None = None
+    contact_name: Name | None = None
+    company_name: Name | None = None
+    job_title: ShortText | None = None
+    phones: list[Phone] = Field(default_factory=list, max_length=20)
+    emails: list[Email] = Field(default_factory=list, max_length=20)
+    province: ShortText | None = None
+    city: ShortText | None = None
+    industry: ShortText | None = None
+    company_size: int | None = Field(default=None, ge=0)
+    budget: NonNegativeAmount | None = None
+    currency: CurrencyCode = "IRR"
+    status: LeadStatus = "new"
+    owner_id: RecordId | None = None
+    fit_score: Percent | None = None
+    engagement_score: Percent | None = None
+    score: Percent | None = None
+    grade: str | None = Field(default=None, min_length=1, max_length=8)
+
+    @model_validator(mode="after")
+    def _identifiable(self) -> Self:
+        """Refuse a lead that nobody could contact or recognise."""
+        if not (self.contact_name or self.company_name or self.phones or self.emails):
+            raise ValueError(
+                "a lead needs at least one of contact_name, company_name, phones or emails"
+            )
+        return self
+
+
+class Opportunity(CanonicalModel):
+    """A deal being worked on with a customer, from first quote to won or lost.
+
+    ``stage`` is the name of the pipeline stage in the CRM; ``probability`` is a whole
+    percentage. A lost opportunity must say why (``lost_reason``).
+    """
+
+    customer_id: RecordId
+    lead_id: RecordId | None = None
+    title: Name
+    stage: ShortText
+    amount: NonNegativeAmount | None = None
+    currency: CurrencyCode = "IRR"
+    probability: Percent | None = None
+    expected_close_date: date | None = None
+    owner_id: RecordId | None = None
+    status: OpportunityStatus = "open"
+    lost_reason: Description | None = None
+
+    @model_validator(mode="after")
+    def _lost_needs_reason(self) -> Self:
+        """Require a reason for a lost opportunity: without it the loss teaches nothing."""
+        if self.status == "lost" and self.lost_reason is None:
+            raise ValueError("lost_reason is required when status is 'lost'")
+        return self
+
+
+__all__ = ["Lead", "LeadStatus", "Opportunity", "OpportunityStatus"]
