@@ -1,6 +1,5 @@
 """Routes of the canonical records: upsert, read, list and sync state, one set per kind."""
 
-from __future__ import annotations
 
 import logging
 from datetime import datetime
