@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select, tuple_, update
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -38,9 +37,6 @@ log = logging.getLogger(__name__)
 
 #: A reference to one record: (document type, record id).
 Ref = tuple[str, str]
-
-#: How early a delayed message may arrive and still claim its row (clock skew).
-DUE_TOLERANCE = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -123,7 +119,7 @@ class SyncEngine:
         return and_(
             SyncState.plugin == plugin,
             SyncState.state.in_((PENDING, FAILED)),
-            SyncState.due_at <= now + DUE_TOLERANCE,
+            SyncState.due_at <= now,
             or_(SyncState.lease_until.is_(None), SyncState.lease_until < now),
         )
 
@@ -215,7 +211,7 @@ class SyncEngine:
                 continue
             try:
                 document = self._document(plugin, claim, row, now)
-            except (SyncError, ValidationError, Exception) as error:
+            except Exception as error:
                 result.error = _mapping_error(error)
                 continue
             documents.append((result, document))

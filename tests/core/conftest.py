@@ -1,0 +1,69 @@
+"""Fixtures for core tests: settings, an embedded runtime on SQLite, a scripted plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.db.migrate import upgrade
+from core.settings import Settings
+from core.sync.runtime import SyncRuntime
+from tests.core.scripted_plugin import ScriptedPlugin
+
+TOKENS = "admin:admin:admin-token-0123456789,writer:writer:writer-token-0123456789,reader:reader:reader-token-0123456789"
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Build settings for a test: SQLite in tmp_path, fast retries, three API tokens."""
+
+    def build(**overrides: Any) -> Settings:
+        sync = {
+            "min_backoff_seconds": 0.2,
+            "max_backoff_seconds": 2.0,
+            "push_timeout_seconds": 2.0,
+            "lease_seconds": 5.0,
+            "sweep_interval_seconds": 0.2,
+            "requeue_after_seconds": 1.0,
+            "max_attempts": 4,
+        }
+        sync.update(overrides.pop("sync", {}))
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "database_url": f"sqlite:///{tmp_path / 'crm-sync.db'}",
+            "api_tokens": TOKENS,
+            "worker_threads": 4,
+            "sync": sync,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return build
+
+
+@pytest.fixture
+def make_runtime() -> Iterator[Callable[..., SyncRuntime]]:
+    """Build migrated runtimes with extra plugins; every one is closed after the test."""
+    built: list[SyncRuntime] = []
+
+    def build(
+        settings: Settings, plugins: dict[str, object] | None = None, **kwargs: Any
+    ) -> SyncRuntime:
+        kwargs.setdefault("load_entry_points", False)
+        runtime = SyncRuntime(settings, extra_plugins=plugins or {}, **kwargs)
+        upgrade(runtime.engine)
+        built.append(runtime)
+        return runtime
+
+    yield build
+    for runtime in built:
+        runtime.close()
+
+
+@pytest.fixture
+def scripted() -> ScriptedPlugin:
+    """A test plugin subscribed to customers whose pushes a test scripts."""
+    return ScriptedPlugin()
