@@ -13,7 +13,9 @@ from core.settings import Settings
 from core.sync.runtime import SyncRuntime
 from tests.core.scripted_plugin import ScriptedPlugin
 
-TOKENS = "admin:admin:admin-token-0123456789,writer:writer:writer-token-0123456789,reader:reader:reader-token-0123456789"
+TOKENS = ",".join(
+    f"{role}:{role}:{role}-token-0123456789" for role in ("admin", "writer", "reader")
+)
 
 
 @pytest.fixture
