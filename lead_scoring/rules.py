@@ -16,7 +16,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from lead_scoring.facts import (
     ATTRIBUTE_PREFIX,
@@ -29,6 +37,16 @@ from lead_scoring.text import normalise_text, text_value
 
 #: Points a rule gives (negative to take away): at most two decimal places.
 Points = Annotated[Decimal, Field(ge=-10_000, le=10_000, decimal_places=2)]
+
+
+def _not_zero(points: Decimal) -> Decimal:
+    if points == 0:
+        raise ValueError("a rule must give or take points: 0 is not allowed")
+    return points
+
+
+#: Points of a rule: like :data:`Points`, but never zero.
+RulePoints = Annotated[Points, AfterValidator(_not_zero)]
 
 #: A rule's name: shown in every score explanation, so it must be unique in the file.
 RuleName = Annotated[str, Field(min_length=1, max_length=100)]
@@ -180,7 +198,7 @@ class FitRule(_Model):
     """
 
     name: RuleName
-    points: Points
+    points: RulePoints
     conditions: tuple[Condition, ...] = Field(alias="all")
 
     @model_validator(mode="before")
@@ -221,7 +239,7 @@ class EngagementRule(_Model):
     """
 
     name: RuleName
-    points: Points
+    points: RulePoints
     events: frozenset[EventType] | None = None
     max_times: int | None = Field(default=None, ge=1, le=1000)
     silent_days: int | None = Field(default=None, ge=1, le=3650)
