@@ -469,7 +469,7 @@ def add_stock(client: TrytonClient, quantities: Sequence[tuple[int, float]]) -> 
     """Count ``(product id, quantity)`` pairs into the main warehouse with one inventory."""
     storage = _storage_location(client)
     lines = [
-        {"product": product, "quantity": quantity, "expected_quantity": 0.0}
+        {"product": product, "quantity": quantity}
         for product, quantity in quantities
     ]
     (inventory,) = client.create(
