@@ -6,6 +6,7 @@ the CLI) looks a kind up here instead of naming customers or leads itself.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +27,8 @@ class Kind:
 
     name: str
     type: str
-    schema: type[CanonicalModel]
-    table: type[RecordMixin]
+    schema: builtins.type[CanonicalModel]
+    table: builtins.type[RecordMixin]
     index: Callable[[CanonicalModel], dict[str, Any]]
 
 

@@ -133,6 +133,24 @@ class SyncRuntime:
             return False
         return True
 
+    def queue_depth(self, plugin: str) -> int | None:
+        """Messages waiting (or in progress) on ``plugin``'s queue, or None if unknown.
+
+        The sweeper uses it to avoid piling copies onto a queue nobody is consuming.
+        """
+        queue = self.queue_name(plugin)
+        broker: Any = self.broker
+        try:
+            if isinstance(broker, RedisBroker):
+                return int(broker.client.hlen(f"{broker.namespace}:{queue}.msgs"))
+            if isinstance(broker, RabbitmqBroker):
+                return int(broker.get_queue_message_counts(queue)[0])
+            if isinstance(broker, StubBroker):
+                return int(broker.queues[queue].qsize())
+        except Exception:
+            log.debug("could not read the depth of queue %s", queue, exc_info=True)
+        return None
+
     def close(self) -> None:
         """Release the broker, the plugins' HTTP clients and the database pool."""
         self.broker.close()

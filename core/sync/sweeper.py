@@ -35,7 +35,7 @@ def sweep_once(runtime: SyncRuntime, *, now: datetime | None = None) -> int:
     now = now or utcnow()
     settings = runtime.settings.sync
     cutoff = now - timedelta(seconds=settings.requeue_after_seconds)
-    active = runtime.host.active()
+    active = [plugin for plugin in runtime.host.active() if not _backlogged(runtime, plugin)]
     if not active:
         return 0
     due = (
@@ -72,6 +72,16 @@ def sweep_once(runtime: SyncRuntime, *, now: datetime | None = None) -> int:
         runtime.dispatch(plugin, refs)
     log.info("sweeper re-sent %d due deliveries", len(rows))
     return len(rows)
+
+
+def _backlogged(runtime: SyncRuntime, plugin: str) -> bool:
+    """True when ``plugin``'s queue already holds a full sweep's worth of messages.
+
+    Re-sending then would only pile copies onto a queue that nobody is draining (all
+    workers down); the rows stay due and are swept once the queue shrinks.
+    """
+    depth = runtime.queue_depth(plugin)
+    return depth is not None and depth >= SWEEP_LIMIT
 
 
 class Sweeper(threading.Thread):
