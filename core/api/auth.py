@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import Request
+from pydantic import SecretStr
 
 from core.api.problems import Problem
 from core.settings import ApiToken, Role, Settings
@@ -48,7 +49,7 @@ def configured_tokens(settings: Settings) -> list[ApiToken]:
     if settings.api_tokens:
         return list(settings.api_tokens)
     token, _ = ensure_admin_token(settings)
-    return [ApiToken(name="admin", role="admin", token=token)]  # type: ignore[arg-type]
+    return [ApiToken(name="admin", role="admin", token=SecretStr(token))]
 
 
 class TokenVerifier:

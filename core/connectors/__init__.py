@@ -1,0 +1,1 @@
+"""Connection code for targets, shared by bundled and third-party plugins: webhook, Tryton, Odoo."""

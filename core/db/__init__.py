@@ -1,0 +1,1 @@
+"""Storage: the declarative base, column types, tables, engines and migrations."""

@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import Insert
 
 
 def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -38,7 +37,7 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def upsert(engine: Engine, table: Any) -> Insert:
+def upsert(engine: Engine, table: Any) -> postgresql.Insert | sqlite.Insert:
     """Return the dialect's INSERT that supports ``on_conflict_do_update``."""
     if engine.dialect.name == "postgresql":
         return postgresql.insert(table)

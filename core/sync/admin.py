@@ -39,7 +39,7 @@ class Selection:
 
     def condition(self) -> ColumnElement[bool]:
         """The SQL condition for this selection."""
-        parts = [SyncState.state.is_not(None)]
+        parts: list[ColumnElement[bool]] = [SyncState.state.is_not(None)]
         if self.plugin is not None:
             parts.append(SyncState.plugin == self.plugin)
         if self.kind is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+_DEFAULT_RNG = random.Random()
+
 
 def retry_delay(
     attempt: int,
@@ -20,8 +22,9 @@ def retry_delay(
     many deliveries spread out instead of arriving together. A target's Retry-After
     is a floor: we never come back sooner than it asked.
     """
-    ceiling = min(maximum, minimum * 2 ** max(0, attempt - 1))
-    delay = ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+    ceiling: float = min(maximum, minimum * 2.0 ** max(0, attempt - 1))
+    generator = rng if rng is not None else _DEFAULT_RNG
+    delay = ceiling / 2 + generator.uniform(0, ceiling / 2)
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay

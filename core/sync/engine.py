@@ -19,7 +19,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select, tuple_, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Engine,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.connectors.http import classify_exception
@@ -333,7 +346,7 @@ class SyncEngine:
         now: datetime,
     ) -> list[Ref]:
         """Mark pushes done; return the records that got a newer version meanwhile."""
-        version = bindparam("v")
+        version: BindParameter[int] = bindparam("v", type_=Integer)
         statement = (
             update(SyncState)
             .where(mine)

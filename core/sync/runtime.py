@@ -36,7 +36,8 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     if url is None:
         return StubBroker()
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisBroker(url=url, namespace=f"{settings.queue_prefix}crm-sync")
+        namespace = f"{settings.queue_prefix}crm-sync"
+        return RedisBroker(url=url, namespace=namespace)  # type: ignore[no-untyped-call]
     if url.startswith(("amqp://", "amqps://")):
         return RabbitmqBroker(url=url, confirm_delivery=True)
     raise ValueError(f"broker_url must start with redis:// or amqp://, not {url.split(':')[0]}://")
@@ -72,15 +73,18 @@ class SyncRuntime:
         self.broker = make_broker(settings)
         self.actors: dict[str, Any] = {}
         for plugin in self.host.active():
-            self.actors[plugin] = dramatiq.actor(
+            self.actors[plugin] = dramatiq.Actor(
                 self._handler(plugin),
+                broker=self.broker,
                 actor_name=f"crm_sync_{plugin}",
                 queue_name=self.queue_name(plugin),
-                broker=self.broker,
-                max_retries=20,
-                min_backoff=1000,
-                max_backoff=300_000,
-                time_limit=int(settings.sync.lease_seconds * 1000),
+                priority=0,
+                options={
+                    "max_retries": 20,
+                    "min_backoff": 1000,
+                    "max_backoff": 300_000,
+                    "time_limit": int(settings.sync.lease_seconds * 1000),
+                },
             )
 
     def queue_name(self, plugin: str) -> str:

@@ -1,0 +1,1 @@
+"""What plugin authors and crm-sync's own tests use to test against real services."""
