@@ -35,6 +35,7 @@ CONTROL_PATH = "/_control"
 DELIVERIES_PATH = "/_deliveries"
 COUNTERS_PATH = "/_counters"
 RESET_PATH = "/_reset"
+DEFAULT_REASON = "refused by the test receiver"
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ class _State:
         self._clear_records()
         self._clear_faults()
         self.connections = 0
+        self.held = 0
 
     def _clear_records(self) -> None:
         self.deliveries: list[Delivery] = []
@@ -220,13 +222,11 @@ class _State:
         self.rejected = 0
         self.unprocessable = 0
         self.faulted = 0
-        self.held = 0
 
     def _clear_faults(self) -> None:
         self.status_fault: _StatusFault | None = None
         self.delay_fault: _DelayFault | None = None
-        self.reject_ids: set[str] = set()
-        self.reject_reason = ""
+        self.reject_reasons: dict[str, str] = {}
         self.released.set()
 
     def counters(self) -> Counters:
@@ -274,8 +274,7 @@ class _State:
 
     def reject(self, ids: Iterable[str], reason: str) -> None:
         with self.lock:
-            self.reject_ids.update(ids)
-            self.reject_reason = reason
+            self.reject_reasons.update(dict.fromkeys(ids, reason))
 
     def hold(self) -> None:
         self.released.clear()
@@ -359,9 +358,10 @@ class _State:
             if problem is not None or not isinstance(document, dict):
                 self.unprocessable += 1
                 return 422, {"error": problem}
-            if document["id"] in self.reject_ids:
+            reason = self.reject_reasons.get(document["id"])
+            if reason is not None:
                 self.unprocessable += 1
-                return 422, {"error": self.reject_reason}
+                return 422, {"error": reason}
             if not isinstance(key, str) or not key:
                 return 400, {"error": "the document has no idempotency key"}
             stored = self.by_key.get(key)
@@ -383,9 +383,6 @@ class _State:
             self.by_key[key] = delivery
             self.changed.notify_all()
             return 200, {"external_id": delivery.external_id}
-
-
-DEFAULT_REASON = "refused by the test receiver"
 
 
 def _optional_int(value: object) -> int | None:
@@ -712,7 +709,7 @@ class Receiver:
         self._state.clear_faults()
 
     def reset(self) -> None:
-        """Forget every record and counter (but connections) and remove every fault."""
+        """Forget every record and counter and remove every fault; held requests go on."""
         self._state.reset()
 
 
@@ -811,7 +808,7 @@ class RemoteReceiver:
         self._post(CONTROL_PATH, {"action": "clear"})
 
     def reset(self) -> None:
-        """Forget every record and counter (but connections) and remove every fault."""
+        """Forget every record and counter and remove every fault; held requests go on."""
         self._post(RESET_PATH, {})
 
 

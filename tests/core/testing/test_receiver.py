@@ -357,3 +357,26 @@ def test_receiver_process_is_driven_through_remote(
         pid = process.pid
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_reset_lets_held_requests_go_on_and_keeps_the_held_gauge_right(
+    receiver: Receiver, webhook_secret: str, client: httpx.Client
+) -> None:
+    receiver.reject(["c1"], "first reason")
+    receiver.reject(["c2"], "second reason")
+    assert post(client, receiver.url, webhook_secret, document("c1"), key="k1").json() == {
+        "error": "first reason"
+    }
+    receiver.hold()
+    sender = threading.Thread(
+        target=post, args=(client, receiver.url, webhook_secret, document("c3"), "k3")
+    )
+    sender.start()
+    assert receiver.wait_for_request(timeout=5)
+
+    receiver.reset()
+    sender.join(5)
+
+    assert receiver.counters.held == 0
+    assert [d.id for d in receiver.deliveries] == ["c3"]
+    assert post(client, receiver.url, webhook_secret, document("c2"), key="k2").status_code == 200
