@@ -33,6 +33,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import pytest
@@ -466,10 +467,16 @@ def _storage_location(client: TrytonClient) -> int:
 
 
 def add_stock(client: TrytonClient, quantities: Sequence[tuple[int, float]]) -> None:
-    """Count ``(product id, quantity)`` pairs into the main warehouse with one inventory."""
+    """Add ``(product id, quantity)`` pairs to the main warehouse's storage with one inventory.
+
+    An inventory records a count, so each line counts what is there plus the quantity.
+    """
     storage = _storage_location(client)
+    ids = [product for product, _ in quantities]
+    levels = client.read("product.product", ids, ["quantity"], context={"locations": [storage]})
+    on_hand = {row["id"]: float(row["quantity"]) for row in levels}
     lines = [
-        {"product": product, "quantity": quantity}
+        {"product": product, "quantity": on_hand[product] + float(quantity)}
         for product, quantity in quantities
     ]
     (inventory,) = client.create(
@@ -478,7 +485,9 @@ def add_stock(client: TrytonClient, quantities: Sequence[tuple[int, float]]) -> 
     client.button("stock.inventory", "confirm", [inventory])
 
 
-def ship(client: TrytonClient, shipment_id: int, *, until: str = "done") -> None:
+def ship(
+    client: TrytonClient, shipment_id: int, *, until: Literal["pick", "pack", "do"] = "do"
+) -> None:
     """Move a customer shipment through pick, pack and (unless ``until`` says otherwise) do."""
     steps = ("pick", "pack", "do")
     for step in steps[: steps.index(until) + 1]:
@@ -492,7 +501,12 @@ def receive_return(client: TrytonClient, return_id: int, *, done: bool = True) -
         client.button("stock.shipment.out.return", "do", [return_id])
 
 
-def run_production(client: TrytonClient, production_id: int, *, until: str = "done") -> None:
+def run_production(
+    client: TrytonClient,
+    production_id: int,
+    *,
+    until: Literal["draft", "wait", "assign_force", "run", "do"] = "do",
+) -> None:
     """Take a requested production through draft, wait, assign, run and (by default) do."""
     steps = ("draft", "wait", "assign_force", "run", "do")
     for step in steps[: steps.index(until) + 1]:
