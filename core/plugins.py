@@ -115,9 +115,10 @@ class PluginHost:
             if not isinstance(description, PluginDescription):
                 raise ConfigurationError(f"plugin {name!r}: crm_sync_describe returned nothing")
             self._descriptions[name] = description
-            limit = self.settings.sync.max_inflight_per_plugin or max(
-                1, self.settings.worker_threads - 1
-            )
+        limit = self.settings.sync.max_inflight_per_plugin or max(
+            1, self.settings.worker_threads - (len(self.active()) - 1)
+        )
+        for name in self.names():
             self._inflight[name] = threading.BoundedSemaphore(limit)
 
     def _validate_settings(self, name: str) -> PluginSettings:
@@ -137,16 +138,20 @@ class PluginHost:
     def _call(self, name: str, hook: str, **kwargs: Any) -> Any:
         caller = self._callers.get((name, hook))
         if caller is None:
-            others = [plugin for other, plugin in self.pm.list_name_plugin() if other != name]
+            others = [plugin for other, plugin in self._registered() if other != name]
             caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
             self._callers[(name, hook)] = caller
         return caller(**kwargs)
 
     # -- queries ---------------------------------------------------------------
 
+    def _registered(self) -> list[tuple[str, object]]:
+        """(name, plugin) of every registered plugin; pluggy lists blocked names with None."""
+        return [(name, plugin) for name, plugin in self.pm.list_name_plugin() if plugin is not None]
+
     def names(self) -> list[str]:
         """Names of the enabled plugins, sorted."""
-        return sorted(name for name, _ in self.pm.list_name_plugin())
+        return sorted(name for name, _ in self._registered())
 
     def context(self, name: str) -> PluginContext:
         """The context (validated settings, HTTP client) of an enabled plugin."""
@@ -165,14 +170,18 @@ class PluginHost:
         return [name for name in self.active() if kind in self._descriptions[name].subscriptions]
 
     def inflight(self, name: str) -> threading.BoundedSemaphore:
-        """The per-process limit on concurrent pushes of one plugin (plugin isolation)."""
+        """The per-process limit on concurrent pushes of one plugin (plugin isolation).
+
+        By default a plugin may use every worker thread but one per other active plugin,
+        so a slow target can never take the threads the others need.
+        """
         return self._inflight[name]
 
     def installed(self) -> list[PluginInfo]:
         """Every installed plugin, enabled or not, with version and implemented hooks."""
         versions = {plugin: dist.version for plugin, dist in self.pm.list_plugin_distinfo()}
         infos = []
-        for name, plugin in self.pm.list_name_plugin():
+        for name, plugin in self._registered():
             callers = self.pm.get_hookcallers(plugin) or []
             infos.append(
                 PluginInfo(

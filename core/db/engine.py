@@ -8,18 +8,29 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 
 
-def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
+def create_db_engine(url: str, *, pool_size: int = 10, durable: bool = True) -> Engine:
     """Create an engine for ``url`` with the settings crm-sync relies on.
 
     SQLite runs in WAL mode and every transaction begins IMMEDIATE, so concurrent
     writers queue on the busy timeout instead of failing half-way; PostgreSQL gets a
-    pre-pinged pool sized for a worker's threads.
+    pre-pinged pool sized for a worker's threads. ``durable=False`` turns PostgreSQL's
+    synchronous commit off for this engine's sessions: for bookkeeping that may be
+    replayed after a database crash (a lost lease or a lost "synced" mark only causes
+    a push the target drops by its idempotency key), never for writes the API
+    acknowledges.
     """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    connect_args = {} if durable else {"options": "-c synchronous_commit=off"}
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -69,7 +69,14 @@ class SyncRuntime:
             load_entry_points=load_entry_points,
             transport=transport,
         )
-        self.sync = SyncEngine(self.engine, self.host, settings.sync)
+        self.sync_engine = (
+            self.engine
+            if self.engine.dialect.name == "sqlite"
+            else create_db_engine(
+                settings.resolved_database_url, pool_size=settings.worker_threads + 2, durable=False
+            )
+        )
+        self.sync = SyncEngine(self.sync_engine, self.host, settings.sync)
         self.broker = make_broker(settings)
         self.actors: dict[str, Any] = {}
         for plugin in self.host.active():
@@ -160,3 +167,4 @@ class SyncRuntime:
         self.broker.close()
         self.host.close()
         self.engine.dispose()
+        self.sync_engine.dispose()

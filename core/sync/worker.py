@@ -44,7 +44,7 @@ def run_worker_process(threads: int, log_level: str = "INFO") -> None:
     )
     stop = threading.Event()
     _stop_on_signals(stop)
-    runtime = SyncRuntime(load_settings())
+    runtime = SyncRuntime(load_settings(worker_threads=threads))
     check_schema(runtime.engine)
     worker = dramatiq.Worker(runtime.broker, worker_threads=threads)
     worker.start()

@@ -1,0 +1,317 @@
+"""Sync throughput against a bare Dramatiq baseline, on PostgreSQL + Redis, in one run.
+
+    python bench/sync_bench.py [--single 5000] [--batch 50000] [--processes 2] [--threads 8]
+
+Both sides run 2 worker processes against the same PostgreSQL, Redis and loopback
+receiver (a separate process that verifies every signature). Each phase starts the
+workers, waits until they are ready, enqueues the messages and times until every
+document is delivered and recorded:
+
+- one change per message: crm-sync's sync job against the bare actor of
+  bench/bare_actor.py (read the row, POST it, upsert the binding);
+- a backlog: ``crm-sync resync finance`` of the batch set with the webhook backend in
+  batch mode, against the bare actor with 100 documents per message.
+
+It prints documents per second for both and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+
+from core.db.engine import create_db_engine
+from core.db.migrate import upgrade
+from core.db.sync_tables import SyncState
+from core.db.types import utcnow
+from core.kinds import KINDS
+from core.settings import Settings
+from core.store import canonical_document
+from core.testing.services import delete_redis_namespace
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PG_SERVER = os.environ.get("BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/")
+REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+class Bench:
+    """The shared set-up: a database, a Redis namespace, a receiver process, the customers."""
+
+    def __init__(self, customers: int) -> None:
+        self.name = f"crm_sync_bench_{uuid.uuid4().hex[:8]}"
+        self.namespace = f"bench{uuid.uuid4().hex[:8]}"
+        self.secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+        admin = create_engine(PG_SERVER + "postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{self.name}"'))
+        admin.dispose()
+        self.database_url = PG_SERVER + self.name
+        self.engine = create_db_engine(self.database_url)
+        upgrade(self.engine)
+        with self.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "CREATE TABLE bare_bindings "
+                    "(id text PRIMARY KEY, version int, external_id text)"
+                )
+            )
+        self.receiver = subprocess.Popen(
+            [sys.executable, "-m", "core.testing.receiver", "--secret", self.secret],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.receiver.stdout is not None
+        self.receiver_url = self.receiver.stdout.readline().strip()
+        self.remote = httpx.Client(base_url=self.receiver_url.rstrip("/"), timeout=30)
+        self.seed(customers)
+
+    def seed(self, count: int) -> None:
+        kind = KINDS["customers"]
+        now = utcnow()
+        rows = []
+        for number in range(count):
+            model = kind.schema.model_validate(
+                {
+                    "type": "person",
+                    "name": f"مشتری شماره {number}",
+                    "phones": ["09121234567"],
+                    "emails": [f"c{number}@example.ir"],
+                }
+            )
+            data, digest = canonical_document(model)
+            rows.append(
+                {
+                    "id": f"C-{number:06d}",
+                    "version": 1,
+                    "digest": digest,
+                    "data": data,
+                    "created_at": now,
+                    "updated_at": now,
+                    **kind.index(model),
+                }
+            )
+        with self.engine.begin() as connection:
+            for start in range(0, len(rows), 5000):
+                connection.execute(kind.table.__table__.insert(), rows[start : start + 5000])
+
+    def reset(self) -> None:
+        self.remote.post("/_reset")
+        with self.engine.begin() as connection:
+            connection.execute(text("DELETE FROM bare_bindings"))
+            connection.execute(SyncState.__table__.delete())
+        delete_redis_namespace(REDIS_URL, self.namespace)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_SYNC_", "BENCH_"))}
+        env.update(
+            CRM_SYNC_DATABASE_URL=self.database_url,
+            CRM_SYNC_BROKER_URL=REDIS_URL,
+            CRM_SYNC_QUEUE_PREFIX=self.namespace,
+            CRM_SYNC_PLUGINS__FINANCE__URL=self.receiver_url,
+            CRM_SYNC_PLUGINS__FINANCE__SECRET=self.secret,
+            CRM_SYNC_LOG_LEVEL="WARNING",
+            BENCH_DATABASE_URL=self.database_url,
+            BENCH_REDIS_URL=REDIS_URL,
+            BENCH_NAMESPACE=self.namespace,
+            BENCH_SECRET=self.secret,
+            BENCH_RECEIVER_URL=self.receiver_url,
+            PYTHONPATH=str(ROOT),
+        )
+        env.update(extra)
+        return env
+
+    def count(self, sql: str) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.execute(text(sql)).scalar_one())
+
+    def close(self) -> None:
+        self.receiver.terminate()
+        self.receiver.wait()
+        self.engine.dispose()
+        admin = create_engine(PG_SERVER + "postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        args,
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def run_bare(bench: Bench, ids: list[str], per_message: int, processes: int, threads: int) -> float:
+    bench.reset()
+    env = bench.env()
+    worker = start(
+        [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "bench.bare_actor",
+            "--processes",
+            str(processes),
+            "--threads",
+            str(threads),
+        ],
+        env,
+    )
+    os.environ.update({k: v for k, v in env.items() if k.startswith("BENCH_")})
+    from bench import bare_actor
+
+    time.sleep(3)
+    started = time.perf_counter()
+    for first in range(0, len(ids), per_message):
+        bare_actor.push.send(ids[first : first + per_message])
+    wait_for(lambda: bench.count("SELECT count(*) FROM bare_bindings") >= len(ids), 900, "bare")
+    elapsed = time.perf_counter() - started
+    stop(worker)
+    return len(ids) / elapsed
+
+
+def run_engine(bench: Bench, ids: list[str], batch: bool, processes: int, threads: int) -> float:
+    bench.reset()
+    extra = {"CRM_SYNC_PLUGINS__FINANCE__BATCH": "true"} if batch else {}
+    env = bench.env(**extra)
+    worker = start(
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "worker",
+            "--processes",
+            str(processes),
+            "--threads",
+            str(threads),
+        ],
+        env,
+    )
+    time.sleep(3)
+    started = time.perf_counter()
+    if batch:
+        subprocess.run(
+            [sys.executable, "-m", "core", "resync", "finance", "--no-wait"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    else:
+        queue_one_per_message(bench, env, ids)
+    wait_for(
+        lambda: bench.count("SELECT count(*) FROM sync_state WHERE state = 'synced'") >= len(ids),
+        900,
+        "crm-sync",
+    )
+    elapsed = time.perf_counter() - started
+    stop(worker)
+    return len(ids) / elapsed
+
+
+def queue_one_per_message(bench: Bench, env: dict[str, str], ids: list[str]) -> None:
+    """Queue each customer as the API does after a write: an outbox row, then one message."""
+    from core.sync.runtime import SyncRuntime
+
+    now = utcnow()
+    with bench.engine.begin() as connection:
+        connection.execute(
+            SyncState.__table__.insert(),
+            [
+                {
+                    "plugin": "finance",
+                    "kind": "customer",
+                    "record_id": record_id,
+                    "state": "pending",
+                    "wanted_version": 1,
+                    "attempts": 0,
+                    "due_at": now,
+                    "enqueued_at": now,
+                    "updated_at": now,
+                }
+                for record_id in ids
+            ],
+        )
+    settings = Settings(
+        database_url=env["CRM_SYNC_DATABASE_URL"],
+        broker_url=env["CRM_SYNC_BROKER_URL"],
+        queue_prefix=env["CRM_SYNC_QUEUE_PREFIX"],
+        plugins={
+            "finance": {
+                "url": env["CRM_SYNC_PLUGINS__FINANCE__URL"],
+                "secret": env["CRM_SYNC_PLUGINS__FINANCE__SECRET"],
+            }
+        },
+    )
+    runtime = SyncRuntime(settings)
+    for record_id in ids:
+        runtime.dispatch("finance", [("customer", record_id)])
+    runtime.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--single", type=int, default=5000, help="documents, one per message")
+    parser.add_argument("--batch", type=int, default=50_000, help="documents of the resync")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    options = parser.parse_args()
+    bench = Bench(max(options.single, options.batch))
+    try:
+        single_ids = [f"C-{n:06d}" for n in range(options.single)]
+        all_ids = [f"C-{n:06d}" for n in range(options.batch)]
+        rows = []
+        if options.single:
+            bare = run_bare(bench, single_ids, 1, options.processes, options.threads)
+            ours = run_engine(bench, single_ids, False, options.processes, options.threads)
+            rows.append(("one change per message", options.single, bare, ours))
+        if options.batch:
+            bare = run_bare(bench, all_ids, 100, options.processes, options.threads)
+            ours = run_engine(bench, all_ids, True, options.processes, options.threads)
+            rows.append(("resync, batches of 100", options.batch, bare, ours))
+    finally:
+        bench.close()
+    print(f"{'phase':<26}{'documents':>10}{'bare docs/s':>14}{'crm-sync docs/s':>18}{'ratio':>8}")
+    for phase, count, bare, ours in rows:
+        print(f"{phase:<26}{count:>10}{bare:>14.0f}{ours:>18.0f}{ours / bare:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
