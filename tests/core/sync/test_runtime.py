@@ -1,0 +1,135 @@
+"""The runtime around the engine: plugin isolation, the sweeper, leader leases."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import dramatiq
+import pytest
+
+from core import PushResult
+from core.db.types import utcnow
+from core.kinds import KINDS
+from core.settings import Settings
+from core.store import write_record
+from core.sync.admin import queue_counts
+from core.sync.leases import acquire_lease, release_lease
+from core.sync.runtime import SyncRuntime
+from core.sync.sweeper import sweep_once
+from tests.core.scripted_plugin import ScriptedPlugin
+
+CUSTOMERS = KINDS["customers"]
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def write(runtime: SyncRuntime, record_id: str, *, dispatch: bool = True) -> None:
+    model = CUSTOMERS.schema.model_validate({"type": "person", "name": f"نام {record_id}"})
+    result = write_record(
+        runtime.engine,
+        CUSTOMERS,
+        record_id,
+        model,
+        subscribers=runtime.host.subscribers("customer"),
+    )
+    if dispatch:
+        for plugin in result.subscribers:
+            runtime.dispatch(plugin, [("customer", record_id)])
+
+
+def synced(runtime: SyncRuntime, plugin: str) -> int:
+    counts = {(c.plugin, c.state): c.count for c in queue_counts(runtime.engine)}
+    return counts.get((plugin, "synced"), 0)
+
+
+@pytest.fixture
+def running() -> Iterator[Callable[[SyncRuntime], dramatiq.Worker]]:
+    workers: list[dramatiq.Worker] = []
+
+    def start(runtime: SyncRuntime) -> dramatiq.Worker:
+        worker = dramatiq.Worker(runtime.broker, worker_threads=runtime.settings.worker_threads)
+        worker.start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop(timeout=5000)
+
+
+def test_a_stuck_target_does_not_hold_up_the_others(
+    make_settings: Callable[..., Settings],
+    make_runtime: Callable[..., SyncRuntime],
+    running: Callable[[SyncRuntime], dramatiq.Worker],
+) -> None:
+    stuck, healthy = ScriptedPlugin(), ScriptedPlugin()
+    release = threading.Event()
+
+    def hang(documents: list[Any]) -> list[PushResult]:
+        release.wait(30)
+        return [PushResult(external_id="late") for _ in documents]
+
+    stuck.script.extend([hang] * 20)
+    runtime = make_runtime(make_settings(worker_threads=4), {"stuck": stuck, "healthy": healthy})
+    assert runtime.host.inflight("stuck")._value == 3
+    running(runtime)
+    for number in range(10):
+        write(runtime, f"C-{number}")
+    try:
+        assert wait_until(lambda: len(healthy.documents) == 10), len(healthy.documents)
+    finally:
+        release.set()
+    stuck.script.clear()
+    assert wait_until(lambda: synced(runtime, "stuck") == 10, 20)
+
+
+def test_the_sweeper_resends_a_lost_message(
+    make_settings: Callable[..., Settings],
+    make_runtime: Callable[..., SyncRuntime],
+    running: Callable[[SyncRuntime], dramatiq.Worker],
+    scripted: ScriptedPlugin,
+) -> None:
+    runtime = make_runtime(make_settings(), {"scripted": scripted})
+    running(runtime)
+    write(runtime, "C-1", dispatch=False)
+    assert sweep_once(runtime) == 0
+    assert sweep_once(runtime, now=utcnow() + timedelta(seconds=2)) == 1
+    assert wait_until(lambda: len(scripted.documents) == 1)
+    assert sweep_once(runtime, now=utcnow() + timedelta(seconds=5)) == 0
+
+
+def test_the_sweeper_leaves_leased_rows_alone_until_the_lease_runs_out(
+    make_settings: Callable[..., Settings],
+    make_runtime: Callable[..., SyncRuntime],
+    scripted: ScriptedPlugin,
+) -> None:
+    runtime = make_runtime(make_settings(), {"scripted": scripted})
+    write(runtime, "C-1", dispatch=False)
+    now = utcnow()
+    runtime.sync._claim("scripted", [("customer", "C-1")], "killed-worker", now, 1)
+    assert sweep_once(runtime, now=now + timedelta(seconds=2)) == 0
+    assert sweep_once(runtime, now=now + timedelta(seconds=6)) == 1
+
+
+def test_one_holder_at_a_time(
+    make_settings: Callable[..., Settings], make_runtime: Callable[..., SyncRuntime]
+) -> None:
+    engine = make_runtime(make_settings()).engine
+    now = utcnow()
+    assert acquire_lease(engine, "sweeper", "a", 10, now=now)
+    assert not acquire_lease(engine, "sweeper", "b", 10, now=now + timedelta(seconds=5))
+    assert acquire_lease(engine, "sweeper", "a", 10, now=now + timedelta(seconds=5))
+    assert acquire_lease(engine, "sweeper", "b", 10, now=now + timedelta(seconds=16))
+    release_lease(engine, "sweeper", "b")
+    assert acquire_lease(engine, "sweeper", "c", 10, now=now + timedelta(seconds=17))
