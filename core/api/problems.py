@@ -100,10 +100,13 @@ async def on_validation_error(request: Request, error: Exception) -> JSONRespons
     ):
         problem = Problem(400, "missing-body", "the request needs a JSON body")
     else:
+        in_body = all(tuple(item.get("loc", ()))[:1] == ("body",) for item in errors)
         problem = Problem(
             422,
             "validation-error",
-            "the request body does not match the schema",
+            "the request body does not match the schema"
+            if in_body
+            else "the request's parameters or body do not match the schema",
             errors=field_errors(errors),
         )
     return problem_response(problem, request.url.path)
