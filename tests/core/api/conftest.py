@@ -21,7 +21,7 @@ from tests.core.scripted_plugin import ScriptedPlugin
 with warnings.catch_warnings():
     # Starlette asks for httpx2 under its test client; the plain httpx it falls back to works.
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from fastapi.testclient import TestClient
+    from fastapi.testclient import TestClient as TestClient
 
 ADMIN = {"Authorization": "Bearer admin-token-0123456789"}
 WRITER = {"Authorization": "Bearer writer-token-0123456789"}
