@@ -1,0 +1,103 @@
+"""Health, readiness, metrics and the OpenAPI documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from core.api.app import create_app
+from core.kinds import KINDS
+from core.sync.runtime import SyncRuntime
+from tests.core.api.conftest import PROBLEM, READER, WRITER, TestClient, sample
+
+
+def test_healthz_needs_no_token(client: TestClient) -> None:
+    answer = client.get("/healthz")
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok"}
+
+
+def test_readyz_needs_no_token_and_checks_database_and_broker(client: TestClient) -> None:
+    answer = client.get("/readyz")
+    assert answer.status_code == 200
+    assert answer.json() == {"ready": True, "checks": {"database": "ok", "broker": "ok"}}
+
+
+class _DownBrokerClient:
+    def ping(self) -> None:
+        raise ConnectionError("refused")
+
+
+def test_readyz_is_503_when_the_broker_does_not_answer(
+    runtime: SyncRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime.broker, "client", _DownBrokerClient(), raising=False)
+    with TestClient(create_app(runtime, background=False)) as client:
+        answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json() == {
+        "ready": False,
+        "checks": {"database": "ok", "broker": "broker unreachable: ConnectionError"},
+    }
+
+
+def test_readyz_is_503_when_the_database_does_not_answer(
+    runtime: SyncRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse() -> Any:
+        raise OSError("no database here")
+
+    with TestClient(create_app(runtime, background=False)) as client:
+        monkeypatch.setattr(runtime.engine, "connect", refuse)
+        answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["database"] == "unreachable: OSError"
+    assert "no database here" not in answer.text
+
+
+def test_metrics_need_a_token(client: TestClient) -> None:
+    answer = client.get("/metrics")
+    assert answer.status_code == 401
+    assert answer.headers["content-type"] == PROBLEM
+
+
+def test_metrics_expose_deliveries_per_plugin_and_state(client: TestClient) -> None:
+    for record_id in ("C-1", "C-2"):
+        client.put(f"/v1/customers/{record_id}", json=sample("customers"), headers=WRITER)
+    answer = client.get("/metrics", headers=READER)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    lines = answer.text.splitlines()
+    assert "# TYPE crm_sync_deliveries gauge" in lines
+    assert 'crm_sync_deliveries{plugin="scripted",state="pending"} 2.0' in lines
+    assert any(line.startswith("crm_sync_oldest_due_seconds{plugin=") for line in lines)
+    assert (
+        'crm_sync_http_requests_total{method="PUT",route="/v1/customers/{record_id}",status="201"}'
+        " 2.0"
+    ) in lines
+
+
+def test_docs_and_openapi_are_served_without_a_token(client: TestClient) -> None:
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+    assert client.get("/openapi.json").status_code == 200
+
+
+def test_openapi_has_one_typed_put_per_kind(app: FastAPI) -> None:
+    spec = app.openapi()
+    puts = {path: item["put"] for path, item in spec["paths"].items() if "put" in item}
+    assert set(puts) == {f"/v1/{name}/{{record_id}}" for name in KINDS}
+    schemas = spec["components"]["schemas"]
+    for name, kind in KINDS.items():
+        content = puts[f"/v1/{name}/{{record_id}}"]["requestBody"]["content"]
+        reference = content["application/json"]["schema"]["$ref"]
+        schema_name = reference.rsplit("/", 1)[-1]
+        assert schema_name.startswith(kind.schema.__name__)
+        assert set(schemas[schema_name]["properties"]) >= set(
+            kind.schema.model_json_schema(mode="validation")["properties"]
+        )
+    for path in ("/v1/customers", "/v1/customers/{record_id}/sync", "/v1/admin/dead/retry"):
+        assert path in spec["paths"]
