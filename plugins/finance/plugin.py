@@ -68,7 +68,7 @@ def crm_sync_push(context: PluginContext, documents: list[OutboundDocument]) -> 
 
 @hookimpl
 def crm_sync_health(context: PluginContext) -> HealthReport:
-    """Check that the finance system answers at its URL."""
+    """Check that the finance system answers at its URL (any answer but 502-504 will do)."""
     target = _settings(context).webhook_target()
     if target is None:
         return HealthReport(ok=True, detail="idle: no target configured")
@@ -76,4 +76,7 @@ def crm_sync_health(context: PluginContext) -> HealthReport:
         response = context.http.head(str(target.url))
     except Exception as error:
         return HealthReport(ok=False, detail=f"{target.url} unreachable: {type(error).__name__}")
-    return HealthReport(ok=response.status_code < 500, detail=f"HTTP {response.status_code}")
+    unavailable = response.status_code in (502, 503, 504)
+    return HealthReport(
+        ok=not unavailable, detail=f"{target.url} answers HTTP {response.status_code}"
+    )

@@ -1,0 +1,240 @@
+"""The plugin contract: tests any plugin, bundled or third-party, runs against itself.
+
+Subclass ``PluginContract`` in a test module of the plugin, name the plugin and give a
+``target`` fixture describing a real, reachable target (and, if possible, one that is
+down). The inherited tests then drive the plugin through crm-sync's real sync engine on
+a throwaway SQLite database and check the sync contract: settings, idleness,
+subscriptions, mapping, one push per version, bindings, classified failures, health.
+
+    from core.testing.contract import ContractTarget, PluginContract
+
+    class TestMyPluginContract(PluginContract):
+        plugin_name = "my_plugin"
+
+        @pytest.fixture
+        def target(self, receiver, webhook_secret):
+            return ContractTarget(
+                settings={"url": receiver.url, "secret": webhook_secret},
+                received=receiver.versions,
+            )
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from core.db.migrate import upgrade
+from core.db.sync_tables import SyncState
+from core.kinds import KINDS_BY_TYPE
+from core.plugin_types import HealthReport, PluginSettings, SyncRecord
+from core.plugins import ENTRY_POINT_GROUP
+from core.settings import Settings
+from core.store import get_record, sync_rows, write_record
+from core.sync.runtime import SyncRuntime
+from core.testing.samples import SAMPLES
+
+
+@dataclass
+class ContractTarget:
+    """A target the contract tests push to.
+
+    ``settings`` configure the plugin for a reachable target; ``received(type, id)``
+    returns the versions of a record the target holds, in the order they arrived (a
+    stateful target may return just its current version); ``unreachable_settings``, if
+    given, configure the plugin for a target that is down.
+    """
+
+    settings: dict[str, Any]
+    received: Callable[[str, str], list[int]]
+    unreachable_settings: dict[str, Any] | None = None
+
+
+class PluginContract:
+    """Inherit to run the sync contract against a plugin; see the module docstring."""
+
+    plugin_name: ClassVar[str]
+    #: Whether the plugin is idle (installed, no target) with empty settings.
+    idle_without_settings: ClassVar[bool] = True
+
+    @pytest.fixture
+    def plugin(self) -> object:
+        """The plugin object, loaded from its ``crm_sync.plugins`` entry point."""
+        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if entry_point.name == self.plugin_name:
+                return entry_point.load()
+        pytest.fail(f"no {ENTRY_POINT_GROUP} entry point named {self.plugin_name!r}")
+
+    @pytest.fixture
+    def target(self) -> ContractTarget:
+        """A reachable target; every plugin's contract test module must override this."""
+        pytest.fail("override the `target` fixture in the contract test class")
+
+    def records(self, subscriptions: tuple[str, ...]) -> list[tuple[str, str, dict[str, Any]]]:
+        """(document type, id, body) of the records to sync; override for linked records."""
+        found = []
+        for type_ in subscriptions:
+            kind = KINDS_BY_TYPE[type_]
+            found.append((type_, f"contract-{type_}-1", SAMPLES[kind.name]))
+        return found
+
+    @pytest.fixture
+    def make(
+        self, tmp_path: Path, plugin: object
+    ) -> Iterator[Callable[[dict[str, Any]], SyncRuntime]]:
+        """Build runtimes of only this plugin on a throwaway SQLite database."""
+        built: list[SyncRuntime] = []
+
+        def build(plugin_settings: dict[str, Any]) -> SyncRuntime:
+            settings = Settings(
+                data_dir=tmp_path,
+                database_url=f"sqlite:///{tmp_path / f'contract-{len(built)}.db'}",
+                plugins={self.plugin_name: plugin_settings},
+                sync={"push_timeout_seconds": 5, "lease_seconds": 15, "max_attempts": 3},
+            )
+            runtime = SyncRuntime(
+                settings, extra_plugins={self.plugin_name: plugin}, load_entry_points=False
+            )
+            upgrade(runtime.engine)
+            built.append(runtime)
+            return runtime
+
+        yield build
+        for runtime in built:
+            runtime.close()
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _write(self, runtime: SyncRuntime, type_: str, record_id: str, body: dict[str, Any]) -> int:
+        kind = KINDS_BY_TYPE[type_]
+        model = kind.schema.model_validate(body)
+        subscribers = runtime.host.subscribers(type_)
+        return write_record(
+            runtime.engine, kind, record_id, model, subscribers=subscribers
+        ).record.version
+
+    def _drain(self, runtime: SyncRuntime) -> None:
+        for _ in range(50):
+            if not runtime.sync.process(self.plugin_name, []).pushed:
+                return
+
+    def _state(self, runtime: SyncRuntime, type_: str, record_id: str) -> SyncState:
+        [row] = [
+            r for r in sync_rows(runtime.engine, type_, record_id) if r.plugin == self.plugin_name
+        ]
+        return row
+
+    def _sync_all(
+        self, runtime: SyncRuntime, records: list[tuple[str, str, dict[str, Any]]]
+    ) -> None:
+        for type_, record_id, _ in records:
+            runtime.sync.process(self.plugin_name, [(type_, record_id)])
+        self._drain(runtime)
+
+    # -- the contract --------------------------------------------------------------
+
+    def test_settings_model_is_plugin_settings(
+        self, make: Callable[..., SyncRuntime], target: ContractTarget
+    ) -> None:
+        """The settings model derives from PluginSettings and refuses unknown fields."""
+        runtime = make(target.settings)
+        settings = runtime.host.context(self.plugin_name).settings
+        assert isinstance(settings, PluginSettings)
+        with pytest.raises(ValueError, match=r"not_a_setting|Extra inputs"):
+            type(settings).model_validate({**target.settings, "not_a_setting": 1})
+
+    def test_idle_without_a_target(self, make: Callable[..., SyncRuntime]) -> None:
+        """With empty settings the plugin is installed but idle: nothing is queued for it."""
+        if not self.idle_without_settings:
+            pytest.skip("this plugin needs settings to load")
+        runtime = make({})
+        assert runtime.host.description(self.plugin_name).target is None
+        assert self.plugin_name not in runtime.host.active()
+
+    def test_describes_known_subscriptions(
+        self, make: Callable[..., SyncRuntime], target: ContractTarget
+    ) -> None:
+        """A configured plugin has a target, subscribes to known types and a sane batch size."""
+        description = make(target.settings).host.description(self.plugin_name)
+        assert description.target
+        assert description.subscriptions
+        assert set(description.subscriptions) <= set(KINDS_BY_TYPE)
+        assert description.max_batch >= 1
+
+    def test_maps_every_subscribed_record_to_json(
+        self, make: Callable[..., SyncRuntime], target: ContractTarget
+    ) -> None:
+        """Each subscribed record maps to a JSON-serialisable document."""
+        runtime = make(target.settings)
+        for type_, record_id, body in self.records(
+            runtime.host.description(self.plugin_name).subscriptions
+        ):
+            self._write(runtime, type_, record_id, body)
+            stored = get_record(runtime.engine, KINDS_BY_TYPE[type_], record_id)
+            assert stored is not None
+            record = SyncRecord(type_, record_id, stored.version, stored.model(), stored.updated_at)
+            json.dumps(runtime.host.map_record(self.plugin_name, record))
+
+    def test_each_version_reaches_the_target_once(
+        self, make: Callable[..., SyncRuntime], target: ContractTarget
+    ) -> None:
+        """Every record arrives, is bound, is not sent again, and its next version follows."""
+        runtime = make(target.settings)
+        records = self.records(runtime.host.description(self.plugin_name).subscriptions)
+        for type_, record_id, body in records:
+            assert self._write(runtime, type_, record_id, body) == 1
+        self._sync_all(runtime, records)
+        for type_, record_id, _ in records:
+            row = self._state(runtime, type_, record_id)
+            assert (row.state, row.synced_version) == ("synced", 1), row.last_error
+            assert target.received(type_, record_id)[-1:] == [1]
+        before = {(t, i): list(target.received(t, i)) for t, i, _ in records}
+        self._sync_all(runtime, records)
+        assert {(t, i): list(target.received(t, i)) for t, i, _ in records} == before
+        type_, record_id, body = records[0]
+        changed = self.changed(type_, body)
+        assert self._write(runtime, type_, record_id, changed) == 2
+        self._sync_all(runtime, records)
+        assert self._state(runtime, type_, record_id).synced_version == 2
+        assert target.received(type_, record_id)[-1] == 2
+
+    def changed(self, type_: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A real change of ``body``; override when the first record needs another one."""
+        for field, value in (
+            ("name", "نام تازه"),
+            ("subject", "موضوع تازه"),
+            ("reason", "دلیل تازه"),
+        ):
+            if field in body:
+                return {**body, field: value}
+        return {**body, "status": "cancelled"}
+
+    def test_an_unreachable_target_is_a_transient_failure(
+        self, make: Callable[..., SyncRuntime], target: ContractTarget
+    ) -> None:
+        """A target that is down leaves the delivery failed and due again, not dead."""
+        if target.unreachable_settings is None:
+            pytest.skip("no unreachable target given")
+        runtime = make(target.unreachable_settings)
+        type_, record_id, body = self.records(
+            runtime.host.description(self.plugin_name).subscriptions
+        )[0]
+        self._write(runtime, type_, record_id, body)
+        runtime.sync.process(self.plugin_name, [(type_, record_id)])
+        row = self._state(runtime, type_, record_id)
+        assert row.state == "failed" and row.attempts == 1 and row.last_error
+
+    def test_health_check_answers(
+        self, make: Callable[..., SyncRuntime], target: ContractTarget
+    ) -> None:
+        """The health check reports on a reachable target, and never raises on a dead one."""
+        assert make(target.settings).host.health(self.plugin_name).ok
+        if target.unreachable_settings is not None:
+            report = make(target.unreachable_settings).host.health(self.plugin_name)
+            assert isinstance(report, HealthReport) and not report.ok
