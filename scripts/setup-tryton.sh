@@ -5,14 +5,19 @@
 # second run take a few seconds.
 #
 # Usage: scripts/setup-tryton.sh [--no-template]
-#   PYTHON   interpreter to install into (default: .venv/bin/python, else python3)
+#   --no-template  only install; the first test that needs Tryton builds the template
+#                  (building it needs crm-sync itself installed, as scripts/test.sh does)
+#   PYTHON   interpreter to install into (default: .venv/bin/python, created if missing)
 #   CRM_SYNC_TRYTON_CACHE   where the template database is cached
 #                           (default: ~/.cache/crm-sync/tryton)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 if [[ -z "${PYTHON:-}" ]]; then
-    if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+    if [[ ! -x .venv/bin/python ]]; then
+        python3 -m venv .venv
+    fi
+    PYTHON=.venv/bin/python
 fi
 
 requirements=(

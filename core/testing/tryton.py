@@ -53,6 +53,7 @@ __all__ = [
     "build_template",
     "pay_invoice",
     "receive_return",
+    "require_trytond",
     "run_production",
     "run_server",
     "ship",
@@ -546,7 +547,17 @@ def pay_invoice(client: TrytonClient, invoice_id: int, amount: Decimal) -> None:
 # -- pytest fixtures ------------------------------------------------------------------
 
 
-def _unavailable(reason: str) -> None:
+def require_trytond() -> None:
+    """Skip the calling test when trytond or one of its modules is missing; fail under CI.
+
+    Under ``CI=true`` a missing ERP must fail the run, never turn it green by skipping.
+    """
+    if trytond_version() is None:
+        reason = "trytond is not installed"
+    elif missing := _missing_modules():
+        reason = "missing " + ", ".join(missing)
+    else:
+        return
     message = f"Tryton is not available: {reason}; run scripts/setup-tryton.sh"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message)
@@ -556,11 +567,7 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def tryton_template() -> Path:
     """Build (or reuse from the cache) the template database once per test session."""
-    if trytond_version() is None:
-        _unavailable("trytond is not installed")
-    missing = _missing_modules()
-    if missing:
-        _unavailable("missing " + ", ".join(missing))
+    require_trytond()
     return build_template()
 
 
