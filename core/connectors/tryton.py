@@ -22,12 +22,12 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from core.connectors.http import parse_retry_after
 from core.errors import PermanentError, SyncError, TransientError
 
 __all__ = [
@@ -150,18 +150,7 @@ def decode(text: str | bytes) -> Any:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+    return parse_retry_after(response.headers.get("retry-after"))
 
 
 def _error_message(error: Any) -> str:
