@@ -1,0 +1,1 @@
+"""The bundled plugins, each registered through the crm_sync.plugins entry-point group."""

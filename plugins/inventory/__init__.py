@@ -1,0 +1,1 @@
+"""The inventory plugin: stock reservations, deliveries, returns and service parts."""

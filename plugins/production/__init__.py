@@ -1,0 +1,1 @@
+"""The production plugin: work-order status and the delivery promises it sets."""

@@ -1,0 +1,1 @@
+"""The WhatsApp plugin: customer messages on the customer's timeline."""

@@ -1,5 +1,5 @@
 """Tests of the Iranian locale helpers."""
-# ruff: noqa: RUF001, RUF003  (Persian digits and letters are this file's test data)
+
 
 from __future__ import annotations
 

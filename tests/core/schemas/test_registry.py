@@ -1,5 +1,5 @@
 """The kind registry: every kind's schema, table and lookup columns, and the stored round trip."""
-# ruff: noqa: RUF001  (Persian digits and letters are test data here)
+
 
 from __future__ import annotations
 
