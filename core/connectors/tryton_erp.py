@@ -631,13 +631,15 @@ class TrytonERP:
         contacts = client.search_read(
             "party.contact_mechanism",
             [("party", "=", party_id), ("type", "in", list(_CONTACT_TYPES))],
-            ["type", "value", "active"],
+            ["type", "value", "value_compact", "active"],
             context=_INACTIVE_TOO,
         )
+        # With the phonenumbers library installed Tryton reformats phone numbers for
+        # display; its compact form is E.164, which is what the CRM sends.
         actions = _sync_rows(
             contacts,
             wanted=self._wanted_contacts(party),
-            key=lambda row: (row["type"], row["value"]),
+            key=lambda row: (row["type"], row["value_compact"] or row["value"]),
             values=lambda contact: {"type": contact[0], "value": contact[1]},
         )
         if actions:
