@@ -1,0 +1,217 @@
+"""The store: versions, digests, stored documents and outbox rows in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select, update
+
+from core.db.records import CustomerRow
+from core.db.sync_tables import SyncState
+from core.db.types import utcnow
+from core.kinds import KINDS
+from core.schemas.base import CanonicalModel
+from core.settings import Settings
+from core.store import (
+    canonical_document,
+    count_records,
+    get_record,
+    list_records,
+    sync_rows,
+    write_record,
+)
+from core.sync.runtime import SyncRuntime
+
+CUSTOMERS = KINDS["customers"]
+PROFORMAS = KINDS["proformas"]
+
+CUSTOMER: dict[str, Any] = {
+    "type": "organization",
+    "name": "شرکت نمونه",
+    "phones": ["۰۲۱ ۸۸۸۸ ۱۲۳۴"],
+    "addresses": [{"line1": "خیابان آزادی", "city": "تهران", "country": "IR"}],
+}
+PROFORMA: dict[str, Any] = {
+    "customer_id": "C-1",
+    "number": "PF-1",
+    "issue_date": "2024-03-20",
+    "lines": [{"product_id": "P-1", "quantity": "3", "unit_price": "1000", "discount": "500"}],
+}
+
+
+@pytest.fixture
+def engine(
+    make_settings: Callable[..., Settings], make_runtime: Callable[..., SyncRuntime]
+) -> Engine:
+    return make_runtime(make_settings()).engine
+
+
+def customer(**changes: Any) -> CanonicalModel:
+    return CUSTOMERS.schema.model_validate({**CUSTOMER, **changes})
+
+
+def write(engine: Engine, record_id: str, model: CanonicalModel, *plugins: str) -> Any:
+    return write_record(engine, CUSTOMERS, record_id, model, subscribers=plugins)
+
+
+def rows(engine: Engine, record_id: str = "C-1") -> dict[str, SyncState]:
+    return {row.plugin: row for row in sync_rows(engine, "customer", record_id)}
+
+
+def test_a_new_record_is_version_1_and_every_real_change_adds_one(engine: Engine) -> None:
+    created = write(engine, "C-1", customer())
+    assert (created.created, created.changed, created.record.version) == (True, True, 1)
+    changed = write(engine, "C-1", customer(name="نام دوم"))
+    assert (changed.created, changed.changed, changed.record.version) == (False, True, 2)
+    assert changed.record.created_at == created.record.created_at
+    back = write(engine, "C-1", customer())
+    assert (back.changed, back.record.version) == (True, 3)
+    stored = get_record(engine, CUSTOMERS, "C-1")
+    assert stored is not None
+    assert (stored.version, stored.data["name"]) == (3, "شرکت نمونه")
+
+
+def test_an_identical_write_changes_nothing(engine: Engine) -> None:
+    first = write(engine, "C-1", customer(), "erp")
+    later = utcnow() + timedelta(hours=1)
+    same = write_record(engine, CUSTOMERS, "C-1", customer(), subscribers=["erp"], now=later)
+    assert (same.created, same.changed, same.subscribers) == (False, False, ())
+    assert same.record.version == 1
+    assert same.record.updated_at == first.record.updated_at
+    assert rows(engine)["erp"].updated_at == first.record.updated_at
+
+
+def test_the_digest_ignores_key_order() -> None:
+    reordered = {
+        "addresses": [{"country": "IR", "city": "تهران", "line1": "خیابان آزادی"}],
+        "phones": CUSTOMER["phones"],
+        "name": CUSTOMER["name"],
+        "type": CUSTOMER["type"],
+    }
+    data, digest = canonical_document(customer())
+    again, same = canonical_document(CUSTOMERS.schema.model_validate(reordered))
+    assert data == again
+    assert digest == same
+    encoded = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert digest == hashlib.sha256(encoded.encode()).hexdigest()
+    _, other = canonical_document(customer(name="شرکت نمونه "))
+    assert other != digest
+
+
+def test_a_reordered_body_is_not_a_new_version(engine: Engine) -> None:
+    write(engine, "C-1", customer(), "erp")
+    reordered = CUSTOMERS.schema.model_validate(dict(reversed(list(CUSTOMER.items()))))
+    assert write(engine, "C-1", reordered, "erp").changed is False
+
+
+def test_computed_fields_are_not_stored(engine: Engine) -> None:
+    model = PROFORMAS.schema.model_validate(PROFORMA)
+    write_record(engine, PROFORMAS, "PF-1", model, subscribers=[])
+    table = PROFORMAS.table
+    with engine.connect() as connection:
+        data = connection.execute(select(table.data).where(table.id == "PF-1")).scalar_one()
+    assert not {"subtotal", "discount_total", "tax_total", "total"} & set(data)
+    assert not {"gross", "net", "total"} & set(data["lines"][0])
+    stored = get_record(engine, PROFORMAS, "PF-1")
+    assert stored is not None
+    loaded = stored.model().model_dump(mode="json")
+    assert (loaded["subtotal"], loaded["total"], loaded["lines"][0]["net"]) == (
+        "3000",
+        "2500",
+        "2500",
+    )
+
+
+def test_the_lookup_columns_follow_the_document(engine: Engine) -> None:
+    write(engine, "C-1", customer(status="prospect"))
+    write(engine, "C-1", customer(status="blocked", name="نام تازه"))
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(CustomerRow.name, CustomerRow.status, CustomerRow.search).where(
+                CustomerRow.id == "C-1"
+            )
+        ).one()
+    assert (row.name, row.status) == ("نام تازه", "blocked")
+    assert "+982188881234" in row.search
+
+
+def test_one_outbox_row_per_subscriber(engine: Engine) -> None:
+    result = write(engine, "C-1", customer(), "erp", "shop")
+    assert result.subscribers == ("erp", "shop")
+    queued = rows(engine)
+    assert set(queued) == {"erp", "shop"}
+    for row in queued.values():
+        assert (row.kind, row.state, row.wanted_version, row.synced_version, row.attempts) == (
+            "customer",
+            "pending",
+            1,
+            None,
+            0,
+        )
+        assert row.due_at == result.record.updated_at
+    assert write(engine, "C-2", customer()).subscribers == ()
+    assert rows(engine, "C-2") == {}
+
+
+def test_a_change_raises_the_wanted_version_and_makes_the_row_pending_again(
+    engine: Engine,
+) -> None:
+    write(engine, "C-1", customer(), "erp")
+    with engine.begin() as connection:
+        connection.execute(
+            update(SyncState).values(
+                state="dead", attempts=4, synced_version=1, external_id="ERP-1", last_error="x"
+            )
+        )
+    write(engine, "C-1", customer(name="نام دوم"), "erp")
+    row = rows(engine)["erp"]
+    assert (row.state, row.wanted_version, row.attempts) == ("pending", 2, 0)
+    assert (row.synced_version, row.external_id) == (1, "ERP-1")
+
+
+def test_the_outbox_keeps_the_highest_wanted_version(engine: Engine) -> None:
+    write(engine, "C-1", customer(), "erp")
+    with engine.begin() as connection:
+        connection.execute(update(SyncState).values(wanted_version=10))
+    result = write(engine, "C-1", customer(name="نام دوم"), "erp")
+    assert result.record.version == 2
+    assert rows(engine)["erp"].wanted_version == 10
+
+
+def test_a_new_subscriber_gets_a_row_on_the_next_change(engine: Engine) -> None:
+    write(engine, "C-1", customer(), "erp")
+    write(engine, "C-1", customer(name="نام دوم"), "erp", "shop")
+    queued = rows(engine)
+    assert {name: row.wanted_version for name, row in queued.items()} == {"erp": 2, "shop": 2}
+
+
+def test_a_failed_write_leaves_nothing_behind(engine: Engine) -> None:
+    write(engine, "C-1", customer(), "erp")
+    with pytest.raises(TypeError):
+        write_record(
+            engine, CUSTOMERS, "C-1", PROFORMAS.schema.model_validate(PROFORMA), subscribers=["x"]
+        )
+    stored = get_record(engine, CUSTOMERS, "C-1")
+    assert stored is not None and stored.version == 1
+    assert set(rows(engine)) == {"erp"}
+
+
+def test_get_list_and_count(engine: Engine) -> None:
+    assert get_record(engine, CUSTOMERS, "C-1") is None
+    for record_id in ("C-3", "C-1", "C-2"):
+        write(engine, record_id, customer())
+    assert count_records(engine, CUSTOMERS) == 3
+    assert count_records(engine, PROFORMAS) == 0
+    page = list_records(engine, CUSTOMERS, after=None, limit=2)
+    assert [record.id for record in page] == ["C-1", "C-2"]
+    rest = list_records(engine, CUSTOMERS, after="C-2", limit=2)
+    assert [record.id for record in rest] == ["C-3"]
+    blocked = list_records(
+        engine, CUSTOMERS, after=None, limit=10, filters=[CUSTOMERS.table.id != "C-2"]
+    )
+    assert [record.id for record in blocked] == ["C-1", "C-3"]
