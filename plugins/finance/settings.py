@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, HttpUrl, SecretStr, model_validator
+from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 
 from core.connectors.webhook import WebhookTarget
 from core.plugin_types import PluginSettings
@@ -22,6 +22,12 @@ class FinanceSettings(PluginSettings):
     secret: SecretStr | None = None
     batch: bool = Field(default=False, description="webhook: send JSON arrays of documents")
     max_batch: int = Field(default=100, ge=1, le=1000)
+
+    @field_validator("backend", "url", "secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """Read an empty value (``CRM_SYNC_PLUGINS__FINANCE__URL=``) as not set."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _complete(self) -> FinanceSettings:
