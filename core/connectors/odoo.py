@@ -97,8 +97,10 @@ _CREDENTIAL_ERRORS = frozenset({"odoo.exceptions.AccessDenied"})
 _RIGHTS_ERRORS = frozenset({"odoo.exceptions.AccessError"})
 
 #: Words in a server exception name that mean the database was busy, not the data wrong.
-#: Odoo already retries serialization failures five times before giving up.
+#: Odoo already retries serialization failures five times before giving up; newer
+#: releases may report that as their own ``ConcurrencyError``, treated the same.
 _BUSY_MARKERS = (
+    "ConcurrencyError",
     "OperationalError",
     "SerializationFailure",
     "LockNotAvailable",

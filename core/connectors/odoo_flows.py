@@ -9,6 +9,8 @@ id", never creates a second one. Where the CRM id lives in Odoo:
 - products: ``product.product.default_code`` (the SKU, "Internal Reference");
 - pro-forma invoices: ``sale.order.client_order_ref`` ("Customer Reference");
 - returns and service-part pickings: ``stock.picking.origin`` ("Source Document").
+  Odoo also writes sale order names there, so give these ids a prefix of their kind
+  (``rma-``, ``svc-``) that no Odoo sequence uses.
 
 Field names and behaviour follow Odoo's sources for 16, 17 and 18 (see
 :class:`~core.connectors.odoo.VersionProfile`): ``sale.order`` ``action_confirm``
@@ -246,7 +248,11 @@ class ReturnLine:
 
 @dataclass(frozen=True)
 class ReturnRequest:
-    """A CRM return (RMA) of goods from a done delivery ``picking_id``."""
+    """A CRM return (RMA) of goods from a done delivery ``picking_id``.
+
+    ``crm_id`` becomes the return picking's ``origin``: prefix it (``rma-42``) so it can
+    never equal another picking's origin.
+    """
 
     crm_id: str
     picking_id: int
@@ -260,6 +266,7 @@ class PartsRequest:
 
     The locations are Odoo ``stock.location`` ids (for example the warehouse stock and
     the customer or repair location); ``lines`` are ``(product id, quantity)``.
+    ``crm_id`` becomes the picking's ``origin``: prefix it (``svc-42``).
     """
 
     crm_id: str
