@@ -1,0 +1,394 @@
+"""The crm-sync command line: schema, serve and worker start-up checks, dead list and resync."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, insert, select
+from typer.testing import CliRunner, Result
+
+from core import PermanentError
+from core.cli import app
+from core.db.engine import create_db_engine
+from core.db.migrate import current_revision, head_revision
+from core.db.sync_tables import SyncState
+from core.db.types import utcnow
+from core.kinds import KINDS
+from core.settings import Settings
+from core.store import write_record
+from core.sync.runtime import SyncRuntime
+from tests.core.scripted_plugin import ScriptedPlugin
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+REASON = "HTTP 422 from erp.example: economic code missing"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No CRM_SYNC_* variable of the caller's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("CRM_SYNC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> str:
+    """The URL of the SQLite database the commands use (same file as make_settings)."""
+    return f"sqlite:///{tmp_path / 'crm-sync.db'}"
+
+
+def run(args: list[str], database: str | None = None, **env: str) -> Result:
+    """Run ``crm-sync ARGS`` in-process with the given environment."""
+    variables = {"COLUMNS": "200", **env}
+    if database is not None:
+        variables["CRM_SYNC_DATABASE_URL"] = database
+    return CliRunner().invoke(app, args, env=variables)
+
+
+def flat(text: str) -> str:
+    """``text`` with every run of whitespace made one space (rich wraps long lines)."""
+    return " ".join(text.split())
+
+
+# -- db --------------------------------------------------------------------------------
+
+
+def test_db_upgrade_and_current(database: str) -> None:
+    before = run(["db", "current"], database)
+    assert before.exit_code == 0, before.output
+    assert flat(before.stdout) == f"database: empty; needed: {head_revision()}"
+
+    upgraded = run(["db", "upgrade"], database)
+    assert upgraded.exit_code == 0, upgraded.output
+    assert flat(upgraded.stdout) == f"database schema at {head_revision()}"
+    assert current_revision(create_db_engine(database)) == head_revision()
+
+    after = run(["db", "current"], database)
+    assert flat(after.stdout) == f"database: {head_revision()}; needed: {head_revision()}"
+    assert run(["db", "upgrade"], database).exit_code == 0
+
+
+def test_db_upgrade_on_the_embedded_default_creates_the_data_folder(tmp_path: Path) -> None:
+    result = run(["db", "upgrade"], CRM_SYNC_DATA_DIR=str(tmp_path / "data"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "data" / "crm-sync.db").is_file()
+
+
+def test_invalid_settings_are_reported_without_a_traceback() -> None:
+    result = run(["db", "current"], CRM_SYNC_WORKER_THREADS="none")
+    assert result.exit_code == 2
+    assert "invalid settings" in result.stderr
+    assert "worker_threads" in result.stderr
+    assert "Traceback" not in result.output
+
+
+# -- serve and worker ------------------------------------------------------------------
+
+
+def test_serve_refuses_an_out_of_date_schema(database: str) -> None:
+    result = run(["serve", "--port", "1"], database)
+    assert result.exit_code == 2
+    message = flat(result.stderr)
+    assert "the database schema is at revision none" in message
+    assert "run `crm-sync db upgrade` first" in message
+
+
+def test_serve_upgrades_the_embedded_default_and_prints_a_new_admin_token_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    served: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda api, **options: served.append(options))
+    data = tmp_path / "data"
+
+    first = run(["serve", "--host", "127.0.0.1", "--port", "8123"], CRM_SYNC_DATA_DIR=str(data))
+    assert first.exit_code == 0, first.output
+    assert served[0]["host"] == "127.0.0.1" and served[0]["port"] == 8123
+    token = (data / "admin-token").read_text().strip()
+    assert stat.S_IMODE((data / "admin-token").stat().st_mode) == 0o600
+    assert token in first.stdout
+    assert "embedded" in first.stdout
+    engine = create_db_engine(f"sqlite:///{data / 'crm-sync.db'}")
+    assert current_revision(engine) == head_revision()
+
+    second = run(["serve"], CRM_SYNC_DATA_DIR=str(data))
+    assert second.exit_code == 0, second.output
+    assert token not in second.stdout
+    assert "Using the admin API token" in flat(second.stdout)
+
+
+def test_serve_with_configured_tokens_creates_no_token_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda api, **options: None)
+    result = run(
+        ["serve"],
+        CRM_SYNC_DATA_DIR=str(tmp_path / "data"),
+        CRM_SYNC_API_TOKENS="ops:admin:ops-token-0123456789abcdef",
+    )
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "data" / "admin-token").exists()
+    assert "ops-token" not in result.output
+
+
+def test_worker_refuses_to_run_without_a_broker(database: str) -> None:
+    result = run(["worker"], database)
+    assert result.exit_code == 2
+    assert "worker needs CRM_SYNC_BROKER_URL" in flat(result.stderr)
+
+
+def test_worker_refuses_an_out_of_date_schema(database: str) -> None:
+    result = run(["worker"], database, CRM_SYNC_BROKER_URL="redis://127.0.0.1:1/0")
+    assert result.exit_code == 2
+    assert "run `crm-sync db upgrade` first" in flat(result.stderr)
+
+
+def test_serve_refuses_bad_plugin_settings(database: str) -> None:
+    run(["db", "upgrade"], database)
+    result = run(
+        ["serve"],
+        database,
+        CRM_SYNC_PLUGINS__FINANCE__URL="https://erp.example/hooks",
+        CRM_SYNC_PLUGINS__FINANCE__SECRET="not-a-webhook-secret",
+    )
+    assert result.exit_code == 2
+    assert "plugins.finance.secret" in flat(result.stderr)
+
+
+# -- the dead list ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def dead(
+    make_settings: Callable[..., Settings], make_runtime: Callable[..., SyncRuntime]
+) -> Engine:
+    """A migrated database with dead deliveries.
+
+    ``first`` has customers C-1 and C-2 dead and C-3 synced; ``second`` has C-1 dead and
+    C-2 and C-3 synced.
+    """
+    first, second = ScriptedPlugin(), ScriptedPlugin()
+    runtime = make_runtime(make_settings(), {"first": first, "second": second})
+    customers = KINDS["customers"]
+    for record_id in ("C-1", "C-2", "C-3"):
+        model = customers.schema.model_validate({"type": "person", "name": f"مشتری {record_id}"})
+        write_record(runtime.engine, customers, record_id, model, subscribers=["first", "second"])
+    for record_id in ("C-1", "C-2"):
+        first.script.append(PermanentError(REASON))
+        assert runtime.sync.process("first", [("customer", record_id)]).dead == 1
+    second.script.append(PermanentError(REASON))
+    assert runtime.sync.process("second", [("customer", "C-1")]).dead == 1
+    assert runtime.sync.process("first", [("customer", "C-3")]).pushed == 1
+    assert runtime.sync.process("second", [("customer", "C-3")]).pushed == 1
+    assert runtime.sync.process("second", [("customer", "C-2")]).pushed == 1
+    return runtime.engine
+
+
+def states(engine: Engine) -> dict[tuple[str, str], str]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(SyncState.plugin, SyncState.record_id, SyncState.state))
+        return {(row.plugin, row.record_id): row.state for row in rows}
+
+
+def listed(database: str, *options: str) -> list[dict[str, Any]]:
+    result = run(["dead", "list", "--json", *options], database)
+    assert result.exit_code == 0, result.output
+    rows: list[dict[str, Any]] = json.loads(result.stdout)
+    return rows
+
+
+def test_dead_list_shows_dead_deliveries_with_their_reason(dead: Engine, database: str) -> None:
+    rows = listed(database)
+    assert sorted((row["plugin"], row["record_id"]) for row in rows) == [
+        ("first", "C-1"),
+        ("first", "C-2"),
+        ("second", "C-1"),
+    ]
+    assert {row["last_error"] for row in rows} == {REASON}
+    assert {(row["kind"], row["state"], row["wanted_version"]) for row in rows} == {
+        ("customer", "dead", 1)
+    }
+    assert [row["record_id"] for row in listed(database, "--plugin", "second")] == ["C-1"]
+    assert listed(database, "--kind", "contact") == []
+
+
+def test_dead_list_as_a_table(dead: Engine, database: str) -> None:
+    result = run(["dead", "list", "--plugin", "first"], database)
+    assert result.exit_code == 0, result.output
+    assert "economic code missing" in result.stdout
+    assert result.stdout.rstrip().endswith("2 dead")
+
+
+@pytest.mark.parametrize(
+    ("options", "retried"),
+    [
+        (["--plugin", "first"], {("first", "C-1"), ("first", "C-2")}),
+        (["--id", "C-1"], {("first", "C-1"), ("second", "C-1")}),
+        (["--plugin", "second", "--kind", "customer"], {("second", "C-1")}),
+        (["--plugin", "first", "--id", "C-2"], {("first", "C-2")}),
+        (["--all"], {("first", "C-1"), ("first", "C-2"), ("second", "C-1")}),
+        (["--plugin", "nobody"], set()),
+    ],
+    ids=["plugin", "id", "plugin-kind", "plugin-id", "all", "no-match"],
+)
+def test_dead_retry_makes_the_selection_pending(
+    dead: Engine, database: str, options: list[str], retried: set[tuple[str, str]]
+) -> None:
+    before = states(dead)
+    result = run(["dead", "retry", *options], database)
+    assert result.exit_code == 0, result.output
+    assert flat(result.stdout) == f"retrying {len(retried)} deliveries"
+    after = states(dead)
+    for key, state in before.items():
+        assert after[key] == ("pending" if key in retried else state)
+    with dead.connect() as connection:
+        for plugin, record_id in retried:
+            row = connection.execute(
+                select(SyncState.attempts, SyncState.enqueued_at).where(
+                    SyncState.plugin == plugin, SyncState.record_id == record_id
+                )
+            ).one()
+            assert (row.attempts, row.enqueued_at) == (0, None)
+
+
+@pytest.mark.parametrize(
+    ("options", "purged"),
+    [
+        (["--plugin", "first"], {("first", "C-1"), ("first", "C-2")}),
+        (["--id", "C-2"], {("first", "C-2")}),
+        (["--all"], {("first", "C-1"), ("first", "C-2"), ("second", "C-1")}),
+    ],
+    ids=["plugin", "id", "all"],
+)
+def test_dead_purge_discards_the_selection(
+    dead: Engine, database: str, options: list[str], purged: set[tuple[str, str]]
+) -> None:
+    before = states(dead)
+    result = run(["dead", "purge", *options], database)
+    assert result.exit_code == 0, result.output
+    assert flat(result.stdout) == f"purged {len(purged)} dead deliveries"
+    after = states(dead)
+    for key, state in before.items():
+        assert after[key] == ("discarded" if key in purged else state)
+
+
+@pytest.mark.parametrize("command", ["retry", "purge"])
+def test_dead_commands_refuse_an_empty_selection(dead: Engine, database: str, command: str) -> None:
+    before = states(dead)
+    result = run(["dead", command], database)
+    assert result.exit_code == 2
+    assert "name --plugin, --kind or --id, or pass --all" in flat(result.stderr)
+    assert states(dead) == before
+
+
+@pytest.mark.parametrize("command", ["retry", "purge"])
+def test_dead_commands_refuse_an_unknown_kind(dead: Engine, database: str, command: str) -> None:
+    before = states(dead)
+    result = run(["dead", command, "--kind", "customers"], database)
+    assert result.exit_code == 2
+    assert "unknown kind 'customers'" in flat(result.stderr)
+    assert states(dead) == before
+
+
+# -- resync ------------------------------------------------------------------------------
+
+FINANCE = {
+    "CRM_SYNC_PLUGINS__FINANCE__URL": "https://erp.example/hooks/crm",
+    "CRM_SYNC_PLUGINS__FINANCE__SECRET": SECRET,
+}
+
+
+@pytest.fixture
+def customers(
+    make_settings: Callable[..., Settings], make_runtime: Callable[..., SyncRuntime]
+) -> Engine:
+    """A migrated database with 25 customers (C-07 at version 2) and one agent.
+
+    C-03 was synced to finance before as ACC-3; nothing else is queued.
+    """
+    engine = make_runtime(make_settings()).engine
+    kind = KINDS["customers"]
+    for number in range(25):
+        model = kind.schema.model_validate({"type": "person", "name": f"مشتری {number}"})
+        write_record(engine, kind, f"C-{number:02d}", model, subscribers=[])
+    model = kind.schema.model_validate({"type": "person", "name": "نام دوم"})
+    write_record(engine, kind, "C-07", model, subscribers=[])
+    agent = KINDS["agents"].schema.model_validate({"name": "رضا محمدی"})
+    write_record(engine, KINDS["agents"], "A-1", agent, subscribers=[])
+    now = utcnow()
+    with engine.begin() as connection:
+        connection.execute(
+            insert(SyncState).values(
+                plugin="finance",
+                kind="customer",
+                record_id="C-03",
+                state="synced",
+                wanted_version=1,
+                synced_version=1,
+                external_id="ACC-3",
+                attempts=0,
+                due_at=now,
+                updated_at=now,
+            )
+        )
+    return engine
+
+
+def finance_rows(engine: Engine) -> dict[str, SyncState]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(SyncState.__table__).where(SyncState.plugin == "finance")
+        ).all()
+    return {row.record_id: SyncState(**row._mapping) for row in rows}
+
+
+def test_resync_queues_every_customer_for_finance(customers: Engine, database: str) -> None:
+    result = run(["resync", "finance", "--no-wait"], database, **FINANCE)
+    assert result.exit_code == 0, result.output
+    assert "25/25" in result.stdout
+    rows = finance_rows(customers)
+    assert sorted(rows) == [f"C-{number:02d}" for number in range(25)]
+    for record_id, row in rows.items():
+        assert (row.kind, row.state, row.attempts) == ("customer", "pending", 0)
+        assert row.wanted_version == (2 if record_id == "C-07" else 1)
+        assert row.synced_version is None
+        assert row.enqueued_at is None
+    assert rows["C-03"].external_id == "ACC-3"
+    assert rows["C-04"].external_id is None
+
+
+def test_resync_of_one_kind(customers: Engine, database: str) -> None:
+    result = run(["resync", "finance", "--kind", "customer", "--no-wait"], database, **FINANCE)
+    assert result.exit_code == 0, result.output
+    assert len(finance_rows(customers)) == 25
+
+
+def test_resync_refuses_a_kind_the_plugin_does_not_take(customers: Engine, database: str) -> None:
+    result = run(["resync", "finance", "--kind", "agent", "--no-wait"], database, **FINANCE)
+    assert result.exit_code == 2
+    assert "does not subscribe to 'agent'" in flat(result.stderr)
+    assert list(finance_rows(customers)) == ["C-03"]
+
+
+@pytest.mark.parametrize(
+    ("plugin", "env"),
+    [("finance", {}), ("shop", FINANCE), ("finance", {"CRM_SYNC_DISABLED_PLUGINS": "finance"})],
+    ids=["idle", "not-installed", "disabled"],
+)
+def test_resync_refuses_a_plugin_that_is_not_active(
+    customers: Engine, database: str, plugin: str, env: dict[str, str]
+) -> None:
+    result = run(["resync", plugin, "--no-wait"], database, **env)
+    assert result.exit_code == 2
+    assert f"plugin {plugin!r} is not installed, enabled and configured" in flat(result.stderr)
+    assert list(finance_rows(customers)) == ["C-03"]
