@@ -202,7 +202,8 @@ def _event_lines(
         detail = event.type
         if decay.half_life_days is not None:
             half_life = f"{decay.half_life_days:g}"
-            detail += f", {days} days old: {rule.points} x 0.5^({days}/{half_life})"
+            age = f"{days} day{'' if days == 1 else 's'} old"
+            detail += f", {age}: {rule.points} x 0.5^({days}/{half_life})"
         line = ScoreLine(rule.name, "engagement", "rule", to_points(points), event.at, detail)
         lines.append(line)
     return lines
