@@ -3,30 +3,44 @@
 The names below are the public API for plugin authors; everything else may change.
 """
 
-from core.errors import ConfigurationError, MappingError, PermanentError, SyncError, TransientError
+from core.errors import (
+    ConfigurationError,
+    MappingError,
+    PermanentError,
+    SyncError,
+    TransientError,
+    WebhookRejected,
+)
 from core.hookspecs import hookimpl
 from core.plugin_types import (
     HealthReport,
+    InboundEvent,
     OutboundDocument,
     PluginContext,
     PluginDescription,
     PluginSettings,
+    PollResult,
     PushResult,
+    Records,
     SyncRecord,
 )
 
 __all__ = [
     "ConfigurationError",
     "HealthReport",
+    "InboundEvent",
     "MappingError",
     "OutboundDocument",
     "PermanentError",
     "PluginContext",
     "PluginDescription",
     "PluginSettings",
+    "PollResult",
     "PushResult",
+    "Records",
     "SyncError",
     "SyncRecord",
     "TransientError",
+    "WebhookRejected",
     "hookimpl",
 ]

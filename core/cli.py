@@ -26,8 +26,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 dead_app = typer.Typer(help="The dead list: deliveries that failed for good.", no_args_is_help=True)
+inbox_app = typer.Typer(help="Inbound events targets sent or polls found.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(dead_app, name="dead")
+app.add_typer(inbox_app, name="inbox")
 console = Console()
 errors = Console(stderr=True)
 
@@ -118,6 +120,77 @@ def worker(
     finally:
         runtime.close()
     Supervisor(processes, threads, settings.log_level).run()
+
+
+@app.command()
+def scheduler() -> None:
+    """Poll targets that cannot push and run periodic jobs (one active at a time)."""
+    import signal
+    import threading
+
+    from core.sync.scheduler import Scheduler
+
+    settings = _settings()
+    runtime = _runtime(settings)
+    _ready_schema(settings, runtime)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    running = Scheduler(runtime)
+    running.start()
+    console.print("crm-sync scheduler running (stand-by while another one holds the lease)")
+    stop.wait()
+    running.stop()
+    runtime.close()
+
+
+@inbox_app.command("list")
+def inbox_list(
+    plugin: PluginOpt = None,
+    state: Annotated[str | None, typer.Option(help="pending, applied, failed or dead")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Show stored inbound events and why dead ones failed."""
+    from core.sync.admin import list_inbox
+
+    engine = create_db_engine(_settings().resolved_database_url)
+    rows = list_inbox(engine, plugin=plugin, state=state)
+    if as_json:
+        console.print_json(json.dumps([asdict(row) for row in rows], default=str))
+        return
+    table = Table("plugin", "event", "type", "state", "attempts", "received", "reason")
+    for row in rows:
+        table.add_row(
+            row.plugin,
+            row.event_id,
+            row.type,
+            row.state,
+            str(row.attempts),
+            str(row.received_at),
+            row.last_error or "-",
+        )
+    console.print(table)
+
+
+@inbox_app.command("retry")
+def inbox_retry(
+    plugin: PluginOpt = None,
+    event_id: Annotated[str | None, typer.Option("--event", help="only this event id")] = None,
+    every: AllOpt = False,
+) -> None:
+    """Apply dead inbound events again (after fixing the record or the plugin)."""
+    from core.sync.admin import retry_inbox
+
+    if not (every or plugin or event_id):
+        raise _fail("name --plugin or --event, or pass --all")
+    settings = _settings()
+    runtime = _runtime(settings)
+    ids = retry_inbox(runtime.engine, plugin=plugin, event_id=event_id)
+    if not settings.embedded:
+        for name, plugin_ids in ids.items():
+            runtime.dispatch_inbound(name, plugin_ids)
+    runtime.close()
+    console.print(f"retrying {sum(len(i) for i in ids.values())} inbound events")
 
 
 @db_app.command("upgrade")

@@ -36,5 +36,17 @@ class MappingError(PermanentError):
     """The canonical record cannot be turned into the target's document."""
 
 
+class WebhookRejected(Exception):
+    """An inbound webhook is refused: bad signature (401) or a malformed body (400, 422).
+
+    Raised by a plugin's ``crm_sync_parse_webhook``; the API answers ``status`` with the
+    message as a problem detail and stores nothing.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class ConfigurationError(Exception):
     """Settings are missing or invalid; the message names the plugin and the field."""

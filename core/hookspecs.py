@@ -15,12 +15,16 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from core.plugin_types import (
         HealthReport,
+        InboundEvent,
         OutboundDocument,
         PluginContext,
         PluginDescription,
         PluginSettings,
+        PollResult,
         PushResult,
         SyncRecord,
     )
@@ -81,6 +85,47 @@ def crm_sync_push(context: PluginContext, documents: list[OutboundDocument]) -> 
     ``httpx`` error propagate) when the whole call failed; return a ``PushResult`` with
     ``error`` set when only some documents failed. A returned ``external_id`` is stored
     on the record's binding. Called on one plugin; stops at its answer.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Inbound: what the target tells us back (called on one plugin)
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def crm_sync_parse_webhook(
+    context: PluginContext, headers: Mapping[str, str], body: bytes
+) -> list[InboundEvent]:
+    """Verify and parse a webhook the target sent to ``POST /v1/webhooks/{plugin}``.
+
+    ``headers`` (lower-cased names) and the raw ``body`` are as received. Check the
+    signature first; raise ``core.errors.WebhookRejected(401, ...)`` when it is missing
+    or wrong and ``WebhookRejected(400 or 422, ...)`` when the body is malformed: the
+    API then answers that status and stores nothing. Return the events the body holds;
+    core stores them deduplicated by ``event_id`` and applies them through
+    ``crm_sync_apply_inbound``. Only called when ``accepts_webhooks`` is set.
+    """
+
+
+@hookspec(firstresult=True)
+def crm_sync_poll(context: PluginContext, cursor: str | None) -> PollResult:
+    """Ask the target what changed since ``cursor`` (None: from the start).
+
+    Called by the scheduler every ``poll_interval`` seconds, by one process at a time.
+    Return the events found and the cursor to resume from; core stores both in one
+    transaction, so a restart resumes where the last poll ended and an event seen twice
+    (same ``event_id``) is applied once. Set ``more`` to poll again at once.
+    """
+
+
+@hookspec(firstresult=True)
+def crm_sync_apply_inbound(context: PluginContext, event: InboundEvent) -> None:
+    """Apply one inbound event to the canonical records, through ``context.records``.
+
+    Raise ``PermanentError`` when the event cannot be applied (a status for a record we
+    do not know, a malformed payload): it is kept as a failed inbound event with the
+    reason. Raise ``TransientError`` to be called again later.
     """
 
 

@@ -22,7 +22,8 @@ class Kind:
     ``name`` is the plural URL segment (``customers``); ``type`` is the singular name
     used in documents, subscriptions and sync bookkeeping (``customer``); ``schema`` is
     the pydantic model of the request body; ``table`` is the ORM class that stores it;
-    ``index`` extracts the typed lookup columns of ``table`` from a validated record.
+    ``index`` extracts the typed lookup columns of ``table`` from a validated record;
+    ``writable`` is False for kinds only core and plugins write (events).
     """
 
     name: str
@@ -30,6 +31,7 @@ class Kind:
     schema: builtins.type[CanonicalModel]
     table: builtins.type[RecordMixin]
     index: Callable[[CanonicalModel], dict[str, Any]]
+    writable: bool = True
 
 
 def _build() -> dict[str, Kind]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from pydantic import BaseModel, ConfigDict
@@ -30,13 +30,22 @@ class PluginContext:
 
     ``settings`` is the validated instance of the plugin's settings model; ``http`` is an
     HTTP client that core owns (timeouts, connection pool; tests give it a transport);
-    ``cache`` is per-process scratch space the plugin may keep sessions or tokens in.
+    ``cache`` is per-process scratch space the plugin may keep sessions or tokens in;
+    ``records`` reads and updates canonical records on behalf of this plugin (set once
+    the process has a database).
     """
 
     name: str
     settings: PluginSettings
     http: httpx.Client
     cache: dict[str, Any] = field(default_factory=dict)
+    records: Records | None = None
+
+    def store(self) -> Records:
+        """The records facade; raises if this process has no database."""
+        if self.records is None:
+            raise RuntimeError("this process has no database to read or write records")
+        return self.records
 
 
 @dataclass(frozen=True)
@@ -46,12 +55,17 @@ class PluginDescription:
     ``subscriptions`` lists the document types (``customer``, ``proforma``...) whose
     changes are queued for this plugin; ``target`` is a human-readable description of
     where it sends them, or None when no target is configured (the plugin is then idle);
-    ``max_batch`` is how many documents one push may carry (1: no batching).
+    ``max_batch`` is how many documents one push may carry (1: no batching);
+    ``poll_interval`` (seconds) makes the scheduler call ``crm_sync_poll`` that often;
+    ``accepts_webhooks`` opens ``POST /v1/webhooks/{plugin}`` for the target's events.
+    Subscriptions may also name events, as ``event.<type>`` (``event.order.promise_changed``).
     """
 
     subscriptions: tuple[str, ...]
     target: str | None
     max_batch: int = 1
+    poll_interval: float | None = None
+    accepts_webhooks: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,30 @@ class PushResult:
 
 
 @dataclass(frozen=True)
+class InboundEvent:
+    """Something the target tells us: a status change, an invoice, a delivery.
+
+    ``event_id`` is the sender's id of the event (or, for polled changes, an id made of
+    the record and its change time): it deduplicates, so the same event is applied once
+    however often it arrives. ``type`` and ``payload`` are the plugin's own.
+    """
+
+    event_id: str
+    type: str
+    payload: dict[str, Any]
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What one poll found: events, the cursor to resume from, and whether more are waiting."""
+
+    events: list[InboundEvent]
+    cursor: str | None
+    more: bool = False
+
+
+@dataclass(frozen=True)
 class HealthReport:
     """A plugin's answer to a health check."""
 
@@ -102,13 +140,42 @@ class HealthReport:
     detail: str = ""
 
 
+class Records(Protocol):
+    """Canonical records as a plugin may read and change them (see core.records)."""
+
+    def get(self, type_: str, record_id: str) -> SyncRecord | None:
+        """The latest version of a record, with this plugin's external id; None if unknown."""
+
+    def external_id(self, type_: str, record_id: str) -> str | None:
+        """The external id this plugin's target gave a record, if any."""
+
+    def find_by_external_id(self, type_: str, external_id: str) -> str | None:
+        """The id of the record this plugin bound to ``external_id``, if any."""
+
+    def update(
+        self, type_: str, record_id: str, changes: dict[str, Any], *, event: str | None = None
+    ) -> int:
+        """Merge ``changes`` into a record (validated); return the new version."""
+
+    def bind(self, type_: str, record_id: str, external_id: str, version: int) -> None:
+        """Record that the target holds ``version`` of a record under ``external_id``."""
+
+    def emit(
+        self, type_: str, subject_type: str, subject_id: str, payload: dict[str, Any]
+    ) -> str:
+        """Publish an event about a record (timeline, subscribers); return its id."""
+
+
 __all__ = [
     "CanonicalModel",
     "HealthReport",
+    "InboundEvent",
     "OutboundDocument",
     "PluginContext",
     "PluginDescription",
     "PluginSettings",
+    "PollResult",
     "PushResult",
+    "Records",
     "SyncRecord",
 ]

@@ -24,10 +24,12 @@ from core import hookspecs
 from core.errors import ConfigurationError
 from core.plugin_types import (
     HealthReport,
+    InboundEvent,
     OutboundDocument,
     PluginContext,
     PluginDescription,
     PluginSettings,
+    PollResult,
     PushResult,
     SyncRecord,
 )
@@ -219,6 +221,28 @@ class PluginHost:
                 f"plugin {name!r}: crm_sync_push must return one PushResult per document"
             )
         return cast(list[PushResult], results)
+
+    def parse_webhook(
+        self, name: str, headers: Mapping[str, str], body: bytes
+    ) -> list[InboundEvent]:
+        """Ask plugin ``name`` to verify and parse a webhook; it raises WebhookRejected."""
+        events = self._call(
+            name, "crm_sync_parse_webhook", context=self._contexts[name], headers=headers, body=body
+        )
+        if not isinstance(events, list):
+            raise TypeError(f"plugin {name!r}: crm_sync_parse_webhook must return a list")
+        return cast(list[InboundEvent], events)
+
+    def poll(self, name: str, cursor: str | None) -> PollResult:
+        """Ask plugin ``name`` what changed in its target since ``cursor``."""
+        result = self._call(name, "crm_sync_poll", context=self._contexts[name], cursor=cursor)
+        if not isinstance(result, PollResult):
+            raise TypeError(f"plugin {name!r}: crm_sync_poll must return a PollResult")
+        return result
+
+    def apply_inbound(self, name: str, event: InboundEvent) -> None:
+        """Ask plugin ``name`` to apply one inbound event to the canonical records."""
+        self._call(name, "crm_sync_apply_inbound", context=self._contexts[name], event=event)
 
     def health(self, name: str) -> HealthReport:
         """Run plugin ``name``'s health check; a raising check counts as unhealthy."""

@@ -9,14 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, case, func, select
+from sqlalchemy import Engine, Row, and_, case, func, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.db.engine import upsert
-from core.db.sync_tables import PENDING, SyncState
+from core.db.records import EventRow
+from core.db.sync_tables import PENDING, SYNCED, SyncState
 from core.db.types import utcnow
-from core.kinds import Kind
+from core.kinds import KINDS_BY_TYPE, Kind
 from core.schemas.base import CanonicalModel
+
+
+class ConcurrentUpdate(RuntimeError):
+    """The record changed between a read and a write that expected the version read."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,8 @@ def write_record(
     model: CanonicalModel,
     *,
     subscribers: Sequence[str],
+    origin: str | None = None,
+    expected_version: int | None = None,
     now: datetime | None = None,
 ) -> WriteResult:
     """Insert or update a record and queue it for ``subscribers``, in one transaction.
@@ -70,6 +77,10 @@ def write_record(
     The version grows by one only when the document differs from the stored one; an
     identical write changes nothing and queues nothing. The outbox rows keep the
     highest wanted version, so concurrent writes can never make a target go backwards.
+    ``origin`` names the plugin the change came from: its target already holds it, so
+    it is not echoed back (unless the target was behind anyway). With
+    ``expected_version`` the write only applies on top of that version, else it raises
+    ConcurrentUpdate (read-modify-write by plugins).
     """
     now = now or utcnow()
     data, digest = canonical_document(model)
@@ -87,16 +98,23 @@ def write_record(
             "updated_at": now,
             **columns,
         },
-        where=table.digest != digest,
+        where=table.digest != digest
+        if expected_version is None
+        else and_(table.digest != digest, table.version == expected_version),
     ).returning(table.version, table.created_at)
     with engine.begin() as connection:
         row = connection.execute(statement).first()
         if row is None:
             current = connection.execute(
-                select(table.version, table.created_at, table.updated_at).where(
+                select(table.version, table.created_at, table.updated_at, table.digest).where(
                     table.id == record_id
                 )
             ).one()
+            if current.digest != digest:
+                raise ConcurrentUpdate(
+                    f"{kind.type} {record_id} is at version {current.version}, "
+                    f"not {expected_version}"
+                )
             record = StoredRecord(
                 kind, record_id, current.version, data, current.created_at, current.updated_at
             )
@@ -104,6 +122,8 @@ def write_record(
         version = int(row.version)
         if subscribers:
             _queue(engine, connection, kind.type, record_id, version, subscribers, now)
+            if origin is not None and origin in subscribers:
+                _mark_origin(connection, origin, kind.type, record_id, version)
     record = StoredRecord(kind, record_id, version, data, row.created_at, now)
     return WriteResult(record, created=version == 1, changed=True, subscribers=tuple(subscribers))
 
@@ -151,6 +171,25 @@ def _queue(
                 "enqueued_at": now,
                 "updated_at": now,
             },
+        )
+    )
+
+
+def _mark_origin(
+    connection: Any, plugin: str, kind_type: str, record_id: str, version: int
+) -> None:
+    """Mark the originating plugin's target as holding ``version`` if it held the one before."""
+    caught_up = SyncState.synced_version == version - 1
+    connection.execute(
+        update(SyncState)
+        .where(
+            SyncState.plugin == plugin,
+            SyncState.kind == kind_type,
+            SyncState.record_id == record_id,
+        )
+        .values(
+            synced_version=case((caught_up, version), else_=SyncState.synced_version),
+            state=case((caught_up, SYNCED), else_=PENDING),
         )
     )
 
@@ -205,3 +244,20 @@ def sync_rows(engine: Engine, kind_type: str, record_id: str) -> list[SyncState]
     )
     with engine.connect() as connection:
         return [SyncState(**row._mapping) for row in connection.execute(statement)]
+
+
+def timeline(
+    engine: Engine, kind_type: str, record_id: str, *, limit: int = 100
+) -> list[StoredRecord]:
+    """The events about one record, oldest first."""
+    kind = KINDS_BY_TYPE["event"]
+    statement = (
+        select(
+            EventRow.id, EventRow.version, EventRow.data, EventRow.created_at, EventRow.updated_at
+        )
+        .where(EventRow.subject_type == kind_type, EventRow.subject_id == record_id)
+        .order_by(EventRow.occurred_at, EventRow.id)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return [_stored(kind, row) for row in connection.execute(statement)]

@@ -7,16 +7,20 @@ import core
 PUBLIC = [
     "ConfigurationError",
     "HealthReport",
+    "InboundEvent",
     "MappingError",
     "OutboundDocument",
     "PermanentError",
     "PluginContext",
     "PluginDescription",
     "PluginSettings",
+    "PollResult",
     "PushResult",
+    "Records",
     "SyncError",
     "SyncRecord",
     "TransientError",
+    "WebhookRejected",
     "hookimpl",
 ]
 

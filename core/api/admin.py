@@ -11,7 +11,15 @@ from pydantic import BaseModel, ConfigDict
 from core.api.auth import Principal, require
 from core.api.problems import Problem
 from core.api.records import runtime_of
-from core.sync.admin import Selection, list_dead, purge_dead, queue_counts, retry_dead
+from core.sync.admin import (
+    Selection,
+    list_dead,
+    list_inbox,
+    purge_dead,
+    queue_counts,
+    retry_dead,
+    retry_inbox,
+)
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -73,3 +81,42 @@ def post_purge(
 ) -> dict[str, Any]:
     """Mark the selected dead deliveries discarded."""
     return {"purged": purge_dead(runtime_of(request).engine, body.selection())}
+
+
+class InboxRetryIn(BaseModel):
+    """Which dead inbound events to apply again; ``all`` must be true to retry every one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plugin: str | None = None
+    event_id: str | None = None
+    all: bool = False
+
+
+@router.get("/inbox", summary="Inbound events")
+def get_inbox(
+    request: Request,
+    principal: Annotated[Principal, Depends(require("admin"))],
+    plugin: str | None = None,
+    state: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    """Stored inbound events with their state and, for dead ones, the reason."""
+    rows = list_inbox(runtime_of(request).engine, plugin=plugin, state=state, limit=limit)
+    return {"events": [asdict(row) for row in rows]}
+
+
+@router.post("/inbox/retry", summary="Apply dead inbound events again")
+def post_inbox_retry(
+    body: InboxRetryIn,
+    request: Request,
+    principal: Annotated[Principal, Depends(require("admin"))],
+) -> dict[str, Any]:
+    """Make the selected dead inbound events pending again and enqueue them."""
+    if not (body.all or body.plugin or body.event_id):
+        raise Problem(422, "empty-selection", "name a plugin or event_id, or set all to true")
+    runtime = runtime_of(request)
+    ids = retry_inbox(runtime.engine, plugin=body.plugin, event_id=body.event_id)
+    for plugin, plugin_ids in ids.items():
+        runtime.dispatch_inbound(plugin, plugin_ids)
+    return {"retried": sum(len(plugin_ids) for plugin_ids in ids.values())}

@@ -17,12 +17,13 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.api import admin, problems
+from core.api import admin, problems, webhooks
 from core.api.auth import TokenVerifier, configured_tokens, require
 from core.api.limits import BodySizeLimit
 from core.api.records import record_routers
 from core.metrics import ApiMetrics
 from core.sync.runtime import SyncRuntime
+from core.sync.scheduler import Scheduler
 from core.sync.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
@@ -50,19 +51,24 @@ class Background:
         self.runtime = runtime
         self.worker: dramatiq.Worker | None = None
         self.sweeper: Sweeper | None = None
+        self.scheduler: Scheduler | None = None
 
     def start(self) -> None:
-        """Start the in-process worker (embedded default only) and the sweeper."""
+        """Start the sweeper and, on the embedded default, the worker and the scheduler."""
         if self.runtime.settings.embedded:
             self.worker = dramatiq.Worker(
                 self.runtime.broker, worker_threads=self.runtime.settings.worker_threads
             )
             self.worker.start()
+            self.scheduler = Scheduler(self.runtime)
+            self.scheduler.start()
         self.sweeper = Sweeper(self.runtime)
         self.sweeper.start()
 
     def stop(self) -> None:
-        """Stop the sweeper, then let the worker finish its messages."""
+        """Stop the scheduler and sweeper, then let the worker finish its messages."""
+        if self.scheduler is not None:
+            self.scheduler.stop()
         if self.sweeper is not None:
             self.sweeper.stop()
         if self.worker is not None:
@@ -116,6 +122,7 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
     for router in record_routers():
         app.include_router(router)
     app.include_router(admin.router)
+    app.include_router(webhooks.router)
 
     @app.get("/healthz", tags=["operations"], summary="The process is up")
     def healthz() -> dict[str, str]:

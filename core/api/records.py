@@ -1,6 +1,5 @@
 """Routes of the canonical records: upsert, read, list and sync state, one set per kind."""
 
-
 import logging
 from datetime import datetime
 from typing import Annotated, Any
@@ -11,7 +10,7 @@ from pydantic import BaseModel
 from core.api.auth import Principal, require
 from core.api.problems import Problem
 from core.kinds import KINDS, Kind
-from core.store import StoredRecord, get_record, list_records, sync_rows, write_record
+from core.store import StoredRecord, get_record, list_records, sync_rows, timeline, write_record
 from core.sync.runtime import SyncRuntime
 
 log = logging.getLogger(__name__)
@@ -58,6 +57,14 @@ class PluginSyncOut(BaseModel):
     next_attempt_at: datetime | None
 
 
+class TimelineOut(BaseModel):
+    """The events about one record, oldest first."""
+
+    type: str
+    id: str
+    events: list[RecordOut]
+
+
 class SyncOut(BaseModel):
     """The delivery state of one record for every plugin subscribed to it."""
 
@@ -89,9 +96,8 @@ def _not_found(kind: Kind, record_id: str) -> Problem:
     return Problem(404, "not-found", f"there is no {kind.type} with id {record_id!r}")
 
 
-def build_router(kind: Kind) -> APIRouter:
-    """The routes of one kind, typed with its schema so /docs shows each body."""
-    router = APIRouter(prefix=f"/v1/{kind.name}", tags=[kind.name])
+def _add_put(router: APIRouter, kind: Kind) -> None:
+    """Add the upsert route of a writable kind."""
     schema = kind.schema
 
     @router.put(
@@ -115,6 +121,26 @@ def build_router(kind: Kind) -> APIRouter:
         if result.created:
             response.status_code = 201
         return {**record_out(result.record), "changed": result.changed}
+
+
+def build_router(kind: Kind) -> APIRouter:
+    """The routes of one kind, typed with its schema so /docs shows each body."""
+    router = APIRouter(prefix=f"/v1/{kind.name}", tags=[kind.name])
+
+    if kind.writable:
+        _add_put(router, kind)
+
+    @router.get(
+        "/{record_id}/timeline", response_model=TimelineOut, summary=f"Timeline of a {kind.type}"
+    )
+    def get_timeline(
+        record_id: RecordIdPath,
+        request: Request,
+        principal: Annotated[Principal, Depends(require("reader"))],
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> dict[str, Any]:
+        events = timeline(runtime_of(request).engine, kind.type, record_id, limit=limit)
+        return {"type": kind.type, "id": record_id, "events": [record_out(e) for e in events]}
 
     @router.get("/{record_id}", response_model=RecordOut, summary=f"Read a {kind.type}")
     def get_one(

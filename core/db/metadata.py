@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.db import records, sync_tables
+from core.db import inbound_tables, records, sync_tables
 from core.db.base import Base
 
 metadata = Base.metadata
 
-__all__ = ["metadata", "records", "sync_tables"]
+__all__ = ["inbound_tables", "metadata", "records", "sync_tables"]

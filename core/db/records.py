@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Integer, String, Text
+from sqlalchemy import Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, RecordMixin
@@ -179,3 +179,16 @@ __all__ = [
     "StockReservationRow",
     "TaskRow",
 ]
+
+
+class EventRow(RecordMixin, Base):
+    """An event about a record; ``subject_type`` and ``subject_id`` make its timeline."""
+
+    __tablename__ = "events"
+
+    type: Mapped[str] = mapped_column(String(CODE_LENGTH), index=True)
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    __table_args__ = (Index("ix_events_subject", "subject_type", "subject_id"),)

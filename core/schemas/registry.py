@@ -16,6 +16,7 @@ from core.kinds import Kind
 from core.locale import normalize_digits, normalize_phone, search_text
 from core.schemas.activities import Interaction, Task
 from core.schemas.base import CanonicalModel
+from core.schemas.events import Event
 from core.schemas.leads import Lead, Opportunity
 from core.schemas.parties import Agent, Contact, Customer
 from core.schemas.sales import (
@@ -189,6 +190,17 @@ def task_index(record: CanonicalModel) -> dict[str, Any]:
     return {"owner_id": task.owner_id, "status": task.status, "due_at": task.due_at}
 
 
+def event_index(record: CanonicalModel) -> dict[str, Any]:
+    """Return the lookup columns of an event."""
+    event = _expect(record, Event)
+    return {
+        "type": event.type,
+        "subject_type": event.subject_type,
+        "subject_id": event.subject_id,
+        "occurred_at": event.occurred_at,
+    }
+
+
 #: Every kind of canonical record: Kind(name, type, schema, table, index).
 KIND_LIST: list[Kind] = [
     Kind("customers", "customer", Customer, records.CustomerRow, customer_index),
@@ -216,6 +228,7 @@ KIND_LIST: list[Kind] = [
     Kind("interactions", "interaction", Interaction, records.InteractionRow, interaction_index),
     Kind("tasks", "task", Task, records.TaskRow, task_index),
     Kind("agents", "agent", Agent, records.AgentRow, agent_index),
+    Kind("events", "event", Event, records.EventRow, event_index, writable=False),
 ]
 
 __all__ = ["KIND_LIST"]

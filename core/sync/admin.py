@@ -13,6 +13,7 @@ from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.db.engine import upsert
+from core.db.inbound_tables import InboxEvent
 from core.db.sync_tables import DEAD, DISCARDED, FAILED, PENDING, SyncState
 from core.db.types import utcnow
 from core.kinds import Kind
@@ -210,3 +211,66 @@ def outstanding(engine: Engine, plugin: str) -> int:
     )
     with engine.connect() as connection:
         return int(connection.execute(statement).scalar_one())
+
+
+@dataclass(frozen=True)
+class InboundRow:
+    """One stored inbound event as admins see it."""
+
+    id: int
+    plugin: str
+    event_id: str
+    type: str
+    state: str
+    attempts: int
+    last_error: str | None
+    received_at: datetime
+    applied_at: datetime | None
+
+
+def list_inbox(
+    engine: Engine, *, plugin: str | None = None, state: str | None = None, limit: int = 1000
+) -> list[InboundRow]:
+    """Stored inbound events, newest first, optionally of one plugin and one state."""
+    statement = select(
+        InboxEvent.id,
+        InboxEvent.plugin,
+        InboxEvent.event_id,
+        InboxEvent.type,
+        InboxEvent.state,
+        InboxEvent.attempts,
+        InboxEvent.last_error,
+        InboxEvent.received_at,
+        InboxEvent.applied_at,
+    )
+    if plugin is not None:
+        statement = statement.where(InboxEvent.plugin == plugin)
+    if state is not None:
+        statement = statement.where(InboxEvent.state == state)
+    statement = statement.order_by(InboxEvent.id.desc()).limit(limit)
+    with engine.connect() as connection:
+        return [InboundRow(*row) for row in connection.execute(statement)]
+
+
+def retry_inbox(
+    engine: Engine,
+    *,
+    plugin: str | None = None,
+    event_id: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, list[int]]:
+    """Make dead inbound events pending again; return their ids per plugin to enqueue."""
+    now = now or utcnow()
+    statement = update(InboxEvent).where(InboxEvent.state == DEAD)
+    if plugin is not None:
+        statement = statement.where(InboxEvent.plugin == plugin)
+    if event_id is not None:
+        statement = statement.where(InboxEvent.event_id == event_id)
+    statement = statement.values(state=PENDING, attempts=0, due_at=now, enqueued_at=None).returning(
+        InboxEvent.plugin, InboxEvent.id
+    )
+    ids: dict[str, list[int]] = {}
+    with engine.begin() as connection:
+        for row in connection.execute(statement):
+            ids.setdefault(row.plugin, []).append(int(row.id))
+    return ids

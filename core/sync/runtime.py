@@ -21,8 +21,10 @@ from dramatiq.brokers.stub import StubBroker
 
 from core.db.engine import create_db_engine
 from core.plugins import PluginHost
+from core.records import RecordAccess
 from core.settings import Settings
 from core.sync.engine import Ref, SyncEngine
+from core.sync.inbound import InboundEngine
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +79,14 @@ class SyncRuntime:
             )
         )
         self.sync = SyncEngine(self.sync_engine, self.host, settings.sync)
+        self.inbound = InboundEngine(self.engine, self.host, settings.sync)
+        for plugin in self.host.names():
+            self.host.context(plugin).records = RecordAccess(
+                self.engine, plugin, self.host.subscribers, self.dispatch
+            )
         self.broker = make_broker(settings)
         self.actors: dict[str, Any] = {}
+        self.inbound_actors: dict[str, Any] = {}
         for plugin in self.host.active():
             self.actors[plugin] = dramatiq.Actor(
                 self._handler(plugin),
@@ -93,6 +101,14 @@ class SyncRuntime:
                     "time_limit": int(settings.sync.lease_seconds * 1000),
                 },
             )
+            self.inbound_actors[plugin] = dramatiq.Actor(
+                self._inbound_handler(plugin),
+                broker=self.broker,
+                actor_name=f"crm_sync_inbound_{plugin}",
+                queue_name=self.queue_name(plugin),
+                priority=0,
+                options={"max_retries": 20, "min_backoff": 1000, "max_backoff": 300_000},
+            )
 
     def queue_name(self, plugin: str) -> str:
         """The queue of ``plugin``'s sync messages."""
@@ -104,6 +120,32 @@ class SyncRuntime:
 
         sync.__name__ = f"sync_{plugin}"
         return sync
+
+    def _inbound_handler(self, plugin: str) -> Any:
+        def apply(ids: list[int]) -> None:
+            outcome = self.inbound.process(plugin, ids)
+            if outcome.retry:
+                self.dispatch_inbound(plugin, outcome.retry, delay_seconds=outcome.retry_delay)
+
+        apply.__name__ = f"inbound_{plugin}"
+        return apply
+
+    def dispatch_inbound(
+        self, plugin: str, ids: Sequence[int], *, delay_seconds: float = 0.0
+    ) -> bool:
+        """Send a message to apply stored inbound events; False if the broker refused.
+
+        As with deliveries, a lost message loses nothing: the sweeper re-sends due events.
+        """
+        actor = self.inbound_actors.get(plugin)
+        if actor is None or not ids:
+            return False
+        try:
+            actor.send_with_options(args=(list(ids),), delay=int(delay_seconds * 1000) or None)
+        except Exception:
+            log.exception("could not enqueue %d %s inbound events", len(ids), plugin)
+            return False
+        return True
 
     def handle(self, plugin: str, refs: Sequence[Ref]) -> None:
         """Run one message: push what is due, then queue follow-ups and retries.

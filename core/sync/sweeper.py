@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, or_, select, update
 
+from core.db.inbound_tables import InboxEvent
 from core.db.sync_tables import FAILED, PENDING, SyncState
 from core.db.types import utcnow
 from core.sync.engine import Ref
@@ -74,6 +75,40 @@ def sweep_once(runtime: SyncRuntime, *, now: datetime | None = None) -> int:
     return len(rows)
 
 
+def sweep_inbox(runtime: SyncRuntime, *, now: datetime | None = None) -> int:
+    """Re-send due, unleased inbound events not enqueued within ``requeue_after``."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=runtime.settings.sync.requeue_after_seconds)
+    due = (
+        select(InboxEvent.plugin, InboxEvent.id)
+        .where(
+            InboxEvent.plugin.in_(runtime.host.active()),
+            InboxEvent.state.in_((PENDING, FAILED)),
+            InboxEvent.due_at <= now,
+            or_(InboxEvent.enqueued_at.is_(None), InboxEvent.enqueued_at <= cutoff),
+            or_(InboxEvent.lease_until.is_(None), InboxEvent.lease_until < now),
+        )
+        .order_by(InboxEvent.id)
+        .limit(SWEEP_LIMIT)
+    )
+    by_plugin: dict[str, list[int]] = defaultdict(list)
+    with runtime.engine.begin() as connection:
+        rows = connection.execute(due).all()
+        if not rows:
+            return 0
+        connection.execute(
+            update(InboxEvent)
+            .where(InboxEvent.id.in_([row.id for row in rows]))
+            .values(enqueued_at=now)
+        )
+    for row in rows:
+        by_plugin[row.plugin].append(row.id)
+    for plugin, ids in by_plugin.items():
+        runtime.dispatch_inbound(plugin, ids)
+    log.info("sweeper re-sent %d due inbound events", len(rows))
+    return len(rows)
+
+
 def _backlogged(runtime: SyncRuntime, plugin: str) -> bool:
     """True when ``plugin``'s queue already holds a full sweep's worth of messages.
 
@@ -101,6 +136,7 @@ class Sweeper(threading.Thread):
             try:
                 if acquire_lease(self.runtime.engine, LEASE_NAME, self.holder, ttl):
                     sweep_once(self.runtime)
+                    sweep_inbox(self.runtime)
             except Exception:
                 log.exception("sweep failed; trying again in %.1f s", interval)
             self.stopping.wait(interval)

@@ -150,6 +150,14 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "provinces": ["تهران", "البرز"],
         "time_zone": "Asia/Tehran",
     },
+    "events": {
+        "type": "order.promise_changed",
+        "subject_type": "order",
+        "subject_id": "so-1",
+        "source": "production",
+        "occurred_at": "2024-04-01T08:00:00+03:30",
+        "payload": {"old": "2024-04-10", "new": "2024-04-14", "reason": "کمبود قطعه"},
+    },
 }
 
 

@@ -194,8 +194,8 @@ def test_a_plugin_without_a_target_is_idle_and_not_a_subscriber(
     assert result.subscribers == ("scripted",)
 
 
-def test_every_hook_is_in_the_specification() -> None:
-    assert list(hook_names()) == FINANCE_HOOKS
+def test_finance_implements_only_specified_hooks() -> None:
+    assert set(FINANCE_HOOKS) <= set(hook_names())
 
 
 def test_hook_tracing_writes_every_call_to_stderr(

@@ -35,6 +35,7 @@ NAMES_AND_TYPES = {
     "interactions": ("interaction", "interactions"),
     "tasks": ("task", "tasks"),
     "agents": ("agent", "agents"),
+    "events": ("event", "events"),
 }
 
 #: Columns every record table has; the rest of a table's columns come from index().

@@ -1,0 +1,217 @@
+"""The records facade plugins use to read and change canonical records.
+
+Inbound events (an invoice number, a payment, a shipment, a new promise date) end up
+here: ``update`` merges fields into a record with a version check (retrying when the
+API changed the record meanwhile), queues the new version for every subscriber but the
+plugin it came from, and ``emit`` publishes an event on the record's timeline.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, and_, case, or_, select
+
+from core.db.engine import upsert
+from core.db.sync_tables import SYNCED, SyncState
+from core.db.types import utcnow
+from core.errors import PermanentError
+from core.kinds import KINDS_BY_TYPE, Kind
+from core.plugin_types import SyncRecord
+from core.store import ConcurrentUpdate, get_record, write_record
+
+#: Sends messages for refs of one plugin: (plugin, [(type, id), ...]).
+Dispatch = Callable[[str, Sequence[tuple[str, str]]], object]
+#: Plugins subscribed to a document type (or ``event.<type>``).
+Subscribers = Callable[[str], list[str]]
+
+#: How often ``update`` re-reads and retries when the record changed under it.
+UPDATE_RETRIES = 5
+
+
+def _kind(type_: str) -> Kind:
+    kind = KINDS_BY_TYPE.get(type_)
+    if kind is None:
+        raise PermanentError(f"unknown record type {type_!r}")
+    return kind
+
+
+class RecordAccess:
+    """Implements ``core.plugin_types.Records`` for one plugin."""
+
+    def __init__(
+        self, engine: Engine, plugin: str, subscribers: Subscribers, dispatch: Dispatch
+    ) -> None:
+        self.engine = engine
+        self.plugin = plugin
+        self.subscribers = subscribers
+        self.dispatch = dispatch
+
+    def get(self, type_: str, record_id: str) -> SyncRecord | None:
+        """The latest version of a record with this plugin's external id; None if unknown."""
+        stored = get_record(self.engine, _kind(type_), record_id)
+        if stored is None:
+            return None
+        return SyncRecord(
+            type=type_,
+            id=record_id,
+            version=stored.version,
+            data=stored.model(),
+            updated_at=stored.updated_at,
+            external_id=self.external_id(type_, record_id),
+        )
+
+    def external_id(self, type_: str, record_id: str) -> str | None:
+        """The external id this plugin's target gave a record, if any."""
+        statement = select(SyncState.external_id).where(
+            SyncState.plugin == self.plugin,
+            SyncState.kind == type_,
+            SyncState.record_id == record_id,
+        )
+        with self.engine.connect() as connection:
+            return connection.execute(statement).scalar()
+
+    def find_by_external_id(self, type_: str, external_id: str) -> str | None:
+        """The id of the record this plugin bound to ``external_id``, if any."""
+        statement = select(SyncState.record_id).where(
+            SyncState.plugin == self.plugin,
+            SyncState.kind == type_,
+            SyncState.external_id == external_id,
+        )
+        with self.engine.connect() as connection:
+            return connection.execute(statement).scalar()
+
+    def update(
+        self, type_: str, record_id: str, changes: dict[str, Any], *, event: str | None = None
+    ) -> int:
+        """Merge ``changes`` (top-level fields) into a record; return the resulting version.
+
+        The merged document is validated by the kind's schema (a bad value is a
+        PermanentError naming it). Identical values change nothing. With ``event``, an
+        event of that type carrying the changes is published when the record changed.
+        """
+        kind = _kind(type_)
+        for _ in range(UPDATE_RETRIES):
+            stored = get_record(self.engine, kind, record_id)
+            if stored is None:
+                raise PermanentError(f"there is no {type_} with id {record_id!r}")
+            try:
+                model = kind.schema.model_validate({**stored.data, **changes})
+            except ValueError as error:
+                raise PermanentError(f"{type_} {record_id}: {error}") from None
+            try:
+                result = write_record(
+                    self.engine,
+                    kind,
+                    record_id,
+                    model,
+                    subscribers=self.subscribers(type_),
+                    origin=self.plugin,
+                    expected_version=stored.version,
+                )
+            except ConcurrentUpdate:
+                continue
+            for plugin in result.subscribers:
+                if plugin != self.plugin:
+                    self.dispatch(plugin, [(type_, record_id)])
+            if result.changed and event is not None:
+                self.emit(
+                    event,
+                    type_,
+                    record_id,
+                    {
+                        "changes": model.model_dump(
+                            mode="json", include=set(changes), exclude_computed_fields=True
+                        )
+                    },
+                )
+            return result.record.version
+        raise ConcurrentUpdate(f"{type_} {record_id} kept changing; try again later")
+
+    def bind(self, type_: str, record_id: str, external_id: str, version: int) -> None:
+        """Record that this plugin's target holds ``version`` of a record as ``external_id``.
+
+        Used when a push creates a dependency (the customer of a pro-forma) in the
+        target: its external id is kept at once, and the dependency is not pushed again
+        unless it changes.
+        """
+        now = utcnow()
+        insert = upsert(self.engine, SyncState).values(
+            plugin=self.plugin,
+            kind=type_,
+            record_id=record_id,
+            state=SYNCED,
+            wanted_version=version,
+            synced_version=version,
+            external_id=external_id,
+            attempts=0,
+            due_at=now,
+            updated_at=now,
+        )
+        behind = or_(SyncState.synced_version.is_(None), SyncState.synced_version < version)
+        statement = insert.on_conflict_do_update(
+            index_elements=[SyncState.plugin, SyncState.kind, SyncState.record_id],
+            set_={
+                "external_id": external_id,
+                "synced_version": case((behind, version), else_=SyncState.synced_version),
+                "state": case(
+                    (
+                        and_(SyncState.wanted_version <= version, SyncState.lease_owner.is_(None)),
+                        SYNCED,
+                    ),
+                    else_=SyncState.state,
+                ),
+                "updated_at": now,
+            },
+        )
+        with self.engine.begin() as connection:
+            connection.execute(statement)
+
+    def emit(self, type_: str, subject_type: str, subject_id: str, payload: dict[str, Any]) -> str:
+        """Publish an event about a record: on its timeline and to ``event.<type>`` subscribers."""
+        return emit_event(
+            self.engine,
+            type_,
+            subject_type,
+            subject_id,
+            payload,
+            source=self.plugin,
+            subscribers=self.subscribers,
+            dispatch=self.dispatch,
+        )
+
+
+def emit_event(
+    engine: Engine,
+    type_: str,
+    subject_type: str,
+    subject_id: str,
+    payload: dict[str, Any],
+    *,
+    source: str,
+    subscribers: Subscribers,
+    dispatch: Dispatch,
+) -> str:
+    """Store an event and queue it for the plugins subscribed to ``event.<type>``."""
+    kind = KINDS_BY_TYPE["event"]
+    event_id = uuid.uuid4().hex
+    model = kind.schema.model_validate(
+        {
+            "type": type_,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "source": source,
+            "occurred_at": utcnow(),
+            "payload": payload,
+        }
+    )
+    plugins = [plugin for plugin in subscribers(f"event.{type_}") if plugin != source]
+    result = write_record(engine, kind, event_id, model, subscribers=plugins)
+    for plugin in result.subscribers:
+        dispatch(plugin, [("event", event_id)])
+    return event_id
+
+
+__all__ = ["RecordAccess", "emit_event"]

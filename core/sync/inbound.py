@@ -1,0 +1,199 @@
+"""Inbound events: store them once (deduplicated by the sender's id), then apply them.
+
+Webhooks and polls both end here. ``store`` inserts the events (and, for a poll, the
+new cursor) in one transaction, ignoring ids already stored; ``process`` leases stored
+events and applies them in arrival order through the plugin's
+``crm_sync_apply_inbound``, recording applied, retried (transient) or dead (permanent,
+with the reason) just as deliveries are.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, bindparam, or_, select, update
+
+from core.connectors.http import classify_exception
+from core.db.engine import upsert
+from core.db.inbound_tables import APPLIED, Cursor, InboxEvent
+from core.db.sync_tables import DEAD, FAILED, PENDING
+from core.db.types import utcnow
+from core.errors import TransientError
+from core.plugin_types import InboundEvent
+from core.plugins import PluginHost
+from core.settings import SyncSettings
+from core.sync.backoff import retry_delay
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StoreResult:
+    """Ids of the newly stored events and how many were already known."""
+
+    ids: list[int] = field(default_factory=list)
+    duplicates: int = 0
+
+
+@dataclass
+class InboundOutcome:
+    """What one ``process`` call did and which events to try again after ``retry_delay``."""
+
+    applied: int = 0
+    dead: int = 0
+    retry: list[int] = field(default_factory=list)
+    retry_delay: float = 0.0
+
+
+def store_events(
+    engine: Engine,
+    plugin: str,
+    events: Sequence[InboundEvent],
+    *,
+    cursor: str | None = None,
+    save_cursor: bool = False,
+    now: datetime | None = None,
+) -> StoreResult:
+    """Store new events (and the poll cursor) in one transaction; known event ids are skipped."""
+    now = now or utcnow()
+    result = StoreResult()
+    with engine.begin() as connection:
+        for event in events:
+            insert = upsert(engine, InboxEvent).values(
+                plugin=plugin,
+                event_id=event.event_id,
+                type=event.type,
+                payload=event.payload,
+                occurred_at=event.occurred_at,
+                received_at=now,
+                state=PENDING,
+                attempts=0,
+                due_at=now,
+                enqueued_at=now,
+            )
+            row = connection.execute(
+                insert.on_conflict_do_nothing(
+                    index_elements=[InboxEvent.plugin, InboxEvent.event_id]
+                ).returning(InboxEvent.id)
+            ).first()
+            if row is None:
+                result.duplicates += 1
+            else:
+                result.ids.append(int(row.id))
+        if save_cursor:
+            insert = upsert(engine, Cursor).values(plugin=plugin, value=cursor, polled_at=now)
+            connection.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[Cursor.plugin], set_={"value": cursor, "polled_at": now}
+                )
+            )
+    return result
+
+
+def load_cursor(engine: Engine, plugin: str) -> str | None:
+    """The cursor the last poll of ``plugin`` saved, or None before the first poll."""
+    with engine.connect() as connection:
+        return connection.execute(select(Cursor.value).where(Cursor.plugin == plugin)).scalar()
+
+
+class InboundEngine:
+    """Applies stored inbound events through their plugins."""
+
+    def __init__(self, engine: Engine, host: PluginHost, settings: SyncSettings) -> None:
+        self.engine = engine
+        self.host = host
+        self.settings = settings
+
+    def process(
+        self, plugin: str, ids: Sequence[int], *, now: datetime | None = None
+    ) -> InboundOutcome:
+        """Lease the due events among ``ids``, apply them in arrival order, record outcomes."""
+        now = now or utcnow()
+        owner = uuid.uuid4().hex[:16]
+        outcome = InboundOutcome()
+        claimed = self._claim(plugin, ids, owner, now)
+        delays = []
+        for row in claimed:
+            event = InboundEvent(row.event_id, row.type, row.payload, row.occurred_at)
+            try:
+                self.host.apply_inbound(plugin, event)
+            except Exception as error:
+                failure = classify_exception(error)
+                if (
+                    isinstance(failure, TransientError)
+                    and row.attempts < self.settings.max_attempts
+                ):
+                    delay = retry_delay(
+                        row.attempts,
+                        minimum=self.settings.min_backoff_seconds,
+                        maximum=self.settings.max_backoff_seconds,
+                        retry_after=failure.retry_after,
+                    )
+                    delays.append(delay)
+                    self._finish(
+                        row.id, owner, FAILED, str(failure), now + timedelta(seconds=delay)
+                    )
+                    outcome.retry.append(row.id)
+                else:
+                    log.warning("%s inbound event %s is dead: %s", plugin, row.event_id, failure)
+                    self._finish(row.id, owner, DEAD, str(failure), now)
+                    outcome.dead += 1
+                continue
+            self._finish(row.id, owner, APPLIED, None, now)
+            outcome.applied += 1
+        outcome.retry_delay = max(delays, default=0.0)
+        return outcome
+
+    def _claim(self, plugin: str, ids: Sequence[int], owner: str, now: datetime) -> list[Any]:
+        statement = (
+            update(InboxEvent)
+            .where(
+                InboxEvent.plugin == plugin,
+                InboxEvent.id.in_(list(ids)),
+                InboxEvent.state.in_((PENDING, FAILED)),
+                InboxEvent.due_at <= now,
+                or_(InboxEvent.lease_until.is_(None), InboxEvent.lease_until < now),
+            )
+            .values(
+                lease_owner=owner,
+                lease_until=now + timedelta(seconds=self.settings.lease_seconds),
+                attempts=InboxEvent.attempts + 1,
+            )
+            .returning(
+                InboxEvent.id,
+                InboxEvent.event_id,
+                InboxEvent.type,
+                InboxEvent.payload,
+                InboxEvent.occurred_at,
+                InboxEvent.attempts,
+            )
+        )
+        with self.engine.begin() as connection:
+            rows = list(connection.execute(statement))
+        return sorted(rows, key=lambda row: row.id)
+
+    def _finish(
+        self, row_id: int, owner: str, state: str, error: str | None, due: datetime
+    ) -> None:
+        values: dict[str, Any] = {
+            "state": state,
+            "last_error": error,
+            "due_at": due,
+            "enqueued_at": due,
+            "lease_owner": None,
+            "lease_until": None,
+        }
+        if state == APPLIED:
+            values["applied_at"] = utcnow()
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(InboxEvent)
+                .where(and_(InboxEvent.id == bindparam("row"), InboxEvent.lease_owner == owner))
+                .values(**values),
+                {"row": row_id},
+            )
