@@ -115,7 +115,8 @@ def with_attributes(leads: list[LeadFacts], seed: int) -> list[LeadFacts]:
         if rng.random() < 0.7:
             attributes["tier"] = rng.choice(["gold", "GOLD ", "silver", "", "گلد"])
         if rng.random() < 0.8:
-            attributes["age"] = rng.choice([rng.randrange(18, 70), Decimal("39.99"), "35"])
+            ages: list[AttributeValue] = [rng.randrange(18, 70), Decimal("39.99"), "35"]
+            attributes["age"] = rng.choice(ages)
         out.append(dataclasses.replace(lead, attributes=attributes))
     return out
 
