@@ -39,11 +39,11 @@ class BulkScores:
     """Scores of many leads, row i for lead i, all points in integer hundredths.
 
     ``rule_points[i, j]`` is what rule ``rule_names[j]`` gave lead i (summed over its
-    events); ``fit_limit`` and ``engagement_limit`` are what the group limits added
-    (negative: a cap, positive: a floor), so each row of ``rule_points`` plus the limits
-    adds up to ``fit + engagement``. ``fit_letter`` indexes ``FIT_LETTERS``,
-    ``engagement_level`` is 1 to 3 and ``qualification`` indexes
-    ``QUALIFICATION_LEVELS``.
+    events); its first ``fit_rule_count`` columns are the fit rules. ``fit_limit`` and
+    ``engagement_limit`` are what the group limits added (negative: a cap, positive: a
+    floor), so each row of ``rule_points`` plus the limits adds up to
+    ``fit + engagement``. ``fit_letter`` indexes ``FIT_LETTERS``, ``engagement_level``
+    is 1 to 3 and ``qualification`` indexes ``QUALIFICATION_LEVELS``.
     """
 
     rule_names: tuple[str, ...]
@@ -238,12 +238,12 @@ def score_columns(
     group = rules.engagement
     engagement, engagement_limit = _limited(points[:, fit_count:].sum(axis=1), group.min, group.max)
     bounds, levels = rules.grades.fit, rules.grades.engagement
-    letter = 3 - sum(
-        (fit >= cents(lowest)).astype(np.int8) for lowest in (bounds.A, bounds.B, bounds.C)
-    )
-    level = 3 - sum(
-        (engagement >= cents(lowest)).astype(np.int8) for lowest in (levels.level_1, levels.level_2)
-    )
+    letter = np.full(size, FIT_LETTERS.index("D"), dtype=np.int8)
+    for index, lowest in ((2, bounds.C), (1, bounds.B), (0, bounds.A)):
+        letter[fit >= cents(lowest)] = index
+    level = np.full(size, 3, dtype=np.int8)
+    level[engagement >= cents(levels.level_2)] = 2
+    level[engagement >= cents(levels.level_1)] = 1
     qualification = np.where(
         _meets(rules.qualification.sql, fit, engagement),
         2,
@@ -257,8 +257,8 @@ def score_columns(
         engagement_limit=engagement_limit,
         fit=fit,
         engagement=engagement,
-        fit_letter=np.asarray(letter, dtype=np.int8),
-        engagement_level=np.asarray(level, dtype=np.int8),
+        fit_letter=letter,
+        engagement_level=level,
         qualification=qualification.astype(np.int8),
     )
 

@@ -16,8 +16,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lead_scoring.decay import epoch_us
-from lead_scoring.facts import NUMBER_FIELDS, TEXT_FIELDS, EngagementEvent, LeadFacts
-from lead_scoring.facts import number_value as _number_value
+from lead_scoring.facts import (
+    NUMBER_FIELDS,
+    TEXT_FIELDS,
+    EngagementEvent,
+    LeadFacts,
+    number_value,
+)
 from lead_scoring.rules import ScoringRules
 from lead_scoring.text import text_value
 
@@ -63,7 +68,7 @@ def _exact_label(value: object) -> str | None:
 
 
 def _number_or_nan(value: object) -> float:
-    number = _number_value(value)
+    number = number_value(value)
     return np.nan if number is None else number
 
 
