@@ -16,6 +16,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from typing import Any
 
     from core.plugin_types import (
         HealthReport,
@@ -132,6 +133,17 @@ def crm_sync_apply_inbound(context: PluginContext, event: InboundEvent) -> None:
 # ---------------------------------------------------------------------------
 # Operations (called on one plugin)
 # ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def crm_sync_document_schemas(context: PluginContext) -> dict[str, dict[str, Any]]:
+    """Return JSON Schemas of the documents this plugin sends or receives, by type name.
+
+    Served at ``GET /v1/schemas/{type}`` so a receiving team can validate what arrives;
+    ``core.connectors.webhook.document_schema`` wraps a data schema in the signed
+    envelope. A type core already describes (every canonical kind) is replaced by the
+    plugin's schema. Called on one plugin.
+    """
 
 
 @hookspec(firstresult=True)

@@ -102,10 +102,15 @@ class OutboundDocument:
 
 @dataclass(frozen=True)
 class PushResult:
-    """The outcome of pushing one document: ``error`` is None on success."""
+    """The outcome of pushing one document: ``error`` is None on success.
+
+    ``note`` is kept on the binding and shown with the sync state: for example that the
+    ERP's total differs from the CRM's by a few Rials.
+    """
 
     external_id: str | None = None
     error: SyncError | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,9 +165,7 @@ class Records(Protocol):
     def bind(self, type_: str, record_id: str, external_id: str, version: int) -> None:
         """Record that the target holds ``version`` of a record under ``external_id``."""
 
-    def emit(
-        self, type_: str, subject_type: str, subject_id: str, payload: dict[str, Any]
-    ) -> str:
+    def emit(self, type_: str, subject_type: str, subject_id: str, payload: dict[str, Any]) -> str:
         """Publish an event about a record (timeline, subscribers); return its id."""
 
 

@@ -244,6 +244,15 @@ class PluginHost:
         """Ask plugin ``name`` to apply one inbound event to the canonical records."""
         self._call(name, "crm_sync_apply_inbound", context=self._contexts[name], event=event)
 
+    def document_schemas(self) -> dict[str, dict[str, Any]]:
+        """JSON Schemas of documents, by type, from every enabled plugin (sorted by name)."""
+        schemas: dict[str, dict[str, Any]] = {}
+        for name in self.names():
+            found = self._call(name, "crm_sync_document_schemas", context=self._contexts[name])
+            if isinstance(found, dict):
+                schemas.update(found)
+        return schemas
+
     def health(self, name: str) -> HealthReport:
         """Run plugin ``name``'s health check; a raising check counts as unhealthy."""
         try:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.api import admin, problems, webhooks
+from core.api import admin, problems, schemas, webhooks
 from core.api.auth import TokenVerifier, configured_tokens, require
 from core.api.limits import BodySizeLimit
 from core.api.records import record_routers
@@ -123,6 +123,7 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
         app.include_router(router)
     app.include_router(admin.router)
     app.include_router(webhooks.router)
+    app.include_router(schemas.router)
 
     @app.get("/healthz", tags=["operations"], summary="The process is up")
     def healthz() -> dict[str, str]:

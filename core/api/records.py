@@ -53,6 +53,7 @@ class PluginSyncOut(BaseModel):
     wanted_version: int
     attempts: int
     last_error: str | None
+    note: str | None
     last_attempt_at: datetime | None
     next_attempt_at: datetime | None
 
@@ -183,6 +184,7 @@ def build_router(kind: Kind) -> APIRouter:
                 "wanted_version": row.wanted_version,
                 "attempts": row.attempts,
                 "last_error": row.last_error,
+                "note": row.note,
                 "last_attempt_at": row.last_attempt_at,
                 "next_attempt_at": row.due_at if row.state in ("pending", "failed") else None,
             }

@@ -67,6 +67,32 @@ def document_body(document: OutboundDocument) -> dict[str, Any]:
     }
 
 
+def document_schema(
+    type_: str, data: dict[str, Any], *, title: str | None = None
+) -> dict[str, Any]:
+    """The JSON Schema of a signed webhook document of ``type_`` whose ``data`` is ``data``."""
+    definitions = data.pop("$defs", None)
+    schema: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": title or f"crm-sync {type_} document",
+        "type": "object",
+        "required": ["type", "id", "version", "occurred_at", "idempotency_key", "data"],
+        "properties": {
+            "type": {"const": type_},
+            "id": {"type": "string", "minLength": 1, "maxLength": 128},
+            "version": {"type": "integer", "minimum": 1},
+            "occurred_at": {"type": "string", "format": "date-time"},
+            "idempotency_key": {"type": "string", "minLength": 1},
+            "external_id": {"type": ["string", "null"]},
+            "data": data,
+        },
+        "additionalProperties": False,
+    }
+    if definitions:
+        schema["$defs"] = definitions
+    return schema
+
+
 def _encode(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 

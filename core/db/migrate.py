@@ -24,8 +24,8 @@ def _config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema up to ``revision`` (the newest by default)."""
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Bring the database schema up to ``revision`` (every newest head by default)."""
     config = _config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
@@ -33,14 +33,16 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """Return the schema revision the database is at, or None for an empty database."""
+    """Return the schema revisions the database is at (comma-separated), or None if empty."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        heads = MigrationContext.configure(connection).get_current_heads()
+    return ",".join(sorted(heads)) or None
 
 
 def head_revision() -> str | None:
-    """Return the newest schema revision this release knows."""
-    return ScriptDirectory.from_config(_config_without_engine()).get_current_head()
+    """Return the newest schema revisions this release knows (comma-separated)."""
+    heads = ScriptDirectory.from_config(_config_without_engine()).get_heads()
+    return ",".join(sorted(heads)) or None
 
 
 def _config_without_engine() -> Config:

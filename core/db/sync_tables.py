@@ -25,7 +25,8 @@ class SyncState(Base):
     A change of a record sets ``wanted_version`` and makes the row ``pending`` in the same
     transaction as the change itself, so the database, not the broker, records what
     still has to be sent. ``synced_version`` and ``external_id`` are what the target
-    holds. A worker owns the row while ``lease_until`` is in the future, so two pushes of
+    holds, and ``note`` what the target's last answer said about it (a total that
+    differs). A worker owns the row while ``lease_until`` is in the future, so two pushes of
     one record to one target never run at once; ``attempts`` counts claims, so a message
     that kills its worker still ends dead after ``max_attempts``. ``due_at`` is when the
     next attempt may run and ``enqueued_at`` when a message for it was last sent (the
@@ -44,6 +45,7 @@ class SyncState(Base):
     external_id: Mapped[str | None] = mapped_column(String(256))
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

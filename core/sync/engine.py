@@ -87,6 +87,7 @@ class _Result:
     claim: Claim
     version: int | None = None
     external_id: str | None = None
+    note: str | None = None
     error: SyncError | None = None
 
 
@@ -266,6 +267,7 @@ class SyncEngine:
                     result.error = classify_exception(answer.error)
                 else:
                     result.external_id = answer.external_id
+                    result.note = answer.note
 
     # -- finalize -------------------------------------------------------------------
 
@@ -278,7 +280,7 @@ class SyncEngine:
             params: dict[str, Any] = {"k": claim.kind, "r": claim.record_id}
             error = result.error
             if error is None:
-                params.update(v=result.version, ext=result.external_id)
+                params.update(v=result.version, ext=result.external_id, note=result.note)
                 done.append(params)
             elif isinstance(error, TransientError) and claim.attempts < self.settings.max_attempts:
                 delay = retry_delay(
@@ -359,6 +361,7 @@ class SyncEngine:
                     else_=SyncState.synced_version,
                 ),
                 external_id=func.coalesce(bindparam("ext"), SyncState.external_id),
+                note=bindparam("note"),
                 state=case((SyncState.wanted_version > version, PENDING), else_=SYNCED),
                 attempts=0,
                 last_error=None,

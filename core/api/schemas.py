@@ -1,0 +1,43 @@
+"""``GET /v1/schemas``: JSON Schemas of the documents crm-sync sends and receives."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from core.api.auth import Principal, require
+from core.api.problems import Problem
+from core.api.records import runtime_of
+from core.connectors.webhook import document_schema
+from core.kinds import KINDS
+
+router = APIRouter(prefix="/v1/schemas", tags=["schemas"])
+
+
+def all_schemas(request: Request) -> dict[str, dict[str, Any]]:
+    """Core's envelope of every canonical kind, replaced or added to by the plugins."""
+    schemas = {
+        kind.type: document_schema(kind.type, kind.schema.model_json_schema(mode="serialization"))
+        for kind in KINDS.values()
+    }
+    schemas.update(runtime_of(request).host.document_schemas())
+    return schemas
+
+
+@router.get("", summary="Document types with a schema")
+def list_schemas(
+    request: Request, principal: Annotated[Principal, Depends(require("reader"))]
+) -> dict[str, list[str]]:
+    """The document types ``GET /v1/schemas/{type}`` describes."""
+    return {"types": sorted(all_schemas(request))}
+
+
+@router.get("/{type_}", summary="JSON Schema of one document type")
+def get_schema(
+    type_: str, request: Request, principal: Annotated[Principal, Depends(require("reader"))]
+) -> JSONResponse:
+    """The JSON Schema (draft 2020-12) of a document type."""
+    schema = all_schemas(request).get(type_)
+    if schema is None:
+        raise Problem(404, "not-found", f"no document type {type_!r}")
+    return JSONResponse(schema, media_type="application/schema+json")
