@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from fastapi import FastAPI
 
 from core.api.app import create_app
 from core.kinds import KINDS
+from core.settings import Settings
 from core.sync.runtime import SyncRuntime
 from tests.core.api.conftest import PROBLEM, READER, WRITER, TestClient, sample
 
@@ -25,22 +27,52 @@ def test_readyz_needs_no_token_and_checks_database_and_broker(client: TestClient
     assert answer.json() == {"ready": True, "checks": {"database": "ok", "broker": "ok"}}
 
 
-class _DownBrokerClient:
-    def ping(self) -> None:
-        raise ConnectionError("refused")
-
-
-def test_readyz_is_503_when_the_broker_does_not_answer(
-    runtime: SyncRuntime, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(runtime.broker, "client", _DownBrokerClient(), raising=False)
+def readyz(runtime: SyncRuntime) -> Any:
     with TestClient(create_app(runtime, background=False)) as client:
-        answer = client.get("/readyz")
+        return client.get("/readyz")
+
+
+@pytest.mark.parametrize(
+    ("broker_url", "reason"),
+    [
+        ("redis://127.0.0.1:1/0", "broker unreachable: ConnectionError"),
+        ("amqp://guest:guest@127.0.0.1:1/%2F", "broker unreachable: AMQPConnectionError"),
+    ],
+    ids=["redis", "rabbitmq"],
+)
+def test_readyz_is_503_when_the_broker_does_not_answer(
+    make_settings: Callable[..., Settings],
+    make_runtime: Callable[..., SyncRuntime],
+    broker_url: str,
+    reason: str,
+) -> None:
+    answer = readyz(make_runtime(make_settings(broker_url=broker_url)))
     assert answer.status_code == 503
-    assert answer.json() == {
-        "ready": False,
-        "checks": {"database": "ok", "broker": "broker unreachable: ConnectionError"},
-    }
+    assert answer.json() == {"ready": False, "checks": {"database": "ok", "broker": reason}}
+
+
+def test_readyz_with_a_real_redis(
+    redis_url: str,
+    redis_namespace: str,
+    make_settings: Callable[..., Settings],
+    make_runtime: Callable[..., SyncRuntime],
+) -> None:
+    settings = make_settings(broker_url=redis_url, queue_prefix=redis_namespace)
+    answer = readyz(make_runtime(settings))
+    assert answer.status_code == 200
+    assert answer.json()["checks"] == {"database": "ok", "broker": "ok"}
+
+
+def test_readyz_with_a_real_rabbitmq(
+    rabbitmq_url: str,
+    queue_prefix: str,
+    make_settings: Callable[..., Settings],
+    make_runtime: Callable[..., SyncRuntime],
+) -> None:
+    settings = make_settings(broker_url=rabbitmq_url, queue_prefix=queue_prefix)
+    answer = readyz(make_runtime(settings))
+    assert answer.status_code == 200
+    assert answer.json()["checks"] == {"database": "ok", "broker": "ok"}
 
 
 def test_readyz_is_503_when_the_database_does_not_answer(
