@@ -158,9 +158,15 @@ class Records(Protocol):
         """The id of the record this plugin bound to ``external_id``, if any."""
 
     def update(
-        self, type_: str, record_id: str, changes: dict[str, Any], *, event: str | None = None
+        self,
+        type_: str,
+        record_id: str,
+        changes: dict[str, Any],
+        *,
+        event: str | None = None,
+        create: bool = False,
     ) -> int:
-        """Merge ``changes`` into a record (validated); return the new version."""
+        """Merge ``changes`` into a record (validated, created if ``create``); return its version."""
 
     def bind(self, type_: str, record_id: str, external_id: str, version: int) -> None:
         """Record that the target holds ``version`` of a record under ``external_id``."""

@@ -84,21 +84,29 @@ class RecordAccess:
             return connection.execute(statement).scalar()
 
     def update(
-        self, type_: str, record_id: str, changes: dict[str, Any], *, event: str | None = None
+        self,
+        type_: str,
+        record_id: str,
+        changes: dict[str, Any],
+        *,
+        event: str | None = None,
+        create: bool = False,
     ) -> int:
         """Merge ``changes`` (top-level fields) into a record; return the resulting version.
 
         The merged document is validated by the kind's schema (a bad value is a
         PermanentError naming it). Identical values change nothing. With ``event``, an
         event of that type carrying the changes is published when the record changed.
+        With ``create``, a missing record is created from ``changes`` alone.
         """
         kind = _kind(type_)
         for _ in range(UPDATE_RETRIES):
             stored = get_record(self.engine, kind, record_id)
-            if stored is None:
+            if stored is None and not create:
                 raise PermanentError(f"there is no {type_} with id {record_id!r}")
+            current = stored.data if stored is not None else {}
             try:
-                model = kind.schema.model_validate({**stored.data, **changes})
+                model = kind.schema.model_validate({**current, **changes})
             except ValueError as error:
                 raise PermanentError(f"{type_} {record_id}: {error}") from None
             try:
@@ -109,7 +117,7 @@ class RecordAccess:
                     model,
                     subscribers=self.subscribers(type_),
                     origin=self.plugin,
-                    expected_version=stored.version,
+                    expected_version=stored.version if stored is not None else 0,
                 )
             except ConcurrentUpdate:
                 continue

@@ -178,8 +178,15 @@ def _queue(
 def _mark_origin(
     connection: Any, plugin: str, kind_type: str, record_id: str, version: int
 ) -> None:
-    """Mark the originating plugin's target as holding ``version`` if it held the one before."""
-    caught_up = SyncState.synced_version == version - 1
+    """Mark the originating plugin's target as holding ``version`` if it held the one before.
+
+    A record the plugin created (version 1) is held by its target by definition.
+    """
+    caught_up = (
+        SyncState.synced_version.is_(None)
+        if version == 1
+        else SyncState.synced_version == version - 1
+    )
     connection.execute(
         update(SyncState)
         .where(

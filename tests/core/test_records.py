@@ -1,0 +1,92 @@
+"""The records facade plugins use: update, create, optimistic retries, bind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from core import PermanentError
+from core import records as records_module
+from core.kinds import KINDS
+from core.records import RecordAccess
+from core.settings import Settings
+from core.store import get_record, sync_rows, write_record
+from core.sync.runtime import SyncRuntime
+from tests.core.scripted_plugin import ScriptedPlugin
+
+CUSTOMERS = KINDS["customers"]
+
+
+@pytest.fixture
+def runtime(
+    make_settings: Callable[..., Settings], make_runtime: Callable[..., SyncRuntime]
+) -> SyncRuntime:
+    return make_runtime(make_settings(), {"erp": ScriptedPlugin()})
+
+
+@pytest.fixture
+def access(runtime: SyncRuntime) -> RecordAccess:
+    records = runtime.host.context("erp").records
+    assert isinstance(records, RecordAccess)
+    return records
+
+
+def test_update_of_a_missing_record_is_permanent_unless_created(access: RecordAccess) -> None:
+    with pytest.raises(PermanentError, match="no customer"):
+        access.update("customer", "C-1", {"type": "person", "name": "نو"})
+    assert access.update("customer", "C-1", {"type": "person", "name": "نو"}, create=True) == 1
+    assert access.update("customer", "C-1", {"status": "inactive"}) == 2
+    assert access.update("customer", "C-1", {"status": "inactive"}) == 2
+
+
+def test_an_invalid_change_is_permanent_and_changes_nothing(
+    access: RecordAccess, runtime: SyncRuntime
+) -> None:
+    access.update("customer", "C-1", {"type": "person", "name": "نو"}, create=True)
+    with pytest.raises(PermanentError, match="status"):
+        access.update("customer", "C-1", {"status": "sleeping"})
+    stored = get_record(runtime.engine, CUSTOMERS, "C-1")
+    assert stored is not None and stored.version == 1
+
+
+def test_a_concurrent_write_is_merged_not_lost(
+    access: RecordAccess, runtime: SyncRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    access.update("customer", "C-1", {"type": "person", "name": "نو"}, create=True)
+    real_get = records_module.get_record
+    raced = []
+
+    def get_then_race(*args: Any) -> Any:
+        stored = real_get(*args)
+        if not raced:
+            raced.append(True)
+            body = {"type": "person", "name": "نام از CRM"}
+            write_record(
+                runtime.engine,
+                CUSTOMERS,
+                "C-1",
+                CUSTOMERS.schema.model_validate(body),
+                subscribers=[],
+            )
+        return stored
+
+    monkeypatch.setattr(records_module, "get_record", get_then_race)
+    assert access.update("customer", "C-1", {"status": "blocked"}) == 3
+    stored = get_record(runtime.engine, CUSTOMERS, "C-1")
+    assert stored is not None
+    assert (stored.data["name"], stored.data["status"]) == ("نام از CRM", "blocked")
+
+
+def test_bind_records_a_dependency_created_by_a_push(
+    access: RecordAccess, runtime: SyncRuntime
+) -> None:
+    access.update("customer", "C-1", {"type": "person", "name": "نو"}, create=True)
+    [row] = sync_rows(runtime.engine, "customer", "C-1")
+    assert row.state == "synced"
+    access.bind("customer", "C-1", "PARTY-7", 1)
+    [row] = sync_rows(runtime.engine, "customer", "C-1")
+    assert (row.external_id, row.synced_version, row.state) == ("PARTY-7", 1, "synced")
+    assert access.find_by_external_id("customer", "PARTY-7") == "C-1"
+    assert access.external_id("customer", "C-1") == "PARTY-7"
