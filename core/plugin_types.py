@@ -166,7 +166,7 @@ class Records(Protocol):
         event: str | None = None,
         create: bool = False,
     ) -> int:
-        """Merge ``changes`` into a record (validated, created if ``create``); return its version."""
+        """Merge ``changes`` into a record (created if ``create``); return its version."""
 
     def bind(self, type_: str, record_id: str, external_id: str, version: int) -> None:
         """Record that the target holds ``version`` of a record under ``external_id``."""
