@@ -23,6 +23,7 @@ from core.kinds import KINDS
 from core.settings import Settings
 from core.store import write_record
 from core.sync.runtime import SyncRuntime
+from core.testing.receiver import Receiver
 from tests.core.scripted_plugin import ScriptedPlugin
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -392,3 +393,40 @@ def test_resync_refuses_a_plugin_that_is_not_active(
     assert result.exit_code == 2
     assert f"plugin {plugin!r} is not installed, enabled and configured" in flat(result.stderr)
     assert list(finance_rows(customers)) == ["C-03"]
+
+
+# -- plugins --check ---------------------------------------------------------------------
+
+
+def test_plugins_check_reports_a_reachable_target(receiver: Receiver, webhook_secret: str) -> None:
+    env = {
+        "CRM_SYNC_PLUGINS__FINANCE__URL": receiver.url + "/crm",
+        "CRM_SYNC_PLUGINS__FINANCE__SECRET": webhook_secret,
+    }
+    result = run(["plugins", "--json", "--check"], **env)
+    assert result.exit_code == 0, result.output
+    [finance] = json.loads(result.stdout)
+    assert finance["health"]["ok"] is True
+    assert finance["health"]["detail"].startswith(f"{receiver.url}/crm answers HTTP")
+
+
+def test_plugins_check_reports_an_unreachable_target(webhook_secret: str) -> None:
+    with Receiver(webhook_secret) as gone:
+        url = gone.url
+    env = {
+        "CRM_SYNC_PLUGINS__FINANCE__URL": url,
+        "CRM_SYNC_PLUGINS__FINANCE__SECRET": webhook_secret,
+    }
+    result = run(["plugins", "--json", "--check"], **env)
+    assert result.exit_code == 0, result.output
+    [finance] = json.loads(result.stdout)
+    assert finance["health"] == {"ok": False, "detail": f"{url}/ unreachable: ConnectError"}
+    table = run(["plugins", "--check"], **env)
+    assert "unreachable" in table.stdout
+
+
+def test_plugins_check_skips_idle_plugins() -> None:
+    result = run(["plugins", "--json", "--check"])
+    [finance] = json.loads(result.stdout)
+    assert finance["status"] == "idle"
+    assert "health" not in finance

@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from core.api import records
 from core.db.sync_tables import SyncState
 from core.kinds import KINDS
 from core.sync.runtime import SyncRuntime
@@ -190,3 +192,19 @@ def test_a_bad_id_in_the_path_is_refused(
 def test_a_method_that_does_not_exist_is_a_405_problem(client: TestClient) -> None:
     answer = client.post("/v1/customers/C-1", json=sample("customers"), headers=WRITER)
     assert_problem(answer, 405, "method-not-allowed")
+
+
+def test_an_unexpected_failure_is_a_500_problem_that_leaks_nothing(
+    app: FastAPI, runtime: SyncRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("password=hunter2 at db.internal")
+
+    monkeypatch.setattr(records, "write_record", fail)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.put("/v1/customers/C-1", json=sample("customers"), headers=WRITER)
+    problem = assert_problem(answer, 500, "internal-error")
+    assert problem["detail"] == "the server failed; the error has been logged"
+    assert "hunter2" not in answer.text
+    assert "RuntimeError" not in answer.text
+    assert stored_count(runtime) == (0, 0)
