@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.db.engine import create_db_engine
 from core.db.migrate import SchemaOutOfDate, check_schema, current_revision, head_revision, upgrade
@@ -57,6 +58,17 @@ def _runtime(settings: Settings) -> Any:
         return SyncRuntime(settings)
     except ConfigurationError as error:
         raise _fail(str(error)) from None
+
+
+def _current_schema(engine: Any) -> None:
+    """Stop with a clear message unless the database opens and its schema is current."""
+    try:
+        check_schema(engine)
+    except SchemaOutOfDate as error:
+        raise _fail(str(error)) from None
+    except SQLAlchemyError as error:
+        where = engine.url.render_as_string(hide_password=True)
+        raise _fail(f"cannot open the database {where}: {getattr(error, 'orig', error)}") from None
 
 
 def _ready_schema(settings: Settings, runtime: Any) -> None:
@@ -288,6 +300,7 @@ def dead_list(
     from core.sync.admin import Selection, list_dead
 
     engine = create_db_engine(_settings().resolved_database_url)
+    _current_schema(engine)
     rows = list_dead(engine, Selection(plugin=plugin, kind=kind))
     if as_json:
         console.print_json(json.dumps([asdict(row) for row in rows], default=str))
@@ -317,6 +330,7 @@ def dead_retry(
     settings = _settings()
     selection = _selection(plugin, kind, record_id, every)
     runtime = _runtime(settings)
+    _current_schema(runtime.engine)
     refs = retry_dead(runtime.engine, selection)
     if not settings.embedded:
         for name, plugin_refs in refs.items():
@@ -334,6 +348,7 @@ def dead_purge(
 
     selection = _selection(plugin, kind, record_id, every)
     engine = create_db_engine(_settings().resolved_database_url)
+    _current_schema(engine)
     console.print(f"purged {purge_dead(engine, selection)} dead deliveries")
 
 
@@ -352,6 +367,7 @@ def resync(
 
     settings = _settings()
     runtime = _runtime(settings)
+    _current_schema(runtime.engine)
     if plugin not in runtime.host.active():
         raise _fail(f"plugin {plugin!r} is not installed, enabled and configured")
     subscribed = list(runtime.host.description(plugin).subscriptions)
