@@ -430,3 +430,46 @@ def test_plugins_check_skips_idle_plugins() -> None:
     [finance] = json.loads(result.stdout)
     assert finance["status"] == "idle"
     assert "health" not in finance
+
+
+# -- admin commands on a database that is not ready ------------------------------------
+
+ADMIN_COMMANDS = [
+    ["dead", "list"],
+    ["dead", "retry", "--all"],
+    ["dead", "purge", "--all"],
+    ["resync", "finance", "--no-wait"],
+]
+
+
+@pytest.mark.parametrize("command", ADMIN_COMMANDS, ids=lambda command: " ".join(command[:2]))
+def test_admin_commands_refuse_an_empty_database(database: str, command: list[str]) -> None:
+    result = run(command, database, **FINANCE)
+    assert result.exit_code == 2
+    message = flat(result.stderr)
+    assert "the database schema is at revision none" in message
+    assert "run `crm-sync db upgrade` first" in message
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ADMIN_COMMANDS, ids=lambda command: " ".join(command[:2]))
+def test_admin_commands_say_when_the_database_cannot_be_opened(
+    tmp_path: Path, command: list[str]
+) -> None:
+    missing = tmp_path / "no-such-folder" / "crm-sync.db"
+    result = run(command, f"sqlite:///{missing}", **FINANCE)
+    assert result.exit_code == 2
+    message = flat(result.stderr)
+    assert f"cannot open the database sqlite:///{missing}: unable to open database file" in message
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.postgres
+def test_admin_commands_hide_the_database_password(postgres_server_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_server_url).set(password="s3cret-pw", port=1, database="crm")
+    result = run(["dead", "list"], url.render_as_string(hide_password=False))
+    assert result.exit_code == 2
+    assert "cannot open the database" in flat(result.stderr)
+    assert "s3cret-pw" not in result.output
