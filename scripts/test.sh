@@ -5,15 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [[ ! -x .venv/bin/python ]]; then
-    python="${PYTHON:-python3}"
-    if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
-        echo "test.sh: crm-sync needs Python 3.11 or newer; set PYTHON to one" >&2
-        exit 1
-    fi
-    "$python" -m venv .venv
-fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+source scripts/venv.sh
+ensure_venv test
 
 .venv/bin/ruff check .
 .venv/bin/mypy core plugins lead_scoring

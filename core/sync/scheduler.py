@@ -10,14 +10,13 @@ restart resumes from the cursor and an event found twice is applied once.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from core.sync.inbound import load_cursor, store_events
-from core.sync.leases import acquire_lease, release_lease
-from core.sync.runtime import SyncRuntime, process_name
+from core.sync.leased_loop import LeasedLoop
+from core.sync.runtime import SyncRuntime
 
 log = logging.getLogger(__name__)
 
@@ -58,27 +57,18 @@ def poll_once(runtime: SyncRuntime, plugin: str) -> PollOutcome:
     return PollOutcome(len(stored.ids), stored.duplicates, result.more)
 
 
-class Scheduler(threading.Thread):
+class Scheduler(LeasedLoop):
     """Runs polls and periodic jobs while this process holds the scheduler lease."""
 
     def __init__(self, runtime: SyncRuntime, jobs: Sequence[PeriodicJob] = ()) -> None:
-        super().__init__(name="crm-sync-scheduler", daemon=True)
-        self.runtime = runtime
+        super().__init__(runtime, lease=LEASE_NAME, interval=TICK, ttl=15.0)
         self.jobs = list(jobs)
-        self.holder = f"{process_name()}:{id(self)}"
-        self.stopping = threading.Event()
         self.next_run: dict[str, float] = {}
         self.failures: dict[str, int] = {}
 
-    def run(self) -> None:
-        """Work while holding the lease; stand by otherwise; stop when asked."""
-        while not self.stopping.is_set():
-            try:
-                if acquire_lease(self.runtime.engine, LEASE_NAME, self.holder, 15):
-                    self.tick(time.monotonic())
-            except Exception:
-                log.exception("scheduler round failed")
-            self.stopping.wait(TICK)
+    def work_round(self) -> None:
+        """Run what is due now."""
+        self.tick(time.monotonic())
 
     def tick(self, now: float) -> None:
         """Run every poll and job that is due at monotonic time ``now``."""
@@ -110,12 +100,3 @@ class Scheduler(threading.Thread):
         self.next_run[key] = now if outcome.more else now + interval
         if outcome.stored:
             log.info("polled %s: %d new events", plugin, outcome.stored)
-
-    def stop(self) -> None:
-        """Stop and hand the lease to a standby scheduler at once."""
-        self.stopping.set()
-        self.join(timeout=10)
-        try:
-            release_lease(self.runtime.engine, LEASE_NAME, self.holder)
-        except Exception:
-            log.exception("could not release the scheduler lease; it expires by itself")

@@ -10,7 +10,6 @@ not enqueued recently, and sends them again in batches. One process sweeps at a 
 from __future__ import annotations
 
 import logging
-import threading
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -20,8 +19,8 @@ from core.db.inbound_tables import InboxEvent
 from core.db.sync_tables import FAILED, PENDING, SyncState
 from core.db.types import utcnow
 from core.sync.engine import Ref
-from core.sync.leases import acquire_lease, release_lease
-from core.sync.runtime import SyncRuntime, process_name
+from core.sync.leased_loop import LeasedLoop
+from core.sync.runtime import SyncRuntime
 
 log = logging.getLogger(__name__)
 
@@ -119,33 +118,14 @@ def _backlogged(runtime: SyncRuntime, plugin: str) -> bool:
     return depth is not None and depth >= SWEEP_LIMIT
 
 
-class Sweeper(threading.Thread):
-    """A daemon thread that sweeps every ``sweep_interval_seconds`` while it holds the lease."""
+class Sweeper(LeasedLoop):
+    """Sweeps deliveries and inbound events each interval, one process at a time."""
 
     def __init__(self, runtime: SyncRuntime) -> None:
-        super().__init__(name="crm-sync-sweeper", daemon=True)
-        self.runtime = runtime
-        self.holder = f"{process_name()}:{id(self)}"
-        self.stopping = threading.Event()
+        interval = runtime.settings.sync.sweep_interval_seconds
+        super().__init__(runtime, lease=LEASE_NAME, interval=interval, ttl=max(10.0, interval * 5))
 
-    def run(self) -> None:
-        """Sweep until stopped; errors are logged and the next round tries again."""
-        interval = self.runtime.settings.sync.sweep_interval_seconds
-        ttl = max(10.0, interval * 5)
-        while not self.stopping.is_set():
-            try:
-                if acquire_lease(self.runtime.engine, LEASE_NAME, self.holder, ttl):
-                    sweep_once(self.runtime)
-                    sweep_inbox(self.runtime)
-            except Exception:
-                log.exception("sweep failed; trying again in %.1f s", interval)
-            self.stopping.wait(interval)
-
-    def stop(self) -> None:
-        """Stop sweeping and hand the lease over at once."""
-        self.stopping.set()
-        self.join(timeout=10)
-        try:
-            release_lease(self.runtime.engine, LEASE_NAME, self.holder)
-        except Exception:
-            log.exception("could not release the sweeper lease; it expires by itself")
+    def work_round(self) -> None:
+        """Re-send what is due and was not enqueued recently."""
+        sweep_once(self.runtime)
+        sweep_inbox(self.runtime)
