@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
@@ -179,7 +180,7 @@ def inbox_list(
             row.state,
             str(row.attempts),
             str(row.received_at),
-            row.last_error or "-",
+            escape(row.last_error or "-"),
         )
     console.print(table)
 
@@ -314,7 +315,7 @@ def dead_list(
             str(row.wanted_version),
             str(row.attempts),
             str(row.last_attempt_at or "-"),
-            row.last_error or "-",
+            escape(row.last_error or "-"),
         )
     console.print(table)
     console.print(f"{len(rows)} dead")
