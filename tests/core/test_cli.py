@@ -473,3 +473,19 @@ def test_admin_commands_hide_the_database_password(postgres_server_url: str) -> 
     assert result.exit_code == 2
     assert "cannot open the database" in flat(result.stderr)
     assert "s3cret-pw" not in result.output
+
+
+def test_dead_list_shows_a_reason_with_brackets_as_sent(
+    make_settings: Callable[..., Settings], make_runtime: Callable[..., SyncRuntime], database: str
+) -> None:
+    scripted = ScriptedPlugin()
+    runtime = make_runtime(make_settings(), {"scripted": scripted})
+    customers = KINDS["customers"]
+    model = customers.schema.model_validate({"type": "person", "name": "سارا"})
+    write_record(runtime.engine, customers, "C-1", model, subscribers=["scripted"])
+    reason = 'HTTP 422 from erp.example: {"errors": [{"pointer": "[/data/phones/0]"}]} [bold]'
+    scripted.script.append(PermanentError(reason))
+    runtime.sync.process("scripted", [("customer", "C-1")])
+    result = run(["dead", "list"], database, COLUMNS="400")
+    assert result.exit_code == 0, result.output
+    assert reason in result.stdout
