@@ -17,6 +17,7 @@ from core.db.records import EventRow
 from core.db.sync_tables import PENDING, SYNCED, SyncState
 from core.db.types import utcnow
 from core.kinds import KINDS_BY_TYPE, Kind
+from core.locale import normalize_phone, normalize_text
 from core.schemas.base import CanonicalModel
 
 
@@ -268,3 +269,30 @@ def timeline(
     )
     with engine.connect() as connection:
         return [_stored(kind, row) for row in connection.execute(statement)]
+
+
+def searchable(kind: Kind) -> bool:
+    """Whether records of ``kind`` have a normalised ``search`` column."""
+    return "search" in kind.table.__table__.columns
+
+
+def search_filters(kind: Kind, query: str) -> list[ColumnElement[bool]]:
+    """Conditions matching records whose search text holds every word of ``query``.
+
+    Words are normalised like the stored text (Persian and Arabic-Indic digits, Arabic
+    ی and ک, case), and a word that is a phone number in any spelling matches its E.164
+    form, so "۰۹۱۲ ۱۲۳ ۴۵۶۷" finds a customer saved with "+98 912 123 4567".
+    """
+    column = kind.table.__table__.columns["search"]
+    conditions: list[ColumnElement[bool]] = []
+    words = normalize_text(query).split()
+    try:
+        phone: str | None = normalize_phone(query)
+    except ValueError:
+        phone = None
+    if phone is not None:
+        words = [phone]
+    for word in words:
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(column.like(f"%{escaped}%", escape="\\"))
+    return conditions

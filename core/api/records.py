@@ -10,7 +10,16 @@ from pydantic import BaseModel
 from core.api.auth import Principal, require
 from core.api.problems import Problem
 from core.kinds import KINDS, Kind
-from core.store import StoredRecord, get_record, list_records, sync_rows, timeline, write_record
+from core.store import (
+    StoredRecord,
+    get_record,
+    list_records,
+    search_filters,
+    searchable,
+    sync_rows,
+    timeline,
+    write_record,
+)
 from core.sync.runtime import SyncRuntime
 
 log = logging.getLogger(__name__)
@@ -160,8 +169,18 @@ def build_router(kind: Kind) -> APIRouter:
         principal: Annotated[Principal, Depends(require("reader"))],
         after: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        q: Annotated[
+            str | None,
+            Query(min_length=1, max_length=200, description="words or a phone to search for"),
+        ] = None,
     ) -> dict[str, Any]:
-        records = list_records(runtime_of(request).engine, kind, after=after, limit=limit)
+        filters = []
+        if q is not None:
+            if not searchable(kind):
+                raise Problem(400, "not-searchable", f"{kind.name} cannot be searched with q")
+            filters = search_filters(kind, q)
+        engine = runtime_of(request).engine
+        records = list_records(engine, kind, after=after, limit=limit, filters=filters)
         next_after = records[-1].id if len(records) == limit else None
         return {"items": [record_out(stored) for stored in records], "next": next_after}
 
