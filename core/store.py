@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, Row, and_, case, func, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.db.engine import upsert
@@ -273,7 +274,7 @@ def timeline(
 
 def searchable(kind: Kind) -> bool:
     """Whether records of ``kind`` have a normalised ``search`` column."""
-    return "search" in kind.table.__table__.columns
+    return "search" in sa_inspect(kind.table).columns
 
 
 def search_filters(kind: Kind, query: str) -> list[ColumnElement[bool]]:
@@ -283,7 +284,7 @@ def search_filters(kind: Kind, query: str) -> list[ColumnElement[bool]]:
     ی and ک, case), and a word that is a phone number in any spelling matches its E.164
     form, so "۰۹۱۲ ۱۲۳ ۴۵۶۷" finds a customer saved with "+98 912 123 4567".
     """
-    column = kind.table.__table__.columns["search"]
+    column = sa_inspect(kind.table).columns["search"]
     conditions: list[ColumnElement[bool]] = []
     words = normalize_text(query).split()
     try:
