@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow, localcontext
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, computed_field, model_validator
 
@@ -33,6 +33,17 @@ OrderStatus = Literal[
 ]
 ReservationStatus = Literal["requested", "reserved", "partial", "unavailable", "released"]
 ReturnStatus = Literal["requested", "received", "refunded", "replaced", "rejected"]
+#: Where the ERP's invoice of a pro-forma stands: a draft, issued (numbered), or cancelled.
+InvoiceState = Literal["draft", "posted", "cancelled"]
+#: How much of that invoice the customer has paid.
+PaymentState = Literal["not_paid", "partly_paid", "paid"]
+#: How much of one reservation line the warehouse holds: all, some or none of it.
+LineReservationState = Literal["reserved", "partly_reserved", "unavailable"]
+#: How far the goods of an order have gone: ``shipped`` once they left the warehouse
+#: (packed or handed to a carrier), ``delivered`` once they reached the customer.
+DeliveryState = Literal["none", "partly_shipped", "shipped", "delivered"]
+#: What the customer gets for returned goods: their money back or the same goods again.
+ReturnResolution = Literal["refund", "replace"]
 
 #: Largest number of lines one document may carry.
 MAX_LINES = 1000
@@ -151,11 +162,21 @@ class PricedDocument(CanonicalModel):
 
 
 class ProForma(PricedDocument):
-    """A pro-forma invoice: the priced offer a customer approves before an order or invoice."""
+    """A pro-forma invoice: the priced offer a customer approves before an order or invoice.
+
+    The ERP fills in the invoice fields once it has issued the invoice of an approved
+    pro-forma: ``invoice_number``, ``invoice_state``, ``payment_state``, ``amount_paid``
+    and ``erp_total``, the invoice total as the ERP computed it (compare with ``total``).
+    """
 
     issue_date: date
     valid_until: date | None = None
     status: ProFormaStatus = "draft"
+    invoice_number: ShortText | None = None
+    invoice_state: InvoiceState | None = None
+    payment_state: PaymentState | None = None
+    amount_paid: NonNegativeAmount | None = None
+    erp_total: NonNegativeAmount | None = None
 
     @model_validator(mode="after")
     def _validity_after_issue(self) -> Self:
@@ -174,13 +195,22 @@ class SalesOrder(PricedDocument):
     order_date: date | None = None
     status: OrderStatus = "draft"
     promised_date: date | None = None
+    delivery_state: DeliveryState | None = None
 
 
 class StockLine(CanonicalModel):
-    """A quantity of one product."""
+    """A quantity of one product; the warehouse fills in how much of it it holds.
+
+    ``reserved_quantity`` and ``state`` stay None until the warehouse (or the ERP)
+    answers the reservation request.
+    """
 
     product_id: RecordId
     quantity: Quantity
+    reserved_quantity: Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=4)] | None = (
+        None
+    )
+    state: LineReservationState | None = None
 
 
 class StockReservation(CanonicalModel):
@@ -220,21 +250,34 @@ class ReturnRequest(CanonicalModel):
     reason: Description
     lines: list[ReturnLine] = Field(min_length=1, max_length=MAX_LINES)
     status: ReturnStatus = "requested"
+    resolution: ReturnResolution | None = None
+    received_at: Timestamp | None = None
+    refunded_amount: NonNegativeAmount | None = None
 
 
 class ProductionStatus(CanonicalModel):
-    """Where the work order of an order stands in production, and when it should be ready."""
+    """Where the work order of an order stands in production, and when it should be ready.
+
+    ``reported_at`` is when the ERP recorded this state (its change time, or the
+    webhook document's ``occurred_at``): a report older than the stored one is ignored,
+    so a late or replayed report never takes a work order back in time.
+    """
 
     order_id: RecordId
     work_order: ShortText
     stage: ShortText
     progress: Percent = 0
     eta: date | None = None
+    reported_at: Timestamp | None = None
 
 
 __all__ = [
     "MAX_LINES",
+    "InvoiceState",
+    "DeliveryState",
+    "LineReservationState",
     "OrderStatus",
+    "PaymentState",
     "PricedDocument",
     "ProForma",
     "ProFormaStatus",
@@ -243,6 +286,7 @@ __all__ = [
     "ReservationStatus",
     "ReturnLine",
     "ReturnRequest",
+    "ReturnResolution",
     "ReturnStatus",
     "SalesLine",
     "SalesOrder",

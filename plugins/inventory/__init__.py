@@ -1,1 +1,1 @@
-"""The inventory plugin: stock reservations, deliveries, returns and service parts."""
+"""The inventory plugin: stock reservations, releases, deliveries, returns (RMA), service parts."""

@@ -1,0 +1,334 @@
+"""The inventory plugin's ``odoo`` backend, on the shared :class:`OdooFlows` operations.
+
+The sale order of a pro-forma or order is found by its ``client_order_ref`` (the CRM
+id the finance plugin wrote there) and must be confirmed (``sale``/``done``); its
+outgoing pickings are reserved (``action_assign``) or released (``do_unreserve``) and
+read back per move. Service parts are a picking of the configured type whose origin is
+``svc-<reservation id>``; a return goes through Odoo's return wizard on the order's
+done delivery, with origin ``rma-<return id>``. Polling reads pickings changed since
+the cursor (``poll_pickings``, safe for shared timestamps and late commits).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC
+from decimal import Decimal
+
+from core.connectors.odoo import OdooClient, PollCursor, many2one_id
+from core.connectors.odoo_flows import OdooFlows, PartsRequest, PickingStatus
+from core.connectors.odoo_flows import ReturnLine as OdooReturnLine
+from core.connectors.odoo_flows import ReturnRequest as OdooReturn
+from core.errors import MappingError, TransientError
+from core.plugin_types import InboundEvent, PluginContext, PollResult
+from core.schemas.sales import StockReservation
+from plugins.inventory.backends import Answer, SkuOf, Watch, event_id
+from plugins.inventory.mapping import (
+    DELIVERY_STATUS,
+    RESERVATION_STATUS,
+    RETURN_STATUS,
+    DeliveryStatus,
+    Line,
+    LineStatus,
+    ReservationRequest,
+    ReservationStatus,
+    ReturnOrder,
+    ReturnStatus,
+    Track,
+    delivery_state,
+    derived_reservation_id,
+    line_status,
+    overall,
+    parts_reference,
+    return_reference,
+)
+from plugins.inventory.settings import InventorySettings
+
+
+def order_key(order_id: int) -> str:
+    """The external id of an Odoo sale order, as bindings keep it."""
+    return f"sale.order,{order_id}"
+
+
+class OdooInventory:
+    """Reservations, deliveries and returns on one Odoo database."""
+
+    def __init__(self, client: OdooClient, settings: InventorySettings) -> None:
+        self.client = client
+        self.flows = OdooFlows(client)
+        self.settings = settings
+
+    def confirmed_order(self, refs: Sequence[str], *, required: bool = True) -> int | None:
+        """The confirmed sale order whose customer reference is one of ``refs``."""
+        for ref in refs:
+            rows = self.client.search_read(
+                "sale.order",
+                [("client_order_ref", "=", ref), ("state", "!=", "cancel")],
+                ["state"],
+                order="id desc",
+                limit=1,
+            )
+            if not rows:
+                continue
+            if rows[0]["state"] in ("sale", "done"):
+                return int(rows[0]["id"])
+            if required:
+                raise TransientError(
+                    f"Odoo sale order for {ref} is {rows[0]['state']}, not confirmed"
+                )
+            return None
+        if required:
+            raise TransientError(f"Odoo has no confirmed sale order for {' or '.join(refs)}")
+        return None
+
+    def _products(self, lines: Sequence[Line], sku_of: SkuOf) -> dict[str, int | None]:
+        skus = {line.product_id: sku_of(line.product_id) for line in lines}
+        wanted = sorted({sku for sku in skus.values() if sku})
+        rows = (
+            self.client.search_read(
+                "product.product", [("default_code", "in", wanted)], ["default_code"]
+            )
+            if wanted
+            else []
+        )
+        by_sku = {row["default_code"]: int(row["id"]) for row in rows}
+        return {product: by_sku.get(sku) if sku else None for product, sku in skus.items()}
+
+    def _statuses(
+        self, lines: Sequence[Line], pickings: Sequence[PickingStatus], sku_of: SkuOf
+    ) -> list[LineStatus]:
+        products = self._products(lines, sku_of)
+        reserved: dict[int | None, Decimal] = {}
+        for picking in pickings:
+            for move in picking.moves:
+                amount = move.done if move.state == "done" else move.reserved
+                reserved[move.product_id] = reserved.get(move.product_id, Decimal(0)) + amount
+        statuses = []
+        for line in lines:
+            product = products[line.product_id]
+            held = reserved.get(product, Decimal(0))
+            status = line_status(line.product_id, line.quantity, held)
+            reserved[product] = held - status.reserved_quantity
+            statuses.append(status)
+        return statuses
+
+    def reserve(self, request: ReservationRequest, sku_of: SkuOf) -> Answer:
+        """Reserve (or release) the order's open deliveries or the case's parts picking."""
+        release = request.action == "release"
+        if request.service_case_id is not None:
+            return self._parts(request, sku_of)
+        order = self.confirmed_order(request.sale_refs, required=not release)
+        if order is None:
+            return Answer(None, _released(request.reservation_id))
+        pickings = []
+        for picking in self.flows.deliveries_of(order):
+            if picking.type_code != "outgoing" or picking.state in ("done", "cancel"):
+                continue
+            done = (
+                self.flows.release(picking.picking_id)
+                if release
+                else self.flows.reserve(picking.picking_id)
+            )
+            pickings.append(done)
+        if release:
+            return Answer(order_key(order), _released(request.reservation_id))
+        lines = self._statuses(request.lines, pickings, sku_of)
+        status = ReservationStatus(
+            reservation_id=request.reservation_id, status=overall(lines), lines=lines
+        )
+        return Answer(order_key(order), status)
+
+    def _parts(self, request: ReservationRequest, sku_of: SkuOf) -> Answer:
+        reference = parts_reference(request.reservation_id)
+        if request.action == "release":
+            found = self.client.search("stock.picking", [("origin", "=", reference)], limit=1)
+            if found:
+                self.flows.release(found[0])
+            key = f"stock.picking,{found[0]}" if found else None
+            return Answer(key, _released(request.reservation_id))
+        settings = self.settings
+        if None in (
+            settings.odoo_parts_picking_type,
+            settings.odoo_parts_from,
+            settings.odoo_parts_to,
+        ):
+            raise MappingError(
+                "set odoo_parts_picking_type, odoo_parts_from and odoo_parts_to to reserve "
+                "a service case's parts in Odoo"
+            )
+        products = self._products(request.lines, sku_of)
+        missing = sorted(crm for crm, odoo in products.items() if odoo is None)
+        if missing:
+            raise MappingError(f"Odoo has no product for {', '.join(missing)} (by SKU)")
+        picking = self.flows.reserve_parts(
+            PartsRequest(
+                crm_id=reference,
+                picking_type_id=int(settings.odoo_parts_picking_type or 0),
+                location_id=int(settings.odoo_parts_from or 0),
+                location_dest_id=int(settings.odoo_parts_to or 0),
+                lines=tuple(
+                    (int(products[line.product_id] or 0), line.quantity) for line in request.lines
+                ),
+            )
+        )
+        lines = self._statuses(request.lines, [picking], sku_of)
+        status = ReservationStatus(
+            reservation_id=request.reservation_id, status=overall(lines), lines=lines
+        )
+        return Answer(f"stock.picking,{picking.picking_id}", status)
+
+    def create_return(self, request: ReturnOrder, context: PluginContext) -> Answer:
+        """Return goods from the order's done delivery through Odoo's return wizard."""
+        records = context.store()
+        order_record = records.get("order", request.order_id)
+        refs = [request.order_id]
+        proforma = getattr(order_record.data, "proforma_id", None) if order_record else None
+        if proforma:
+            refs.append(str(proforma))
+        order = self.confirmed_order(refs)
+        assert order is not None
+        sku_of = _sku_reader(context)
+        products = self._products(request.lines, sku_of)
+        missing = sorted(crm for crm, odoo in products.items() if odoo is None)
+        if missing:
+            raise MappingError(f"Odoo has no product for {', '.join(missing)} (by SKU)")
+        done = [
+            p
+            for p in self.flows.deliveries_of(order)
+            if p.type_code == "outgoing" and p.state == "done"
+        ]
+        if not done:
+            raise TransientError(f"Odoo sale order {order} has no done delivery to return from yet")
+        picking = self.flows.create_return(
+            OdooReturn(
+                crm_id=return_reference(request.return_id),
+                picking_id=done[0].picking_id,
+                lines=tuple(
+                    OdooReturnLine(int(products[line.product_id] or 0), line.quantity)
+                    for line in request.lines
+                ),
+                reason=request.reason,
+            )
+        )
+        status = _return_status(request.return_id, picking)
+        return Answer(f"stock.picking,{picking.picking_id}", status)
+
+    def track(self, request: Track) -> Answer:
+        """Bind an order to its confirmed sale order and read its delivery state."""
+        order = self.confirmed_order(request.sale_refs)
+        assert order is not None
+        states = [p.state for p in self.flows.deliveries_of(order) if p.type_code == "outgoing"]
+        return Answer(
+            order_key(order),
+            DeliveryStatus(order_id=request.order_id, delivery_state=delivery_state(states)),
+        )
+
+    def check(self) -> str:
+        """Log in."""
+        uid = self.client.authenticate()
+        return f"logged in to Odoo as user {uid}"
+
+    def poll(self, context: PluginContext, cursor: str | None) -> PollResult:
+        """Report the statuses behind the pickings changed since ``cursor``."""
+        state = json.loads(cursor) if cursor else {}
+        watch = Watch.from_json(state.get("watch"))
+        changes = self.flows.poll_pickings(PollCursor.from_json(state.get("pickings")))
+        records = context.store()
+        events: list[InboundEvent] = []
+        orders: dict[int, str] = {}
+        for picking in changes.items:
+            stamp = picking.date_done.isoformat() if picking.date_done else picking.state
+            origin = picking.origin or ""
+            if origin.startswith("rma-") and picking.type_code == "incoming":
+                return_id = origin.removeprefix("rma-")
+                status = _return_status(return_id, picking)
+                if status is not None and records.get("return", return_id) is not None:
+                    payload = status.model_dump(mode="json")
+                    key = f"odoo:return:{return_id}"
+                    events.append(
+                        InboundEvent(event_id(key, payload, stamp), RETURN_STATUS, payload)
+                    )
+                continue
+            if origin.startswith("svc-"):
+                continue
+            orders.setdefault(picking.picking_id, stamp)
+        if orders:
+            rows = self.client.read("stock.picking", sorted(orders), ["sale_id"])
+            by_order: dict[int, str] = {}
+            for row in rows:
+                sale = many2one_id(row["sale_id"])
+                if sale is not None:
+                    by_order[sale] = orders[int(row["id"])]
+            for sale, stamp in sorted(by_order.items()):
+                events.extend(self._order_events(context, sale, stamp, watch))
+        events.extend(watch.expired())
+        cursor_out = json.dumps(
+            {"pickings": changes.cursor.to_json(), "watch": watch.to_json()}, sort_keys=True
+        )
+        return PollResult(events, cursor_out, more=changes.has_more)
+
+    def _order_events(
+        self, context: PluginContext, order: int, stamp: str, watch: Watch
+    ) -> list[InboundEvent]:
+        records = context.store()
+        key = order_key(order)
+        pickings = [p for p in self.flows.deliveries_of(order) if p.type_code == "outgoing"]
+        events: list[InboundEvent] = []
+        reservation_id = records.find_by_external_id("reservation", key)
+        if reservation_id is None:
+            (row,) = self.client.read("sale.order", [order], ["client_order_ref"])
+            ref = row["client_order_ref"]
+            if isinstance(ref, str) and records.get("reservation", derived_reservation_id(ref)):
+                reservation_id = derived_reservation_id(ref)
+        if reservation_id is not None:
+            record = records.get("reservation", reservation_id)
+            data = record.data if record is not None else None
+            if isinstance(data, StockReservation) and data.status != "released":
+                wanted = [Line(line.product_id, line.quantity) for line in data.lines]
+                lines = self._statuses(wanted, pickings, _sku_reader(context))
+                payload = ReservationStatus(
+                    reservation_id=reservation_id, status=overall(lines), lines=lines
+                ).model_dump(mode="json")
+                events.append(
+                    InboundEvent(
+                        event_id(f"odoo:{key}:r", payload, stamp), RESERVATION_STATUS, payload
+                    )
+                )
+            watch.note_reservation(context, reservation_id)
+        order_id = records.find_by_external_id("order", key)
+        if order_id is not None:
+            payload = DeliveryStatus(
+                order_id=order_id, delivery_state=delivery_state([p.state for p in pickings])
+            ).model_dump(mode="json")
+            events.append(
+                InboundEvent(event_id(f"odoo:{key}:d", payload, stamp), DELIVERY_STATUS, payload)
+            )
+        return events
+
+
+def _sku_reader(context: PluginContext) -> SkuOf:
+    def sku_of(product_id: str) -> str | None:
+        record = context.store().get("product", product_id)
+        sku = getattr(record.data, "sku", None) if record is not None else None
+        return str(sku) if sku else None
+
+    return sku_of
+
+
+def _released(reservation_id: str) -> ReservationStatus:
+    return ReservationStatus(reservation_id=reservation_id, status="released", lines=[])
+
+
+def _return_status(return_id: str, picking: PickingStatus) -> ReturnStatus | None:
+    if picking.state != "done":
+        return None
+    received = picking.date_done.replace(tzinfo=None) if picking.date_done else None
+    return ReturnStatus(
+        return_id=return_id,
+        status="received",
+        received_at=received.replace(tzinfo=UTC) if received else None,
+    )
+
+
+__all__ = ["OdooInventory", "order_key"]

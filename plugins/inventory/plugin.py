@@ -1,0 +1,404 @@
+"""Hook implementations of the inventory plugin, registered through ``crm_sync.plugins``.
+
+Subscriptions: pro-formas (when ``reserve_on = "proforma"``), orders, reservations and
+returns. Each record's latest version becomes at most one request (see
+``plugins.inventory.mapping``). With the ``webhook`` backend the request is sent as a
+signed ``inventory.reservation`` or ``inventory.return`` document and the warehouse
+answers through ``POST /v1/webhooks/inventory``; with ``tryton`` or ``odoo`` the
+request is carried out at once, its answer written onto the canonical records, and
+what the ERP's staff do later is found by polling. Statuses from both paths are
+applied by the same ``crm_sync_apply_inbound``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from pydantic import ValidationError
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from core import hookimpl
+from core.connectors.odoo import OdooClient
+from core.connectors.tryton import TrytonClient
+from core.connectors.webhook import WebhookSender, document_schema
+from core.errors import PermanentError, WebhookRejected
+from core.plugin_types import (
+    HealthReport,
+    InboundEvent,
+    OutboundDocument,
+    PluginContext,
+    PluginDescription,
+    PollResult,
+    PushResult,
+    SyncRecord,
+)
+from core.schemas.sales import StockReservation
+from plugins.inventory.backends import Answer, ErpBackend, SkuOf, sku_map
+from plugins.inventory.mapping import (
+    DELIVERY_STATUS,
+    OUTBOUND_MODELS,
+    RESERVATION_EXPIRED,
+    RESERVATION_STATUS,
+    RETURN_STATUS,
+    STATUS_MODELS,
+    DeliveryStatus,
+    ReservationExpired,
+    ReservationRequest,
+    ReservationStatus,
+    ReturnOrder,
+    ReturnStatus,
+    Track,
+    document_data,
+    inbound_schema,
+    request_for,
+    request_from,
+    reservation_changes,
+    track_for,
+)
+from plugins.inventory.odoo import OdooInventory
+from plugins.inventory.settings import InventorySettings
+from plugins.inventory.tryton import TrytonInventory
+
+#: Inbound status types a warehouse may send by webhook (expiry is found by polling only).
+WEBHOOK_STATUSES = (RESERVATION_STATUS, DELIVERY_STATUS, RETURN_STATUS)
+
+
+def _settings(context: PluginContext) -> InventorySettings:
+    assert isinstance(context.settings, InventorySettings)
+    return context.settings
+
+
+def _sender(context: PluginContext) -> WebhookSender:
+    sender = context.cache.get("sender")
+    if sender is None:
+        target = _settings(context).webhook_target()
+        if target is None:
+            raise RuntimeError("the inventory plugin has no webhook target configured")
+        sender = WebhookSender(target, context.http)
+        context.cache["sender"] = sender
+    assert isinstance(sender, WebhookSender)
+    return sender
+
+
+def _backend(context: PluginContext) -> ErpBackend:
+    """The Tryton or Odoo backend of this process, built once and kept in the cache."""
+    backend = context.cache.get("backend")
+    if backend is None:
+        settings = _settings(context)
+        if settings.backend == "tryton" and settings.tryton is not None:
+            client = TrytonClient.from_settings(settings.tryton, context.http)
+            backend = TrytonInventory(client, settings)
+        elif settings.backend == "odoo" and settings.odoo is not None:
+            backend = OdooInventory(OdooClient.from_settings(settings.odoo, context.http), settings)
+        else:
+            raise RuntimeError("the inventory plugin has no ERP backend configured")
+        context.cache["backend"] = backend
+    assert isinstance(backend, TrytonInventory | OdooInventory)
+    return backend
+
+
+def _sku_of(context: PluginContext) -> SkuOf:
+    def sku_of(product_id: str) -> str | None:
+        record = context.store().get("product", product_id)
+        sku = getattr(record.data, "sku", None) if record is not None else None
+        return str(sku) if sku else None
+
+    return sku_of
+
+
+# -- declaration ------------------------------------------------------------------------
+
+
+@hookimpl
+def crm_sync_settings_model() -> type[InventorySettings]:
+    """The inventory plugin's settings."""
+    return InventorySettings
+
+
+@hookimpl
+def crm_sync_describe(context: PluginContext) -> PluginDescription:
+    """Subscriptions per ``reserve_on``; webhooks in for ``webhook``, polling for the ERPs."""
+    settings = _settings(context)
+    subscriptions: tuple[str, ...] = ("order", "reservation", "return")
+    if settings.reserve_on == "proforma":
+        subscriptions = ("proforma", *subscriptions)
+    target = settings.target_description()
+    if target is None:
+        return PluginDescription(subscriptions=subscriptions, target=None)
+    if settings.backend == "webhook":
+        return PluginDescription(
+            subscriptions=subscriptions,
+            target=target,
+            max_batch=settings.max_batch if settings.batch else 1,
+            accepts_webhooks=True,
+        )
+    return PluginDescription(
+        subscriptions=subscriptions, target=target, poll_interval=settings.poll_interval_seconds
+    )
+
+
+# -- outbound ---------------------------------------------------------------------------
+
+
+@hookimpl
+def crm_sync_map_record(context: PluginContext, record: SyncRecord) -> dict[str, Any]:
+    """The request a record makes of the warehouse, as JSON (``{"action": "none"}`` if none)."""
+    request: ReservationRequest | ReturnOrder | Track | None = request_for(
+        record, _settings(context).reserve_on
+    )
+    if request is None:
+        request = track_for(record)
+    if request is None:
+        return {"action": "none"}
+    lines = getattr(request, "lines", ())
+    skus = sku_map([line.product_id for line in lines], _sku_of(context))
+    return document_data(request, skus)
+
+
+@hookimpl
+def crm_sync_push(context: PluginContext, documents: list[OutboundDocument]) -> list[PushResult]:
+    """Send the documents' requests to the warehouse, or carry them out in the ERP."""
+    if _settings(context).backend == "webhook":
+        return _push_webhook(context, documents)
+    return [_push_erp(context, document) for document in documents]
+
+
+def _ensure_reservation(context: PluginContext, request: ReservationRequest) -> None:
+    """Create the canonical reservation the plugin keeps for a pro-forma or an order."""
+    if request.derived and context.store().get("reservation", request.reservation_id) is None:
+        context.store().update(
+            "reservation", request.reservation_id, request.reservation_fields(), create=True
+        )
+
+
+def _push_webhook(context: PluginContext, documents: list[OutboundDocument]) -> list[PushResult]:
+    results: dict[int, PushResult] = {}
+    outgoing: list[tuple[int, OutboundDocument]] = []
+    for index, document in enumerate(documents):
+        request = request_from(document.payload)
+        if request is None or isinstance(request, Track):
+            results[index] = PushResult(external_id=document.external_id)
+            continue
+        if isinstance(request, ReservationRequest) and request.action == "reserve":
+            _ensure_reservation(context, request)
+        kind = str(document.payload["document"])
+        outgoing.append((index, replace(document, type=kind)))
+    if outgoing:
+        sent = _sender(context).push([document for _, document in outgoing])
+        for (index, _), result in zip(outgoing, sent, strict=True):
+            results[index] = result
+    return [results[index] for index in range(len(documents))]
+
+
+def _push_erp(context: PluginContext, document: OutboundDocument) -> PushResult:
+    request = request_from(document.payload)
+    if request is None:
+        return PushResult(external_id=document.external_id)
+    backend = _backend(context)
+    answer: Answer
+    if isinstance(request, ReservationRequest):
+        answer = backend.reserve(request, _sku_of(context))
+        if request.action == "reserve":
+            _ensure_reservation(context, request)
+        if isinstance(answer.status, ReservationStatus):
+            known = context.store().get("reservation", request.reservation_id)
+            if known is not None:
+                version = _apply_reservation(context, answer.status)
+                if request.derived and answer.external_id is not None:
+                    context.store().bind(
+                        "reservation", request.reservation_id, answer.external_id, version
+                    )
+    elif isinstance(request, ReturnOrder):
+        answer = backend.create_return(request, context)
+        if isinstance(answer.status, ReturnStatus):
+            _apply_return(context, answer.status)
+    else:
+        answer = backend.track(request)
+        if isinstance(answer.status, DeliveryStatus):
+            _apply_delivery(context, answer.status)
+    return PushResult(external_id=answer.external_id)
+
+
+# -- inbound ----------------------------------------------------------------------------
+
+
+@hookimpl
+def crm_sync_parse_webhook(
+    context: PluginContext, headers: Mapping[str, str], body: bytes
+) -> list[InboundEvent]:
+    """Verify a warehouse's signed status (Standard Webhooks, the plugin's secret) and read it.
+
+    The body is one ``{"type": ..., "data": {...}}`` object; its ``webhook-id`` is the
+    event id, so a status sent again is stored once.
+    """
+    secret = _settings(context).secret
+    if secret is None:
+        raise WebhookRejected(401, "the inventory plugin has no secret to verify webhooks with")
+    try:
+        Webhook(secret.get_secret_value()).verify(body, dict(headers))
+    except WebhookVerificationError as error:
+        raise WebhookRejected(401, f"the signature does not verify: {error}") from None
+    try:
+        message = json.loads(body)
+    except ValueError:
+        raise WebhookRejected(400, "the body is not JSON") from None
+    if not isinstance(message, dict) or message.get("type") not in WEBHOOK_STATUSES:
+        raise WebhookRejected(
+            422, f"expected an object whose type is one of {', '.join(WEBHOOK_STATUSES)}"
+        )
+    type_ = str(message["type"])
+    try:
+        data = STATUS_MODELS[type_].model_validate(message.get("data"))
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, item['loc'])) or 'data'}: {item['msg']}"
+            for item in error.errors()[:5]
+        )
+        raise WebhookRejected(422, f"{type_} data is invalid: {problems}") from None
+    return [InboundEvent(headers["webhook-id"], type_, data.model_dump(mode="json"))]
+
+
+@hookimpl
+def crm_sync_poll(context: PluginContext, cursor: str | None) -> PollResult:
+    """Ask the ERP what changed since ``cursor`` and which reservations expired."""
+    return _backend(context).poll(context, cursor)
+
+
+def _apply_reservation(context: PluginContext, status: ReservationStatus) -> int:
+    records = context.store()
+    record = records.get("reservation", status.reservation_id)
+    if record is None or not isinstance(record.data, StockReservation):
+        raise PermanentError(f"there is no reservation {status.reservation_id!r}")
+    changes = reservation_changes(record.data, status)
+    return records.update(
+        "reservation", status.reservation_id, changes, event="reservation.status_changed"
+    )
+
+
+def _apply_delivery(context: PluginContext, status: DeliveryStatus) -> None:
+    records = context.store()
+    if records.get("order", status.order_id) is None:
+        raise PermanentError(f"there is no order {status.order_id!r}")
+    records.update(
+        "order",
+        status.order_id,
+        {"delivery_state": status.delivery_state},
+        event="order.delivery_changed",
+    )
+
+
+def _apply_return(context: PluginContext, status: ReturnStatus) -> None:
+    records = context.store()
+    if records.get("return", status.return_id) is None:
+        raise PermanentError(f"there is no return {status.return_id!r}")
+    changes: dict[str, Any] = {"status": status.status}
+    if status.received_at is not None:
+        changes["received_at"] = status.received_at.isoformat()
+    if status.refunded_amount is not None:
+        changes["refunded_amount"] = str(status.refunded_amount)
+    records.update("return", status.return_id, changes, event="return.status_changed")
+
+
+def _apply_expiry(context: PluginContext, expired: ReservationExpired) -> None:
+    record = context.store().get("reservation", expired.reservation_id)
+    if record is None or not isinstance(record.data, StockReservation):
+        raise PermanentError(f"there is no reservation {expired.reservation_id!r}")
+    data = record.data
+    if data.status == "released" or data.expires_at is None or data.expires_at > expired.expires_at:
+        return
+    request = request_from(
+        {
+            "action": "release",
+            "reservation_id": record.id,
+            "order_id": data.order_id,
+            "proforma_id": data.proforma_id,
+            "service_case_id": data.service_case_id,
+            "sale_refs": [ref for ref in (data.order_id, data.proforma_id) if ref],
+            "lines": [line.model_dump(mode="json") for line in data.lines],
+        }
+    )
+    assert isinstance(request, ReservationRequest)
+    answer = _backend(context).reserve(request, _sku_of(context))
+    if isinstance(answer.status, ReservationStatus):
+        _apply_reservation(context, answer.status)
+
+
+@hookimpl
+def crm_sync_apply_inbound(context: PluginContext, event: InboundEvent) -> None:
+    """Write a reservation's lines, an order's delivery state or a return's result.
+
+    A status for a record the CRM does not have, or a payload that does not read, is
+    a PermanentError: the event is kept as failed with the reason.
+    """
+    model = STATUS_MODELS.get(event.type)
+    if model is None:
+        raise PermanentError(f"the inventory plugin does not know events of type {event.type!r}")
+    try:
+        status = model.model_validate(event.payload)
+    except ValidationError as error:
+        raise PermanentError(f"{event.type} payload is invalid: {error}") from None
+    if isinstance(status, ReservationStatus):
+        _apply_reservation(context, status)
+    elif isinstance(status, DeliveryStatus):
+        _apply_delivery(context, status)
+    elif isinstance(status, ReturnStatus):
+        _apply_return(context, status)
+    elif isinstance(status, ReservationExpired):
+        _apply_expiry(context, status)
+
+
+# -- operations -------------------------------------------------------------------------
+
+
+@hookimpl
+def crm_sync_document_schemas(context: PluginContext) -> dict[str, dict[str, Any]]:
+    """JSON Schemas of the documents sent (reservation, return) and the statuses received."""
+    schemas = {
+        type_: document_schema(type_, model.model_json_schema(mode="serialization"))
+        for type_, model in OUTBOUND_MODELS.items()
+    }
+    for type_ in WEBHOOK_STATUSES:
+        schemas[type_] = inbound_schema(type_, STATUS_MODELS[type_])
+    return schemas
+
+
+@hookimpl
+def crm_sync_health(context: PluginContext) -> HealthReport:
+    """Check the warehouse answers: its webhook URL, or a login to the ERP."""
+    settings = _settings(context)
+    if settings.backend is None:
+        return HealthReport(ok=True, detail="idle: no target configured")
+    if settings.backend == "webhook":
+        target = settings.webhook_target()
+        assert target is not None
+        try:
+            response = context.http.head(str(target.url))
+        except Exception as error:
+            return HealthReport(
+                ok=False, detail=f"{target.url} unreachable: {type(error).__name__}"
+            )
+        unavailable = response.status_code in (502, 503, 504)
+        return HealthReport(
+            ok=not unavailable, detail=f"{target.url} answers HTTP {response.status_code}"
+        )
+    try:
+        return HealthReport(ok=True, detail=_backend(context).check())
+    except Exception as error:
+        return HealthReport(ok=False, detail=f"{settings.backend}: {error}")
+
+
+__all__ = [
+    "RESERVATION_EXPIRED",
+    "crm_sync_apply_inbound",
+    "crm_sync_describe",
+    "crm_sync_document_schemas",
+    "crm_sync_health",
+    "crm_sync_map_record",
+    "crm_sync_parse_webhook",
+    "crm_sync_poll",
+    "crm_sync_push",
+    "crm_sync_settings_model",
+]

@@ -1,0 +1,449 @@
+"""The inventory plugin's ``tryton`` backend, on the shared :class:`TrytonERP` operations.
+
+The ERP sale of a pro-forma or order is created and confirmed by the finance plugin
+under the CRM id as its ``reference``; this backend only finds it (a missing or not yet
+confirmed sale is a transient error: try again later), reserves or releases its
+shipments' stock and reads the result per line. A service case's parts are held by an
+internal shipment whose reference is ``svc-<reservation id>``; a return is a sale with
+negative lines whose reference is ``rma-<return id>``.
+
+Polling reads the stock moves written since the cursor (every reservation, shipment
+and return receipt writes them), finds their sales and reports each bound record's
+status; the cursor keeps the newest write time and the moves already seen at the end
+of the overlap window, so moves sharing a timestamp and transactions that commit late
+are neither missed nor reported twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from core.connectors.tryton import TrytonClient
+from core.connectors.tryton_erp import (
+    LineReservation,
+    ReturnInput,
+    ReturnLineInput,
+    TrytonERP,
+)
+from core.connectors.tryton_erp import ReturnStatus as TrytonReturn
+from core.errors import MappingError, TransientError
+from core.plugin_types import InboundEvent, PluginContext, PollResult
+from core.schemas.sales import SalesOrder, StockReservation
+from plugins.inventory.backends import Answer, SkuOf, Watch, event_id
+from plugins.inventory.mapping import (
+    DELIVERY_STATUS,
+    RESERVATION_STATUS,
+    RETURN_STATUS,
+    DeliveryStatus,
+    Line,
+    LineStatus,
+    ReservationRequest,
+    ReservationStatus,
+    ReturnOrder,
+    ReturnStatus,
+    Track,
+    delivery_state,
+    derived_reservation_id,
+    line_status,
+    overall,
+    parts_reference,
+    return_reference,
+)
+from plugins.inventory.settings import InventorySettings
+
+#: How far back each poll reads again, for transactions that committed late.
+OVERLAP = timedelta(seconds=60)
+#: Moves read per poll (plus those remembered from the overlap window).
+POLL_LIMIT = 500
+_CONFIRMED = ("processing", "done")
+_NOT_YET = ("draft", "quotation", "confirmed")
+
+
+def sale_key(sale_id: int) -> str:
+    """The external id of a Tryton sale, as bindings keep it."""
+    return f"sale.sale,{sale_id}"
+
+
+class TrytonInventory:
+    """Reservations, deliveries and returns on one Tryton database."""
+
+    def __init__(self, client: TrytonClient, settings: InventorySettings) -> None:
+        self.client = client
+        self.erp = TrytonERP(client)
+        self.settings = settings
+
+    # -- requests -----------------------------------------------------------------------
+
+    def confirmed_sale(self, refs: Sequence[str], *, required: bool = True) -> int | None:
+        """The confirmed ERP sale carrying one of ``refs``, trying them in order.
+
+        A sale that exists but is not confirmed yet, or none at all, is a transient
+        error when ``required``: the finance plugin creates and confirms it.
+        """
+        for ref in refs:
+            sale_id = self.erp.find_sale(ref)
+            if sale_id is None:
+                continue
+            state = self.erp.sale(sale_id).state
+            if state in _CONFIRMED:
+                return sale_id
+            if state in _NOT_YET:
+                if required:
+                    raise TransientError(
+                        f"Tryton sale {sale_id} ({ref}) is {state}; it is reserved once confirmed"
+                    )
+                return None
+        if required:
+            raise TransientError(f"Tryton has no confirmed sale with reference {' or '.join(refs)}")
+        return None
+
+    def reserve(self, request: ReservationRequest, sku_of: SkuOf) -> Answer:
+        """Reserve or release a sale's stock, or a service case's parts; answer per line."""
+        if request.service_case_id is not None:
+            return self._parts(request, sku_of)
+        release = request.action == "release"
+        sale_id = self.confirmed_sale(request.sale_refs, required=not release)
+        if sale_id is None:
+            return Answer(None, _released(request.reservation_id))
+        status = self.erp.release(sale_id) if release else self.erp.reserve(sale_id)
+        if release:
+            return Answer(sale_key(sale_id), _released(request.reservation_id))
+        lines = self._line_statuses(request.lines, status.lines, sku_of)
+        answer = ReservationStatus(
+            reservation_id=request.reservation_id, status=overall(lines), lines=lines
+        )
+        return Answer(sale_key(sale_id), answer)
+
+    def _product_ids(self, lines: Sequence[Line], sku_of: SkuOf) -> dict[str, int | None]:
+        found: dict[str, int | None] = {}
+        for line in lines:
+            if line.product_id not in found:
+                sku = sku_of(line.product_id)
+                found[line.product_id] = self.erp.find_product(sku) if sku else None
+        return found
+
+    def _line_statuses(
+        self, lines: Sequence[Line], erp_lines: Sequence[LineReservation], sku_of: SkuOf
+    ) -> list[LineStatus]:
+        products = self._product_ids(lines, sku_of)
+        pool: dict[int | None, list[LineReservation]] = {}
+        for erp_line in erp_lines:
+            pool.setdefault(erp_line.product_id, []).append(erp_line)
+        statuses = []
+        for line in lines:
+            matches = pool.get(products[line.product_id]) or []
+            reserved = matches.pop(0).reserved_quantity if matches else Decimal(0)
+            statuses.append(line_status(line.product_id, line.quantity, reserved))
+        return statuses
+
+    def _location(self, code: str | None, setting: str) -> int:
+        if not code:
+            raise MappingError(f"set {setting} to reserve a service case's parts in Tryton")
+        found = self.client.search("stock.location", [("code", "=", code)], limit=1)
+        if not found:
+            raise MappingError(f"Tryton has no stock location with code {code!r} ({setting})")
+        return found[0]
+
+    def _parts(self, request: ReservationRequest, sku_of: SkuOf) -> Answer:
+        reference = parts_reference(request.reservation_id)
+        model = "stock.shipment.internal"
+        found = self.client.search(
+            model, [("reference", "=", reference), ("state", "!=", "cancelled")], limit=1
+        )
+        if request.action == "release":
+            if found:
+                self.client.button(model, "cancel", found)
+            return Answer(
+                f"{model},{found[0]}" if found else None, _released(request.reservation_id)
+            )
+        if found:
+            shipment = found[0]
+        else:
+            origin = self._location(self.settings.tryton_parts_from, "tryton_parts_from")
+            target = self._location(self.settings.tryton_parts_to, "tryton_parts_to")
+            products = self._product_ids(request.lines, sku_of)
+            missing = [crm for crm, erp in products.items() if erp is None]
+            if missing:
+                raise MappingError(f"Tryton has no product for {', '.join(missing)} (by SKU)")
+            units = {
+                row["id"]: row["default_uom"]
+                for row in self.client.read(
+                    "product.product", [p for p in products.values() if p], ["default_uom"]
+                )
+            }
+            company = self.client.context.get("company")
+            moves = [
+                {
+                    "product": products[line.product_id],
+                    "quantity": float(line.quantity),
+                    "unit": units[products[line.product_id]],
+                    "from_location": origin,
+                    "to_location": target,
+                    "company": company,
+                }
+                for line in request.lines
+            ]
+            (shipment,) = self.client.create(
+                model,
+                [
+                    {
+                        "reference": reference,
+                        "from_location": origin,
+                        "to_location": target,
+                        "company": company,
+                        "moves": [("create", moves)],
+                    }
+                ],
+            )
+            self.client.button(model, "wait", [shipment])
+        (row,) = self.client.read(model, [shipment], ["state"])
+        if row["state"] == "waiting":
+            self.client.button(model, "assign_try", [shipment])
+        moves = self.client.search_read(
+            "stock.move",
+            [("shipment", "=", f"{model},{shipment}")],
+            ["product", "quantity", "state"],
+        )
+        erp_lines = [
+            LineReservation(
+                0,
+                move["product"],
+                Decimal(str(move["quantity"])),
+                Decimal(str(move["quantity"]))
+                if move["state"] in ("assigned", "done")
+                else Decimal(0),
+                "reserved",
+            )
+            for move in moves
+            if move["state"] != "cancelled"
+        ]
+        lines = self._line_statuses(request.lines, erp_lines, sku_of)
+        answer = ReservationStatus(
+            reservation_id=request.reservation_id, status=overall(lines), lines=lines
+        )
+        return Answer(f"{model},{shipment}", answer)
+
+    def create_return(self, request: ReturnOrder, context: PluginContext) -> Answer:
+        """Create the return sale (once, by ``rma-<id>``) at the prices the order was sold at."""
+        records = context.store()
+        party = self.erp.find_party(request.customer_id)
+        if party is None:
+            raise TransientError(f"Tryton has no party for customer {request.customer_id} yet")
+        order = records.get("order", request.order_id)
+        refs = [request.order_id]
+        if order is not None and isinstance(order.data, SalesOrder) and order.data.proforma_id:
+            refs.append(order.data.proforma_id)
+        original = self.confirmed_sale(refs, required=False)
+        sold = self.erp.sale(original).lines if original is not None else ()
+        lines = []
+        for line in request.lines:
+            product = records.get("product", line.product_id)
+            sku = getattr(product.data, "sku", None) if product is not None else None
+            product_id = self.erp.find_product(sku) if sku else None
+            if product_id is None:
+                raise MappingError(f"Tryton has no product for {line.product_id} (by SKU)")
+            match = next((s for s in sold if s.product_id == product_id and s.quantity > 0), None)
+            if match is None:
+                raise MappingError(
+                    f"product {line.product_id} was not sold on order {request.order_id} in Tryton"
+                )
+            lines.append(
+                ReturnLineInput(
+                    product_id=product_id,
+                    quantity=line.quantity,
+                    unit_price=match.unit_price,
+                    tax_ids=match.tax_ids,
+                    unit_id=match.unit_id,
+                )
+            )
+        status = self.erp.create_return(
+            ReturnInput(
+                crm_ref=return_reference(request.return_id),
+                party_id=party,
+                lines=tuple(lines),
+                reason=request.reason,
+            )
+        )
+        return Answer(sale_key(status.sale.id), _return_status(request.return_id, status))
+
+    def track(self, request: Track) -> Answer:
+        """Bind an order to its confirmed sale (transient until the finance plugin made it)."""
+        sale_id = self.confirmed_sale(request.sale_refs)
+        assert sale_id is not None
+        return Answer(sale_key(sale_id), self._delivery(request.order_id, sale_id))
+
+    def _delivery(self, order_id: str, sale_id: int) -> DeliveryStatus:
+        status = self.erp.delivery(sale_id)
+        states = [shipment.state for shipment in status.shipments]
+        return DeliveryStatus(order_id=order_id, delivery_state=delivery_state(states))
+
+    def check(self) -> str:
+        """Log in and read the user's context."""
+        self.client.login()
+        return f"logged in to {self.client.database}"
+
+    # -- polling ------------------------------------------------------------------------
+
+    def poll(self, context: PluginContext, cursor: str | None) -> PollResult:
+        """Report the statuses of the sales whose stock moves changed since ``cursor``."""
+        state = json.loads(cursor) if cursor else {}
+        since = state.get("since")
+        seen: dict[str, str] = dict(state.get("seen", {}))
+        watch = Watch.from_json(state.get("watch"))
+        domain: list[Any] = [("write_date", "!=", None)]
+        if since:
+            start = datetime.fromisoformat(since) - OVERLAP
+            domain.append(("write_date", ">=", start))
+        limit = POLL_LIMIT + len(seen)
+        moves = self.client.search_read(
+            "stock.move",
+            domain,
+            ["origin", "write_date"],
+            limit=limit,
+            order=[("write_date", "ASC"), ("id", "ASC")],
+        )
+        newest = since
+        changed: dict[int, str] = {}
+        origins: dict[int, str] = {}
+        for move in moves:
+            stamp = move["write_date"].isoformat()
+            if seen.get(str(move["id"])) == stamp:
+                continue
+            seen[str(move["id"])] = stamp
+            newest = stamp if newest is None or stamp > newest else newest
+            if isinstance(move["origin"], str):
+                origins[move["id"]] = move["origin"]
+        for sale_id, stamp in self._sales_of(origins, moves).items():
+            changed[sale_id] = max(stamp, changed.get(sale_id, stamp))
+        events: list[InboundEvent] = []
+        for sale_id, stamp in sorted(changed.items()):
+            events.extend(self._sale_events(context, sale_id, stamp, watch))
+        for return_id, key in list(watch.returns.items()):
+            events.extend(self._return_events(return_id, int(key.split(",")[1]), "watch", watch))
+        events.extend(watch.expired())
+        if newest is not None:
+            keep_from = (datetime.fromisoformat(newest) - OVERLAP).isoformat()
+            seen = {key: value for key, value in seen.items() if value >= keep_from}
+        cursor_out = json.dumps(
+            {"since": newest, "seen": seen, "watch": watch.to_json()}, sort_keys=True
+        )
+        return PollResult(events, cursor_out, more=len(moves) >= limit)
+
+    def _sales_of(self, origins: dict[int, str], moves: Sequence[dict[str, Any]]) -> dict[int, str]:
+        stamps = {move["id"]: move["write_date"].isoformat() for move in moves}
+        line_of: dict[int, int] = {}
+        feeding: dict[int, int] = {}
+        for move_id, origin in origins.items():
+            kind, _, ident = origin.partition(",")
+            if kind == "sale.line":
+                line_of[move_id] = int(ident)
+            elif kind == "stock.move":
+                feeding[move_id] = int(ident)
+        if feeding:
+            rows = self.client.read("stock.move", list(set(feeding.values())), ["origin"])
+            parent = {row["id"]: row["origin"] for row in rows}
+            for move_id, source in feeding.items():
+                parent_origin = parent.get(source)
+                if isinstance(parent_origin, str) and parent_origin.startswith("sale.line,"):
+                    line_of[move_id] = int(parent_origin.split(",")[1])
+        if not line_of:
+            return {}
+        rows = self.client.read("sale.line", list(set(line_of.values())), ["sale"])
+        sale_of_line = {row["id"]: row["sale"] for row in rows}
+        sales: dict[int, str] = {}
+        for move_id, line_id in line_of.items():
+            sale_id = sale_of_line.get(line_id)
+            if sale_id is not None:
+                stamp = stamps[move_id]
+                sales[sale_id] = max(stamp, sales.get(sale_id, stamp))
+        return sales
+
+    def _sale_events(
+        self, context: PluginContext, sale_id: int, stamp: str, watch: Watch
+    ) -> list[InboundEvent]:
+        records = context.store()
+        key = sale_key(sale_id)
+        events: list[InboundEvent] = []
+        return_id = records.find_by_external_id("return", key)
+        if return_id is not None:
+            return self._return_events(return_id, sale_id, stamp, watch)
+        reference = self.erp.sale(sale_id).reference
+        reservation_id = records.find_by_external_id("reservation", key)
+        if reservation_id is None and reference:
+            candidate = derived_reservation_id(reference)
+            if records.get("reservation", candidate) is not None:
+                reservation_id = candidate
+        if reservation_id is not None:
+            record = records.get("reservation", reservation_id)
+            if isinstance(record.data if record else None, StockReservation):
+                assert record is not None and isinstance(record.data, StockReservation)
+                if record.data.status != "released":
+                    wanted = [Line(line.product_id, line.quantity) for line in record.data.lines]
+                    lines = self._line_statuses(
+                        wanted, self.erp.reservation(sale_id).lines, _sku_reader(context)
+                    )
+                    payload = ReservationStatus(
+                        reservation_id=reservation_id, status=overall(lines), lines=lines
+                    ).model_dump(mode="json")
+                    events.append(
+                        InboundEvent(
+                            event_id(f"tryton:{key}:r", payload, stamp), RESERVATION_STATUS, payload
+                        )
+                    )
+                watch.note_reservation(context, reservation_id)
+        order_id = records.find_by_external_id("order", key)
+        if order_id is not None:
+            payload = self._delivery(order_id, sale_id).model_dump(mode="json")
+            events.append(
+                InboundEvent(event_id(f"tryton:{key}:d", payload, stamp), DELIVERY_STATUS, payload)
+            )
+        return events
+
+    def _return_events(
+        self, return_id: str, sale_id: int, stamp: str, watch: Watch
+    ) -> list[InboundEvent]:
+        status = _return_status(return_id, self.erp.return_status(sale_id))
+        if status is None or status.status in ("refunded", "replaced"):
+            watch.returns.pop(return_id, None)
+        else:
+            watch.returns[return_id] = sale_key(sale_id)
+        if status is None:
+            return []
+        payload = status.model_dump(mode="json", exclude={"received_at"})
+        # The status alone identifies a return's event: it only moves forward.
+        return [
+            InboundEvent(
+                event_id(f"tryton:return:{return_id}", payload, "-"), RETURN_STATUS, payload
+            )
+        ]
+
+
+def _sku_reader(context: PluginContext) -> SkuOf:
+    def sku_of(product_id: str) -> str | None:
+        record = context.store().get("product", product_id)
+        sku = getattr(record.data, "sku", None) if record is not None else None
+        return str(sku) if sku else None
+
+    return sku_of
+
+
+def _released(reservation_id: str) -> ReservationStatus:
+    return ReservationStatus(reservation_id=reservation_id, status="released", lines=[])
+
+
+def _return_status(return_id: str, status: TrytonReturn) -> ReturnStatus | None:
+    if status.refunded:
+        amount = sum((abs(note.total_amount) for note in status.credit_notes), Decimal(0))
+        return ReturnStatus(return_id=return_id, status="refunded", refunded_amount=amount)
+    if status.received:
+        dates = [s.effective_date for s in status.shipments if s.effective_date]
+        received = datetime.combine(max(dates), datetime.min.time(), tzinfo=UTC) if dates else None
+        return ReturnStatus(return_id=return_id, status="received", received_at=received)
+    return None
+
+
+__all__ = ["TrytonInventory", "sale_key"]
