@@ -1,21 +1,47 @@
-"""Hook implementations of the finance plugin, registered through ``crm_sync.plugins``."""
+"""Hook implementations of the finance plugin, registered through ``crm_sync.plugins``.
+
+Customers, products and pro-formas go to the finance system through the configured
+backend (webhook, tryton or odoo); invoice numbers and payment states come back onto
+the pro-forma, pushed by the finance system (webhook) or polled from the ERP.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from core import hookimpl
-from core.connectors.webhook import WebhookSender
+from core.connectors.webhook import document_schema
+from core.errors import PermanentError
+from core.kinds import KINDS_BY_TYPE
 from core.plugin_types import (
     HealthReport,
+    InboundEvent,
     OutboundDocument,
     PluginContext,
     PluginDescription,
+    PollResult,
     PushResult,
     SyncRecord,
 )
-from plugins.finance.mapping import MAPPERS, map_record
+from plugins.finance.backend import FinanceBackend
+from plugins.finance.mapping import (
+    INVOICE_CHANGED,
+    INVOICE_STATUS,
+    MAPPERS,
+    InvoiceStatusDocument,
+    invoice_changes,
+    map_record,
+)
+from plugins.finance.odoo_backend import OdooBackend
 from plugins.finance.settings import FinanceSettings
+from plugins.finance.tryton_backend import TrytonBackend
+from plugins.finance.webhook_backend import WebhookBackend
+
+#: What the plugin subscribes to, dependencies first.
+SUBSCRIPTIONS = tuple(MAPPERS)
 
 
 def _settings(context: PluginContext) -> FinanceSettings:
@@ -23,16 +49,23 @@ def _settings(context: PluginContext) -> FinanceSettings:
     return context.settings
 
 
-def _sender(context: PluginContext) -> WebhookSender:
-    sender = context.cache.get("sender")
-    if sender is None:
-        target = _settings(context).webhook_target()
-        if target is None:
+def backend_of(context: PluginContext) -> FinanceBackend:
+    """The configured backend, built once per process and kept in ``context.cache``."""
+    backend = context.cache.get("backend")
+    if backend is None:
+        settings = _settings(context)
+        target = settings.webhook_target()
+        if target is not None:
+            backend = WebhookBackend(context, settings, target)
+        elif settings.backend == "tryton":
+            backend = TrytonBackend(context, settings)
+        elif settings.backend == "odoo":
+            backend = OdooBackend(context, settings)
+        else:
             raise RuntimeError("the finance plugin has no target configured")
-        sender = WebhookSender(target, context.http)
-        context.cache["sender"] = sender
-    assert isinstance(sender, WebhookSender)
-    return sender
+        context.cache["backend"] = backend
+    assert isinstance(backend, FinanceBackend)
+    return backend
 
 
 @hookimpl
@@ -43,14 +76,26 @@ def crm_sync_settings_model() -> type[FinanceSettings]:
 
 @hookimpl
 def crm_sync_describe(context: PluginContext) -> PluginDescription:
-    """Customers go to the finance system; idle until a target is configured."""
-    target = _settings(context).webhook_target()
+    """Customers, products and pro-formas go to the finance system; idle without a backend.
+
+    The webhook backend batches when asked and takes invoice statuses on
+    ``/v1/webhooks/finance``; Tryton and Odoo are polled every ``poll_interval_seconds``.
+    """
+    settings = _settings(context)
+    target = settings.target_description()
     if target is None:
-        return PluginDescription(subscriptions=tuple(MAPPERS), target=None)
+        return PluginDescription(subscriptions=SUBSCRIPTIONS, target=None)
+    if settings.backend == "webhook":
+        return PluginDescription(
+            subscriptions=SUBSCRIPTIONS,
+            target=target,
+            max_batch=settings.max_batch if settings.batch else 1,
+            accepts_webhooks=True,
+        )
     return PluginDescription(
-        subscriptions=tuple(MAPPERS),
-        target=f"webhook {target.url}",
-        max_batch=target.max_batch if target.batch else 1,
+        subscriptions=SUBSCRIPTIONS,
+        target=target,
+        poll_interval=settings.poll_interval_seconds,
     )
 
 
@@ -62,21 +107,73 @@ def crm_sync_map_record(context: PluginContext, record: SyncRecord) -> dict[str,
 
 @hookimpl
 def crm_sync_push(context: PluginContext, documents: list[OutboundDocument]) -> list[PushResult]:
-    """Push documents through the configured backend."""
-    return _sender(context).push(documents)
+    """Push documents through the configured backend, a pro-forma's dependencies first."""
+    return backend_of(context).push(documents)
+
+
+@hookimpl
+def crm_sync_parse_webhook(
+    context: PluginContext, headers: Mapping[str, str], body: bytes
+) -> list[InboundEvent]:
+    """Verify and read an invoice-status document the finance system sent."""
+    backend = backend_of(context)
+    if not isinstance(backend, WebhookBackend):
+        raise RuntimeError("only the webhook backend accepts webhooks")
+    return backend.parse_webhook(headers, body)
+
+
+@hookimpl
+def crm_sync_poll(context: PluginContext, cursor: str | None) -> PollResult:
+    """Ask the ERP which invoices changed since ``cursor``."""
+    return backend_of(context).poll(cursor)
+
+
+@hookimpl
+def crm_sync_apply_inbound(context: PluginContext, event: InboundEvent) -> None:
+    """Write an invoice's number, state and payment onto its pro-forma.
+
+    A status for a pro-forma the CRM does not hold is a permanent failure: the event is
+    kept as a dead inbound event with that reason, and nothing changes.
+    """
+    if event.type != INVOICE_STATUS:
+        raise PermanentError(f"the finance plugin does not apply {event.type!r} events")
+    try:
+        document = InvoiceStatusDocument.model_validate(event.payload)
+    except ValidationError as error:
+        raise PermanentError(f"malformed {INVOICE_STATUS} event: {error}") from None
+    records = context.store()
+    if records.get("proforma", document.proforma_id) is None:
+        raise PermanentError(
+            f"an invoice status for pro-forma {document.proforma_id!r}, which the CRM does not hold"
+        )
+    records.update(
+        "proforma", document.proforma_id, invoice_changes(document), event=INVOICE_CHANGED
+    )
+
+
+@hookimpl
+def crm_sync_document_schemas(context: PluginContext) -> dict[str, dict[str, Any]]:
+    """JSON Schemas of the customer and pro-forma documents and the inbound invoice status."""
+    customer = KINDS_BY_TYPE["customer"].schema.model_json_schema(mode="serialization")
+    customer["properties"]["phones_e164"] = {
+        "type": "array",
+        "items": {"type": "string", "pattern": r"^\+[1-9][0-9]{6,14}$"},
+        "description": "the phones in E.164, in the order of phones",
+    }
+    customer.setdefault("required", []).append("phones_e164")
+    proforma = KINDS_BY_TYPE["proforma"].schema.model_json_schema(mode="serialization")
+    status = InvoiceStatusDocument.model_json_schema()
+    status["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return {
+        "customer": document_schema("customer", customer, title="crm-sync finance customer"),
+        "proforma": document_schema("proforma", proforma, title="crm-sync finance pro-forma"),
+        INVOICE_STATUS: status,
+    }
 
 
 @hookimpl
 def crm_sync_health(context: PluginContext) -> HealthReport:
-    """Check that the finance system answers at its URL (any answer but 502-504 will do)."""
-    target = _settings(context).webhook_target()
-    if target is None:
+    """Check that the finance system answers; idle is healthy."""
+    if _settings(context).target_description() is None:
         return HealthReport(ok=True, detail="idle: no target configured")
-    try:
-        response = context.http.head(str(target.url))
-    except Exception as error:
-        return HealthReport(ok=False, detail=f"{target.url} unreachable: {type(error).__name__}")
-    unavailable = response.status_code in (502, 503, 504)
-    return HealthReport(
-        ok=not unavailable, detail=f"{target.url} answers HTTP {response.status_code}"
-    )
+    return backend_of(context).health()

@@ -1,0 +1,337 @@
+"""The ``tryton`` backend: parties, products, sales and invoices over Tryton's JSON-RPC.
+
+Outbound it runs the shared :class:`~core.connectors.tryton_erp.TrytonERP` operations,
+each of which looks the document up by the CRM's id before creating it. Inbound it polls
+customer invoices changed since a saved cursor (see :class:`InvoiceCursor`) and reports
+each change of number, state or payment as an ``invoice_status`` event for the sale's
+pro-forma (the sale's ``reference`` is the pro-forma's CRM id).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from core.connectors.tryton import TrytonClient
+from core.connectors.tryton_erp import (
+    AddressInput,
+    PartyInput,
+    ProductInput,
+    QuotationInput,
+    SaleLineInput,
+    TrytonERP,
+)
+from core.errors import MappingError
+from core.locale import normalize_digits, normalize_phone
+from core.plugin_types import (
+    HealthReport,
+    InboundEvent,
+    OutboundDocument,
+    PluginContext,
+    PollResult,
+    PushResult,
+)
+from core.schemas.sales import InvoiceState, PaymentState
+from plugins.finance.backend import Dependencies, FinanceBackend, totals_note
+from plugins.finance.mapping import INVOICE_STATUS, invoice_status_payload, line_tax
+from plugins.finance.settings import FinanceSettings
+
+#: Seconds before the cursor that every poll reads again: a transaction that started
+#: earlier but committed after the last poll stamps its rows with its start time.
+OVERLAP_SECONDS = 60
+#: Most changed invoices one poll hands out (it says ``more`` when others wait).
+POLL_LIMIT = 200
+#: Decimal places of Tryton's sale line unit prices (its default ``price_digits``).
+PRICE_PLACES = Decimal("0.0001")
+
+_INVOICE_FIELDS = ["number", "state", "total_amount", "amount_to_pay", "sales", "last_modified_at"]
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class InvoiceCursor:
+    """Where the last poll of Tryton's invoices stopped.
+
+    ``since`` is the newest ``last_modified_at`` handed out. ``seen`` maps every invoice
+    handed out whose stamp lies within the overlap window before ``since`` to ``(stamp,
+    fingerprint)``: an invoice read again with the same stamp and values is skipped, so
+    invoices sharing one timestamp (one transaction writes them all) are each handed out
+    once even when a poll's limit cuts between them, and a late commit is still seen.
+    """
+
+    since: dt.datetime = _EPOCH
+    seen: Mapping[int, tuple[str, str]] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """The cursor as the JSON text core stores between polls."""
+        return json.dumps(
+            {
+                "since": self.since.isoformat(),
+                "seen": {str(key): list(value) for key, value in sorted(self.seen.items())},
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | None) -> InvoiceCursor:
+        """Read a stored cursor; None starts from the beginning."""
+        if not text:
+            return cls()
+        data = json.loads(text)
+        return cls(
+            since=dt.datetime.fromisoformat(data["since"]),
+            seen={int(key): (str(value[0]), str(value[1])) for key, value in data["seen"].items()},
+        )
+
+
+def _fingerprint(row: Mapping[str, Any]) -> str:
+    text = json.dumps(
+        {key: row.get(key) for key in sorted(row) if key != "last_modified_at"},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def changed_rows(
+    rows: Sequence[Mapping[str, Any]], cursor: InvoiceCursor, *, query_limit: int
+) -> tuple[list[Mapping[str, Any]], InvoiceCursor, bool]:
+    """Split a poll's rows (oldest first) into changes not handed out yet and the next cursor.
+
+    Returns the changed rows, the cursor to save after applying them, and whether the
+    query was full (more may wait).
+    """
+    seen: dict[int, tuple[str, str]] = dict(cursor.seen)
+    newest = cursor.since
+    changed = []
+    for row in rows:
+        stamp_time: dt.datetime = row["last_modified_at"]
+        stamp = (stamp_time.isoformat(), _fingerprint(row))
+        if seen.get(int(row["id"])) != stamp:
+            changed.append(row)
+        seen[int(row["id"])] = stamp
+        newest = max(newest, stamp_time)
+    keep_from = (newest - dt.timedelta(seconds=OVERLAP_SECONDS)).isoformat()
+    kept = {key: value for key, value in seen.items() if value[0] >= keep_from}
+    return changed, InvoiceCursor(since=newest, seen=kept), len(rows) >= query_limit
+
+
+def invoice_state(row: Mapping[str, Any]) -> InvoiceState:
+    """Tryton's invoice state as the canonical one (a paid invoice is posted)."""
+    state = row["state"]
+    if state in ("posted", "paid"):
+        return "posted"
+    if state == "cancelled":
+        return "cancelled"
+    return "draft"
+
+
+def payment(row: Mapping[str, Any]) -> tuple[PaymentState, Decimal]:
+    """The canonical payment state of a Tryton invoice and the amount paid so far."""
+    total = Decimal(row["total_amount"])
+    if row["state"] == "paid":
+        return "paid", total
+    if row["state"] != "posted":
+        return "not_paid", Decimal(0)
+    to_pay = Decimal(row["amount_to_pay"])
+    if to_pay <= 0:
+        return "paid", total
+    if to_pay < total:
+        return "partly_paid", total - to_pay
+    return "not_paid", Decimal(0)
+
+
+def _mobile(e164: str) -> bool:
+    return e164.startswith("+989")
+
+
+class TrytonBackend(FinanceBackend):
+    """Parties, products, sales and invoices in one Tryton database."""
+
+    label = "Tryton"
+
+    def __init__(self, context: PluginContext, settings: FinanceSettings) -> None:
+        super().__init__(context, settings)
+        assert settings.tryton is not None
+        self.client = TrytonClient.from_settings(settings.tryton, context.http)
+        self.erp = TrytonERP(
+            self.client,
+            account_category=settings.account_category,
+            payment_term=settings.payment_term,
+        )
+
+    # -- outbound -----------------------------------------------------------------------
+
+    def push_customer(self, document: OutboundDocument) -> PushResult:
+        """Create or update the customer's party, found by its CRM identifier."""
+        result = self.erp.ensure_party(self.party(document.id, document.payload))
+        return PushResult(external_id=str(result.id))
+
+    @staticmethod
+    def party(crm_id: str, data: Mapping[str, Any]) -> PartyInput:
+        """A customer document as a Tryton party: ids in ASCII digits, phones in E.164."""
+        phones = [normalize_phone(phone) for phone in data.get("phones") or []]
+        addresses = tuple(
+            AddressInput(
+                street=", ".join(part for part in (a["line1"], a.get("line2")) if part),
+                city=a.get("city") or "",
+                postal_code=normalize_digits(a.get("postal_code") or ""),
+            )
+            for a in data.get("addresses") or []
+        )
+        national_id = data.get("national_id")
+        economic_code = data.get("economic_code")
+        return PartyInput(
+            crm_id=crm_id,
+            name=data["name"],
+            national_id=normalize_digits(national_id) if national_id else None,
+            economic_code=normalize_digits(economic_code) if economic_code else None,
+            addresses=addresses,
+            phones=tuple(p for p in phones if not _mobile(p)),
+            mobiles=tuple(p for p in phones if _mobile(p)),
+            emails=tuple(data.get("emails") or ()),
+        )
+
+    def push_product(self, document: OutboundDocument) -> PushResult:
+        """Create or update the product, found by its SKU."""
+        data = document.payload
+        unit = data.get("unit")
+        result = self.erp.ensure_product(
+            ProductInput(
+                sku=data["sku"],
+                name=data["name"],
+                list_price=Decimal(data.get("price") or 0),
+                unit=self.settings.units.get(unit, unit) if unit else self.settings.default_unit,
+            )
+        )
+        return PushResult(external_id=str(result.id))
+
+    def push_proforma(self, document: OutboundDocument, dependencies: Dependencies) -> PushResult:
+        """Make the pro-forma's quotation; once approved, confirm it and post its invoice.
+
+        A pro-forma that was rejected, cancelled or expired before Tryton saw it is not
+        sent; a quotation of one is cancelled in Tryton (a confirmed sale is left to the
+        ERP's staff, and the binding says so).
+        """
+        data = document.payload
+        status = data["status"]
+        if status in ("rejected", "cancelled", "expired"):
+            return self._withdraw(document.id, status)
+        if dependencies.customer is None:
+            raise MappingError(f"proforma {document.id}: its customer has no Tryton party")
+        lines = tuple(self._line(document.id, line, dependencies) for line in data["lines"])
+        sale = self.erp.create_quotation(
+            QuotationInput(
+                crm_ref=document.id,
+                party_id=int(dependencies.customer),
+                lines=lines,
+                description=str(data["number"])[:100],
+            )
+        )
+        if status == "approved":
+            sale = self.erp.confirm_sale(sale.id)
+            self.erp.post_invoices(sale.id)
+        note = totals_note(sale.total_amount, Decimal(data["total"]), erp=self.label)
+        return PushResult(external_id=str(sale.id), note=note)
+
+    def _line(
+        self, proforma_id: str, line: Mapping[str, Any], dependencies: Dependencies
+    ) -> SaleLineInput:
+        product = dependencies.products.get(str(line["product_id"]))
+        if product is None:
+            raise MappingError(f"proforma {proforma_id}: product {line['product_id']} has no id")
+        quantity = Decimal(line["quantity"])
+        unit_price = Decimal(line["unit_price"])
+        discount = Decimal(line["discount"])
+        net = Decimal(line["net"])
+        tax = line_tax(
+            net,
+            Decimal(line["tax"]),
+            self.settings.tax_rates(),
+            where=f"proforma {proforma_id}, product {line['product_id']}",
+        )
+        charged = (net / quantity).quantize(PRICE_PLACES, rounding=ROUND_HALF_EVEN)
+        return SaleLineInput(
+            product_id=int(product),
+            quantity=quantity,
+            unit_price=charged if discount else unit_price,
+            base_price=unit_price if discount else None,
+            tax_ids=(self.erp.tax_id(tax),) if tax is not None else (),
+            description=line.get("description") or None,
+        )
+
+    def _withdraw(self, proforma_id: str, status: str) -> PushResult:
+        sale_id = self.erp.find_sale(proforma_id)
+        if sale_id is None:
+            return PushResult(note=f"{status} in the CRM before Tryton had it: nothing was sent")
+        sale = self.erp.sale(sale_id)
+        if sale.state in ("draft", "quotation"):
+            self.client.button("sale.sale", "cancel", [sale_id])
+            return PushResult(external_id=str(sale_id), note=f"{status}: quotation cancelled")
+        return PushResult(
+            external_id=str(sale_id),
+            note=f"{status} in the CRM, but Tryton's sale is {sale.state}: cancel it there",
+        )
+
+    # -- inbound ------------------------------------------------------------------------
+
+    def poll(self, cursor: str | None) -> PollResult:
+        """Customer invoices changed since ``cursor``, as invoice-status events of pro-formas."""
+        current = InvoiceCursor.from_json(cursor)
+        window = current.since - dt.timedelta(seconds=OVERLAP_SECONDS)
+        query_limit = POLL_LIMIT + len(current.seen)
+        rows = self.client.search_read(
+            "account.invoice",
+            [("type", "=", "out"), ("last_modified_at", ">=", window)],
+            _INVOICE_FIELDS,
+            order=[("last_modified_at", "ASC"), ("id", "ASC")],
+            limit=query_limit,
+        )
+        changed, following, more = changed_rows(rows, current, query_limit=query_limit)
+        references = self._references({sale for row in changed for sale in row["sales"]})
+        events = []
+        for row in changed:
+            if Decimal(row["total_amount"]) < 0:
+                continue  # a credit note: returns are not this plugin's
+            stamp: dt.datetime = row["last_modified_at"]
+            state, paid = payment(row)
+            for sale_id in row["sales"]:
+                proforma_id = references.get(sale_id)
+                if not proforma_id:
+                    continue
+                payload = invoice_status_payload(
+                    proforma_id=proforma_id,
+                    invoice_number=row["number"],
+                    invoice_state=invoice_state(row),
+                    payment_state=state,
+                    amount_paid=paid,
+                    invoice_total=Decimal(row["total_amount"]),
+                    occurred_at=stamp.replace(tzinfo=dt.UTC),
+                )
+                events.append(
+                    InboundEvent(
+                        event_id=f"tryton-invoice-{row['id']}-{stamp.isoformat()}-"
+                        f"{_fingerprint(row)[:16]}-{sale_id}",
+                        type=INVOICE_STATUS,
+                        payload=payload,
+                        occurred_at=stamp.replace(tzinfo=dt.UTC),
+                    )
+                )
+        return PollResult(events=events, cursor=following.to_json(), more=more)
+
+    def _references(self, sale_ids: set[int]) -> dict[int, str]:
+        rows = self.client.read("sale.sale", sorted(sale_ids), ["reference"])
+        return {row["id"]: row["reference"] for row in rows if row["reference"]}
+
+    def health(self) -> HealthReport:
+        """Log in: proves the server answers and the credentials work."""
+        try:
+            self.client.login()
+        except Exception as error:
+            return HealthReport(ok=False, detail=f"Tryton: {error}")
+        return HealthReport(ok=True, detail=f"Tryton database {self.client.database} answers")
