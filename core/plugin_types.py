@@ -157,6 +157,9 @@ class Records(Protocol):
     def find_by_external_id(self, type_: str, external_id: str) -> str | None:
         """The id of the record this plugin bound to ``external_id``, if any."""
 
+    def find(self, type_: str, field: str, value: str) -> list[SyncRecord]:
+        """The records of ``type_`` whose lookup column ``field`` equals ``value``."""
+
     def update(
         self,
         type_: str,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, and_, case, or_, select
+from sqlalchemy import inspect as sa_inspect
 
 from core.db.engine import upsert
 from core.db.sync_tables import SYNCED, SyncState
@@ -20,7 +21,7 @@ from core.db.types import utcnow
 from core.errors import PermanentError
 from core.kinds import KINDS_BY_TYPE, Kind
 from core.plugin_types import SyncRecord
-from core.store import ConcurrentUpdate, get_record, write_record
+from core.store import ConcurrentUpdate, get_record, list_records, write_record
 
 #: Sends messages for refs of one plugin: (plugin, [(type, id), ...]).
 Dispatch = Callable[[str, Sequence[tuple[str, str]]], object]
@@ -29,6 +30,8 @@ Subscribers = Callable[[str], list[str]]
 
 #: How often ``update`` re-reads and retries when the record changed under it.
 UPDATE_RETRIES = 5
+#: Most records ``find`` returns.
+FIND_LIMIT = 1000
 
 
 def _kind(type_: str) -> Kind:
@@ -82,6 +85,32 @@ class RecordAccess:
         )
         with self.engine.connect() as connection:
             return connection.execute(statement).scalar()
+
+    def find(self, type_: str, field: str, value: str) -> list[SyncRecord]:
+        """The records of ``type_`` whose lookup column ``field`` equals ``value``, by id.
+
+        Only the kind's indexed lookup columns can be searched (``order_id`` of
+        production statuses, ``customer_id`` of orders...): an unknown column is a
+        PermanentError. At most ``FIND_LIMIT`` records are returned.
+        """
+        kind = _kind(type_)
+        column = sa_inspect(kind.table).columns.get(field)
+        if column is None or field in ("id", "version", "digest", "data", "search"):
+            raise PermanentError(f"{type_} records cannot be looked up by {field!r}")
+        stored = list_records(
+            self.engine, kind, after=None, limit=FIND_LIMIT, filters=[column == value]
+        )
+        return [
+            SyncRecord(
+                type=type_,
+                id=row.id,
+                version=row.version,
+                data=row.model(),
+                updated_at=row.updated_at,
+                external_id=self.external_id(type_, row.id),
+            )
+            for row in stored
+        ]
 
     def update(
         self,
