@@ -1,0 +1,1046 @@
+"""Lead assignment: duplicates, plugins, sticky owners, rules and a fair rotation.
+
+``AssignmentService.assign`` decides who gets a new lead, in this order:
+
+1. a lead that already has an assignment keeps it (assigning is idempotent);
+2. a lead that arrives with an owner from the CRM keeps that owner (``adopted``);
+3. a duplicate of an open, assigned lead (same E.164 phone or e-mail) is linked to it
+   and gets the same owner, without a rotation turn or an SLA clock of its own;
+4. a plugin implementing ``crm_sync_assign_lead`` may take over;
+5. a known customer's lead goes to the customer's owner (``sticky``), matched by
+   normalised phone, e-mail or national id;
+6. otherwise the rules: the first rule whose ``when`` matches and that leaves agents
+   after eligibility (team, skills, product line, language, territory, active, not
+   away) and capacity (open leads, daily quota) is the pool; agents at work now are
+   preferred (when nobody is, all of them remain and the SLA clock starts at the next
+   opening); the agent with the fewest turns in the pool gets the lead, ties broken at
+   random.
+
+The turn is taken in the database: the pool's row is bumped with an upsert that
+returns the new turn and stays locked until the transaction that records the
+assignment commits, so two workers never take the same turn or both give a lead to
+the agent with the fewest turns. Each decision is written (history row, current
+assignment, first-response timer) in one transaction, then applied to the lead record
+and its timeline; a decision committed but not applied is applied again later.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+
+from core.db.engine import upsert
+from core.db.records import AgentRow, CustomerRow, InteractionRow, LeadRow
+from core.db.types import utcnow
+from core.kinds import KINDS_BY_TYPE
+from core.locale import normalize_digits, normalize_phone
+from core.plugin_types import SyncRecord
+from core.plugins import PluginHost
+from core.records import Dispatch, RecordAccess, Subscribers
+from core.schemas.parties import Agent
+from core.store import StoredRecord, get_record, write_record
+from lead_scoring.assignment.rules import (
+    AssignmentRules,
+    Rule,
+    default_assignment_rules,
+    load_assignment_rules,
+    norm,
+)
+from lead_scoring.assignment.tables import (
+    TIMER_CANCELLED,
+    TIMER_PENDING,
+    AgentAway,
+    AssignmentHistory,
+    LeadAssignment,
+    RotationCount,
+    RotationPool,
+    Timer,
+)
+
+log = logging.getLogger(__name__)
+
+#: Clock: returns the current time, aware, in UTC. Tests pass a controllable one.
+Clock = Callable[[], datetime]
+#: Lead statuses that count as open (for capacity and duplicates).
+OPEN_STATUSES = ("new", "contacted", "qualified")
+#: Timer kinds of the first response (cancelled by the first outbound contact).
+FIRST_RESPONSE_TIMERS = ("first_response", "escalation")
+#: Time zone of an agent the agents table does not know (a team lead kept elsewhere).
+DEFAULT_TIME_ZONE = "Asia/Tehran"
+#: Environment variable naming the rules file (the bundled one when unset).
+RULES_ENV = "CRM_SYNC_ASSIGNMENT_RULES"
+#: Event type per history action.
+EVENT_TYPES = {
+    "rotation": "assigned",
+    "sticky": "assigned",
+    "plugin": "assigned",
+    "adopted": "assigned",
+    "linked": "duplicate_linked",
+    "manual": "reassigned",
+    "escalation": "escalated",
+    "task_created": "assigned",
+    "snoozed": "snoozed",
+}
+#: Actions that use a rotation turn and count toward the daily quota.
+QUOTA_ACTIONS = ("rotation", "escalation")
+
+
+class UnknownRecord(LookupError):
+    """The lead, task or agent named does not exist (or the agent is inactive)."""
+
+
+@dataclass(frozen=True)
+class AssignmentOutcome:
+    """What ``assign`` or ``reassign`` did.
+
+    ``action`` is the history action (rotation, sticky, plugin, adopted, linked,
+    manual, escalation), ``existing`` when the lead already had an assignment, or
+    ``unassigned`` with ``reason`` when nobody could take it.
+    """
+
+    lead_id: str
+    owner_id: str | None
+    action: str
+    rule: str | None = None
+    linked_to: str | None = None
+    reason: str | None = None
+    history_id: int | None = None
+    first_response_due_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LeadMeasures:
+    """The assignment and first-response measures of one lead, as the API reports them.
+
+    ``sla`` is ``none`` (no owner yet, or a linked duplicate), ``pending`` (clock
+    running), ``met`` (first outbound contact before the deadline) or ``breached``.
+    """
+
+    lead_id: str
+    owner_id: str | None
+    assigned_at: datetime | None
+    first_response_due_at: datetime | None
+    first_response_at: datetime | None
+    sla: str
+    rule: str | None
+    linked_to: str | None
+    escalations: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields, for the API and for other routers that embed them."""
+
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value is not None else None
+
+        return {
+            "owner_id": self.owner_id,
+            "assigned_at": iso(self.assigned_at),
+            "first_response_due_at": iso(self.first_response_due_at),
+            "first_response_at": iso(self.first_response_at),
+            "sla": self.sla,
+            "rule": self.rule,
+            "linked_to": self.linked_to,
+            "escalations": self.escalations,
+        }
+
+
+class _AlreadyAssigned(Exception):
+    """Another worker assigned the lead first; the transaction is rolled back."""
+
+
+def rules_from_environment() -> AssignmentRules:
+    """The rules file named by ``CRM_SYNC_ASSIGNMENT_RULES``, or the bundled rules."""
+    path = os.environ.get(RULES_ENV)
+    return load_assignment_rules(path) if path else default_assignment_rules()
+
+
+def _phones(values: Iterable[str]) -> list[str]:
+    found = []
+    for value in values:
+        try:
+            found.append(normalize_phone(value))
+        except ValueError:
+            continue
+    return found
+
+
+class AssignmentService:
+    """Assigns leads, reassigns them, and keeps their first-response measures.
+
+    ``subscribers`` and ``dispatch`` are the runtime's (so plugins hear of owner
+    changes and ``event.lead.assigned``); ``host`` is asked through
+    ``crm_sync_assign_lead``; ``clock`` gives "now" (tests move it by hand).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        rules: AssignmentRules,
+        *,
+        host: PluginHost | None = None,
+        subscribers: Subscribers | None = None,
+        dispatch: Dispatch | None = None,
+        clock: Clock = utcnow,
+        source: str = "assignment",
+    ) -> None:
+        self.engine = engine
+        self.rules = rules
+        self.calendar = rules.calendar.build()
+        self.host = host
+        self.subscribers: Subscribers = subscribers or (lambda _type: [])
+        self.dispatch: Dispatch = dispatch or (lambda _plugin, _refs: None)
+        self.clock = clock
+        self.source = source
+        self.records = RecordAccess(engine, source, self.subscribers, self.dispatch)
+        self._random = random.Random()
+
+    @classmethod
+    def from_runtime(
+        cls, runtime: Any, *, rules: AssignmentRules | None = None, clock: Clock = utcnow
+    ) -> AssignmentService:
+        """A service on a ``SyncRuntime``'s database, plugins and dispatch."""
+        return cls(
+            runtime.engine,
+            rules or rules_from_environment(),
+            host=runtime.host,
+            subscribers=runtime.host.subscribers,
+            dispatch=runtime.dispatch,
+            clock=clock,
+        )
+
+    # -- reading ----------------------------------------------------------------
+
+    def agents(self) -> dict[str, Agent]:
+        """Every agent, active or not, by id."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(AgentRow.id, AgentRow.data)).all()
+        return {row.id: Agent.model_validate(row.data) for row in rows}
+
+    def away(self, now: datetime) -> set[str]:
+        """Agents away at ``now``."""
+        statement = select(AgentAway.agent_id).where(
+            or_(AgentAway.until.is_(None), AgentAway.until > now)
+        )
+        with self.engine.connect() as connection:
+            return set(connection.execute(statement).scalars())
+
+    def current(self, lead_id: str, connection: Connection | None = None) -> Any:
+        """The current assignment row of a lead, or None."""
+        statement = select(LeadAssignment.__table__).where(LeadAssignment.lead_id == lead_id)
+        if connection is not None:
+            return connection.execute(statement).first()
+        with self.engine.connect() as own:
+            return own.execute(statement).first()
+
+    def history(self, subject_type: str, subject_id: str) -> list[dict[str, Any]]:
+        """Every owner change (and snooze) of a lead or task, oldest first."""
+        table = AssignmentHistory.__table__
+        statement = (
+            select(table)
+            .where(table.c.subject_type == subject_type, table.c.subject_id == subject_id)
+            .order_by(table.c.id)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        return [
+            {
+                "id": row.id,
+                "action": row.action,
+                "from_agent": row.from_agent,
+                "to_agent": row.to_agent,
+                "by": row.by,
+                "why": row.why,
+                "rule": row.rule,
+                "turn": row.turn,
+                "at": row.at,
+                "details": row.details,
+            }
+            for row in rows
+        ]
+
+    # -- eligibility, capacity, availability -----------------------------------------
+
+    def eligible(self, rule: Rule, agent: Agent, lead: dict[str, Any]) -> bool:
+        """Whether ``agent`` may take ``lead`` under ``rule`` (before capacity and hours)."""
+        if not agent.active:
+            return False
+        if rule.team is not None and (agent.team is None or norm(agent.team) != norm(rule.team)):
+            return False
+        skills = {norm(skill) for skill in agent.skills}
+        if any(norm(skill) not in skills for skill in rule.skills):
+            return False
+        if rule.product_line is not None and norm(rule.product_line) not in skills:
+            return False
+        if rule.languages and not set(rule.languages) & set(agent.languages):
+            return False
+        province = lead.get("province")
+        return not (
+            rule.territory
+            and province
+            and agent.provinces
+            and norm(province) not in {norm(p) for p in agent.provinces}
+        )
+
+    def with_capacity(
+        self, rule: Rule, candidates: Sequence[str], agents: dict[str, Agent], now: datetime
+    ) -> list[str]:
+        """The candidates below the rule's open-lead limit and daily quota."""
+        max_open = rule.max_open_leads or self.rules.defaults.max_open_leads
+        quota = rule.daily_quota or self.rules.defaults.daily_quota
+        if not candidates or (max_open is None and quota is None):
+            return list(candidates)
+        open_counts: dict[str, int] = {}
+        today: dict[str, int] = {}
+        with self.engine.connect() as connection:
+            if max_open is not None:
+                statement = (
+                    select(LeadRow.owner_id, func.count())
+                    .where(LeadRow.owner_id.in_(candidates), LeadRow.status.in_(OPEN_STATUSES))
+                    .group_by(LeadRow.owner_id)
+                )
+                open_counts = {
+                    str(owner): int(count) for owner, count in connection.execute(statement)
+                }
+            if quota is not None:
+                starts = {a: self._day_start(now, agents[a].time_zone) for a in candidates}
+                recent = select(AssignmentHistory.to_agent, AssignmentHistory.at).where(
+                    AssignmentHistory.subject_type == "lead",
+                    AssignmentHistory.to_agent.in_(candidates),
+                    AssignmentHistory.action.in_(QUOTA_ACTIONS),
+                    AssignmentHistory.at >= min(starts.values()),
+                )
+                for agent_id, at in connection.execute(recent):
+                    if agent_id is not None and at >= starts[agent_id]:
+                        today[agent_id] = today.get(agent_id, 0) + 1
+        return [
+            a
+            for a in candidates
+            if (max_open is None or open_counts.get(a, 0) < max_open)
+            and (quota is None or today.get(a, 0) < quota)
+        ]
+
+    @staticmethod
+    def _day_start(now: datetime, time_zone: str) -> datetime:
+        local = now.astimezone(ZoneInfo(time_zone))
+        return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+    def plan(
+        self,
+        lead: dict[str, Any],
+        agents: dict[str, Agent],
+        now: datetime,
+        *,
+        exclude: Iterable[str] = (),
+        only: Rule | None = None,
+    ) -> tuple[Rule | None, list[str], str | None]:
+        """The pool for a lead: (rule, agents left, None) or (None, [], why nobody).
+
+        ``exclude`` removes agents (the owner an escalation moves away from); ``only``
+        restricts the search to one rule.
+        """
+        excluded = set(exclude)
+        away = self.away(now)
+        matched: list[str] = []
+        for rule in [only] if only is not None else self.rules.rules:
+            if not rule.matches(lead):
+                continue
+            matched.append(rule.name)
+            eligible = [
+                agent_id
+                for agent_id, agent in sorted(agents.items())
+                if agent_id not in excluded
+                and agent_id not in away
+                and self.eligible(rule, agent, lead)
+            ]
+            left = self.with_capacity(rule, eligible, agents, now)
+            if not left:
+                continue
+            at_work = [a for a in left if self.calendar.is_open(now, agents[a].time_zone)]
+            return rule, at_work or left, None
+        if not matched:
+            return None, [], "no rule matches the lead"
+        return None, [], f"no eligible agent with capacity under rules {', '.join(matched)}"
+
+    # -- rotation ------------------------------------------------------------------
+
+    def take_turn(
+        self, connection: Connection, pool: str, candidates: Sequence[str]
+    ) -> tuple[str, int]:
+        """Give the pool's next turn to the candidate with the fewest turns; (agent, turn).
+
+        The pool row stays locked until ``connection``'s transaction ends, so concurrent
+        workers queue here. An agent new to the pool starts at the fewest turns any
+        candidate has, so joining late does not hand them every lead until they catch up.
+        """
+        bump = (
+            upsert(self.engine, RotationPool)
+            .values(pool=pool, turn=1)
+            .on_conflict_do_update(
+                index_elements=[RotationPool.pool], set_={"turn": RotationPool.turn + 1}
+            )
+            .returning(RotationPool.turn)
+        )
+        turn = int(connection.execute(bump).scalar_one())
+        counts = {
+            row.agent_id: row.turns
+            for row in connection.execute(
+                select(RotationCount.agent_id, RotationCount.turns).where(
+                    RotationCount.pool == pool, RotationCount.agent_id.in_(candidates)
+                )
+            )
+        }
+        missing = [agent_id for agent_id in candidates if agent_id not in counts]
+        if missing:
+            floor = min(counts.values()) if counts else 0
+            connection.execute(
+                insert(RotationCount),
+                [{"pool": pool, "agent_id": agent_id, "turns": floor} for agent_id in missing],
+            )
+            counts.update(dict.fromkeys(missing, floor))
+        fewest = min(counts.values())
+        chosen = self._random.choice(sorted(a for a, n in counts.items() if n == fewest))
+        connection.execute(
+            update(RotationCount)
+            .where(RotationCount.pool == pool, RotationCount.agent_id == chosen)
+            .values(turns=RotationCount.turns + 1)
+        )
+        return chosen, turn
+
+    # -- recording and applying ------------------------------------------------------------
+
+    def due_at(self, start: datetime, minutes: float, agent_id: str | None) -> datetime:
+        """``minutes`` of working time after ``start`` in the agent's time zone."""
+        zone = DEFAULT_TIME_ZONE
+        if agent_id is not None:
+            with self.engine.connect() as connection:
+                data = connection.execute(
+                    select(AgentRow.data).where(AgentRow.id == agent_id)
+                ).scalar()
+            if data is not None:
+                zone = Agent.model_validate(data).time_zone
+        return self.calendar.add(start, minutes, zone)
+
+    def record(
+        self,
+        connection: Connection,
+        *,
+        lead_id: str,
+        to_agent: str | None,
+        action: str,
+        by: str,
+        now: datetime,
+        why: str | None = None,
+        rule: Rule | None = None,
+        pool: str | None = None,
+        turn: int | None = None,
+        linked_to: str | None = None,
+        new: bool = False,
+        details: dict[str, Any] | None = None,
+    ) -> tuple[int, datetime | None]:
+        """Write one assignment step in ``connection``'s transaction; (history id, due).
+
+        With ``new`` the lead must have no assignment yet (else ``_AlreadyAssigned``).
+        Pending first-response timers of the lead are cancelled and, unless the lead
+        is linked or already answered, a new one is set at the owner's deadline.
+        """
+        current = self.current(lead_id, connection)
+        if new and current is not None:
+            raise _AlreadyAssigned(lead_id)
+        answered = current is not None and current.first_response_at is not None
+        due = None
+        if to_agent is not None and linked_to is None and not answered:
+            due = self.due_at(now, self.rules.first_response_minutes(rule), to_agent)
+        if current is None:
+            values = {
+                "lead_id": lead_id,
+                "owner_id": to_agent,
+                "action": action,
+                "rule": rule.name if rule else None,
+                "linked_to": linked_to,
+                "first_assigned_at": now,
+                "assigned_at": now,
+                "first_response_due_at": due,
+                "first_response_at": None,
+                "breached": False,
+                "escalations": 0,
+            }
+            inserted = connection.execute(
+                upsert(self.engine, LeadAssignment)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=[LeadAssignment.lead_id])
+                .returning(LeadAssignment.lead_id)
+            ).first()
+            if inserted is None:
+                raise _AlreadyAssigned(lead_id)
+        else:
+            changes: dict[str, Any] = {
+                "owner_id": to_agent,
+                "action": action,
+                "assigned_at": now,
+                "linked_to": linked_to,
+            }
+            if rule is not None:
+                changes["rule"] = rule.name
+            if not answered:
+                changes["first_response_due_at"] = due
+            if action == "escalation":
+                changes["escalations"] = current.escalations + 1
+            connection.execute(
+                update(LeadAssignment).where(LeadAssignment.lead_id == lead_id).values(**changes)
+            )
+        connection.execute(
+            update(Timer)
+            .where(
+                Timer.subject_type == "lead",
+                Timer.subject_id == lead_id,
+                Timer.kind.in_(FIRST_RESPONSE_TIMERS),
+                Timer.state == TIMER_PENDING,
+            )
+            .values(state=TIMER_CANCELLED)
+        )
+        if due is not None:
+            schedule_timer(connection, "first_response", "lead", lead_id, due, now)
+        history_id = self.add_history(
+            connection,
+            subject_type="lead",
+            subject_id=lead_id,
+            action=action,
+            from_agent=current.owner_id if current is not None else None,
+            to_agent=to_agent,
+            by=by,
+            why=why,
+            rule=rule.name if rule else None,
+            pool=pool,
+            turn=turn,
+            at=now,
+            details={**(details or {}), **({"linked_to": linked_to} if linked_to else {})},
+        )
+        return history_id, due
+
+    @staticmethod
+    def add_history(connection: Connection, **values: Any) -> int:
+        """Insert a history row; its id."""
+        values.setdefault("details", {})
+        values["applied"] = False
+        statement = insert(AssignmentHistory).values(**values).returning(AssignmentHistory.id)
+        return int(connection.execute(statement).scalar_one())
+
+    def apply(self, history_id: int) -> None:
+        """Write a recorded step to the record (owner) and its timeline; safe to repeat."""
+        table = AssignmentHistory.__table__
+        with self.engine.connect() as connection:
+            row = connection.execute(select(table).where(table.c.id == history_id)).first()
+        if row is None or row.applied:
+            return
+        if row.action != "snoozed" and row.to_agent is not None:
+            try:
+                self.records.update(row.subject_type, row.subject_id, {"owner_id": row.to_agent})
+            except Exception:
+                log.exception("could not set the owner of %s %s", row.subject_type, row.subject_id)
+                raise
+        payload = {
+            "action": row.action,
+            "owner_id": row.to_agent,
+            "previous_owner_id": row.from_agent,
+            "by": row.by,
+            "why": row.why,
+            "rule": row.rule,
+            **row.details,
+        }
+        self.publish(
+            f"assignment-{history_id}",
+            f"{row.subject_type}.{EVENT_TYPES.get(row.action, row.action)}",
+            row.subject_type,
+            row.subject_id,
+            payload,
+            row.at,
+        )
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(AssignmentHistory)
+                .where(AssignmentHistory.id == history_id)
+                .values(applied=True)
+            )
+
+    def apply_pending(self, *, older_than: float = 30.0, limit: int = 100) -> int:
+        """Apply steps committed at least ``older_than`` seconds ago but never applied."""
+        cutoff = self.clock() - timedelta(seconds=older_than)
+        statement = (
+            select(AssignmentHistory.id)
+            .where(AssignmentHistory.applied.is_(False), AssignmentHistory.at <= cutoff)
+            .order_by(AssignmentHistory.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            ids = list(connection.execute(statement).scalars())
+        for history_id in ids:
+            self.apply(history_id)
+        return len(ids)
+
+    def publish(
+        self,
+        event_id: str,
+        type_: str,
+        subject_type: str,
+        subject_id: str,
+        payload: dict[str, Any],
+        occurred_at: datetime,
+    ) -> None:
+        """Store an event with a fixed id (so publishing twice stores it once) and queue it."""
+        kind = KINDS_BY_TYPE["event"]
+        model = kind.schema.model_validate(
+            {
+                "type": type_,
+                "subject_type": subject_type,
+                "subject_id": subject_id,
+                "source": self.source,
+                "occurred_at": occurred_at,
+                "payload": payload,
+            }
+        )
+        plugins = [p for p in self.subscribers(f"event.{type_}") if p != self.source]
+        result = write_record(self.engine, kind, event_id, model, subscribers=plugins)
+        if result.changed:
+            for plugin in result.subscribers:
+                self.dispatch(plugin, [("event", event_id)])
+
+    # -- assignment ----------------------------------------------------------------
+
+    def _lead(self, lead_id: str) -> StoredRecord:
+        stored = get_record(self.engine, KINDS_BY_TYPE["lead"], lead_id)
+        if stored is None:
+            raise UnknownRecord(f"there is no lead with id {lead_id!r}")
+        return stored
+
+    def assign(self, lead_id: str, *, national_id: str | None = None) -> AssignmentOutcome:
+        """Give a lead without an assignment to somebody (see the module docstring)."""
+        now = self.clock()
+        stored = self._lead(lead_id)
+        lead = stored.data
+        existing = self.current(lead_id)
+        if existing is not None:
+            self._apply_lead_steps(lead_id)
+            return self._outcome(existing, "existing")
+        if lead.get("status") not in OPEN_STATUSES:
+            return AssignmentOutcome(
+                lead_id, None, "unassigned", reason=f"lead is {lead['status']}"
+            )
+        if lead.get("owner_id"):
+            return self._commit(lead_id, lead["owner_id"], "adopted", "crm", now)
+        original = self.duplicate_of(lead_id, lead)
+        if original is not None:
+            return self._commit(
+                lead_id, original.owner_id, "linked", "rules", now, linked_to=original.lead_id
+            )
+        agents = self.agents()
+        rule, candidates, reason = self.plan(lead, agents, now)
+        chosen = self.ask_plugins(stored, candidates)
+        if chosen is not None:
+            if chosen in agents and agents[chosen].active:
+                return self._commit(lead_id, chosen, "plugin", "plugin", now, rule=rule)
+            log.warning("a plugin chose %r for lead %s, who is no active agent", chosen, lead_id)
+        sticky = self.sticky_owner(lead, agents, national_id)
+        if sticky is not None:
+            return self._commit(
+                lead_id,
+                sticky[0],
+                "sticky",
+                "rules",
+                now,
+                rule=rule,
+                details={"customer": sticky[1]},
+            )
+        if rule is None:
+            self.publish(
+                f"unassigned-{lead_id}-{stored.version}",
+                "lead.assignment_failed",
+                "lead",
+                lead_id,
+                {"reason": reason},
+                now,
+            )
+            return AssignmentOutcome(lead_id, None, "unassigned", reason=reason)
+        try:
+            with self.engine.begin() as connection:
+                agent_id, turn = self.take_turn(connection, rule.name, candidates)
+                history_id, due = self.record(
+                    connection,
+                    lead_id=lead_id,
+                    to_agent=agent_id,
+                    action="rotation",
+                    by="rules",
+                    now=now,
+                    rule=rule,
+                    pool=rule.name,
+                    turn=turn,
+                    new=True,
+                )
+        except _AlreadyAssigned:
+            return self._outcome(self.current(lead_id), "existing")
+        self.apply(history_id)
+        return AssignmentOutcome(
+            lead_id,
+            agent_id,
+            "rotation",
+            rule.name,
+            history_id=history_id,
+            first_response_due_at=due,
+        )
+
+    def _commit(
+        self,
+        lead_id: str,
+        agent_id: str | None,
+        action: str,
+        by: str,
+        now: datetime,
+        *,
+        rule: Rule | None = None,
+        linked_to: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> AssignmentOutcome:
+        try:
+            with self.engine.begin() as connection:
+                history_id, due = self.record(
+                    connection,
+                    lead_id=lead_id,
+                    to_agent=agent_id,
+                    action=action,
+                    by=by,
+                    now=now,
+                    rule=rule,
+                    linked_to=linked_to,
+                    new=True,
+                    details=details,
+                )
+        except _AlreadyAssigned:
+            return self._outcome(self.current(lead_id), "existing")
+        self.apply(history_id)
+        return AssignmentOutcome(
+            lead_id,
+            agent_id,
+            action,
+            rule.name if rule else None,
+            linked_to=linked_to,
+            history_id=history_id,
+            first_response_due_at=due,
+        )
+
+    @staticmethod
+    def _outcome(row: Any, action: str) -> AssignmentOutcome:
+        return AssignmentOutcome(
+            row.lead_id,
+            row.owner_id,
+            action,
+            row.rule,
+            linked_to=row.linked_to,
+            first_response_due_at=row.first_response_due_at,
+        )
+
+    def _apply_lead_steps(self, lead_id: str) -> None:
+        statement = select(AssignmentHistory.id).where(
+            AssignmentHistory.subject_type == "lead",
+            AssignmentHistory.subject_id == lead_id,
+            AssignmentHistory.applied.is_(False),
+        )
+        with self.engine.connect() as connection:
+            ids = list(connection.execute(statement).scalars())
+        for history_id in ids:
+            self.apply(history_id)
+
+    def reassign(self, lead_id: str, agent_id: str, *, by: str, why: str) -> AssignmentOutcome:
+        """Give a lead to ``agent_id`` by hand; the history keeps who, when and why.
+
+        The first-response clock restarts for the new owner unless the lead was
+        already answered. Raises UnknownRecord for an unknown lead or inactive agent.
+        """
+        now = self.clock()
+        self._lead(lead_id)
+        agent = self.agents().get(agent_id)
+        if agent is None or not agent.active:
+            raise UnknownRecord(f"there is no active agent with id {agent_id!r}")
+        current = self.current(lead_id)
+        rule = self.rules.rule(current.rule) if current is not None else None
+        with self.engine.begin() as connection:
+            history_id, due = self.record(
+                connection,
+                lead_id=lead_id,
+                to_agent=agent_id,
+                action="manual",
+                by=by,
+                why=why,
+                now=now,
+                rule=rule,
+            )
+        self.apply(history_id)
+        return AssignmentOutcome(
+            lead_id,
+            agent_id,
+            "manual",
+            rule.name if rule else None,
+            history_id=history_id,
+            first_response_due_at=due,
+        )
+
+    # -- matching ------------------------------------------------------------------
+
+    def duplicate_of(self, lead_id: str, lead: dict[str, Any]) -> Any:
+        """The assignment of the oldest open, assigned lead sharing a phone or e-mail."""
+        phones = _phones(lead.get("phones", []))
+        emails = [email.strip().lower() for email in lead.get("emails", [])]
+        if not phones and not emails:
+            return None
+        statement = select(LeadRow.id).where(
+            LeadRow.id != lead_id,
+            LeadRow.status.in_(OPEN_STATUSES),
+            or_(LeadRow.phone_e164.in_(phones), LeadRow.email.in_(emails)),
+        )
+        table = LeadAssignment.__table__
+        with self.engine.connect() as connection:
+            others = list(connection.execute(statement).scalars())
+            if not others:
+                return None
+            row = connection.execute(
+                select(table)
+                .where(table.c.lead_id.in_(others), table.c.owner_id.is_not(None))
+                .order_by(table.c.first_assigned_at, table.c.lead_id)
+                .limit(1)
+            ).first()
+            if row is not None and row.linked_to is not None:
+                root = connection.execute(
+                    select(table).where(table.c.lead_id == row.linked_to)
+                ).first()
+                return root or row
+        return row
+
+    def sticky_owner(
+        self, lead: dict[str, Any], agents: dict[str, Agent], national_id: str | None
+    ) -> tuple[str, str] | None:
+        """(owner, customer id) of a known customer matching the lead, if the owner is active."""
+        phones = set(_phones(lead.get("phones", [])))
+        emails = {email.strip().lower() for email in lead.get("emails", [])}
+        nid = normalize_digits(national_id.strip()) if national_id else None
+        tokens = [*phones, *emails, *([nid] if nid else [])]
+        if not tokens:
+            return None
+        conditions = [CustomerRow.search.contains(token) for token in tokens]
+        if nid:
+            conditions.append(CustomerRow.national_id == nid)
+        statement = (
+            select(CustomerRow.id, CustomerRow.data, CustomerRow.owner_id)
+            .where(CustomerRow.owner_id.is_not(None), or_(*conditions))
+            .order_by(CustomerRow.updated_at.desc())
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        for row in rows:
+            data = row.data
+            same = (
+                bool(phones & set(_phones(data.get("phones", []))))
+                or bool(emails & {e.strip().lower() for e in data.get("emails", [])})
+                or (nid is not None and normalize_digits(data.get("national_id") or "") == nid)
+            )
+            owner = agents.get(row.owner_id)
+            if same and owner is not None and owner.active:
+                return row.owner_id, row.id
+        return None
+
+    def ask_plugins(self, lead: StoredRecord, candidates: Sequence[str]) -> str | None:
+        """The first agent id a plugin's ``crm_sync_assign_lead`` returns, in name order."""
+        if self.host is None:
+            return None
+        record = SyncRecord(
+            type="lead",
+            id=lead.id,
+            version=lead.version,
+            data=lead.model(),
+            updated_at=lead.updated_at,
+        )
+        for name in self.host.names():
+            answer = self.host._call(  # the host has no broadcast facade for this hook yet
+                name,
+                "crm_sync_assign_lead",
+                context=self.host.context(name),
+                lead=record,
+                candidates=list(candidates),
+            )
+            if isinstance(answer, str) and answer:
+                return answer
+        return None
+
+    # -- first response and measures -------------------------------------------------
+
+    def first_outbound(self, lead_id: str) -> datetime | None:
+        """When the lead was first contacted by us (the first outbound interaction)."""
+        statement = select(InteractionRow.data, InteractionRow.occurred_at).where(
+            InteractionRow.lead_id == lead_id
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        times = [row.occurred_at for row in rows if row.data.get("direction") == "outbound"]
+        return min(times) if times else None
+
+    def refresh(self, lead_id: str) -> Any:
+        """Stop the clock if the lead was answered: store the time, cancel its timers."""
+        row = self.current(lead_id)
+        if row is None or row.first_response_at is not None:
+            return row
+        answered = self.first_outbound(lead_id)
+        if answered is None:
+            return row
+        with self.engine.begin() as connection:
+            changes: dict[str, Any] = {"first_response_at": answered}
+            if row.first_response_due_at is not None and answered > row.first_response_due_at:
+                changes["breached"] = True
+            connection.execute(
+                update(LeadAssignment)
+                .where(
+                    LeadAssignment.lead_id == lead_id, LeadAssignment.first_response_at.is_(None)
+                )
+                .values(**changes)
+            )
+            connection.execute(
+                update(Timer)
+                .where(
+                    Timer.subject_type == "lead",
+                    Timer.subject_id == lead_id,
+                    Timer.kind.in_(FIRST_RESPONSE_TIMERS),
+                    Timer.state == TIMER_PENDING,
+                )
+                .values(state=TIMER_CANCELLED)
+            )
+        return self.current(lead_id)
+
+    def measures(self, lead_ids: Sequence[str], *, refresh: bool = True) -> dict[str, LeadMeasures]:
+        """The assignment measures of leads (leads never assigned get ``sla`` = none)."""
+        if refresh:
+            for lead_id in lead_ids:
+                self.refresh(lead_id)
+        table = LeadAssignment.__table__
+        with self.engine.connect() as connection:
+            rows = {
+                row.lead_id: row
+                for row in connection.execute(select(table).where(table.c.lead_id.in_(lead_ids)))
+            }
+        now = self.clock()
+        found = {}
+        for lead_id in lead_ids:
+            row = rows.get(lead_id)
+            if row is None:
+                found[lead_id] = LeadMeasures(
+                    lead_id, None, None, None, None, "none", None, None, 0
+                )
+                continue
+            found[lead_id] = LeadMeasures(
+                lead_id,
+                row.owner_id,
+                row.assigned_at,
+                row.first_response_due_at,
+                row.first_response_at,
+                sla_state(row, now),
+                row.rule,
+                row.linked_to,
+                row.escalations,
+            )
+        return found
+
+    # -- availability ----------------------------------------------------------------
+
+    def set_away(self, agent_id: str, *, until: datetime | None, reason: str | None) -> None:
+        """Mark an agent away (until a time, or until cleared): rotation skips them."""
+        if agent_id not in self.agents():
+            raise UnknownRecord(f"there is no agent with id {agent_id!r}")
+        statement = (
+            upsert(self.engine, AgentAway)
+            .values(agent_id=agent_id, until=until, reason=reason)
+            .on_conflict_do_update(
+                index_elements=[AgentAway.agent_id], set_={"until": until, "reason": reason}
+            )
+        )
+        with self.engine.begin() as connection:
+            connection.execute(statement)
+
+    def clear_away(self, agent_id: str) -> None:
+        """The agent is back."""
+        with self.engine.begin() as connection:
+            connection.execute(delete(AgentAway).where(AgentAway.agent_id == agent_id))
+
+
+def sla_state(row: Any, now: datetime) -> str:
+    """none, pending, met or breached for an assignment row at ``now``."""
+    if row.owner_id is None or row.linked_to is not None:
+        return "none"
+    if row.breached:
+        return "breached"
+    due = row.first_response_due_at
+    if row.first_response_at is not None:
+        return "met" if due is None or row.first_response_at <= due else "breached"
+    if due is not None and now > due:
+        return "breached"
+    return "pending"
+
+
+def schedule_timer(
+    connection: Connection,
+    kind: str,
+    subject_type: str,
+    subject_id: str,
+    due_at: datetime,
+    now: datetime,
+    decision: dict[str, Any] | None = None,
+) -> int:
+    """Insert a pending timer in ``connection``'s transaction; its id."""
+    statement = (
+        insert(Timer)
+        .values(
+            kind=kind,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            due_at=due_at,
+            state=TIMER_PENDING,
+            attempts=0,
+            created_at=now,
+            decision=decision,
+        )
+        .returning(Timer.id)
+    )
+    return int(connection.execute(statement).scalar_one())
+
+
+def cancel_timers(
+    connection: Connection, kinds: Sequence[str], subject_type: str, subject_id: str
+) -> None:
+    """Cancel the pending timers of these kinds about one record."""
+    connection.execute(
+        update(Timer)
+        .where(
+            and_(
+                Timer.subject_type == subject_type,
+                Timer.subject_id == subject_id,
+                Timer.kind.in_(kinds),
+                Timer.state == TIMER_PENDING,
+            )
+        )
+        .values(state=TIMER_CANCELLED)
+    )
+
+
+__all__ = [
+    "AssignmentOutcome",
+    "AssignmentService",
+    "Clock",
+    "LeadMeasures",
+    "UnknownRecord",
+    "cancel_timers",
+    "rules_from_environment",
+    "schedule_timer",
+    "sla_state",
+]

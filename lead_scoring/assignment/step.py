@@ -1,0 +1,59 @@
+"""The after-scoring step: assign scored leads and stop their SLA clocks.
+
+The bundled ``lead_scoring`` plugin runs its after-scoring steps inside the sync job
+that rescored a batch of leads (a lead or one of its interactions changed). This step
+builds an :class:`AssignmentService` on the same database, subscriptions and dispatch
+as the plugin's records facade, then for each scored lead records the first outbound
+contact (which stops the first-response clock) and assigns the lead if it has no
+assignment yet. Both are idempotent, as a step must be: the job may run again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from core.plugin_types import PluginContext
+from core.plugins import PluginHost
+from core.records import RecordAccess
+from lead_scoring.assignment.service import AssignmentService, rules_from_environment
+
+if TYPE_CHECKING:
+    from lead_scoring.service import ScoredLead
+
+#: Key of the service cached in the plugin context.
+CACHE_KEY = "assignment_service"
+
+
+def service_for(context: PluginContext) -> AssignmentService | None:
+    """The assignment service of a plugin context (built once), or None without a database."""
+    cached = context.cache.get(CACHE_KEY)
+    if isinstance(cached, AssignmentService):
+        return cached
+    records = context.store()
+    if not isinstance(records, RecordAccess):
+        return None
+    host = getattr(records.subscribers, "__self__", None)
+    service = AssignmentService(
+        records.engine,
+        rules_from_environment(),
+        host=host if isinstance(host, PluginHost) else None,
+        subscribers=records.subscribers,
+        dispatch=records.dispatch,
+    )
+    context.cache[CACHE_KEY] = service
+    return service
+
+
+def assign_after_scoring(context: PluginContext, scored: Sequence[ScoredLead]) -> None:
+    """Stop answered leads' clocks and assign every open lead that has no assignment."""
+    service = service_for(context)
+    if service is None:
+        return
+    for item in scored:
+        service.refresh(item.lead_id)
+        if item.lead.status in ("new", "contacted", "qualified"):
+            service.assign(item.lead_id)
+
+
+__all__ = ["assign_after_scoring", "service_for"]
