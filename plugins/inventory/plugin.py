@@ -241,10 +241,10 @@ def crm_sync_parse_webhook(
         Webhook(secret.get_secret_value()).verify(body, dict(headers))
     except WebhookVerificationError as error:
         raise WebhookRejected(401, f"the signature does not verify: {error}") from None
-    try:
-        message = json.loads(body)
     except ValueError:
+        # The library reads the body as JSON once the signature holds.
         raise WebhookRejected(400, "the body is not JSON") from None
+    message = json.loads(body)
     if not isinstance(message, dict) or message.get("type") not in WEBHOOK_STATUSES:
         raise WebhookRejected(
             422, f"expected an object whose type is one of {', '.join(WEBHOOK_STATUSES)}"
