@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from core import (
@@ -64,16 +65,17 @@ def listener() -> PromiseListener:
 
 
 @pytest.fixture
-def make_runtime(
-    tmp_path: Path, listener: PromiseListener
-) -> Iterator[Callable[[dict[str, Any]], SyncRuntime]]:
+def make_runtime(tmp_path: Path, listener: PromiseListener) -> Iterator[Callable[..., SyncRuntime]]:
     """Runtimes with the production plugin (configured as given) and the listener.
 
-    Runtimes built in one test share one SQLite database, so a second one is a restart.
+    Runtimes built in one test share one SQLite database, so a second one is a restart;
+    ``transport`` answers the plugin's HTTP calls (recorded Odoo exchanges).
     """
     built: list[SyncRuntime] = []
 
-    def build(plugin_settings: dict[str, Any]) -> SyncRuntime:
+    def build(
+        plugin_settings: dict[str, Any], transport: httpx.BaseTransport | None = None
+    ) -> SyncRuntime:
         settings = Settings(
             data_dir=tmp_path / "data",
             database_url=f"sqlite:///{tmp_path / 'crm-sync.db'}",
@@ -85,6 +87,7 @@ def make_runtime(
             settings,
             extra_plugins={"production": production_plugin, "listener": listener},
             load_entry_points=False,
+            transport=transport,
         )
         upgrade(runtime.engine)
         built.append(runtime)

@@ -1,0 +1,134 @@
+"""The odoo backend against recorded JSON-RPC exchanges (Odoo cannot be installed here).
+
+The recordings in ``odoo_recordings/productions.json`` follow Odoo's documented External
+API; they are replayed strictly, in order, by the harness of the Odoo connector tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from core.db.inbound_tables import InboxEvent
+from core.errors import TransientError
+from core.kinds import KINDS_BY_TYPE
+from core.store import get_record, timeline
+from core.sync.inbound import load_cursor
+from core.sync.runtime import SyncRuntime
+from core.sync.scheduler import poll_once
+from tests.core.connectors.test_odoo import URL, Replay
+from tests.plugins.production.conftest import order
+
+RECORDINGS = Path(__file__).parent / "odoo_recordings" / "productions.json"
+
+
+class ProductionReplay(Replay):
+    """The connector tests' strict replay, reading this plugin's recordings."""
+
+    def __init__(self, flow: str) -> None:
+        recorded = json.loads(RECORDINGS.read_text(encoding="utf-8"))["flows"][flow]
+        self.name = f"{RECORDINGS.name}:{flow}"
+        self.version = recorded["version"]
+        self.exchanges = recorded["exchanges"]
+        self.position = 0
+
+
+def odoo_settings(version: int) -> dict[str, Any]:
+    return {
+        "backend": "odoo",
+        "odoo": {
+            "url": URL,
+            "database": "crm",
+            "login": "sync@example.com",
+            "api_key": "key-123",
+            "version": version,
+        },
+    }
+
+
+def runtime_for(make_runtime: Callable[..., SyncRuntime], flow: str) -> tuple[SyncRuntime, Replay]:
+    replay = ProductionReplay(flow)
+    runtime = make_runtime(odoo_settings(replay.version), httpx.MockTransport(replay))
+    return runtime, replay
+
+
+def apply_all(runtime: SyncRuntime) -> None:
+    with runtime.engine.connect() as connection:
+        ids = list(connection.execute(select(InboxEvent.id)).scalars())
+    runtime.inbound.process("production", ids)
+
+
+def data(runtime: SyncRuntime, type_: str, record_id: str) -> dict[str, Any]:
+    stored = get_record(runtime.engine, KINDS_BY_TYPE[type_], record_id)
+    assert stored is not None
+    return stored.data
+
+
+def test_manufacturing_orders_set_the_promise_and_the_next_poll_resumes(
+    make_runtime: Callable[..., SyncRuntime],
+) -> None:
+    runtime, replay = runtime_for(make_runtime, "poll_v16")
+    order(runtime, "so-1", promised=dt.date(2024, 5, 15))
+    first = poll_once(runtime, "production")
+    replay.assert_done()
+    assert (first.stored, first.more) == (1, False)
+    apply_all(runtime)
+    status = data(runtime, "production_status", "odoo-mrp-12")
+    assert (status["work_order"], status["stage"], status["progress"], status["eta"]) == (
+        "WH/MO/00012",
+        "progress",
+        40,
+        "2024-05-20",
+    )
+    assert data(runtime, "order", "so-1")["promised_date"] == "2024-05-20"
+    assert json.loads(load_cursor(runtime.engine, "production") or "")["write_date"] == (
+        "2024-05-15 12:00:01"
+    )
+
+    restarted, replay = runtime_for(make_runtime, "poll_v16_next")
+    second = poll_once(restarted, "production")
+    replay.assert_done()
+    assert (second.stored, second.duplicates) == (2, 0)
+    apply_all(restarted)
+    assert data(restarted, "production_status", "odoo-mrp-12")["stage"] == "done"
+    assert data(restarted, "production_status", "odoo-mrp-15")["stage"] == "cancelled"
+    assert data(restarted, "order", "so-1")["promised_date"] == "2024-05-19"
+    promises = [
+        (event.data["payload"]["old"], event.data["payload"]["new"])
+        for event in timeline(restarted.engine, "order", "so-1")
+        if event.data["type"] == "order.promise_changed"
+    ]
+    assert promises == [("2024-05-15", "2024-05-20"), ("2024-05-20", "2024-05-19")]
+
+
+def test_odoo_18_field_names(make_runtime: Callable[..., SyncRuntime]) -> None:
+    runtime, replay = runtime_for(make_runtime, "poll_v18")
+    order(runtime, "so-1")
+    assert poll_once(runtime, "production").stored == 1
+    replay.assert_done()
+    apply_all(runtime)
+    status = data(runtime, "production_status", "odoo-mrp-12")
+    assert (status["stage"], status["progress"], status["eta"]) == ("done", 100, "2024-05-19")
+
+
+def test_an_unknown_order_is_passed_over(make_runtime: Callable[..., SyncRuntime]) -> None:
+    runtime, replay = runtime_for(make_runtime, "poll_v16")
+    outcome = poll_once(runtime, "production")
+    replay.assert_done()
+    assert outcome.stored == 0
+    assert load_cursor(runtime.engine, "production") is not None
+
+
+def test_odoo_down_moves_no_cursor(make_runtime: Callable[..., SyncRuntime]) -> None:
+    runtime, replay = runtime_for(make_runtime, "down")
+    with pytest.raises(TransientError):
+        poll_once(runtime, "production")
+    replay.assert_done()
+    assert load_cursor(runtime.engine, "production") is None
