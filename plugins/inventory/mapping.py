@@ -274,7 +274,9 @@ def overall(lines: Sequence[LineStatus]) -> Literal["reserved", "partial", "unav
 
 def line_status(product_id: str, wanted: Decimal, reserved: Decimal) -> LineStatus:
     """The state of one line from the quantity wanted and the quantity reserved."""
-    reserved = min(max(reserved, Decimal(0)), wanted)
+    # ERPs answer floats such as 3.0: the CRM's own spelling of the quantity is kept.
+    reserved = wanted if reserved >= wanted else Decimal(format(reserved.normalize(), "f"))
+    reserved = max(reserved, Decimal(0))
     state: LineReservationState
     if reserved >= wanted:
         state = "reserved"

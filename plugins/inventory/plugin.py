@@ -217,7 +217,9 @@ def _push_erp(context: PluginContext, document: OutboundDocument) -> PushResult:
             _apply_return(context, answer.status)
     else:
         answer = backend.track(request)
-        if isinstance(answer.status, DeliveryStatus):
+        # Nothing shipped yet is what an order without a delivery state says already;
+        # writing it would only make a new version of the order being pushed.
+        if isinstance(answer.status, DeliveryStatus) and answer.status.delivery_state != "none":
             _apply_delivery(context, answer.status)
     return PushResult(external_id=answer.external_id)
 

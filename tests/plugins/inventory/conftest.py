@@ -16,9 +16,22 @@ from core.plugin_types import SyncRecord
 from core.settings import Settings
 from core.store import write_record
 from core.sync.runtime import SyncRuntime
+from core.testing.tryton import tryton_client, tryton_server, tryton_template
 from plugins.inventory import plugin as inventory
 
 PLUGIN = "inventory"
+
+__all__ = [
+    "PLUGIN",
+    "apply_inbound",
+    "get",
+    "make_inventory",
+    "proforma",
+    "put",
+    "tryton_client",
+    "tryton_server",
+    "tryton_template",
+]
 
 
 @pytest.fixture

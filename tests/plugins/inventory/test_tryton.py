@@ -1,0 +1,199 @@
+"""The inventory plugin against a real Tryton 8.2 server: every flow, end to end.
+
+The finance plugin's part (the customer's party, the products, the pro-forma's sale,
+confirmed) is played here through the shared ``TrytonERP`` operations, as that plugin
+does; the warehouse staff's part (shipping, receiving a return) through the helpers of
+``core.testing.tryton``. Two tests, one server each, keep the Tryton share of CI small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from core.connectors.tryton import TrytonClient
+from core.connectors.tryton_erp import (
+    AddressInput,
+    PartyInput,
+    ProductInput,
+    QuotationInput,
+    SaleLineInput,
+    TrytonERP,
+)
+from core.store import sync_rows
+from core.sync.runtime import SyncRuntime
+from core.sync.scheduler import poll_once
+from core.testing.tryton import (
+    TEMPLATE_ACCOUNT_CATEGORY,
+    TEMPLATE_PAYMENT_TERM,
+    TrytonServer,
+    add_stock,
+    receive_return,
+    ship,
+)
+from tests.plugins.inventory.conftest import PLUGIN, apply_inbound, get, proforma, put
+
+
+def settings_for(server: TrytonServer, **extra: Any) -> dict[str, Any]:
+    return {
+        "backend": "tryton",
+        "tryton": {
+            "url": server.url,
+            "database": server.database,
+            "username": server.login,
+            "password": server.password,
+        },
+        **extra,
+    }
+
+
+def finance_side(client: TrytonClient, ref: str, stock: dict[str, float]) -> tuple[TrytonERP, int]:
+    """What the finance plugin does: party, products, the pro-forma's sale, confirmed."""
+    erp = TrytonERP(
+        client, account_category=TEMPLATE_ACCOUNT_CATEGORY, payment_term=TEMPLATE_PAYMENT_TERM
+    )
+    party = erp.ensure_party(
+        PartyInput(
+            crm_id="cust-1",
+            name="علی کریمی",
+            addresses=(AddressInput(street="ولیعصر ۱۲", city="تهران"),),
+        )
+    )
+    products = {
+        sku: erp.ensure_product(ProductInput(sku=sku, name=sku, list_price=Decimal(1000))).id
+        for sku in ("PUMP-1", "VALVE-2")
+    }
+    add_stock(client, [(products[sku], quantity) for sku, quantity in stock.items()])
+    sale = erp.create_quotation(
+        QuotationInput(
+            crm_ref=ref,
+            party_id=party.id,
+            lines=(
+                SaleLineInput(
+                    product_id=products["PUMP-1"], quantity=Decimal(3), unit_price=Decimal(1000)
+                ),
+                SaleLineInput(
+                    product_id=products["VALVE-2"], quantity=Decimal(4), unit_price=Decimal(500)
+                ),
+            ),
+        )
+    )
+    erp.confirm_sale(sale.id)
+    return erp, sale.id
+
+
+def crm_side(runtime: SyncRuntime) -> None:
+    put(runtime, "customer", "cust-1", {"type": "person", "name": "علی کریمی"})
+    put(runtime, "product", "p-1", {"sku": "PUMP-1", "name": "پمپ"})
+    put(runtime, "product", "p-2", {"sku": "VALVE-2", "name": "شیر"})
+
+
+def later() -> datetime:
+    """A time when every retry is due."""
+    return datetime.now(UTC) + timedelta(hours=1)
+
+
+def state(runtime: SyncRuntime, type_: str, record_id: str) -> tuple[str, str | None]:
+    [row] = [r for r in sync_rows(runtime.engine, type_, record_id) if r.plugin == PLUGIN]
+    return row.state, row.last_error
+
+
+def lines_of(runtime: SyncRuntime, reservation_id: str) -> list[tuple[str, str, str | None]]:
+    data = get(runtime, "reservation", reservation_id).data
+    return [
+        (line.product_id, str(line.reserved_quantity), line.state)  # type: ignore[attr-defined]
+        for line in data.lines  # type: ignore[attr-defined]
+    ]
+
+
+def test_reservation_full_partial_and_released_with_faults(
+    tryton_server: TrytonServer,
+    tryton_client: TrytonClient,
+    make_inventory: Callable[[dict[str, Any]], SyncRuntime],
+) -> None:
+    runtime = make_inventory(settings_for(tryton_server))
+    crm_side(runtime)
+    put(runtime, "proforma", "pf-1", proforma())
+
+    # The sale is not there yet (finance has not synced it): transient, retried later.
+    runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
+    row_state, error = state(runtime, "proforma", "pf-1")
+    assert row_state == "failed" and "no confirmed sale" in (error or "")
+
+    # Short stock: 3 of 3 pumps, 1 of 4 valves.
+    erp, sale_id = finance_side(tryton_client, "pf-1", {"PUMP-1": 5, "VALVE-2": 1})
+    runtime.sync.process(PLUGIN, [("proforma", "pf-1")], now=later())
+    assert state(runtime, "proforma", "pf-1") == ("synced", None)
+    assert lines_of(runtime, "res-pf-1") == [
+        ("p-1", "3", "reserved"),
+        ("p-2", "1", "partly_reserved"),
+    ]
+    reservation = get(runtime, "reservation", "res-pf-1")
+    assert reservation.data.status == "partial"  # type: ignore[attr-defined]
+    assert reservation.external_id == f"sale.sale,{sale_id}"
+    assert erp.reservation(sale_id).state == "partly reserved"
+
+    # Cancelled pro-forma: the stock is given back, in Tryton and on the record.
+    put(runtime, "proforma", "pf-1", proforma("cancelled"))
+    runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
+    assert state(runtime, "proforma", "pf-1") == ("synced", None)
+    assert get(runtime, "reservation", "res-pf-1").data.status == "released"  # type: ignore[attr-defined]
+    assert {line.reserved_quantity for line in erp.reservation(sale_id).lines} == {Decimal(0)}
+
+
+def test_delivery_and_return_come_back_by_polling(
+    tryton_server: TrytonServer,
+    tryton_client: TrytonClient,
+    make_inventory: Callable[[dict[str, Any]], SyncRuntime],
+) -> None:
+    runtime = make_inventory(settings_for(tryton_server))
+    crm_side(runtime)
+    erp, sale_id = finance_side(tryton_client, "pf-1", {"PUMP-1": 10, "VALVE-2": 10})
+    put(runtime, "proforma", "pf-1", proforma())
+    runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
+    assert get(runtime, "reservation", "res-pf-1").data.status == "reserved"  # type: ignore[attr-defined]
+    order = {
+        "customer_id": "cust-1",
+        "proforma_id": "pf-1",
+        "number": "SO-1",
+        "status": "confirmed",
+        "lines": proforma()["lines"],
+    }
+    put(runtime, "order", "so-1", order)
+    runtime.sync.process(PLUGIN, [("order", "so-1")])
+    assert state(runtime, "order", "so-1") == ("synced", None)
+    assert get(runtime, "order", "so-1").data.delivery_state is None  # type: ignore[attr-defined]
+
+    poll_once(runtime, PLUGIN)
+    apply_inbound(runtime)
+    (shipment,) = erp.sale(sale_id).shipment_ids
+    ship(tryton_client, shipment, until="pack")
+    poll_once(runtime, PLUGIN)
+    apply_inbound(runtime)
+    assert get(runtime, "order", "so-1").data.delivery_state == "shipped"  # type: ignore[attr-defined]
+    tryton_client.button("stock.shipment.out", "do", [shipment])
+    poll_once(runtime, PLUGIN)
+    apply_inbound(runtime)
+    assert get(runtime, "order", "so-1").data.delivery_state == "delivered"  # type: ignore[attr-defined]
+    # Polling again finds nothing new: nothing is applied twice.
+    again = poll_once(runtime, PLUGIN)
+    assert again.stored == 0
+
+    rma = {
+        "order_id": "so-1",
+        "customer_id": "cust-1",
+        "reason": "کالا آسیب دیده بود",
+        "lines": [{"product_id": "p-1", "quantity": "1"}],
+    }
+    put(runtime, "return", "r-1", rma)
+    runtime.sync.process(PLUGIN, [("return", "r-1")])
+    assert state(runtime, "return", "r-1") == ("synced", None)
+    return_sale = erp.find_sale("rma-r-1")
+    assert return_sale is not None
+    (received,) = erp.sale(return_sale).return_ids
+    receive_return(tryton_client, received)
+    poll_once(runtime, PLUGIN)
+    apply_inbound(runtime)
+    assert get(runtime, "return", "r-1").data.status == "received"  # type: ignore[attr-defined]
