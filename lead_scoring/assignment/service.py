@@ -416,14 +416,26 @@ class AssignmentService:
 
     # -- recording and applying ------------------------------------------------------------
 
-    def due_at(self, start: datetime, minutes: float, agent_id: str | None) -> datetime:
-        """``minutes`` of working time after ``start`` in the agent's time zone."""
+    def due_at(
+        self,
+        start: datetime,
+        minutes: float,
+        agent_id: str | None,
+        connection: Connection | None = None,
+    ) -> datetime:
+        """``minutes`` of working time after ``start`` in the agent's time zone.
+
+        Pass the open ``connection`` when called inside a transaction: on SQLite a
+        second connection would wait for the first one's write lock.
+        """
         zone = DEFAULT_TIME_ZONE
         if agent_id is not None:
-            with self.engine.connect() as connection:
-                data = connection.execute(
-                    select(AgentRow.data).where(AgentRow.id == agent_id)
-                ).scalar()
+            statement = select(AgentRow.data).where(AgentRow.id == agent_id)
+            if connection is not None:
+                data = connection.execute(statement).scalar()
+            else:
+                with self.engine.connect() as own:
+                    data = own.execute(statement).scalar()
             if data is not None:
                 zone = Agent.model_validate(data).time_zone
         return self.calendar.add(start, minutes, zone)
@@ -457,7 +469,7 @@ class AssignmentService:
         answered = current is not None and current.first_response_at is not None
         due = None
         if to_agent is not None and linked_to is None and not answered:
-            due = self.due_at(now, self.rules.first_response_minutes(rule), to_agent)
+            due = self.due_at(now, self.rules.first_response_minutes(rule), to_agent, connection)
         if current is None:
             values = {
                 "lead_id": lead_id,

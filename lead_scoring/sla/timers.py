@@ -161,12 +161,22 @@ def fire_one(service: AssignmentService, timer_id: int, *, holder: str, now: dat
 def _decide(
     service: AssignmentService, timer: Any, holder: str, now: datetime
 ) -> dict[str, Any] | None:
-    """Work out what the timer does and store it with its state changes, atomically."""
+    """Work out what the timer does and store it with its state changes, atomically.
+
+    Everything read from other tables is read before the transaction opens (on SQLite a
+    second connection inside it would wait for its write lock); what the decision
+    depends on is checked again inside it.
+    """
+    escalation: tuple[Any, Any, list[str]] | None = None
+    overdue: dict[str, Any] | None = None
     if timer.kind in (FIRST_RESPONSE, ESCALATION):
         service.refresh(timer.subject_id)
+    if timer.kind == ESCALATION:
+        escalation = _escalation_plan(service, timer, now)
+    elif timer.kind == TASK_OVERDUE:
+        overdue = _decide_overdue(service, timer)
     decision: dict[str, Any]
     with service.engine.begin() as connection:
-        # Re-check ownership inside the transaction that stores the decision.
         mine = connection.execute(
             select(Timer.id).where(
                 Timer.id == timer.id,
@@ -179,10 +189,10 @@ def _decide(
             return None
         if timer.kind == FIRST_RESPONSE:
             decision = _decide_reminder(service, connection, timer, now)
-        elif timer.kind == ESCALATION:
-            decision = _decide_escalation(service, connection, timer, now)
-        elif timer.kind == TASK_OVERDUE:
-            decision = _decide_overdue(service, timer)
+        elif timer.kind == ESCALATION and escalation is not None:
+            decision = _decide_escalation(service, connection, timer, now, escalation)
+        elif overdue is not None:
+            decision = overdue
         else:
             decision = {"outcome": "unknown kind"}
         connection.execute(update(Timer).where(Timer.id == timer.id).values(decision=decision))
@@ -202,7 +212,7 @@ def _decide_reminder(
     )
     rule = service.rules.rule(row.rule)
     escalate_at = service.due_at(
-        timer.due_at, service.rules.escalate_after_minutes(rule), row.owner_id
+        timer.due_at, service.rules.escalate_after_minutes(rule), row.owner_id, connection
     )
     schedule_timer(connection, ESCALATION, "lead", row.lead_id, escalate_at, now)
     return {
@@ -213,31 +223,48 @@ def _decide_reminder(
     }
 
 
+def _escalation_plan(
+    service: AssignmentService, timer: Any, now: datetime
+) -> tuple[Any, Any, list[str]]:
+    """(assignment row, pool rule, agents left) for escalating away from the current owner."""
+    row = service.current(timer.subject_id)
+    if row is None or row.owner_id is None:
+        return row, None, []
+    rule = service.rules.rule(row.rule)
+    if rule is not None and service.rules.escalate_to(rule) == "team_lead":
+        return row, None, []
+    stored = get_record(service.engine, KINDS_BY_TYPE["lead"], row.lead_id)
+    lead = stored.data if stored is not None else {}
+    pool_rule, candidates, _ = service.plan(
+        lead, service.agents(), now, exclude=[row.owner_id], only=rule
+    )
+    return row, pool_rule, candidates
+
+
 def _decide_escalation(
-    service: AssignmentService, connection: Any, timer: Any, now: datetime
+    service: AssignmentService,
+    connection: Any,
+    timer: Any,
+    now: datetime,
+    plan: tuple[Any, Any, list[str]],
 ) -> dict[str, Any]:
+    planned, pool_rule, candidates = plan
     row = service.current(timer.subject_id, connection)
     if row is None or row.owner_id is None:
         return {"outcome": "unassigned"}
     if row.first_response_at is not None:
         return {"outcome": "answered"}
+    if planned is None or planned.owner_id != row.owner_id:
+        return {"outcome": "owner changed", "owner_id": row.owner_id}
     rule = service.rules.rule(row.rule)
-    stored = get_record(service.engine, KINDS_BY_TYPE["lead"], row.lead_id)
-    lead = stored.data if stored is not None else {}
     target: str | None = None
     turn: int | None = None
     how = "team_lead"
-    if rule is None or service.rules.escalate_to(rule) == "next_agent":
-        agents = service.agents()
-        pool_rule, candidates, _ = service.plan(
-            lead, agents, now, exclude=[row.owner_id], only=rule
-        )
-        if pool_rule is not None and candidates:
-            target, turn = service.take_turn(connection, pool_rule.name, candidates)
-            how = "next_agent"
+    if pool_rule is not None and candidates:
+        target, turn = service.take_turn(connection, pool_rule.name, candidates)
+        how = "next_agent"
     if target is None and rule is not None and rule.team in service.rules.teams:
         target = service.rules.teams[rule.team].lead
-        how = "team_lead"
     if target is None or target == row.owner_id:
         return {"outcome": "nobody", "owner_id": row.owner_id}
     history_id, _ = service.record(
@@ -249,7 +276,7 @@ def _decide_escalation(
         why=f"no first response by {row.first_response_due_at.isoformat()}",
         now=now,
         rule=rule,
-        pool=rule.name if rule is not None and turn is not None else None,
+        pool=pool_rule.name if turn is not None else None,
         turn=turn,
         details={"escalated_to": how},
     )
