@@ -91,7 +91,7 @@ def line_tax(net: Decimal, tax: Decimal, rates: dict[Decimal, str], *, where: st
         (abs(net * rate - tax), rate) for rate in rates if abs(net * rate - tax) < TAX_TOLERANCE
     )
     if not candidates:
-        configured = ", ".join(f"{rate * 100:g}%" for rate in sorted(rates)) or "none"
+        configured = ", ".join(f"{(rate * 100).normalize():f}%" for rate in sorted(rates)) or "none"
         raise MappingError(
             f"{where}: a tax of {tax} on {net} matches no configured tax rate "
             f"(settings taxes: {configured})"

@@ -146,6 +146,12 @@ def payment(row: Mapping[str, Any]) -> tuple[PaymentState, Decimal]:
     return "not_paid", Decimal(0)
 
 
+def tax_warning_key(invoice_id: int) -> str:
+    """The name of Tryton's "default taxes" warning for one invoice (``Warning.format``)."""
+    digest = hashlib.md5(f"account.invoice,{invoice_id}".encode(), usedforsecurity=False)
+    return f"{digest.hexdigest()}.invoice_taxes"
+
+
 def _mobile(e164: str) -> bool:
     return e164.startswith("+989")
 
@@ -235,7 +241,7 @@ class TrytonBackend(FinanceBackend):
         )
         if status == "approved":
             sale = self.erp.confirm_sale(sale.id)
-            self.erp.post_invoices(sale.id)
+            self._post_invoices(sale.id)
         note = totals_note(sale.total_amount, Decimal(data["total"]), erp=self.label)
         return PushResult(external_id=str(sale.id), note=note)
 
@@ -264,6 +270,22 @@ class TrytonBackend(FinanceBackend):
             tax_ids=(self.erp.tax_id(tax),) if tax is not None else (),
             description=line.get("description") or None,
         )
+
+    def _post_invoices(self, sale_id: int) -> None:
+        """Post (number) the sale's draft invoices; posted ones are left alone.
+
+        The CRM states every line's taxes explicitly, and a line without tax is meant
+        to have none even when the product's category has default taxes. Tryton asks
+        the user to confirm exactly that ("does not have the default taxes") with a user
+        warning; the CRM's explicit taxes are that confirmation, so the warning of these
+        invoices is skipped once (``res.user.warning.skip``, what Tryton's own client
+        does when the user clicks "yes") and no other warning is.
+        """
+        drafts = [i.id for i in self.erp.invoices(sale_id) if i.state in ("draft", "validated")]
+        for invoice_id in drafts:
+            self.client.execute("res.user.warning", "skip", tax_warning_key(invoice_id), False)
+        if drafts:
+            self.client.button("account.invoice", "post", drafts)
 
     def _withdraw(self, proforma_id: str, status: str) -> PushResult:
         sale_id = self.erp.find_sale(proforma_id)

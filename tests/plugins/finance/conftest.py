@@ -17,8 +17,6 @@ from core.settings import Settings
 from core.store import get_record, sync_rows, write_record
 from core.sync.runtime import SyncRuntime
 
-# ruff: noqa: RUF001  (Persian digits and letters are sample data here)
-
 CUSTOMER: dict[str, Any] = {
     "type": "person",
     "name": "علي كريمي",
@@ -131,9 +129,7 @@ def make_runtime(tmp_path: Path) -> Iterator[Callable[..., SyncRuntime]]:
                 **sync,
             },
         )
-        runtime = SyncRuntime(
-            settings, extra_plugins={"finance": finance}, load_entry_points=False
-        )
+        runtime = SyncRuntime(settings, extra_plugins={"finance": finance}, load_entry_points=False)
         upgrade(runtime.engine)
         built.append(runtime)
         return runtime
