@@ -273,8 +273,8 @@ class ProductionStatus(CanonicalModel):
 
 __all__ = [
     "MAX_LINES",
-    "InvoiceState",
     "DeliveryState",
+    "InvoiceState",
     "LineReservationState",
     "OrderStatus",
     "PaymentState",
