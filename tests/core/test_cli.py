@@ -405,7 +405,7 @@ def test_plugins_check_reports_a_reachable_target(receiver: Receiver, webhook_se
     }
     result = run(["plugins", "--json", "--check"], **env)
     assert result.exit_code == 0, result.output
-    [finance] = json.loads(result.stdout)
+    [finance] = [row for row in json.loads(result.stdout) if row["name"] == "finance"]
     assert finance["health"]["ok"] is True
     assert finance["health"]["detail"].startswith(f"{receiver.url}/crm answers HTTP")
 
@@ -419,7 +419,7 @@ def test_plugins_check_reports_an_unreachable_target(webhook_secret: str) -> Non
     }
     result = run(["plugins", "--json", "--check"], **env)
     assert result.exit_code == 0, result.output
-    [finance] = json.loads(result.stdout)
+    [finance] = [row for row in json.loads(result.stdout) if row["name"] == "finance"]
     assert finance["health"] == {"ok": False, "detail": f"{url}/ unreachable: ConnectError"}
     table = run(["plugins", "--check"], **env)
     assert "unreachable" in table.stdout
@@ -427,7 +427,7 @@ def test_plugins_check_reports_an_unreachable_target(webhook_secret: str) -> Non
 
 def test_plugins_check_skips_idle_plugins() -> None:
     result = run(["plugins", "--json", "--check"])
-    [finance] = json.loads(result.stdout)
+    [finance] = [row for row in json.loads(result.stdout) if row["name"] == "finance"]
     assert finance["status"] == "idle"
     assert "health" not in finance
 
