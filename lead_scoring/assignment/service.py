@@ -626,7 +626,8 @@ class AssignmentService:
 
     # -- assignment ----------------------------------------------------------------
 
-    def _lead(self, lead_id: str) -> StoredRecord:
+    def lead_record(self, lead_id: str) -> StoredRecord:
+        """The stored lead; UnknownRecord if there is none."""
         stored = get_record(self.engine, KINDS_BY_TYPE["lead"], lead_id)
         if stored is None:
             raise UnknownRecord(f"there is no lead with id {lead_id!r}")
@@ -635,7 +636,7 @@ class AssignmentService:
     def assign(self, lead_id: str, *, national_id: str | None = None) -> AssignmentOutcome:
         """Give a lead without an assignment to somebody (see the module docstring)."""
         now = self.clock()
-        stored = self._lead(lead_id)
+        stored = self.lead_record(lead_id)
         lead = stored.data
         existing = self.current(lead_id)
         if existing is not None:
@@ -775,7 +776,7 @@ class AssignmentService:
         already answered. Raises UnknownRecord for an unknown lead or inactive agent.
         """
         now = self.clock()
-        self._lead(lead_id)
+        self.lead_record(lead_id)
         agent = self.agents().get(agent_id)
         if agent is None or not agent.active:
             raise UnknownRecord(f"there is no active agent with id {agent_id!r}")
@@ -1010,20 +1011,18 @@ def schedule_timer(
     decision: dict[str, Any] | None = None,
 ) -> int:
     """Insert a pending timer in ``connection``'s transaction; its id."""
-    statement = (
-        insert(Timer)
-        .values(
-            kind=kind,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            due_at=due_at,
-            state=TIMER_PENDING,
-            attempts=0,
-            created_at=now,
-            decision=decision,
-        )
-        .returning(Timer.id)
-    )
+    values: dict[str, Any] = {
+        "kind": kind,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "due_at": due_at,
+        "state": TIMER_PENDING,
+        "attempts": 0,
+        "created_at": now,
+    }
+    if decision is not None:  # a JSON None would be stored as 'null', not as NULL
+        values["decision"] = decision
+    statement = insert(Timer).values(**values).returning(Timer.id)
     return int(connection.execute(statement).scalar_one())
 
 

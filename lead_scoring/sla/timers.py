@@ -178,14 +178,11 @@ def _decide(
     decision: dict[str, Any]
     with service.engine.begin() as connection:
         mine = connection.execute(
-            select(Timer.id).where(
-                Timer.id == timer.id,
-                Timer.lease_owner == holder,
-                Timer.state == TIMER_PENDING,
-                Timer.decision.is_(None),
+            select(Timer.decision).where(
+                Timer.id == timer.id, Timer.lease_owner == holder, Timer.state == TIMER_PENDING
             )
         ).first()
-        if mine is None:
+        if mine is None or mine.decision is not None:
             return None
         if timer.kind == FIRST_RESPONSE:
             decision = _decide_reminder(service, connection, timer, now)
