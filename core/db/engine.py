@@ -17,7 +17,8 @@ def create_db_engine(url: str, *, pool_size: int = 10, durable: bool = True) -> 
     synchronous commit off for this engine's sessions: for bookkeeping that may be
     replayed after a database crash (a lost lease or a lost "synced" mark only causes
     a push the target drops by its idempotency key), never for writes the API
-    acknowledges.
+    acknowledges. Such an engine also skips the ping on every checkout: a connection
+    the database dropped fails one job, which Dramatiq retries on a fresh connection.
     """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -28,7 +29,7 @@ def create_db_engine(url: str, *, pool_size: int = 10, durable: bool = True) -> 
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=durable,
         connect_args=connect_args,
     )
 

@@ -33,11 +33,10 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.sql.elements import ColumnElement
 
 from core.connectors.http import classify_exception
 from core.db.sync_tables import DEAD, FAILED, PENDING, SYNCED, SyncState
-from core.db.types import utcnow
+from core.db.types import UTCDateTime, utcnow
 from core.errors import PermanentError, SyncError, TransientError
 from core.kinds import kind_by_type
 from core.plugin_types import OutboundDocument, PushResult, SyncRecord
@@ -106,6 +105,7 @@ class SyncEngine:
         self.host = host
         self.settings = settings
         self.rng = rng or random.Random()
+        self._statements = _Statements()
 
     # -- the whole step -------------------------------------------------------
 
@@ -119,92 +119,59 @@ class SyncEngine:
         now = now or utcnow()
         owner = uuid.uuid4().hex[:16]
         max_batch = self.host.description(plugin).max_batch
-        claims = self._claim(plugin, refs, owner, now, max_batch)
+        claims, rows = self._claim(plugin, refs, owner, now, max_batch)
         outcome = Outcome()
         if not claims:
             return outcome
-        results = self._push(plugin, claims, now)
+        results = self._push(plugin, claims, rows, now)
         self._finalize(plugin, owner, results, outcome)
         return outcome
 
     # -- claim ------------------------------------------------------------------
 
-    def _claimable(self, plugin: str, now: datetime) -> ColumnElement[bool]:
-        return and_(
-            SyncState.plugin == plugin,
-            SyncState.state.in_((PENDING, FAILED)),
-            SyncState.due_at <= now,
-            or_(SyncState.lease_until.is_(None), SyncState.lease_until < now),
-        )
-
     def _claim(
         self, plugin: str, refs: Sequence[Ref], owner: str, now: datetime, max_batch: int
-    ) -> list[Claim]:
-        lease = {
-            "lease_owner": owner,
-            "lease_until": now + timedelta(seconds=self.settings.lease_seconds),
-            "attempts": SyncState.attempts + 1,
-            "last_attempt_at": now,
-            "updated_at": now,
+    ) -> tuple[list[Claim], dict[Ref, Any]]:
+        """Lease the due rows among ``refs`` (and, for batches, other due rows); load records.
+
+        Both happen in one transaction so a single message costs one round of statements.
+        """
+        params = {
+            "p_plugin": plugin,
+            "now": now,
+            "owner": owner,
+            "until": now + timedelta(seconds=self.settings.lease_seconds),
         }
-        returning = (
-            SyncState.kind,
-            SyncState.record_id,
-            SyncState.wanted_version,
-            SyncState.synced_version,
-            SyncState.external_id,
-            SyncState.attempts,
-            SyncState.last_error,
-        )
-        claimable = self._claimable(plugin, now)
-        key = tuple_(SyncState.kind, SyncState.record_id)
+        statements = self._statements
         with self.engine.begin() as connection:
             claims = []
             if refs:
-                statement = (
-                    update(SyncState)
-                    .where(claimable, key.in_([tuple(ref) for ref in refs]))
-                    .values(**lease)
-                    .returning(*returning)
-                )
-                claims = [Claim(*row) for row in connection.execute(statement)]
+                keys = [tuple(ref) for ref in refs]
+                result = connection.execute(statements.claim_refs, {**params, "refs": keys})
+                claims = [Claim(*row) for row in result]
             room = max_batch - len(claims)
             if max_batch > 1 and room > 0:
-                due = (
-                    select(SyncState.kind, SyncState.record_id)
-                    .where(claimable)
-                    .order_by(SyncState.due_at)
-                    .limit(room)
-                    .with_for_update(skip_locked=True)
-                )
-                statement = (
-                    update(SyncState)
-                    .where(claimable, key.in_(due))
-                    .values(**lease)
-                    .returning(*returning)
-                )
-                claims.extend(Claim(*row) for row in connection.execute(statement))
-        return claims
+                result = connection.execute(statements.claim_due, {**params, "room": room})
+                claims.extend(Claim(*row) for row in result)
+            rows = self._load(connection, claims) if claims else {}
+        return claims, rows
 
     # -- push ---------------------------------------------------------------------
 
-    def _load(self, claims: Iterable[Claim]) -> dict[Ref, Any]:
+    def _load(self, connection: Connection, claims: Iterable[Claim]) -> dict[Ref, Any]:
         by_kind: dict[str, list[str]] = defaultdict(list)
         for claim in claims:
             by_kind[claim.kind].append(claim.record_id)
         rows: dict[Ref, Any] = {}
-        with self.engine.connect() as connection:
-            for kind_type, ids in by_kind.items():
-                table = kind_by_type(kind_type).table
-                statement = select(table.id, table.version, table.data, table.updated_at).where(
-                    table.id.in_(ids)
-                )
-                for row in connection.execute(statement):
-                    rows[(kind_type, row.id)] = row
+        for kind_type, ids in by_kind.items():
+            statement = self._statements.load(kind_type)
+            for row in connection.execute(statement, {"ids": ids}):
+                rows[(kind_type, row.id)] = row
         return rows
 
-    def _push(self, plugin: str, claims: list[Claim], now: datetime) -> list[_Result]:
-        rows = self._load(claims)
+    def _push(
+        self, plugin: str, claims: list[Claim], rows: dict[Ref, Any], now: datetime
+    ) -> list[_Result]:
         results: list[_Result] = []
         documents: list[tuple[_Result, OutboundDocument]] = []
         for claim in claims:
@@ -277,10 +244,16 @@ class SyncEngine:
         delays = []
         for result in results:
             claim = result.claim
-            params: dict[str, Any] = {"k": claim.kind, "r": claim.record_id}
+            params: dict[str, Any] = {
+                "p_plugin": plugin,
+                "owner": owner,
+                "k": claim.kind,
+                "r": claim.record_id,
+                "now": now,
+            }
             error = result.error
             if error is None:
-                params.update(v=result.version, ext=result.external_id, note=result.note)
+                params.update(v=result.version, ext=result.external_id, p_note=result.note)
                 done.append(params)
             elif isinstance(error, TransientError) and claim.attempts < self.settings.max_attempts:
                 delay = retry_delay(
@@ -300,68 +273,97 @@ class SyncEngine:
                 params.update(err=message)
                 dead.append(params)
                 log.warning("%s %s %s is dead: %s", plugin, claim.kind, claim.record_id, message)
-        mine = and_(
-            SyncState.plugin == plugin,
-            SyncState.kind == bindparam("k"),
-            SyncState.record_id == bindparam("r"),
-            SyncState.lease_owner == owner,
-        )
-        released = {"lease_owner": None, "lease_until": None, "updated_at": now}
+        statements = self._statements
         with self.engine.begin() as connection:
             if done:
-                outcome.again.extend(
-                    self._record_success(connection, plugin, mine, released, done, now)
-                )
+                outcome.again.extend(self._record_success(connection, plugin, done))
             if retry:
-                connection.execute(
-                    update(SyncState)
-                    .where(mine)
-                    .values(
-                        state=FAILED,
-                        last_error=bindparam("err"),
-                        due_at=bindparam("due"),
-                        enqueued_at=bindparam("due"),
-                        **released,
-                    ),
-                    retry,
-                )
+                connection.execute(statements.retry, retry)
             if dead:
-                connection.execute(
-                    update(SyncState)
-                    .where(mine)
-                    .values(state=DEAD, last_error=bindparam("err"), due_at=now, **released),
-                    dead,
-                )
-        outcome.pushed += sum(1 for r in results if r.error is None)
+                connection.execute(statements.dead, dead)
+        outcome.pushed += len(done)
         outcome.failed += len(retry)
         outcome.dead += len(dead)
         outcome.retry = [(p["k"], p["r"]) for p in retry]
         outcome.retry_delay = max(delays, default=0.0)
 
     def _record_success(
-        self,
-        connection: Connection,
-        plugin: str,
-        mine: ColumnElement[bool],
-        released: dict[str, Any],
-        done: list[dict[str, Any]],
-        now: datetime,
+        self, connection: Connection, plugin: str, done: list[dict[str, Any]]
     ) -> list[Ref]:
         """Mark pushes done; return the records that got a newer version meanwhile."""
+        statements = self._statements
+        if len(done) == 1:
+            row = connection.execute(statements.success_returning, done[0]).first()
+            moved_on = row is not None and row.state == PENDING
+            return [(done[0]["k"], done[0]["r"])] if moved_on else []
+        connection.execute(statements.success, done)
+        refs: list[Ref] = [(p["k"], p["r"]) for p in done]
+        pending = connection.execute(statements.pending, {"p_plugin": plugin, "refs": refs})
+        return [(row.kind, row.record_id) for row in pending]
+
+
+class _Statements:
+    """The engine's SQL, built once with bind parameters and reused for every message.
+
+    Building SQLAlchemy statements costs more CPU than running them on a fast database,
+    so the hot path only binds values.
+    """
+
+    def __init__(self) -> None:
+        now = bindparam("now", type_=UTCDateTime)
+        claimable = and_(
+            SyncState.plugin == bindparam("p_plugin"),
+            SyncState.state.in_((PENDING, FAILED)),
+            SyncState.due_at <= now,
+            or_(SyncState.lease_until.is_(None), SyncState.lease_until < now),
+        )
+        lease = {
+            "lease_owner": bindparam("owner"),
+            "lease_until": bindparam("until", type_=UTCDateTime),
+            "attempts": SyncState.attempts + 1,
+            "last_attempt_at": now,
+            "updated_at": now,
+        }
+        returning = (
+            SyncState.kind,
+            SyncState.record_id,
+            SyncState.wanted_version,
+            SyncState.synced_version,
+            SyncState.external_id,
+            SyncState.attempts,
+            SyncState.last_error,
+        )
+        key = tuple_(SyncState.kind, SyncState.record_id)
+        refs: BindParameter[Any] = bindparam("refs", expanding=True)
+        self.claim_refs = (
+            update(SyncState).where(claimable, key.in_(refs)).values(**lease).returning(*returning)
+        )
+        due = (
+            select(SyncState.kind, SyncState.record_id)
+            .where(claimable)
+            .order_by(SyncState.due_at)
+            .limit(bindparam("room"))
+            .with_for_update(skip_locked=True)
+        )
+        self.claim_due = (
+            update(SyncState).where(claimable, key.in_(due)).values(**lease).returning(*returning)
+        )
+        mine = and_(
+            SyncState.plugin == bindparam("p_plugin"),
+            SyncState.kind == bindparam("k"),
+            SyncState.record_id == bindparam("r"),
+            SyncState.lease_owner == bindparam("owner"),
+        )
+        released = {"lease_owner": None, "lease_until": None, "updated_at": now}
         version: BindParameter[int] = bindparam("v", type_=Integer)
-        statement = (
+        behind = or_(SyncState.synced_version.is_(None), SyncState.synced_version < version)
+        self.success = (
             update(SyncState)
             .where(mine)
             .values(
-                synced_version=case(
-                    (
-                        or_(SyncState.synced_version.is_(None), SyncState.synced_version < version),
-                        version,
-                    ),
-                    else_=SyncState.synced_version,
-                ),
+                synced_version=case((behind, version), else_=SyncState.synced_version),
                 external_id=func.coalesce(bindparam("ext"), SyncState.external_id),
-                note=bindparam("note"),
+                note=bindparam("p_note"),
                 state=case((SyncState.wanted_version > version, PENDING), else_=SYNCED),
                 attempts=0,
                 last_error=None,
@@ -370,19 +372,42 @@ class SyncEngine:
                 **released,
             )
         )
-        if len(done) == 1:
-            row = connection.execute(statement.returning(SyncState.state), done[0]).first()
-            moved_on = row is not None and row.state == PENDING
-            return [(done[0]["k"], done[0]["r"])] if moved_on else []
-        connection.execute(statement, done)
-        refs = [(p["k"], p["r"]) for p in done]
-        pending = select(SyncState.kind, SyncState.record_id).where(
-            SyncState.plugin == plugin,
+        self.success_returning = self.success.returning(SyncState.state)
+        due_at = bindparam("due", type_=UTCDateTime)
+        self.retry = (
+            update(SyncState)
+            .where(mine)
+            .values(
+                state=FAILED,
+                last_error=bindparam("err"),
+                due_at=due_at,
+                enqueued_at=due_at,
+                **released,
+            )
+        )
+        self.dead = (
+            update(SyncState)
+            .where(mine)
+            .values(state=DEAD, last_error=bindparam("err"), due_at=now, **released)
+        )
+        self.pending = select(SyncState.kind, SyncState.record_id).where(
+            SyncState.plugin == bindparam("p_plugin"),
             SyncState.state == PENDING,
             SyncState.lease_owner.is_(None),
-            tuple_(SyncState.kind, SyncState.record_id).in_(refs),
+            key.in_(refs),
         )
-        return [(row.kind, row.record_id) for row in connection.execute(pending)]
+        self._loads: dict[str, Any] = {}
+
+    def load(self, kind_type: str) -> Any:
+        """The statement that loads records of one kind by ``ids``."""
+        statement = self._loads.get(kind_type)
+        if statement is None:
+            table = kind_by_type(kind_type).table
+            statement = select(table.id, table.version, table.data, table.updated_at).where(
+                table.id.in_(bindparam("ids", expanding=True))
+            )
+            self._loads[kind_type] = statement
+        return statement
 
 
 def _mapping_error(error: BaseException) -> SyncError:

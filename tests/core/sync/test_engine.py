@@ -201,7 +201,7 @@ def test_a_message_that_kills_its_worker_ends_dead(
     put(runtime, "C-1")
     now = utcnow()
     for _ in range(4):
-        claims = runtime.sync._claim("scripted", [("customer", "C-1")], "crashed", now, 1)
+        claims, _ = runtime.sync._claim("scripted", [("customer", "C-1")], "crashed", now, 1)
         assert len(claims) == 1
         now += timedelta(seconds=6)
     outcome = runtime.sync.process("scripted", [("customer", "C-1")], now=now)
