@@ -30,7 +30,7 @@ def service_for(context: PluginContext) -> AssignmentService | None:
     cached = context.cache.get(CACHE_KEY)
     if isinstance(cached, AssignmentService):
         return cached
-    records = context.store()
+    records = context.records
     if not isinstance(records, RecordAccess):
         return None
     host = getattr(records.subscribers, "__self__", None)
