@@ -142,6 +142,7 @@ def scheduler() -> None:
     import threading
 
     from core.sync.scheduler import Scheduler
+    from lead_scoring.plugin import periodic_jobs as lead_scoring_jobs
 
     settings = _settings()
     runtime = _runtime(settings)
@@ -149,7 +150,7 @@ def scheduler() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    running = Scheduler(runtime)
+    running = Scheduler(runtime, lead_scoring_jobs(runtime))
     running.start()
     console.print("crm-sync scheduler running (stand-by while another one holds the lease)")
     stop.wait()
@@ -399,6 +400,55 @@ def resync(
                 time.sleep(0.5)
                 left = outstanding(runtime.engine, plugin)
             progress.update(delivered, completed=total)
+    runtime.close()
+
+
+@app.command()
+def score(
+    every: Annotated[bool, typer.Option("--all", help="rescore every lead (bulk path)")] = False,
+    train: Annotated[bool, typer.Option("--train", help="retrain the predictive model")] = False,
+    lead: Annotated[list[str] | None, typer.Option("--lead", help="rescore one lead")] = None,
+) -> None:
+    """Lead scoring: retrain the model (--train), rescore every lead (--all) or some (--lead)."""
+    from lead_scoring.plugin import NAME, scorer
+    from lead_scoring.service import count_leads
+    from lead_scoring.service import train as train_model
+
+    if not (every or train or lead):
+        raise _fail("say what to do: --train, --all or --lead ID")
+    settings = _settings()
+    runtime = _runtime(settings)
+    _current_schema(runtime.engine)
+    if NAME not in runtime.host.active():
+        raise _fail(f"plugin {NAME!r} is not installed and enabled")
+    context = runtime.host.context(NAME)
+    if train:
+        outcome = train_model(runtime.engine, context.settings)
+        if outcome.model is None:
+            console.print(f"no model trained: {outcome.reason}")
+        else:
+            console.print(
+                f"model {outcome.model.id} trained on {outcome.history} won or lost leads "
+                f"({outcome.conversions} won); {outcome.predicted} leads predicted"
+            )
+    job = scorer(context)
+    if lead:
+        for result in job.score_ids(lead):
+            console.print(f"{result.lead_id}: {result.result.total} ({result.result.grade})")
+    if every:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("rescored", total=count_leads(runtime.engine))
+            outcome_all = job.rescore_all(progress=lambda n: progress.advance(task, n))
+        console.print(
+            f"rescored {outcome_all.leads} leads: {outcome_all.changed} changed, "
+            f"{outcome_all.written} written back, {outcome_all.events} threshold events"
+        )
     runtime.close()
 
 

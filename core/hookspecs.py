@@ -29,6 +29,8 @@ if TYPE_CHECKING:
         PushResult,
         SyncRecord,
     )
+    from core.schemas.leads import Lead
+    from lead_scoring.facts import EngagementEvent
 
 PROJECT_NAME = "crm_sync"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -127,6 +129,28 @@ def crm_sync_apply_inbound(context: PluginContext, event: InboundEvent) -> None:
     Raise ``PermanentError`` when the event cannot be applied (a status for a record we
     do not know, a malformed payload): it is kept as a failed inbound event with the
     reason. Raise ``TransientError`` to be called again later.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Lead scoring (broadcast: called on every enabled plugin that implements it)
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def crm_sync_scoring_signals(
+    context: PluginContext, lead_id: str, lead: Lead
+) -> list[EngagementEvent]:
+    """Return engagement events this plugin knows about a lead, for its score.
+
+    Called by the bundled ``lead_scoring`` plugin each time it rescores a lead (a lead
+    or one of its interactions changed, ``crm-sync score --all``, the scheduled
+    rescoring), on every enabled plugin with that plugin's own ``context``; the events
+    of all of them are added to those of the lead's interactions. Each event's
+    ``type`` is matched by the rules file's engagement rules (``whatsapp_reply``,
+    ``email_opened``...), and ``at`` must be timezone-aware. Return ``[]`` for a lead
+    you know nothing of; keep it fast (it runs inside the scoring job) and do not
+    write records here. An exception is logged and adds nothing for that lead.
     """
 
 

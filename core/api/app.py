@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.api import admin, problems, schemas, webhooks
+from core.api import admin, leads, problems, schemas, webhooks
 from core.api.auth import TokenVerifier, configured_tokens, require
 from core.api.limits import BodySizeLimit
 from core.api.records import record_routers
@@ -25,6 +25,7 @@ from core.metrics import ApiMetrics
 from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import Scheduler
 from core.sync.sweeper import Sweeper
+from lead_scoring.plugin import periodic_jobs as lead_scoring_jobs
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class Background:
                 self.runtime.broker, worker_threads=self.runtime.settings.worker_threads
             )
             self.worker.start()
-            self.scheduler = Scheduler(self.runtime)
+            self.scheduler = Scheduler(self.runtime, lead_scoring_jobs(self.runtime))
             self.scheduler.start()
         self.sweeper = Sweeper(self.runtime)
         self.sweeper.start()
@@ -124,6 +125,7 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(webhooks.router)
     app.include_router(schemas.router)
+    app.include_router(leads.router)
 
     @app.get("/healthz", tags=["operations"], summary="The process is up")
     def healthz() -> dict[str, str]:

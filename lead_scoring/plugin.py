@@ -1,0 +1,272 @@
+"""The bundled ``lead_scoring`` plugin: rescoring in the running system, through public hooks.
+
+It subscribes to ``lead`` and ``interaction``. Every change of a lead, or of an
+interaction linked to a lead by ``lead_id``, reaches :func:`crm_sync_push` through the
+sync engine (with its retries and leases); the push rescores the lead with the
+configured rules file, writes ``score``, ``fit_score``, ``engagement_score`` and
+``grade`` back onto the Lead, stores the exact breakdown, publishes ``lead.mql`` and
+``lead.sql`` when a threshold is crossed, and then runs the after-scoring steps
+(assignment and the first-response SLA hang there). Other plugins add engagement
+events through ``crm_sync_scoring_signals``. :func:`periodic_jobs` gives the scheduler
+the model retraining and the rescoring that lets old engagement fade.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+
+from core import hookimpl
+from core.errors import ConfigurationError, PermanentError
+from core.plugin_types import (
+    HealthReport,
+    OutboundDocument,
+    PluginContext,
+    PluginDescription,
+    PushResult,
+    Records,
+    SyncRecord,
+)
+from core.plugins import PluginHost
+from core.records import RecordAccess
+from core.schemas.activities import Interaction
+from core.schemas.leads import Lead
+from core.sync.scheduler import PeriodicJob
+from lead_scoring.facts import EngagementEvent
+from lead_scoring.rules import RulesError
+from lead_scoring.service import LeadScorer, ScoredLead, ScoringConfig, Signals, no_signals, train
+from lead_scoring.settings import LeadScoringSettings
+
+if TYPE_CHECKING:
+    from core.sync.runtime import SyncRuntime
+
+log = logging.getLogger(__name__)
+
+NAME = "lead_scoring"
+SUBSCRIPTIONS = ("lead", "interaction")
+
+#: A step run after a batch of leads is scored, in the same job: (context, scored leads).
+AfterScoring = Callable[[PluginContext, Sequence[ScoredLead]], None]
+
+
+def after_scoring_steps() -> list[AfterScoring]:
+    """The steps that run after each batch of leads is scored, in order.
+
+    This is where assignment and the first-response SLA plug in: each step gets the
+    plugin's context (records facade, settings) and the leads just scored, with their
+    new version, grade, qualification and the threshold events published now. A step
+    runs inside the sync job: if it raises, the job is retried (rescoring is
+    idempotent and publishes nothing twice), so a step must be idempotent too.
+    """
+    return []
+
+
+def _settings(context: PluginContext) -> LeadScoringSettings:
+    assert isinstance(context.settings, LeadScoringSettings)
+    return context.settings
+
+
+def load_config(context: PluginContext) -> ScoringConfig:
+    """The rules loaded at start-up (cached in the context)."""
+    config = context.cache.get("config")
+    if config is None:
+        try:
+            config = ScoringConfig.load(_settings(context))
+        except RulesError as error:
+            raise ConfigurationError(f"plugin {NAME!r}: {error}") from None
+        except OSError as error:
+            raise ConfigurationError(
+                f"plugin {NAME!r}: cannot read rules_file {error.filename}: {error.strerror}"
+            ) from None
+        context.cache["config"] = config
+    assert isinstance(config, ScoringConfig)
+    return config
+
+
+def _records(context: PluginContext) -> RecordAccess:
+    records = context.store()
+    if not isinstance(records, RecordAccess):
+        raise RuntimeError("lead scoring needs core's records facade and its database")
+    return records
+
+
+def database(records: Records) -> Engine:
+    """The database behind a records facade: lead scoring keeps its own tables there.
+
+    ``Records`` has no queries (interactions of a lead, every lead), so the bundled
+    plugin reads them from the same database core gave its facade.
+    """
+    if not isinstance(records, RecordAccess):
+        raise RuntimeError("lead scoring needs core's records facade and its database")
+    return records.engine
+
+
+def plugin_host(records: Records) -> PluginHost | None:
+    """The plugin host whose subscriptions the facade follows, to broadcast the signals hook."""
+    subscribers = getattr(records, "subscribers", None)
+    host = getattr(subscribers, "__self__", None)
+    return host if isinstance(host, PluginHost) else None
+
+
+def signals_from(host: PluginHost | None) -> Signals:
+    """Return a function that asks every enabled plugin for a lead's scoring signals.
+
+    ``crm_sync_scoring_signals`` is a broadcast hook: each implementing plugin is
+    called with its own context and the events of all of them are added up. A plugin
+    that raises adds nothing for that lead (the failure is logged), so one broken
+    plugin cannot stop scoring.
+    """
+    if host is None:
+        return no_signals
+    found_host = host
+
+    def collect(lead_id: str, lead: Lead) -> list[EngagementEvent]:
+        events: list[EngagementEvent] = []
+        for impl in found_host.pm.hook.crm_sync_scoring_signals.get_hookimpls():
+            name = impl.plugin_name
+            if name not in found_host.names():
+                continue
+            arguments: dict[str, Any] = {
+                "context": found_host.context(name),
+                "lead_id": lead_id,
+                "lead": lead,
+            }
+            try:
+                answer = impl.function(*(arguments[arg] for arg in impl.argnames))
+                added: list[object] = list(answer) if isinstance(answer, list | tuple) else []
+            except Exception:
+                log.exception("plugin %s failed to add scoring signals for lead %s", name, lead_id)
+                continue
+            for event in added:
+                if isinstance(event, EngagementEvent):
+                    events.append(event)
+                else:
+                    log.warning("plugin %s gave a scoring signal that is not an event", name)
+        return events
+
+    return collect
+
+
+def scorer(context: PluginContext) -> LeadScorer:
+    """The process's scorer for this plugin (built once, kept in the context's cache)."""
+    found = context.cache.get("scorer")
+    if found is None:
+        records = _records(context)
+        found = LeadScorer(
+            database(records),
+            records,
+            load_config(context),
+            signals=signals_from(plugin_host(records)),
+        )
+        context.cache["scorer"] = found
+    assert isinstance(found, LeadScorer)
+    return found
+
+
+@hookimpl
+def crm_sync_settings_model() -> type[LeadScoringSettings]:
+    """The lead-scoring plugin's settings."""
+    return LeadScoringSettings
+
+
+@hookimpl
+def crm_sync_describe(context: PluginContext) -> PluginDescription:
+    """Leads and interactions are rescored; a bad rules file stops start-up here."""
+    config = load_config(context)
+    source = _settings(context).rules_file or "lead_scoring/default_rules.toml"
+    rules = len(config.rules.fit.rules) + len(config.rules.engagement.rules)
+    return PluginDescription(
+        subscriptions=SUBSCRIPTIONS,
+        target=f"lead scores ({rules} rules from {source})",
+        max_batch=_settings(context).max_batch,
+    )
+
+
+@hookimpl
+def crm_sync_map_record(context: PluginContext, record: SyncRecord) -> dict[str, Any]:
+    """The document of a change is just the lead to rescore (None: nothing to rescore)."""
+    if isinstance(record.data, Lead):
+        return {"lead_id": record.id}
+    if isinstance(record.data, Interaction):
+        return {"lead_id": record.data.lead_id}
+    raise PermanentError(f"lead scoring does not take {record.type} records")
+
+
+@hookimpl
+def crm_sync_push(context: PluginContext, documents: list[OutboundDocument]) -> list[PushResult]:
+    """Rescore the leads of a batch of changes, then run the after-scoring steps.
+
+    An interaction without a lead, or for a lead not stored yet, needs nothing (the lead
+    is scored with its interactions when it arrives). A lead whose score cannot be
+    stored fails alone; database errors fail the whole batch, to be retried.
+    """
+    lead_ids = [doc.payload["lead_id"] for doc in documents if doc.payload.get("lead_id")]
+    job = scorer(context)
+    failures: dict[str, PermanentError] = {}
+    try:
+        scored = job.score_ids(lead_ids)
+    except PermanentError:
+        scored = []
+        for lead_id in dict.fromkeys(lead_ids):
+            try:
+                scored.extend(job.score_ids([lead_id]))
+            except PermanentError as error:
+                failures[lead_id] = error
+    for step in after_scoring_steps():
+        step(context, scored)
+    return [PushResult(error=failures.get(doc.payload.get("lead_id") or "")) for doc in documents]
+
+
+@hookimpl
+def crm_sync_health(context: PluginContext) -> HealthReport:
+    """Report the rules in use; scoring has no remote target to be down."""
+    config = load_config(context)
+    return HealthReport(ok=True, detail=f"rules {config.rules_digest[:12]}")
+
+
+def periodic_jobs(runtime: SyncRuntime) -> list[PeriodicJob]:
+    """The scheduler's lead-scoring jobs: retrain the model and rescore every lead.
+
+    Empty when the plugin is disabled or the interval is 0. ``serve`` (embedded) and
+    ``crm-sync scheduler`` pass these to their Scheduler.
+    """
+    if NAME not in runtime.host.active():
+        return []
+    context = runtime.host.context(NAME)
+    settings = _settings(context)
+    jobs = []
+    if settings.retrain_hours > 0:
+
+        def retrain() -> None:
+            outcome = train(runtime.engine, settings)
+            if outcome.model is None:
+                log.info("lead scoring model not retrained: %s", outcome.reason)
+            else:
+                log.info(
+                    "lead scoring model %d trained on %d leads", outcome.model.id, outcome.history
+                )
+
+        jobs.append(PeriodicJob("lead_scoring.retrain", settings.retrain_hours * 3600, retrain))
+    if settings.rescore_hours > 0:
+
+        def rescore() -> None:
+            outcome = scorer(context).rescore_all()
+            log.info("rescored %d leads, %d changed", outcome.leads, outcome.changed)
+
+        jobs.append(PeriodicJob("lead_scoring.rescore", settings.rescore_hours * 3600, rescore))
+    return jobs
+
+
+__all__ = [
+    "NAME",
+    "AfterScoring",
+    "after_scoring_steps",
+    "database",
+    "periodic_jobs",
+    "plugin_host",
+    "scorer",
+    "signals_from",
+]

@@ -1,0 +1,567 @@
+"""From canonical records to scores and back: the glue between core and the pure scorers.
+
+The plugin's job, ``crm-sync score --all`` and the scheduled jobs all come through here,
+so every path stores a score the same way: the lead's rounded scores and grade written
+back through the records facade, the exact breakdown in ``lead_scores``, and the
+``lead.mql`` / ``lead.sql`` events published once, when a lead rises across a threshold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from core.db.records import InteractionRow, LeadRow, OpportunityRow
+from core.db.types import utcnow
+from core.plugin_types import Records
+from core.schemas.leads import Lead
+from lead_scoring.bulk import score_many
+from lead_scoring.facts import EngagementEvent, LeadFacts
+from lead_scoring.predictive import LeadModel, lead_features
+from lead_scoring.rules import ScoringRules
+from lead_scoring.scoring import QualificationEvent, ScoreResult, score, threshold_events
+from lead_scoring.settings import LeadScoringSettings
+from lead_scoring.store import (
+    Prediction,
+    StoredModel,
+    StoredScore,
+    get_scores,
+    latest_model,
+    publish_qualification,
+    save_model,
+    save_predictions,
+    save_score,
+)
+
+log = logging.getLogger(__name__)
+
+#: Adds plugin signals for a lead: (lead id, lead) -> engagement events.
+Signals = Callable[[str, Lead], list[EngagementEvent]]
+
+#: Lead statuses that count as won and as lost when the model learns from history.
+WON_STATUSES = frozenset({"converted"})
+LOST_STATUSES = frozenset({"lost", "unqualified"})
+
+
+def no_signals(lead_id: str, lead: Lead) -> list[EngagementEvent]:
+    """Signals of a process without plugins that add any."""
+    return []
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """What scoring needs besides the records: the rules, their digest and the settings."""
+
+    rules: ScoringRules
+    rules_digest: str
+    settings: LeadScoringSettings
+
+    @classmethod
+    def load(cls, settings: LeadScoringSettings) -> ScoringConfig:
+        """Load the configured rules file (raises RulesError naming the bad rule)."""
+        rules, digest = settings.load_rules()
+        return cls(rules, digest, settings)
+
+
+@dataclass(frozen=True)
+class LeadInput:
+    """One lead as loaded for scoring: its record, version and creation time."""
+
+    id: str
+    version: int
+    lead: Lead
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ScoredLead:
+    """What scoring one lead did, handed to the steps that run after scoring.
+
+    ``version`` is the lead's version after the write-back (the one assignment should
+    build on); ``written`` says whether the write-back changed the lead; ``events``
+    are the threshold events published now (empty when none was crossed).
+    """
+
+    lead_id: str
+    lead: Lead
+    version: int
+    result: ScoreResult
+    events: tuple[QualificationEvent, ...]
+    written: bool
+    prediction: Prediction | None
+
+
+# -- canonical records -> scoring inputs ------------------------------------------------
+
+
+def lead_facts(lead: Lead, created_at: datetime) -> LeadFacts:
+    """Return the profile of a canonical lead as fit rules see it."""
+    return LeadFacts(
+        created_at=created_at,
+        source=lead.source,
+        campaign=lead.campaign,
+        province=lead.province,
+        city=lead.city,
+        industry=lead.industry,
+        job_title=lead.job_title,
+        company_size=lead.company_size,
+        budget=lead.budget,
+    )
+
+
+def interaction_event(
+    channel: str, direction: str, occurred_at: datetime, mapping: dict[str, str]
+) -> EngagementEvent | None:
+    """Return the engagement event an interaction stands for, or None (``mapping`` says)."""
+    event_type = mapping.get(f"{channel}.{direction}")
+    return None if event_type is None else EngagementEvent(event_type, occurred_at)
+
+
+def load_leads(engine: Engine, lead_ids: Sequence[str]) -> dict[str, LeadInput]:
+    """Load leads by id (missing ids are absent from the answer)."""
+    found: dict[str, LeadInput] = {}
+    with engine.connect() as connection:
+        for start in range(0, len(lead_ids), 500):
+            chunk = list(lead_ids[start : start + 500])
+            statement = select(LeadRow.id, LeadRow.version, LeadRow.data, LeadRow.created_at).where(
+                LeadRow.id.in_(chunk)
+            )
+            for row in connection.execute(statement):
+                found[row.id] = LeadInput(
+                    row.id, row.version, Lead.model_validate(row.data), row.created_at
+                )
+    return found
+
+
+def iter_leads(engine: Engine, chunk: int) -> Iterator[list[LeadInput]]:
+    """Yield every lead in chunks, ordered by id (keyset paging, so memory stays flat)."""
+    after: str | None = None
+    while True:
+        statement = select(LeadRow.id, LeadRow.version, LeadRow.data, LeadRow.created_at)
+        if after is not None:
+            statement = statement.where(LeadRow.id > after)
+        statement = statement.order_by(LeadRow.id).limit(chunk)
+        with engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        if not rows:
+            return
+        yield [
+            LeadInput(row.id, row.version, Lead.model_validate(row.data), row.created_at)
+            for row in rows
+        ]
+        after = rows[-1].id
+
+
+def count_leads(engine: Engine) -> int:
+    """Return how many leads are stored."""
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(LeadRow)).scalar_one())
+
+
+def load_events(
+    engine: Engine, lead_ids: Sequence[str], mapping: dict[str, str]
+) -> dict[str, list[EngagementEvent]]:
+    """Return the engagement events of each lead's interactions (linked by ``lead_id``)."""
+    events: dict[str, list[EngagementEvent]] = defaultdict(list)
+    with engine.connect() as connection:
+        for start in range(0, len(lead_ids), 500):
+            chunk = list(lead_ids[start : start + 500])
+            statement = select(
+                InteractionRow.lead_id,
+                InteractionRow.channel,
+                InteractionRow.occurred_at,
+                InteractionRow.data["direction"].as_string(),
+            ).where(InteractionRow.lead_id.in_(chunk))
+            for lead_id, channel, occurred_at, direction in connection.execute(statement):
+                event = interaction_event(channel, direction, occurred_at, mapping)
+                if event is not None:
+                    events[lead_id].append(event)
+    return events
+
+
+# -- scores -> lead fields -----------------------------------------------------------
+
+
+def percent(points: Decimal) -> int:
+    """Round points half up to a whole number and clamp it to the Lead's 0-100 range."""
+    whole = int(points.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return max(0, min(100, whole))
+
+
+def lead_fields(result: ScoreResult) -> dict[str, Any]:
+    """Return the Lead fields a score writes back: score, fit_score, engagement_score, grade."""
+    return {
+        "score": percent(result.total),
+        "fit_score": percent(result.fit),
+        "engagement_score": percent(result.engagement),
+        "grade": result.grade,
+    }
+
+
+# -- the predictive model --------------------------------------------------------------
+
+
+@dataclass
+class ModelCache:
+    """The latest trained model, loaded once per process and reloaded when a newer one exists."""
+
+    stored: StoredModel | None = None
+    model: LeadModel | None = None
+    checked: dict[str, int] = field(default_factory=dict)
+
+    def current(self, engine: Engine) -> tuple[StoredModel, LeadModel] | None:
+        """Return the newest stored model, parsed (None before the first training)."""
+        newest = latest_model(engine)
+        if newest is None:
+            return None
+        if self.stored is None or self.stored.id != newest.id or self.model is None:
+            self.stored, self.model = newest, LeadModel.from_json(newest.model)
+        return self.stored, self.model
+
+
+def predict(
+    model: LeadModel, model_id: int, facts: Sequence[LeadFacts], top: int, now: datetime
+) -> list[Prediction]:
+    """Return each lead's probability and its ``top`` factors under ``model``."""
+    rows = [lead_features(fact) for fact in facts]
+    if not rows:
+        return []
+    probabilities = model.predict_proba(rows)
+    predictions = []
+    for row, probability in zip(rows, probabilities, strict=True):
+        factors = [
+            {
+                "feature": factor.feature,
+                "value": factor.value,
+                "condition": factor.condition,
+                "contribution": round(factor.contribution, 6),
+            }
+            for factor in (model.explain(row, top=top) if top else [])
+        ]
+        predictions.append(Prediction(float(probability), factors, model_id, now))
+    return predictions
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """What a training run did: the stored model, or why none was trained."""
+
+    model: StoredModel | None
+    history: int
+    conversions: int
+    predicted: int = 0
+    reason: str = ""
+
+
+def training_history(engine: Engine) -> tuple[list[LeadFacts], list[int]]:
+    """Return the profiles of leads with a known outcome, and each outcome (1 won, 0 lost).
+
+    A lead is won when its status is ``converted`` or an opportunity made from it
+    (``lead_id``) was won; lost when its status is ``lost`` or ``unqualified`` or its
+    opportunities were all lost. Leads still open teach nothing and are left out.
+    Rows come ordered by lead id, so the same history always gives the same model.
+    """
+    opportunity_outcome: dict[str, int] = {}
+    with engine.connect() as connection:
+        statement = select(OpportunityRow.status, OpportunityRow.data).where(
+            OpportunityRow.status.in_(("won", "lost"))
+        )
+        for status, data in connection.execute(statement):
+            lead_id = data.get("lead_id")
+            if isinstance(lead_id, str):
+                won = 1 if status == "won" else 0
+                opportunity_outcome[lead_id] = max(opportunity_outcome.get(lead_id, 0), won)
+    facts: list[LeadFacts] = []
+    outcomes: list[int] = []
+    for chunk in iter_leads(engine, 5000):
+        for item in chunk:
+            outcome: int | None = opportunity_outcome.get(item.id)
+            if outcome is None or (outcome == 0 and item.lead.status in WON_STATUSES):
+                if item.lead.status in WON_STATUSES:
+                    outcome = 1
+                elif item.lead.status in LOST_STATUSES:
+                    outcome = 0
+            if outcome is not None:
+                facts.append(lead_facts(item.lead, item.created_at))
+                outcomes.append(outcome)
+    return facts, outcomes
+
+
+def train(
+    engine: Engine, settings: LeadScoringSettings, *, now: datetime | None = None
+) -> TrainingOutcome:
+    """Learn a model from the organisation's won and lost leads, store it, predict every lead.
+
+    Nothing is stored when the history is shorter than ``min_history`` or holds only
+    one outcome: ``reason`` says why. The model is deterministic (Newton's method from
+    zero), so the same history gives the same model, digest and probabilities.
+    """
+    now = now or utcnow()
+    facts, outcomes = training_history(engine)
+    conversions = sum(outcomes)
+    if len(facts) < settings.min_history:
+        reason = f"{len(facts)} won or lost leads; at least {settings.min_history} are needed"
+        return TrainingOutcome(None, len(facts), conversions, reason=reason)
+    if conversions in (0, len(facts)):
+        return TrainingOutcome(
+            None, len(facts), conversions, reason="the history holds only one outcome"
+        )
+    model = LeadModel.fit(
+        [lead_features(fact) for fact in facts],
+        outcomes,
+        bins=settings.model_bins,
+        min_count=settings.model_min_count,
+        l2=settings.model_l2,
+    )
+    text = model.to_json()
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    model_id = save_model(
+        engine,
+        model_json=text,
+        digest=digest,
+        trained_at=now,
+        rows=model.training_rows,
+        conversions=model.training_conversions,
+    )
+    stored = StoredModel(model_id, now, model.training_rows, conversions, digest, text)
+    predicted = 0
+    for chunk in iter_leads(engine, 2000):
+        predictions = predict(
+            model,
+            model_id,
+            [lead_facts(item.lead, item.created_at) for item in chunk],
+            settings.top_factors,
+            now,
+        )
+        predicted += save_predictions(
+            engine, zip([item.id for item in chunk], predictions, strict=True)
+        )
+    return TrainingOutcome(stored, len(facts), conversions, predicted)
+
+
+# -- scoring -------------------------------------------------------------------------
+
+
+class LeadScorer:
+    """Scores leads from their records and stores the results, for one process.
+
+    ``records`` is the plugin's records facade (write-back and events go through it, so
+    the plugin's own write is not echoed back to it); ``signals`` adds plugin signals.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        records: Records,
+        config: ScoringConfig,
+        *,
+        signals: Signals = no_signals,
+    ) -> None:
+        self.engine = engine
+        self.records = records
+        self.config = config
+        self.signals = signals
+        self.models = ModelCache()
+
+    def events_of(self, inputs: Sequence[LeadInput]) -> dict[str, list[EngagementEvent]]:
+        """Return every lead's engagement events: its interactions, then plugin signals."""
+        mapping = self.config.settings.interaction_events
+        events = load_events(self.engine, [item.id for item in inputs], mapping)
+        for item in inputs:
+            extra = self.signals(item.id, item.lead)
+            if extra:
+                events[item.id].extend(extra)
+        return events
+
+    def score_ids(
+        self, lead_ids: Sequence[str], *, now: datetime | None = None
+    ) -> list[ScoredLead]:
+        """Score the leads with these ids (unknown ids are skipped) and store the results."""
+        inputs = load_leads(self.engine, list(dict.fromkeys(lead_ids)))
+        return self.score_inputs(list(inputs.values()), now=now)
+
+    def score_inputs(
+        self, inputs: Sequence[LeadInput], *, now: datetime | None = None
+    ) -> list[ScoredLead]:
+        """Score loaded leads one by one with :func:`score` and store each result."""
+        now = now or utcnow()
+        events = self.events_of(inputs)
+        stored = get_scores(self.engine, [item.id for item in inputs])
+        facts = [lead_facts(item.lead, item.created_at) for item in inputs]
+        predictions = self._predictions(facts, now)
+        scored = []
+        for index, item in enumerate(inputs):
+            result = score(facts[index], events.get(item.id, []), self.config.rules, now)
+            prediction = predictions[index] if predictions else None
+            scored.append(self.store(item, result, stored.get(item.id), prediction))
+        return scored
+
+    def _predictions(self, facts: Sequence[LeadFacts], now: datetime) -> list[Prediction]:
+        current = self.models.current(self.engine)
+        if current is None:
+            return []
+        stored, model = current
+        return predict(model, stored.id, facts, self.config.settings.top_factors, now)
+
+    def store(
+        self,
+        item: LeadInput,
+        result: ScoreResult,
+        previous: StoredScore | None,
+        prediction: Prediction | None,
+    ) -> ScoredLead:
+        """Write a lead's score back, store its breakdown and publish crossed thresholds.
+
+        When the write-back lands directly on the version that was scored, the plugin's
+        binding is moved to the new version, so the sync engine does not hand the
+        plugin its own write (a lead changed meanwhile is rescored as usual).
+        """
+        changes = lead_fields(result)
+        current = {name: getattr(item.lead, name) for name in changes}
+        version, written = item.version, False
+        if current != changes:
+            version = self.records.update("lead", item.id, changes)
+            written = version != item.version
+            if version == item.version + 1:
+                self.records.bind("lead", item.id, item.id, version)
+        save_score(
+            self.engine,
+            item.id,
+            version,
+            result,
+            rules_digest=self.config.rules_digest,
+            prediction=prediction,
+        )
+        published = previous.published_qualification if previous is not None else "none"
+        events = self._publish(item.id, published, result)
+        lead = item.lead.model_copy(update=changes) if written else item.lead
+        return ScoredLead(item.id, lead, version, result, events, written, prediction)
+
+    def _publish(
+        self, lead_id: str, published: Any, result: ScoreResult
+    ) -> tuple[QualificationEvent, ...]:
+        """Publish the threshold events from ``published`` up to the new qualification, once."""
+        new = result.qualification
+        if new == published:
+            return ()
+        if not publish_qualification(self.engine, lead_id, published, new):
+            return ()
+        events = threshold_events(published, new)
+        payload = {
+            "score": str(result.total),
+            "fit": str(result.fit),
+            "engagement": str(result.engagement),
+            "grade": result.grade,
+            "qualification": new,
+            "scored_at": result.scored_at.isoformat(),
+        }
+        try:
+            for event in events:
+                self.records.emit(event, "lead", lead_id, payload)
+        except Exception:
+            publish_qualification(self.engine, lead_id, new, published)
+            raise
+        return tuple(events)
+
+    # -- every lead at once ----------------------------------------------------------
+
+    def rescore_all(
+        self,
+        *,
+        chunk: int = 5000,
+        now: datetime | None = None,
+        progress: Callable[[int], object] | None = None,
+    ) -> RescoreOutcome:
+        """Rescore every lead with the bulk path; store and write back only what changed.
+
+        Each chunk is scored with :func:`score_many`; a lead whose scores, grade,
+        qualification or rules differ from what is stored (or whose Lead fields differ)
+        is then scored with :func:`score` for its full explanation and stored exactly
+        as the job stores it. The two paths must agree: a difference is an error.
+        """
+        now = now or utcnow()
+        outcome = RescoreOutcome()
+        rules = self.config.rules
+        predictions_model = self.models.current(self.engine)
+        for inputs in iter_leads(self.engine, chunk):
+            events = self.events_of(inputs)
+            facts = [lead_facts(item.lead, item.created_at) for item in inputs]
+            lead_events = [events.get(item.id, []) for item in inputs]
+            bulk = score_many(facts, lead_events, rules, now)
+            stored = get_scores(self.engine, [item.id for item in inputs])
+            for row, item in enumerate(inputs):
+                previous = stored.get(item.id)
+                if not self._changed(item, previous, bulk, row):
+                    continue
+                result = score(facts[row], lead_events[row], rules, now)
+                if int(result.total * 100) != int(bulk.total[row]) or result.grade != bulk.grade(
+                    row
+                ):
+                    raise AssertionError(f"bulk and per-lead scores of lead {item.id} differ")
+                prediction = None
+                if predictions_model is not None:
+                    model_row, model = predictions_model
+                    top = self.config.settings.top_factors
+                    prediction = predict(model, model_row.id, [facts[row]], top, now)[0]
+                scored = self.store(item, result, previous, prediction)
+                outcome.changed += 1
+                outcome.written += int(scored.written)
+                outcome.events += len(scored.events)
+            outcome.leads += len(inputs)
+            if progress is not None:
+                progress(len(inputs))
+        return outcome
+
+    def _changed(self, item: LeadInput, previous: StoredScore | None, bulk: Any, row: int) -> bool:
+        if previous is None or previous.rules_digest != self.config.rules_digest:
+            return True
+        fit, engagement = int(bulk.fit[row]), int(bulk.engagement[row])
+        if int(previous.fit * 100) != fit or int(previous.engagement * 100) != engagement:
+            return True
+        if previous.grade != bulk.grade(row):
+            return True
+        if previous.qualification != bulk.qualification_of(row):
+            return True
+        lead = item.lead
+        expected = {
+            "score": percent(Decimal(fit + engagement).scaleb(-2)),
+            "fit_score": percent(Decimal(fit).scaleb(-2)),
+            "engagement_score": percent(Decimal(engagement).scaleb(-2)),
+            "grade": bulk.grade(row),
+        }
+        return any(getattr(lead, name) != value for name, value in expected.items())
+
+
+@dataclass
+class RescoreOutcome:
+    """What ``rescore_all`` did: leads read, leads whose score changed, writes, events."""
+
+    leads: int = 0
+    changed: int = 0
+    written: int = 0
+    events: int = 0
+
+
+__all__ = [
+    "LeadInput",
+    "LeadScorer",
+    "RescoreOutcome",
+    "ScoredLead",
+    "ScoringConfig",
+    "Signals",
+    "TrainingOutcome",
+    "interaction_event",
+    "lead_facts",
+    "lead_fields",
+    "percent",
+    "train",
+    "training_history",
+]

@@ -1,0 +1,317 @@
+"""Lead scoring's own tables: each lead's stored score breakdown and the predictive models.
+
+The canonical Lead only carries the rounded scores and the grade; the exact breakdown
+(which rule gave how many points, and when), the qualification already published as
+an event, and the predictive probability with its top factors live here, one row per
+lead. Every trained model is kept with its training date, so a prediction can always
+be traced to the model that made it. ``core/db/metadata.py`` imports this module so
+migrations and schema checks see these tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Engine,
+    Float,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db.base import Base
+from core.db.engine import upsert
+from core.db.types import JSONDocument, UTCDateTime
+from lead_scoring.scoring import QualificationLevel, ScoreResult, to_points
+
+#: The qualification levels as stored (``none`` before any threshold is met).
+QUALIFICATIONS: tuple[QualificationLevel, ...] = ("none", "mql", "sql")
+
+
+class LeadScoreRow(Base):
+    """The latest score of one lead and its explanation.
+
+    Points are integer hundredths (``fit_cents`` 1250 is 12.50 points), so the
+    explanation's lines add up to the scores exactly on every database.
+    ``published_qualification`` is the level whose threshold events were published:
+    an event goes out once, when the scored level rises above it. ``rules_digest``
+    says which rules file gave the score; ``probability``, ``factors`` and
+    ``model_id`` are the predictive model's view of the same lead.
+    """
+
+    __tablename__ = "lead_scores"
+
+    lead_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    lead_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    fit_cents: Mapped[int] = mapped_column(Integer, nullable=False)
+    engagement_cents: Mapped[int] = mapped_column(Integer, nullable=False)
+    total_cents: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    grade: Mapped[str] = mapped_column(String(8), nullable=False)
+    qualification: Mapped[str] = mapped_column(String(8), nullable=False, index=True)
+    published_qualification: Mapped[str] = mapped_column(String(8), nullable=False)
+    rules_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    explanation: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument, nullable=False)
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    probability: Mapped[float | None] = mapped_column(Float)
+    factors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONDocument)
+    model_id: Mapped[int | None] = mapped_column(Integer)
+    predicted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LeadModelRow(Base):
+    """One trained predictive model: its JSON, when it was trained and on how much history."""
+
+    __tablename__ = "lead_score_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trained_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    training_rows: Mapped[int] = mapped_column(Integer, nullable=False)
+    training_conversions: Mapped[int] = mapped_column(Integer, nullable=False)
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    model: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A lead's conversion probability and the factors that moved it most."""
+
+    probability: float
+    factors: list[dict[str, Any]]
+    model_id: int
+    predicted_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredScore:
+    """A lead's stored score, as ``GET /v1/leads/{id}/score`` shows it."""
+
+    lead_id: str
+    lead_version: int
+    fit: Decimal
+    engagement: Decimal
+    total: Decimal
+    grade: str
+    qualification: QualificationLevel
+    published_qualification: QualificationLevel
+    rules_digest: str
+    explanation: list[dict[str, Any]]
+    scored_at: datetime
+    prediction: Prediction | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> StoredScore:
+        """Build from a ``lead_scores`` row."""
+        prediction = None
+        if row.probability is not None and row.model_id is not None:
+            prediction = Prediction(
+                row.probability, list(row.factors or []), row.model_id, row.predicted_at
+            )
+        return cls(
+            lead_id=row.lead_id,
+            lead_version=row.lead_version,
+            fit=to_points(row.fit_cents),
+            engagement=to_points(row.engagement_cents),
+            total=to_points(row.total_cents),
+            grade=row.grade,
+            qualification=_level(row.qualification),
+            published_qualification=_level(row.published_qualification),
+            rules_digest=row.rules_digest,
+            explanation=list(row.explanation),
+            scored_at=row.scored_at,
+            prediction=prediction,
+        )
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """A trained model as stored."""
+
+    id: int
+    trained_at: datetime
+    training_rows: int
+    training_conversions: int
+    digest: str
+    model: str
+
+
+def _level(value: str) -> QualificationLevel:
+    for level in QUALIFICATIONS:
+        if value == level:
+            return level
+    raise ValueError(f"unknown qualification {value!r} in lead_scores")
+
+
+def _cents(points: Decimal) -> int:
+    return int(points * 100)
+
+
+def get_score(engine: Engine, lead_id: str) -> StoredScore | None:
+    """Return the stored score of one lead, or None when it was never scored."""
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(LeadScoreRow.__table__).where(LeadScoreRow.lead_id == lead_id)
+        ).first()
+    return StoredScore.from_row(row) if row is not None else None
+
+
+def get_scores(engine: Engine, lead_ids: Sequence[str]) -> dict[str, StoredScore]:
+    """Return the stored scores of many leads, by lead id (unscored leads are absent)."""
+    found: dict[str, StoredScore] = {}
+    with engine.connect() as connection:
+        for start in range(0, len(lead_ids), 500):
+            chunk = list(lead_ids[start : start + 500])
+            statement = select(LeadScoreRow.__table__).where(LeadScoreRow.lead_id.in_(chunk))
+            for row in connection.execute(statement):
+                found[row.lead_id] = StoredScore.from_row(row)
+    return found
+
+
+def save_score(
+    engine: Engine,
+    lead_id: str,
+    lead_version: int,
+    result: ScoreResult,
+    *,
+    rules_digest: str,
+    prediction: Prediction | None = None,
+) -> None:
+    """Store a lead's score and explanation, replacing the previous one.
+
+    The published qualification is kept (a new row starts at ``none``): only
+    :func:`publish_qualification` moves it. The prediction is replaced only when one
+    is given, so a rescore between two trainings keeps the last probability.
+    """
+    values: dict[str, Any] = {
+        "lead_version": lead_version,
+        "fit_cents": _cents(result.fit),
+        "engagement_cents": _cents(result.engagement),
+        "total_cents": _cents(result.total),
+        "grade": result.grade,
+        "qualification": result.qualification,
+        "rules_digest": rules_digest,
+        "explanation": [line.as_dict() for line in result.explanation],
+        "scored_at": result.scored_at,
+    }
+    if prediction is not None:
+        values.update(_prediction_values(prediction))
+    statement = upsert(engine, LeadScoreRow).values(
+        lead_id=lead_id, published_qualification="none", **values
+    )
+    statement = statement.on_conflict_do_update(index_elements=[LeadScoreRow.lead_id], set_=values)
+    with engine.begin() as connection:
+        connection.execute(statement)
+
+
+def _prediction_values(prediction: Prediction) -> dict[str, Any]:
+    return {
+        "probability": prediction.probability,
+        "factors": prediction.factors,
+        "model_id": prediction.model_id,
+        "predicted_at": prediction.predicted_at,
+    }
+
+
+def publish_qualification(
+    engine: Engine, lead_id: str, old: QualificationLevel, new: QualificationLevel
+) -> bool:
+    """Move a lead's published qualification from ``old`` to ``new``; False if it was not ``old``.
+
+    A compare-and-set: of two processes that saw the same crossing, exactly one gets
+    True and publishes the events.
+    """
+    statement = (
+        update(LeadScoreRow)
+        .where(LeadScoreRow.lead_id == lead_id, LeadScoreRow.published_qualification == old)
+        .values(published_qualification=new)
+    )
+    with engine.begin() as connection:
+        return connection.execute(statement).rowcount == 1
+
+
+def save_predictions(engine: Engine, predictions: Iterable[tuple[str, Prediction]]) -> int:
+    """Store the probability and factors of leads that already have a score row."""
+    params = [
+        {"lead": lead_id, **_prediction_values(prediction)} for lead_id, prediction in predictions
+    ]
+    if not params:
+        return 0
+    statement = (
+        update(LeadScoreRow)
+        .where(LeadScoreRow.lead_id == bindparam("lead"))
+        .values(
+            probability=bindparam("probability"),
+            factors=bindparam("factors"),
+            model_id=bindparam("model_id"),
+            predicted_at=bindparam("predicted_at"),
+        )
+    )
+    with engine.begin() as connection:
+        connection.execute(statement.execution_options(synchronize_session=False), params)
+    return len(params)
+
+
+def save_model(
+    engine: Engine,
+    *,
+    model_json: str,
+    digest: str,
+    trained_at: datetime,
+    rows: int,
+    conversions: int,
+) -> int:
+    """Store a trained model and return its id."""
+    statement = (
+        insert(LeadModelRow)
+        .values(
+            trained_at=trained_at,
+            training_rows=rows,
+            training_conversions=conversions,
+            digest=digest,
+            model=model_json,
+        )
+        .returning(LeadModelRow.id)
+    )
+    with engine.begin() as connection:
+        return int(connection.execute(statement).scalar_one())
+
+
+def latest_model(engine: Engine) -> StoredModel | None:
+    """Return the most recently trained model, or None before the first training."""
+    statement = (
+        select(LeadModelRow.__table__)
+        .order_by(LeadModelRow.trained_at.desc(), LeadModelRow.id.desc())
+        .limit(1)
+    )
+    with engine.connect() as connection:
+        row = connection.execute(statement).first()
+    if row is None:
+        return None
+    return StoredModel(
+        row.id, row.trained_at, row.training_rows, row.training_conversions, row.digest, row.model
+    )
+
+
+__all__ = [
+    "LeadModelRow",
+    "LeadScoreRow",
+    "Prediction",
+    "StoredModel",
+    "StoredScore",
+    "get_score",
+    "get_scores",
+    "latest_model",
+    "publish_qualification",
+    "save_model",
+    "save_predictions",
+    "save_score",
+]
