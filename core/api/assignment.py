@@ -235,9 +235,7 @@ def post_followup(
     return {"task_id": task_id}
 
 
-@router.post(
-    "/v1/tasks/{record_id}/snooze", response_model=TaskHistoryOut, summary="Snooze a task"
-)
+@router.post("/v1/tasks/{record_id}/snooze", response_model=TaskHistoryOut, summary="Snooze a task")
 def post_snooze(
     record_id: RecordIdPath,
     body: SnoozeIn,
