@@ -117,10 +117,10 @@ def test_threshold_events_are_published_once_when_crossed(
     assert [call[0].events for call in steps.calls] == [("lead.mql",)]
     put(runtime, "interaction", "I-1", interaction("L-1", "visit", "inbound", days_ago=0))
     drain(runtime)
-    assert steps.calls[-1][0].events == ("lead.sql",)
+    assert list(steps.calls[-1][0].events) == ["lead.sql"]
     put(runtime, "interaction", "I-2", interaction("L-1", "email", "inbound", days_ago=0))
     drain(runtime)
-    assert steps.calls[-1][0].events == ()
+    assert list(steps.calls[-1][0].events) == []
     events = [event.data["type"] for event in timeline(runtime.engine, "lead", "L-1")]
     assert events == ["lead.mql", "lead.sql"]
     stored = get_score(runtime.engine, "L-1")
@@ -135,10 +135,10 @@ def test_a_fall_publishes_nothing_and_a_new_rise_publishes_again(
     weak = {**lead_data(runtime, "L-1"), "industry": None, "company_size": 5, "budget": None}
     put(runtime, "lead", "L-1", weak)
     drain(runtime)
-    assert steps.calls[-1][0].events == ()
+    assert list(steps.calls[-1][0].events) == []
     put(runtime, "lead", "L-1", {**lead_data(runtime, "L-1"), **GOOD_LEAD})
     drain(runtime)
-    assert steps.calls[-1][0].events == ("lead.mql",)
+    assert list(steps.calls[-1][0].events) == ["lead.mql"]
     events = [event.data["type"] for event in timeline(runtime.engine, "lead", "L-1")]
     assert events == ["lead.mql", "lead.mql"]
 
