@@ -28,8 +28,10 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
+import redis
 from sqlalchemy import create_engine, text
 
 from core.db.engine import create_db_engine
@@ -156,6 +158,13 @@ class Bench:
         admin.dispose()
 
 
+def wait_ready(namespace: str, processes: int) -> None:
+    """Wait until every worker process consumes: each one heartbeats in Redis when it does."""
+    client = redis.Redis.from_url(REDIS_URL)
+    wait_for(lambda: client.zcard(f"{namespace}:__heartbeats__") >= processes, 120, "workers")
+    client.close()
+
+
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         args,
@@ -195,7 +204,7 @@ def run_bare(bench: Bench, ids: list[str], per_message: int, processes: int, thr
     os.environ.update({k: v for k, v in env.items() if k.startswith("BENCH_")})
     from bench import bare_actor
 
-    time.sleep(3)
+    wait_ready(bench.namespace, processes)
     started = time.perf_counter()
     for first in range(0, len(ids), per_message):
         bare_actor.push.send(ids[first : first + per_message])
@@ -222,9 +231,10 @@ def run_engine(bench: Bench, ids: list[str], batch: bool, processes: int, thread
         ],
         env,
     )
-    time.sleep(3)
+    runtime = None if batch else outbox_rows(bench, env, ids)
+    wait_ready(f"{bench.namespace}crm-sync", processes)
     started = time.perf_counter()
-    if batch:
+    if runtime is None:
         subprocess.run(
             [sys.executable, "-m", "core", "resync", "finance", "--no-wait"],
             env=env,
@@ -233,7 +243,9 @@ def run_engine(bench: Bench, ids: list[str], batch: bool, processes: int, thread
             stdout=subprocess.DEVNULL,
         )
     else:
-        queue_one_per_message(bench, env, ids)
+        for record_id in ids:
+            runtime.dispatch("finance", [("customer", record_id)])
+        runtime.close()
     wait_for(
         lambda: bench.count("SELECT count(*) FROM sync_state WHERE state = 'synced'") >= len(ids),
         900,
@@ -244,8 +256,12 @@ def run_engine(bench: Bench, ids: list[str], batch: bool, processes: int, thread
     return len(ids) / elapsed
 
 
-def queue_one_per_message(bench: Bench, env: dict[str, str], ids: list[str]) -> None:
-    """Queue each customer as the API does after a write: an outbox row, then one message."""
+def outbox_rows(bench: Bench, env: dict[str, str], ids: list[str]) -> Any:
+    """Write the outbox rows a write of each customer leaves; return a runtime to send with.
+
+    The clock starts after this, as on the bare side: both are timed from the first
+    message sent to the last document recorded.
+    """
     from core.sync.runtime import SyncRuntime
 
     now = utcnow()
@@ -278,17 +294,14 @@ def queue_one_per_message(bench: Bench, env: dict[str, str], ids: list[str]) -> 
             }
         },
     )
-    runtime = SyncRuntime(settings)
-    for record_id in ids:
-        runtime.dispatch("finance", [("customer", record_id)])
-    runtime.close()
+    return SyncRuntime(settings)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--single", type=int, default=5000, help="documents, one per message")
+    parser.add_argument("--single", type=int, default=6000, help="documents, one per message")
     parser.add_argument("--batch", type=int, default=50_000, help="documents of the resync")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
