@@ -143,6 +143,7 @@ def scheduler() -> None:
 
     from core.sync.scheduler import Scheduler
     from lead_scoring.plugin import periodic_jobs as lead_scoring_jobs
+    from lead_scoring.sla import periodic_jobs as sla_jobs
 
     settings = _settings()
     runtime = _runtime(settings)
@@ -150,7 +151,7 @@ def scheduler() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    running = Scheduler(runtime, lead_scoring_jobs(runtime))
+    running = Scheduler(runtime, [*lead_scoring_jobs(runtime), *sla_jobs(runtime)])
     running.start()
     console.print("crm-sync scheduler running (stand-by while another one holds the lease)")
     stop.wait()

@@ -155,6 +155,27 @@ def crm_sync_scoring_signals(
 
 
 # ---------------------------------------------------------------------------
+# Lead assignment (first result: each enabled plugin in name order until one answers)
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def crm_sync_assign_lead(
+    context: PluginContext, lead: SyncRecord, candidates: list[str]
+) -> str | None:
+    """Take over the assignment of a new lead: return the id of the agent who gets it.
+
+    ``lead`` is the lead as stored; ``candidates`` are the agents the assignment rules
+    left after eligibility, capacity and working hours (empty when none), in id order,
+    for a plugin that only wants to choose among them. Return None to let the rules
+    decide. The answer must be an active agent's id, else it is logged and ignored.
+    Called on each enabled plugin (with its own ``context``) in name order; stops at
+    the first answer, because one lead has one owner. Duplicates of an open lead are
+    linked before this hook is asked, so it never sees them.
+    """
+
+
+# ---------------------------------------------------------------------------
 # Operations (called on one plugin)
 # ---------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.api import admin, leads, problems, schemas, webhooks
+from core.api import admin, assignment, leads, problems, schemas, webhooks
 from core.api.auth import TokenVerifier, configured_tokens, require
 from core.api.limits import BodySizeLimit
 from core.api.records import record_routers
@@ -26,6 +26,7 @@ from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import Scheduler
 from core.sync.sweeper import Sweeper
 from lead_scoring.plugin import periodic_jobs as lead_scoring_jobs
+from lead_scoring.sla import periodic_jobs as sla_jobs
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,9 @@ class Background:
                 self.runtime.broker, worker_threads=self.runtime.settings.worker_threads
             )
             self.worker.start()
-            self.scheduler = Scheduler(self.runtime, lead_scoring_jobs(self.runtime))
+            self.scheduler = Scheduler(
+                self.runtime, [*lead_scoring_jobs(self.runtime), *sla_jobs(self.runtime)]
+            )
             self.scheduler.start()
         self.sweeper = Sweeper(self.runtime)
         self.sweeper.start()
@@ -126,6 +129,7 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(schemas.router)
     app.include_router(leads.router)
+    app.include_router(assignment.router)
 
     @app.get("/healthz", tags=["operations"], summary="The process is up")
     def healthz() -> dict[str, str]:
