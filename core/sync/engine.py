@@ -30,6 +30,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
@@ -145,7 +146,11 @@ class SyncEngine:
         statements = self._statements
         with self.engine.begin() as connection:
             claims = []
-            if refs:
+            if len(refs) > 1 and connection.dialect.name == "postgresql":
+                arrays = {"ks": [ref[0] for ref in refs], "rs": [ref[1] for ref in refs]}
+                result = connection.execute(statements.claim_many, {**params, **arrays})
+                claims = [Claim(*row) for row in result]
+            elif refs:
                 keys = [tuple(ref) for ref in refs]
                 result = connection.execute(statements.claim_refs, {**params, "refs": keys})
                 claims = [Claim(*row) for row in result]
@@ -296,7 +301,19 @@ class SyncEngine:
             row = connection.execute(statements.success_returning, done[0]).first()
             moved_on = row is not None and row.state == PENDING
             return [(done[0]["k"], done[0]["r"])] if moved_on else []
-        connection.execute(statements.success, done)
+        if connection.dialect.name == "postgresql":
+            first = done[0]
+            arrays = {
+                "ks": [p["k"] for p in done],
+                "rs": [p["r"] for p in done],
+                "vs": [p["v"] for p in done],
+                "exts": [p["ext"] for p in done],
+                "notes": [p["p_note"] for p in done],
+            }
+            params = {"now": first["now"], "p_plugin": plugin, "owner": first["owner"]}
+            connection.execute(statements.success_many, {**params, **arrays})
+        else:
+            connection.execute(statements.success, done)
         refs: list[Ref] = [(p["k"], p["r"]) for p in done]
         pending = connection.execute(statements.pending, {"p_plugin": plugin, "refs": refs})
         return [(row.kind, row.record_id) for row in pending]
@@ -338,16 +355,29 @@ class _Statements:
         self.claim_refs = (
             update(SyncState).where(claimable, key.in_(refs)).values(**lease).returning(*returning)
         )
+        # A materialised CTE: as a plain IN (subquery) PostgreSQL may run the subquery
+        # again for each row, and with SKIP LOCKED every run finds other rows, so far
+        # more than ``room`` rows would be claimed by one job.
         due = (
             select(SyncState.kind, SyncState.record_id)
             .where(claimable)
             .order_by(SyncState.due_at)
             .limit(bindparam("room"))
             .with_for_update(skip_locked=True)
+            .cte("due")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
         )
         self.claim_due = (
-            update(SyncState).where(claimable, key.in_(due)).values(**lease).returning(*returning)
+            update(SyncState)
+            .where(
+                SyncState.plugin == bindparam("p_plugin"),
+                SyncState.kind == due.c.kind,
+                SyncState.record_id == due.c.record_id,
+            )
+            .values(**lease)
+            .returning(*returning)
         )
+
         mine = and_(
             SyncState.plugin == bindparam("p_plugin"),
             SyncState.kind == bindparam("k"),
@@ -397,6 +427,34 @@ class _Statements:
             key.in_(refs),
         )
         self._loads: dict[str, Any] = {}
+
+    #: PostgreSQL fast paths for batches: one statement whose rows come from arrays, so
+    #: the SQL text stays the same whatever the batch size (planned and compiled once)
+    #: and each row is found by its key.
+    claim_many = text(
+        "UPDATE sync_state SET lease_owner = :owner, lease_until = :until,"
+        " attempts = sync_state.attempts + 1, last_attempt_at = :now, updated_at = :now"
+        " FROM unnest(CAST(:ks AS text[]), CAST(:rs AS text[])) AS wanted(k, r)"
+        " WHERE sync_state.plugin = :p_plugin AND sync_state.kind = wanted.k"
+        " AND sync_state.record_id = wanted.r AND sync_state.state IN ('pending', 'failed')"
+        " AND sync_state.due_at <= :now"
+        " AND (sync_state.lease_until IS NULL OR sync_state.lease_until < :now)"
+        " RETURNING sync_state.kind, sync_state.record_id, sync_state.wanted_version,"
+        " sync_state.synced_version, sync_state.external_id, sync_state.attempts,"
+        " sync_state.last_error"
+    )
+    success_many = text(
+        "UPDATE sync_state SET synced_version = CASE WHEN sync_state.synced_version IS NULL"
+        " OR sync_state.synced_version < done.v THEN done.v ELSE sync_state.synced_version END,"
+        " external_id = COALESCE(done.ext, sync_state.external_id), note = done.note,"
+        " state = CASE WHEN sync_state.wanted_version > done.v THEN 'pending' ELSE 'synced' END,"
+        " attempts = 0, last_error = NULL, due_at = :now, enqueued_at = :now,"
+        " lease_owner = NULL, lease_until = NULL, updated_at = :now"
+        " FROM unnest(CAST(:ks AS text[]), CAST(:rs AS text[]), CAST(:vs AS integer[]),"
+        " CAST(:exts AS text[]), CAST(:notes AS text[])) AS done(k, r, v, ext, note)"
+        " WHERE sync_state.plugin = :p_plugin AND sync_state.kind = done.k"
+        " AND sync_state.record_id = done.r AND sync_state.lease_owner = :owner"
+    )
 
     def load(self, kind_type: str) -> Any:
         """The statement that loads records of one kind by ``ids``."""
