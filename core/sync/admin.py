@@ -8,14 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy import Engine, and_, func, literal, select, true, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.db.engine import upsert
 from core.db.inbound_tables import InboxEvent
 from core.db.sync_tables import DEAD, DISCARDED, FAILED, PENDING, SyncState
-from core.db.types import utcnow
+from core.db.types import UTCDateTime, utcnow
 from core.kinds import Kind
 from core.sync.engine import Ref
 
@@ -157,51 +158,73 @@ def resync(
     enqueued = now if mark_enqueued else None
     for kind in kinds:
         table = kind.table
-        after = ""
+        after: str | None = None
         while True:
+            # The page's last id, found by the database so paging follows its collation.
+            last = connection_scalar(
+                engine,
+                select(table.id)
+                .where(table.id > after if after is not None else true())
+                .order_by(table.id)
+                .limit(1)
+                .offset(chunk - 1),
+            )
+            page = (
+                select(
+                    literal(plugin),
+                    literal(kind.type),
+                    table.id,
+                    literal(PENDING),
+                    table.version,
+                    literal(0),
+                    literal(now, UTCDateTime),
+                    literal(enqueued, UTCDateTime),
+                    literal(now, UTCDateTime),
+                )
+                .where(table.id > after if after is not None else true())
+                .where(table.id <= last if last is not None else true())
+            )
+            insert = upsert(engine, SyncState).from_select(
+                [
+                    "plugin",
+                    "kind",
+                    "record_id",
+                    "state",
+                    "wanted_version",
+                    "attempts",
+                    "due_at",
+                    "enqueued_at",
+                    "updated_at",
+                ],
+                page,
+            )
+            statement = insert.on_conflict_do_update(
+                index_elements=[SyncState.plugin, SyncState.kind, SyncState.record_id],
+                set_={
+                    "state": PENDING,
+                    "wanted_version": insert.excluded.wanted_version,
+                    "synced_version": None,
+                    "attempts": 0,
+                    "due_at": now,
+                    "enqueued_at": enqueued,
+                    "updated_at": now,
+                },
+            ).returning(SyncState.record_id)
             with engine.begin() as connection:
-                rows = connection.execute(
-                    select(table.id, table.version)
-                    .where(table.id > after)
-                    .order_by(table.id)
-                    .limit(chunk)
-                ).all()
-                if not rows:
-                    break
-                insert = upsert(engine, SyncState).values(
-                    [
-                        {
-                            "plugin": plugin,
-                            "kind": kind.type,
-                            "record_id": row.id,
-                            "state": PENDING,
-                            "wanted_version": row.version,
-                            "attempts": 0,
-                            "due_at": now,
-                            "enqueued_at": enqueued,
-                            "updated_at": now,
-                        }
-                        for row in rows
-                    ]
-                )
-                connection.execute(
-                    insert.on_conflict_do_update(
-                        index_elements=[SyncState.plugin, SyncState.kind, SyncState.record_id],
-                        set_={
-                            "state": PENDING,
-                            "wanted_version": insert.excluded.wanted_version,
-                            "synced_version": None,
-                            "attempts": 0,
-                            "due_at": now,
-                            "enqueued_at": enqueued,
-                            "updated_at": now,
-                        },
-                    )
-                )
-            after = rows[-1].id
-            if progress is not None:
-                progress(len(rows))
-            yield [(kind.type, row.id) for row in rows]
+                ids = list(connection.execute(statement).scalars())
+            if ids:
+                if progress is not None:
+                    progress(len(ids))
+                yield [(kind.type, record_id) for record_id in ids]
+            if last is None:
+                break
+            after = last
+
+
+def connection_scalar(engine: Engine, statement: Any) -> Any:
+    """Run a one-value query on its own connection."""
+    with engine.connect() as connection:
+        return connection.execute(statement).scalar()
 
 
 def outstanding(engine: Engine, plugin: str) -> int:
