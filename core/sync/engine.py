@@ -311,9 +311,9 @@ class SyncEngine:
                 "notes": [p["p_note"] for p in done],
             }
             params = {"now": first["now"], "p_plugin": plugin, "owner": first["owner"]}
-            connection.execute(statements.success_many, {**params, **arrays})
-        else:
-            connection.execute(statements.success, done)
+            result = connection.execute(statements.success_many, {**params, **arrays})
+            return [(row.kind, row.record_id) for row in result if row.state == PENDING]
+        connection.execute(statements.success, done)
         refs: list[Ref] = [(p["k"], p["r"]) for p in done]
         pending = connection.execute(statements.pending, {"p_plugin": plugin, "refs": refs})
         return [(row.kind, row.record_id) for row in pending]
@@ -454,6 +454,7 @@ class _Statements:
         " CAST(:exts AS text[]), CAST(:notes AS text[])) AS done(k, r, v, ext, note)"
         " WHERE sync_state.plugin = :p_plugin AND sync_state.kind = done.k"
         " AND sync_state.record_id = done.r AND sync_state.lease_owner = :owner"
+        " RETURNING sync_state.kind, sync_state.record_id, sync_state.state"
     )
 
     def load(self, kind_type: str) -> Any:
