@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, literal, select, true, update
+from sqlalchemy import Engine, and_, func, literal, select, text, true, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.db.engine import upsert
@@ -153,6 +153,8 @@ def resync(
     version is forgotten (so nothing is skipped) but the external id is kept, so the
     target updates what it has instead of creating it twice. With ``mark_enqueued``
     false the rows are left for the sweeper to send (when this process has no broker).
+    On PostgreSQL the table's statistics are refreshed afterwards, so the planner knows
+    about the rows a bulk load added.
     """
     now = now or utcnow()
     enqueued = now if mark_enqueued else None
@@ -219,6 +221,9 @@ def resync(
             if last is None:
                 break
             after = last
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("ANALYZE sync_state"))
 
 
 def connection_scalar(engine: Engine, statement: Any) -> Any:

@@ -145,11 +145,12 @@ class SyncEngine:
         }
         statements = self._statements
         with self.engine.begin() as connection:
-            claims = []
+            claims: list[Claim] = []
             if len(refs) > 1 and connection.dialect.name == "postgresql":
-                arrays = {"ks": [ref[0] for ref in refs], "rs": [ref[1] for ref in refs]}
-                result = connection.execute(statements.claim_many, {**params, **arrays})
-                claims = [Claim(*row) for row in result]
+                for kind, ids in _by_kind(refs).items():
+                    arrays = {"kind": kind, "rs": ids}
+                    result = connection.execute(statements.claim_many, {**params, **arrays})
+                    claims.extend(Claim(*row) for row in result)
             elif refs:
                 keys = [tuple(ref) for ref in refs]
                 result = connection.execute(statements.claim_refs, {**params, "refs": keys})
@@ -303,16 +304,20 @@ class SyncEngine:
             return [(done[0]["k"], done[0]["r"])] if moved_on else []
         if connection.dialect.name == "postgresql":
             first = done[0]
-            arrays = {
-                "ks": [p["k"] for p in done],
-                "rs": [p["r"] for p in done],
-                "vs": [p["v"] for p in done],
-                "exts": [p["ext"] for p in done],
-                "notes": [p["p_note"] for p in done],
-            }
             params = {"now": first["now"], "p_plugin": plugin, "owner": first["owner"]}
-            result = connection.execute(statements.success_many, {**params, **arrays})
-            return [(row.kind, row.record_id) for row in result if row.state == PENDING]
+            again: list[Ref] = []
+            for kind in {p["k"] for p in done}:
+                rows = [p for p in done if p["k"] == kind]
+                arrays = {
+                    "kind": kind,
+                    "rs": [p["r"] for p in rows],
+                    "vs": [p["v"] for p in rows],
+                    "exts": [p["ext"] for p in rows],
+                    "notes": [p["p_note"] for p in rows],
+                }
+                result = connection.execute(statements.success_many, {**params, **arrays})
+                again.extend((row.kind, row.record_id) for row in result if row.state == PENDING)
+            return again
         connection.execute(statements.success, done)
         refs: list[Ref] = [(p["k"], p["r"]) for p in done]
         pending = connection.execute(statements.pending, {"p_plugin": plugin, "refs": refs})
@@ -428,15 +433,16 @@ class _Statements:
         )
         self._loads: dict[str, Any] = {}
 
-    #: PostgreSQL fast paths for batches: one statement whose rows come from arrays, so
-    #: the SQL text stays the same whatever the batch size (planned and compiled once)
-    #: and each row is found by its key.
+    #: PostgreSQL fast paths for batches of one kind: one statement whose rows come from
+    #: arrays, so the SQL text stays the same whatever the batch size (compiled once),
+    #: and ``record_id = ANY(...)`` on the whole primary key makes PostgreSQL look each
+    #: row up by its key even when its statistics are stale after a bulk resync.
     claim_many = text(
         "UPDATE sync_state SET lease_owner = :owner, lease_until = :until,"
         " attempts = sync_state.attempts + 1, last_attempt_at = :now, updated_at = :now"
-        " FROM unnest(CAST(:ks AS text[]), CAST(:rs AS text[])) AS wanted(k, r)"
-        " WHERE sync_state.plugin = :p_plugin AND sync_state.kind = wanted.k"
-        " AND sync_state.record_id = wanted.r AND sync_state.state IN ('pending', 'failed')"
+        " WHERE sync_state.plugin = :p_plugin AND sync_state.kind = :kind"
+        " AND sync_state.record_id = ANY(CAST(:rs AS text[]))"
+        " AND sync_state.state IN ('pending', 'failed')"
         " AND sync_state.due_at <= :now"
         " AND (sync_state.lease_until IS NULL OR sync_state.lease_until < :now)"
         " RETURNING sync_state.kind, sync_state.record_id, sync_state.wanted_version,"
@@ -450,9 +456,10 @@ class _Statements:
         " state = CASE WHEN sync_state.wanted_version > done.v THEN 'pending' ELSE 'synced' END,"
         " attempts = 0, last_error = NULL, due_at = :now, enqueued_at = :now,"
         " lease_owner = NULL, lease_until = NULL, updated_at = :now"
-        " FROM unnest(CAST(:ks AS text[]), CAST(:rs AS text[]), CAST(:vs AS integer[]),"
-        " CAST(:exts AS text[]), CAST(:notes AS text[])) AS done(k, r, v, ext, note)"
-        " WHERE sync_state.plugin = :p_plugin AND sync_state.kind = done.k"
+        " FROM unnest(CAST(:rs AS text[]), CAST(:vs AS integer[]),"
+        " CAST(:exts AS text[]), CAST(:notes AS text[])) AS done(r, v, ext, note)"
+        " WHERE sync_state.plugin = :p_plugin AND sync_state.kind = :kind"
+        " AND sync_state.record_id = ANY(CAST(:rs AS text[]))"
         " AND sync_state.record_id = done.r AND sync_state.lease_owner = :owner"
         " RETURNING sync_state.kind, sync_state.record_id, sync_state.state"
     )
@@ -467,6 +474,14 @@ class _Statements:
             )
             self._loads[kind_type] = statement
         return statement
+
+
+def _by_kind(refs: Sequence[Ref]) -> dict[str, list[str]]:
+    """Record ids grouped by document type, in their order."""
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for kind, record_id in refs:
+        grouped[kind].append(record_id)
+    return grouped
 
 
 def _mapping_error(error: BaseException) -> SyncError:
