@@ -61,7 +61,9 @@ def after_scoring_steps() -> list[AfterScoring]:
     runs inside the sync job: if it raises, the job is retried (rescoring is
     idempotent and publishes nothing twice), so a step must be idempotent too.
     """
-    return []
+    from lead_scoring.assignment.step import assign_after_scoring
+
+    return [assign_after_scoring]
 
 
 def _settings(context: PluginContext) -> LeadScoringSettings:

@@ -119,9 +119,11 @@ def _points_by_rule(stored: StoredScore) -> dict[str, str]:
 def assignment_fields(request: Request, lead_id: str) -> dict[str, Any]:
     """The assignment and SLA measures of one lead (assigned_at, first response, sla).
 
-    The place where the assignment work reports per lead; empty until it does.
+    They come from the assignment and SLA records (core.api.assignment).
     """
-    return {}
+    from core.api.assignment import lead_measure_fields
+
+    return lead_measure_fields(request, lead_id)
 
 
 @router.get("/{record_id}/score", response_model=LeadScoreOut, summary="Explain a lead's score")
