@@ -297,3 +297,43 @@ def search_filters(kind: Kind, query: str) -> list[ColumnElement[bool]]:
         escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(column.like(f"%{escaped}%", escape="\\"))
     return conditions
+
+
+def write_from_caller(
+    engine: Engine,
+    kind: Kind,
+    record_id: str,
+    model: CanonicalModel,
+    *,
+    subscribers: Sequence[str],
+) -> WriteResult:
+    """Write a record the CRM sent whole, keeping the system fields it left out.
+
+    Fields other systems write back (``kind.schema.system_fields``) keep their stored
+    value when the body does not name them, so a CRM update does not erase an invoice
+    number or a score. Applied on top of the version read, retried if it changed.
+    """
+    keep = [name for name in kind.schema.system_fields if name not in model.model_fields_set]
+    if not keep:
+        return write_record(engine, kind, record_id, model, subscribers=subscribers)
+    for _ in range(20):
+        stored = get_record(engine, kind, record_id)
+        kept = {}
+        if stored is not None:
+            kept = {name: stored.data[name] for name in keep if stored.data.get(name) is not None}
+        if not kept:
+            return write_record(engine, kind, record_id, model, subscribers=subscribers)
+        body = model.model_dump(mode="json", exclude_computed_fields=True)
+        merged = kind.schema.model_validate({**body, **kept})
+        try:
+            return write_record(
+                engine,
+                kind,
+                record_id,
+                merged,
+                subscribers=subscribers,
+                expected_version=stored.version if stored is not None else 0,
+            )
+        except ConcurrentUpdate:
+            continue
+    raise ConcurrentUpdate(f"{kind.type} {record_id} kept changing; try again")

@@ -11,6 +11,7 @@ from core.api.auth import Principal, require
 from core.api.problems import Problem
 from core.kinds import KINDS, Kind
 from core.store import (
+    ConcurrentUpdate,
     StoredRecord,
     get_record,
     list_records,
@@ -18,7 +19,7 @@ from core.store import (
     searchable,
     sync_rows,
     timeline,
-    write_record,
+    write_from_caller,
 )
 from core.sync.runtime import SyncRuntime
 
@@ -125,7 +126,14 @@ def _add_put(router: APIRouter, kind: Kind) -> None:
     ) -> dict[str, Any]:
         runtime = runtime_of(request)
         subscribers = runtime.host.subscribers(kind.type)
-        result = write_record(runtime.engine, kind, record_id, body, subscribers=subscribers)
+        try:
+            result = write_from_caller(
+                runtime.engine, kind, record_id, body, subscribers=subscribers
+            )
+        except ConcurrentUpdate:
+            raise Problem(
+                409, "conflict", f"{kind.type} {record_id} is changing too fast; send it again"
+            ) from None
         for plugin in result.subscribers:
             runtime.dispatch(plugin, [(kind.type, record_id)])
         if result.created:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,12 @@ CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
 class CanonicalModel(BaseModel):
-    """Base of every canonical write schema: unknown fields are refused, text stays as sent."""
+    """Base of every canonical write schema: unknown fields are refused, text stays as sent.
+
+    ``system_fields`` names the fields other systems write back (an invoice number from
+    the ERP, a score from lead scoring): a PUT from the CRM that leaves one out keeps its
+    stored value instead of erasing it; a PUT that sends it (even as null) sets it.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=False, str_strip_whitespace=False)
+    system_fields: ClassVar[frozenset[str]] = frozenset()

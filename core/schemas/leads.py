@@ -45,6 +45,8 @@ class Lead(CanonicalModel):
     budget: NonNegativeAmount | None = None
     currency: CurrencyCode = "IRR"
     status: LeadStatus = "new"
+    system_fields = frozenset({"owner_id", "fit_score", "engagement_score", "score", "grade"})
+
     owner_id: RecordId | None = None
     fit_score: Percent | None = None
     engagement_score: Percent | None = None

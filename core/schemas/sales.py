@@ -172,6 +172,10 @@ class ProForma(PricedDocument):
     issue_date: date
     valid_until: date | None = None
     status: ProFormaStatus = "draft"
+    system_fields = frozenset(
+        {"invoice_number", "invoice_state", "payment_state", "amount_paid", "erp_total"}
+    )
+
     invoice_number: ShortText | None = None
     invoice_state: InvoiceState | None = None
     payment_state: PaymentState | None = None
@@ -194,6 +198,8 @@ class SalesOrder(PricedDocument):
     proforma_id: RecordId | None = None
     order_date: date | None = None
     status: OrderStatus = "draft"
+    system_fields = frozenset({"promised_date", "delivery_state"})
+
     promised_date: date | None = None
     delivery_state: DeliveryState | None = None
 
@@ -250,6 +256,8 @@ class ReturnRequest(CanonicalModel):
     reason: Description
     lines: list[ReturnLine] = Field(min_length=1, max_length=MAX_LINES)
     status: ReturnStatus = "requested"
+    system_fields = frozenset({"resolution", "received_at", "refunded_amount"})
+
     resolution: ReturnResolution | None = None
     received_at: Timestamp | None = None
     refunded_amount: NonNegativeAmount | None = None

@@ -200,7 +200,7 @@ def test_an_unexpected_failure_is_a_500_problem_that_leaks_nothing(
     def fail(*args: object, **kwargs: object) -> None:
         raise RuntimeError("password=hunter2 at db.internal")
 
-    monkeypatch.setattr(records, "write_record", fail)
+    monkeypatch.setattr(records, "write_from_caller", fail)
     with TestClient(app, raise_server_exceptions=False) as client:
         answer = client.put("/v1/customers/C-1", json=sample("customers"), headers=WRITER)
     problem = assert_problem(answer, 500, "internal-error")
