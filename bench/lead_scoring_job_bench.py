@@ -1,21 +1,28 @@
-"""Benchmark lead scoring in the running system (embedded runtime, SQLite, no network).
+"""Benchmark lead scoring and assignment in the running system (in the process, no network).
 
-1. One new lead through the job: the lead is written as ``PUT /v1/leads/{id}`` writes it
-   (record and outbox row in one transaction), then the sync engine runs the plugin's
-   push (load the lead and its interactions, score, write back, store the breakdown)
-   and the follow-up message its own write-back leaves (skipped without a push). The
-   time is measured in the process around those calls: no HTTP, no broker hop.
+1. One new lead through the job, scored and assigned: 7 agents of one team share the
+   rotation (capacity checks on, limits high enough never to bind). The lead is written
+   as ``PUT /v1/leads/{id}`` writes it (record and outbox row in one transaction), then
+   the sync engine runs the plugin's push (load the lead and its interactions, score,
+   write back, store the breakdown, then assignment: duplicates, sticky owner, rules,
+   capacity, rotation turn, history, first-response timer, owner written back,
+   timeline event) and any follow-up message the write-backs leave. The time is
+   measured in the process around those calls: no HTTP, no broker hop. On SQLite
+   always, and on PostgreSQL when the server of ``CRM_SYNC_TEST_POSTGRES_URL`` (or
+   ``--postgres-url``) answers; a scratch database is created there and dropped.
 2. Bulk rescoring of stored leads with the default rules (20 rules): the bulk scorer
    alone on the leads' columns, then ``crm-sync score --all``'s path end to end (read
    every lead and its interactions, score in chunks, compare with the stored scores),
-   once when every lead changes (each written back) and once when none does.
+   once when every lead changes (each written back) and once when none does (SQLite).
 
-Usage: ``.venv/bin/python bench/lead_scoring_job_bench.py [--leads 100000] [--job-leads 500]``
+Usage: ``.venv/bin/python bench/lead_scoring_job_bench.py [--leads 100000] [--job-leads 500]
+[--postgres-url URL | --no-postgres]``
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import tempfile
@@ -27,9 +34,19 @@ import lead_scoring.plugin as lead_scoring_plugin
 from core.db.migrate import upgrade
 from core.db.records import InteractionRow, LeadRow
 from core.kinds import kind_by_type
+from core.schemas.parties import Agent
 from core.settings import Settings
 from core.store import canonical_document, write_record
 from core.sync.runtime import SyncRuntime
+from core.testing.services import (
+    POSTGRES,
+    ServiceUnavailableError,
+    check_postgres,
+    create_postgres_database,
+    drop_postgres_database,
+)
+from lead_scoring.assignment.service import RULES_ENV
+from lead_scoring.assignment.tables import LeadAssignment
 from lead_scoring.bulk import score_columns, score_many
 from lead_scoring.columns import EventColumns, LeadColumns
 from lead_scoring.service import iter_leads, lead_facts, load_events
@@ -60,11 +77,25 @@ def lead_body(rng: random.Random) -> dict[str, object]:
     }
 
 
-def runtime_in(folder: Path) -> SyncRuntime:
+#: Assignment rules of the job benchmark: the default capacity checks run, never binding.
+BENCH_RULES = """
+[defaults]
+max_open_leads = 1000000
+daily_quota = 1000000
+
+[[rules]]
+name = "sales"
+team = "sales"
+territory = false
+"""
+AGENTS = 7
+
+
+def runtime_in(folder: Path, database_url: str | None = None) -> SyncRuntime:
     """An embedded runtime with the lead-scoring plugin, its database migrated."""
     settings = Settings(
         data_dir=folder / "data",
-        database_url=f"sqlite:///{folder / 'bench.db'}",
+        database_url=database_url or f"sqlite:///{folder / 'bench.db'}",
         api_tokens="admin:admin:admin-token-0123456789",
         plugins={"lead_scoring": {"max_batch": 1}},
     )
@@ -81,10 +112,14 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def bench_job(runtime: SyncRuntime, count: int) -> None:
-    """Time scoring one new lead through the job, ``count`` times."""
+def bench_job(runtime: SyncRuntime, count: int, label: str) -> None:
+    """Time scoring and assigning one new lead through the job, ``count`` times."""
     rng = random.Random(7)
     kind = kind_by_type("lead")
+    agents = kind_by_type("agent")
+    for number in range(AGENTS):
+        agent = Agent(name=f"Agent {number}", team="sales")
+        write_record(runtime.engine, agents, f"agent-{number}", agent, subscribers=[])
     subscribers = runtime.host.subscribers("lead")
     jobs, totals = [], []
     for number in range(count + 20):
@@ -95,14 +130,22 @@ def bench_job(runtime: SyncRuntime, count: int) -> None:
         pushed = time.perf_counter()
         outcome = runtime.sync.process("lead_scoring", [("lead", lead_id)])
         assert outcome.pushed == 1, outcome
-        if outcome.again:
-            runtime.sync.process("lead_scoring", outcome.again)
+        while outcome.again:
+            outcome = runtime.sync.process("lead_scoring", outcome.again)
         done = time.perf_counter()
         if number >= 20:  # warm-up: caches, first queries
             jobs.append((done - pushed) * 1000)
             totals.append((done - started) * 1000)
-    print(f"one new lead through the job, {count} leads (SQLite, in-process, no network):")
-    for name, values in (("job (push + write-back)", jobs), ("PUT write + job", totals)):
+    with runtime.engine.connect() as connection:
+        assigned = connection.execute(
+            LeadAssignment.__table__.select().where(LeadAssignment.owner_id.is_not(None))
+        ).all()
+    assert len(assigned) == count + 20, f"{len(assigned)} of {count + 20} leads assigned"
+    print(
+        f"one new lead through the job, scored and assigned over {AGENTS} agents, "
+        f"{count} leads ({label}, in-process, no network):"
+    )
+    for name, values in (("job (score + assign)", jobs), ("PUT write + job", totals)):
         p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
         print(
             f"  {name:<24} p50 {p50:6.2f} ms   p99 {p99:6.2f} ms"
@@ -178,18 +221,50 @@ def bench_bulk(runtime: SyncRuntime, count: int) -> None:
         )
 
 
+def postgres_server(args: argparse.Namespace) -> str | None:
+    """The PostgreSQL server to benchmark on, or None (not asked for, or not answering)."""
+    if args.no_postgres:
+        return None
+    url: str = args.postgres_url or POSTGRES.url()
+    try:
+        check_postgres(url)
+    except ServiceUnavailableError as error:
+        print(f"\nPostgreSQL not reachable ({error}); its figures are skipped")
+        return None
+    return url
+
+
 def main() -> None:
     """Run both benchmarks and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=100_000, help="leads for bulk rescoring")
     parser.add_argument("--job-leads", type=int, default=500, help="leads through the job")
+    parser.add_argument("--postgres-url", default=None, help="PostgreSQL server (SQLAlchemy URL)")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
+        rules = Path(folder) / "assignment_rules.toml"
+        rules.write_text(BENCH_RULES, encoding="utf-8")
+        os.environ[RULES_ENV] = str(rules)
         runtime = runtime_in(Path(folder))
         try:
-            bench_job(runtime, args.job_leads)
+            bench_job(runtime, args.job_leads, "SQLite")
         finally:
             runtime.close()
+        server = postgres_server(args)
+        if server is not None:
+            name = f"crm_sync_bench_{os.getpid()}"
+            url = create_postgres_database(server, name)
+            try:
+                runtime = runtime_in(Path(folder), url)
+                try:
+                    print()
+                    bench_job(runtime, args.job_leads, "PostgreSQL")
+                finally:
+                    runtime.close()
+            finally:
+                drop_postgres_database(server, name)
+        del os.environ[RULES_ENV]
     with tempfile.TemporaryDirectory() as folder:
         runtime = runtime_in(Path(folder))
         try:
