@@ -123,7 +123,13 @@ class OdooInventory:
             return Answer(None, _released(request.reservation_id))
         pickings = []
         for picking in self.flows.deliveries_of(order):
-            if picking.type_code != "outgoing" or picking.state in ("done", "cancel"):
+            if picking.type_code != "outgoing" or picking.state == "cancel":
+                continue
+            if picking.state == "done":
+                # Shipped goods were held for this sale: they count as reserved, so a
+                # later version of the document does not read as unavailable.
+                if not release:
+                    pickings.append(picking)
                 continue
             done = (
                 self.flows.release(picking.picking_id)

@@ -1,0 +1,297 @@
+"""The inventory flows on the Odoo backend, replayed against recorded JSON-RPC exchanges.
+
+Odoo cannot be installed here, so the recordings in ``odoo_recordings/inventory.json``
+follow Odoo 17's documented external API (``/jsonrpc``, service ``object``,
+``execute_kw``) and the answers its stock and sale modules give. Replay is strict
+(``tests.core.connectors.test_odoo.Replay``): every request must equal the recorded one,
+in order, and every recorded exchange must be used. Covered: reserving an approved
+pro-forma's sale (reserved, partly reserved and unavailable per line), reserving again
+after delivery, release on cancel, the delivery state polled back onto the order, a
+return made through the return wizard and its receipt polled back, and the faults
+(Odoo down, the sale not confirmed yet).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import plugins.inventory.plugin as inventory
+from core.db.migrate import upgrade
+from core.errors import TransientError
+from core.settings import Settings
+from core.store import sync_rows
+from core.sync.inbound import load_cursor
+from core.sync.runtime import SyncRuntime
+from core.sync.scheduler import poll_once
+from tests.core.connectors.test_odoo import URL, Replay
+from tests.plugins.inventory.conftest import PLUGIN, apply_inbound, get, put
+
+RECORDINGS_FILE = Path(__file__).parent / "odoo_recordings" / "inventory.json"
+ODOO = {
+    "url": URL,
+    "database": "crm",
+    "login": "sync@example.com",
+    "api_key": "key-123",
+    "version": 17,
+}
+#: Products as the CRM has them; Odoo knows them by the same SKU (``default_code``).
+PRODUCTS = {"p-1": "PUMP-1", "p-2": "VALVE-2", "p-3": "SEAL-3"}
+#: An approved pro-forma of 3 pumps, 4 valves and 2 seals.
+PROFORMA: dict[str, Any] = {
+    "customer_id": "cust-1",
+    "number": "PF-1",
+    "issue_date": "2026-11-20",
+    "status": "approved",
+    "lines": [
+        {"product_id": "p-1", "quantity": "3", "unit_price": "1000"},
+        {"product_id": "p-2", "quantity": "4", "unit_price": "500"},
+        {"product_id": "p-3", "quantity": "2", "unit_price": "200"},
+    ],
+}
+ORDER: dict[str, Any] = {
+    "customer_id": "cust-1",
+    "proforma_id": "pf-1",
+    "number": "SO-1",
+    "status": "confirmed",
+    "lines": PROFORMA["lines"],
+}
+
+
+def _recordings() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(RECORDINGS_FILE.read_text(encoding="utf-8"))
+    return loaded
+
+
+class InventoryReplay(Replay):
+    """The connector tests' strict replay, reading one flow of this plugin's recordings."""
+
+    def __init__(self, flow: str) -> None:
+        recorded = _recordings()["flows"][flow]
+        self.name = f"{RECORDINGS_FILE.name}:{flow}"
+        self.version = recorded["version"]
+        self.exchanges = recorded["exchanges"]
+        self.position = 0
+
+
+class Switchboard:
+    """The transport handler: answers from the flow a test is replaying now."""
+
+    def __init__(self) -> None:
+        self.replay: Callable[[httpx.Request], httpx.Response] | None = None
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        assert self.replay is not None, f"no flow is being replayed: {request.content!r}"
+        return self.replay(request)
+
+    def play(self, flow: str) -> InventoryReplay:
+        """Answer the next requests from ``flow``; the returned replay checks it was all used."""
+        replay = InventoryReplay(flow)
+        self.replay = replay
+        return replay
+
+
+def runtime_with(tmp_path: Path, handler: Callable[[httpx.Request], httpx.Response]) -> SyncRuntime:
+    """A runtime of only the inventory plugin, on Odoo, whose HTTP goes to ``handler``."""
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=f"sqlite:///{tmp_path / 'inventory-odoo.db'}",
+        plugins={PLUGIN: {"backend": "odoo", "odoo": ODOO}},
+        sync={"max_attempts": 3},
+    )
+    runtime = SyncRuntime(
+        settings,
+        extra_plugins={PLUGIN: inventory},
+        load_entry_points=False,
+        transport=httpx.MockTransport(handler),
+    )
+    upgrade(runtime.engine)
+    for product_id, sku in PRODUCTS.items():
+        put(runtime, "product", product_id, {"sku": sku, "name": sku})
+    return runtime
+
+
+def state(runtime: SyncRuntime, type_: str, record_id: str) -> tuple[str, str | None, str | None]:
+    """The plugin's delivery state of a record: state, external id, last error."""
+    [row] = [r for r in sync_rows(runtime.engine, type_, record_id) if r.plugin == PLUGIN]
+    return row.state, row.external_id, row.last_error
+
+
+def lines_of(runtime: SyncRuntime, reservation_id: str) -> list[tuple[str, str, str | None]]:
+    """(product, reserved quantity, state) of each line of a canonical reservation."""
+    data = get(runtime, "reservation", reservation_id).data
+    return [
+        (line.product_id, str(line.reserved_quantity), line.state)
+        for line in getattr(data, "lines", [])
+    ]
+
+
+def test_the_recordings_are_odoo_external_api_calls() -> None:
+    """Every recorded exchange is a JSON-RPC call shaped as Odoo's External API documents."""
+    for flow in _recordings()["flows"].values():
+        assert flow["version"] == 17
+        for exchange in flow["exchanges"]:
+            request = exchange["request"]
+            assert (request["jsonrpc"], request["method"]) == ("2.0", "call")
+            params = request["params"]
+            if params["service"] == "common":
+                assert params["args"] == ["crm", "sync@example.com", "key-123", {}]
+            else:
+                assert (params["service"], params["method"]) == ("object", "execute_kw")
+                assert params["args"][:3] == ["crm", 7, "key-123"]
+                assert not params["args"][4].startswith("_")
+            if "raise" in exchange:
+                continue
+            answer = exchange["response"]["json"]
+            assert answer["jsonrpc"] == "2.0" and answer["id"] == request["id"]
+            assert "error" not in answer
+
+
+def test_reserve_per_line_again_after_delivery_and_release_on_cancel(tmp_path: Path) -> None:
+    board = Switchboard()
+    runtime = runtime_with(tmp_path, board)
+    try:
+        put(runtime, "proforma", "pf-1", PROFORMA)
+
+        # action_assign on the order's delivery: 3 of 3 pumps, 1 of 4 valves, no seals.
+        replay = board.play("reserve")
+        runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
+        replay.assert_done()
+        assert state(runtime, "proforma", "pf-1") == ("synced", "sale.order,77", None)
+        assert lines_of(runtime, "res-pf-1") == [
+            ("p-1", "3", "reserved"),
+            ("p-2", "1", "partly_reserved"),
+            ("p-3", "0", "unavailable"),
+        ]
+        reservation = get(runtime, "reservation", "res-pf-1")
+        assert getattr(reservation.data, "status", None) == "partial"
+        assert reservation.external_id == "sale.order,77"
+
+        # A later version of the approved pro-forma once everything has shipped: the
+        # done delivery is not reserved again and its delivered moves count as held.
+        put(runtime, "proforma", "pf-1", {**PROFORMA, "valid_until": "2026-12-31"})
+        replay = board.play("reserve_after_delivery")
+        runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
+        replay.assert_done()
+        assert state(runtime, "proforma", "pf-1")[0] == "synced"
+        assert lines_of(runtime, "res-pf-1") == [
+            ("p-1", "3", "reserved"),
+            ("p-2", "4", "reserved"),
+            ("p-3", "2", "reserved"),
+        ]
+
+        # Cancelled: do_unreserve on the open delivery (Odoo answers it with no result).
+        put(runtime, "proforma", "pf-1", {**PROFORMA, "status": "cancelled"})
+        replay = board.play("release")
+        runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
+        replay.assert_done()
+        assert state(runtime, "proforma", "pf-1")[0] == "synced"
+        assert getattr(get(runtime, "reservation", "res-pf-1").data, "status", None) == "released"
+        assert lines_of(runtime, "res-pf-1") == [
+            ("p-1", "0", None),
+            ("p-2", "0", None),
+            ("p-3", "0", None),
+        ]
+    finally:
+        runtime.close()
+
+
+def test_delivery_and_return_come_back_by_polling(tmp_path: Path) -> None:
+    board = Switchboard()
+    runtime = runtime_with(tmp_path, board)
+    try:
+        # The confirmed order is bound to the pro-forma's sale order; nothing shipped yet.
+        put(runtime, "order", "so-1", ORDER)
+        replay = board.play("track")
+        runtime.sync.process(PLUGIN, [("order", "so-1")])
+        replay.assert_done()
+        assert state(runtime, "order", "so-1") == ("synced", "sale.order,77", None)
+        assert getattr(get(runtime, "order", "so-1").data, "delivery_state", None) is None
+
+        # The delivery is validated in Odoo: the poll finds it and the order is delivered.
+        replay = board.play("poll_delivered")
+        assert poll_once(runtime, PLUGIN).stored == 1
+        replay.assert_done()
+        apply_inbound(runtime)
+        assert getattr(get(runtime, "order", "so-1").data, "delivery_state", None) == "delivered"
+
+        # A return request goes through Odoo's return wizard on the done delivery.
+        put(
+            runtime,
+            "return",
+            "r-1",
+            {
+                "order_id": "so-1",
+                "customer_id": "cust-1",
+                "reason": "کالا آسیب دیده بود",
+                "lines": [{"product_id": "p-1", "quantity": "1"}],
+            },
+        )
+        replay = board.play("return")
+        runtime.sync.process(PLUGIN, [("return", "r-1")])
+        replay.assert_done()
+        assert state(runtime, "return", "r-1") == ("synced", "stock.picking,130", None)
+        wizard_write = replay.exchanges[10]["request"]["params"]["args"]
+        assert wizard_write[5][1] == {
+            "product_return_moves": [
+                [1, 31, {"quantity": 1}],
+                [1, 32, {"quantity": 0}],
+                [1, 33, {"quantity": 0}],
+            ]
+        }
+        assert getattr(get(runtime, "return", "r-1").data, "status", None) == "requested"
+
+        # The return is received in Odoo; the delivery read again unchanged is not reported.
+        replay = board.play("poll_return_received")
+        assert poll_once(runtime, PLUGIN).stored == 1
+        replay.assert_done()
+        apply_inbound(runtime)
+        returned = get(runtime, "return", "r-1").data
+        assert getattr(returned, "status", None) == "received"
+        assert str(getattr(returned, "received_at", None)).startswith("2026-11-26 11:00:00")
+
+        # Nothing changed since: nothing is stored or applied twice.
+        replay = board.play("poll_unchanged")
+        outcome = poll_once(runtime, PLUGIN)
+        replay.assert_done()
+        assert (outcome.stored, outcome.duplicates) == (0, 0)
+    finally:
+        runtime.close()
+
+
+def test_a_sale_not_confirmed_yet_is_retried(tmp_path: Path) -> None:
+    board = Switchboard()
+    runtime = runtime_with(tmp_path, board)
+    try:
+        put(runtime, "proforma", "pf-1", PROFORMA)
+        replay = board.play("not_confirmed")
+        runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
+        replay.assert_done()
+        row_state, _, error = state(runtime, "proforma", "pf-1")
+        assert row_state == "failed" and "is sent, not confirmed" in (error or "")
+        assert runtime.host.context(PLUGIN).store().get("reservation", "res-pf-1") is None
+    finally:
+        runtime.close()
+
+
+def test_odoo_down_is_transient_and_moves_no_cursor(tmp_path: Path) -> None:
+    board = Switchboard()
+    runtime = runtime_with(tmp_path, board)
+    try:
+        put(runtime, "proforma", "pf-1", PROFORMA)
+        replay = board.play("down")
+        runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
+        row_state, _, error = state(runtime, "proforma", "pf-1")
+        assert row_state == "failed" and "cannot reach Odoo" in (error or "")
+        assert runtime.host.context(PLUGIN).store().get("reservation", "res-pf-1") is None
+        with pytest.raises(TransientError, match="cannot reach Odoo"):
+            poll_once(runtime, PLUGIN)
+        replay.assert_done()
+        assert load_cursor(runtime.engine, PLUGIN) is None
+    finally:
+        runtime.close()
