@@ -4,7 +4,7 @@ The webhook backend only sends documents: the warehouse answers later through th
 signed inbound endpoint. The ERP backends (Tryton, Odoo) carry a request out at once
 and return the warehouse's answer, which the plugin writes onto the canonical records;
 they also poll the ERP for what its staff did since (reservations made later,
-shipments, returns received, refunds) and find reservations whose time is up.
+shipments, returns received, refunds) and find every reservation whose time is up.
 """
 
 from __future__ import annotations
@@ -117,9 +117,56 @@ class Watch:
         return events
 
 
+#: Reservation states in which the warehouse may hold (or later take) stock for it.
+HELD_STATES = ("requested", "reserved", "partial", "unavailable")
+
+
+def expired_reservations(
+    context: PluginContext, watch: Watch, now: datetime | None = None
+) -> list[InboundEvent]:
+    """Release events for every reservation not yet released whose expiry has passed.
+
+    A reservation's expiry is a point in time, not a change in the ERP, so waiting for
+    the ERP to touch its documents would keep the stock held for ever. Every reservation
+    in a held state is therefore looked at on each poll (indexed by status), along with
+    the watch list; an ``unavailable`` one is released too, or the ERP might reserve it
+    later when stock arrives. The event id is the reservation and its expiry, so the same
+    expiry found again by a later poll (before it was applied) is stored once, and an
+    expiry moved later makes a new event.
+    """
+    now = now or datetime.now(UTC)
+    events = watch.expired(now)
+    found = {event.payload["reservation_id"] for event in events}
+    records = context.store()
+    for state in HELD_STATES:
+        for record in records.find("reservation", "status", state):
+            data = record.data
+            if not isinstance(data, StockReservation) or data.expires_at is None:
+                continue
+            if record.id in found or data.expires_at > now:
+                continue
+            expires = data.expires_at.astimezone(UTC).isoformat()
+            payload = {"reservation_id": record.id, "expires_at": expires}
+            events.append(
+                InboundEvent(f"expired:{record.id}:{expires}", RESERVATION_EXPIRED, payload)
+            )
+            watch.expiring.pop(record.id, None)
+            found.add(record.id)
+    return events
+
+
 def sku_map(products: Sequence[str], sku_of: SkuOf) -> dict[str, str | None]:
     """The SKU of each CRM product id."""
     return {product: sku_of(product) for product in dict.fromkeys(products)}
 
 
-__all__ = ["Answer", "ErpBackend", "SkuOf", "Watch", "event_id", "sku_map"]
+__all__ = [
+    "HELD_STATES",
+    "Answer",
+    "ErpBackend",
+    "SkuOf",
+    "Watch",
+    "event_id",
+    "expired_reservations",
+    "sku_map",
+]

@@ -23,7 +23,7 @@ from core.connectors.odoo_flows import ReturnRequest as OdooReturn
 from core.errors import MappingError, TransientError
 from core.plugin_types import InboundEvent, PluginContext, PollResult
 from core.schemas.sales import StockReservation
-from plugins.inventory.backends import Answer, SkuOf, Watch, event_id
+from plugins.inventory.backends import Answer, SkuOf, Watch, event_id, expired_reservations
 from plugins.inventory.mapping import (
     DELIVERY_STATUS,
     RESERVATION_STATUS,
@@ -268,7 +268,7 @@ class OdooInventory:
                     by_order[sale] = orders[int(row["id"])]
             for sale, stamp in sorted(by_order.items()):
                 events.extend(self._order_events(context, sale, stamp, watch))
-        events.extend(watch.expired())
+        events.extend(expired_reservations(context, watch))
         cursor_out = json.dumps(
             {"pickings": changes.cursor.to_json(), "watch": watch.to_json()}, sort_keys=True
         )

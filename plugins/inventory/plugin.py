@@ -167,11 +167,22 @@ def crm_sync_push(context: PluginContext, documents: list[OutboundDocument]) -> 
 
 
 def _ensure_reservation(context: PluginContext, request: ReservationRequest) -> None:
-    """Create the canonical reservation the plugin keeps for a pro-forma or an order."""
-    if request.derived and context.store().get("reservation", request.reservation_id) is None:
-        context.store().update(
+    """Create the canonical reservation the plugin keeps for a pro-forma or an order.
+
+    When it exists already, its expiry follows the document's: a pro-forma whose
+    validity is extended or shortened holds its stock until the new end.
+    """
+    if not request.derived:
+        return
+    records = context.store()
+    record = records.get("reservation", request.reservation_id)
+    if record is None:
+        records.update(
             "reservation", request.reservation_id, request.reservation_fields(), create=True
         )
+    elif isinstance(record.data, StockReservation) and record.data.expires_at != request.expires_at:
+        expires = request.expires_at.isoformat() if request.expires_at else None
+        records.update("reservation", request.reservation_id, {"expires_at": expires})
 
 
 def _push_webhook(context: PluginContext, documents: list[OutboundDocument]) -> list[PushResult]:

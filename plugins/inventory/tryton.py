@@ -33,7 +33,7 @@ from core.connectors.tryton_erp import ReturnStatus as TrytonReturn
 from core.errors import MappingError, TransientError
 from core.plugin_types import InboundEvent, PluginContext, PollResult
 from core.schemas.sales import SalesOrder, StockReservation
-from plugins.inventory.backends import Answer, SkuOf, Watch, event_id
+from plugins.inventory.backends import Answer, SkuOf, Watch, event_id, expired_reservations
 from plugins.inventory.mapping import (
     DELIVERY_STATUS,
     RESERVATION_STATUS,
@@ -324,7 +324,7 @@ class TrytonInventory:
             events.extend(self._sale_events(context, sale_id, stamp, watch))
         for return_id, key in list(watch.returns.items()):
             events.extend(self._return_events(return_id, int(key.split(",")[1]), "watch", watch))
-        events.extend(watch.expired())
+        events.extend(expired_reservations(context, watch))
         if newest is not None:
             keep_from = (datetime.fromisoformat(newest) - OVERLAP).isoformat()
             seen = {key: value for key, value in seen.items() if value >= keep_from}

@@ -293,3 +293,38 @@ class TestInventoryTrytonContract(PluginContract):
             "tryton": {**settings["tryton"], "url": f"http://127.0.0.1:{free_port()}"},
         }
         return ContractTarget(settings=settings, received=received, unreachable_settings=down)
+
+
+def test_an_expired_reservation_is_released_on_the_next_poll(
+    contract_server: TrytonServer, make_inventory: Callable[[dict[str, Any]], SyncRuntime]
+) -> None:
+    """Expiry is a point in time, not a change in Tryton: the next poll releases the stock."""
+    runtime = make_inventory(settings_for(contract_server))
+    crm_side(runtime)
+    with httpx.Client(timeout=60.0) as http:
+        client = contract_server.client(http)
+        client.login()
+        erp, sale_id = finance_side(client, "pf-9", {"PUMP-1": 10, "VALVE-2": 10})
+        put(runtime, "proforma", "pf-9", proforma())
+        runtime.sync.process(PLUGIN, [("proforma", "pf-9")])
+        assert get(runtime, "reservation", "res-pf-9").data.status == "reserved"  # type: ignore[attr-defined]
+        # The poll sees the reservation's own stock moves; nothing has expired yet.
+        poll_once(runtime, PLUGIN)
+        apply_inbound(runtime)
+        assert get(runtime, "reservation", "res-pf-9").data.status == "reserved"  # type: ignore[attr-defined]
+
+        # The pro-forma's validity ended two days ago; the reservation takes its expiry.
+        ended = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+        put(runtime, "proforma", "pf-9", proforma(valid_until=ended))
+        runtime.sync.process(PLUGIN, [("proforma", "pf-9")])
+        held = get(runtime, "reservation", "res-pf-9").data
+        assert held.status == "reserved"  # type: ignore[attr-defined]
+        assert held.expires_at < datetime.now(UTC)  # type: ignore[attr-defined]
+
+        assert poll_once(runtime, PLUGIN).stored >= 1
+        apply_inbound(runtime)
+        released = get(runtime, "reservation", "res-pf-9").data
+        assert released.status == "released"  # type: ignore[attr-defined]
+        assert {line.reserved_quantity for line in erp.reservation(sale_id).lines} == {Decimal(0)}
+        # Released once: a later poll finds nothing more to release or report.
+        assert poll_once(runtime, PLUGIN).stored == 0
