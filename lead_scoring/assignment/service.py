@@ -19,9 +19,19 @@
 The turn is taken in the database: the pool's row is bumped with an upsert that
 returns the new turn and stays locked until the transaction that records the
 assignment commits, so two workers never take the same turn or both give a lead to
-the agent with the fewest turns. Each decision is written (history row, current
-assignment, first-response timer) in one transaction, then applied to the lead record
-and its timeline; a decision committed but not applied is applied again later.
+the agent with the fewest turns. When ``assign`` decides, the whole decision (turn,
+history row, current assignment, first-response timer, owner written onto the lead
+with its outbox rows, timeline event) is one transaction; the other paths
+(reassignment, escalation, follow-ups) write the decision first and then apply it to
+the lead record and its timeline, and a decision committed but not applied is applied
+again later.
+
+``assign`` is the hot path of the scoring job, so it reads everything it needs (the
+lead and its assignment, duplicates, agents and who is away, capacity counts,
+customers for a sticky owner) on one connection with statements built once, and its
+writes go through prebuilt statements with bound parameters: building a SQLAlchemy
+statement costs more CPU than running it, and each connection costs a ``BEGIN`` on
+SQLite and a pool check-out (with its ping) on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -35,7 +45,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.sql import Executable
 
 from core.db.engine import upsert
 from core.db.records import AgentRow, CustomerRow, InteractionRow, LeadRow
@@ -46,7 +70,7 @@ from core.plugin_types import SyncRecord
 from core.plugins import PluginHost
 from core.records import Dispatch, RecordAccess, Subscribers
 from core.schemas.parties import Agent
-from core.store import StoredRecord, get_record, write_record
+from core.store import ConcurrentUpdate, StoredRecord, get_record, write_record
 from lead_scoring.assignment.rules import (
     AssignmentRules,
     Rule,
@@ -64,6 +88,7 @@ from lead_scoring.assignment.tables import (
     RotationPool,
     Timer,
 )
+from lead_scoring.writes import write_in
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +177,105 @@ class LeadMeasures:
         }
 
 
+_ASSIGNMENTS = LeadAssignment.__table__
+_HISTORY = AssignmentHistory.__table__
+
+# Statements of the hot path, built once (see the module docstring).
+_SELECT_LEAD = select(
+    LeadRow.id, LeadRow.version, LeadRow.data, LeadRow.created_at, LeadRow.updated_at
+).where(LeadRow.id == bindparam("lead_id"))
+_SELECT_CURRENT = select(_ASSIGNMENTS).where(_ASSIGNMENTS.c.lead_id == bindparam("lead_id"))
+_SELECT_UNAPPLIED = select(_HISTORY.c.id).where(
+    _HISTORY.c.subject_type == "lead",
+    _HISTORY.c.subject_id == bindparam("lead_id"),
+    _HISTORY.c.applied.is_(False),
+)
+_SELECT_AGENTS = select(
+    AgentRow.id,
+    AgentRow.digest,
+    AgentRow.data,
+    AgentAway.agent_id.label("away_id"),
+    AgentAway.until,
+).outerjoin(AgentAway, AgentAway.agent_id == AgentRow.id)
+_SELECT_DUPLICATE = (
+    select(_ASSIGNMENTS)
+    .join_from(_ASSIGNMENTS, LeadRow, LeadRow.id == _ASSIGNMENTS.c.lead_id)
+    .where(
+        LeadRow.id != bindparam("lead_id"),
+        LeadRow.status.in_(OPEN_STATUSES),
+        or_(
+            LeadRow.phone_e164.in_(bindparam("phones", expanding=True)),
+            LeadRow.email.in_(bindparam("emails", expanding=True)),
+        ),
+        _ASSIGNMENTS.c.owner_id.is_not(None),
+    )
+    .order_by(_ASSIGNMENTS.c.first_assigned_at, _ASSIGNMENTS.c.lead_id)
+    .limit(1)
+)
+_SELECT_ROOT = select(_ASSIGNMENTS).where(_ASSIGNMENTS.c.lead_id == bindparam("root"))
+_QUOTA_WHERE = (
+    _HISTORY.c.subject_type == "lead",
+    _HISTORY.c.to_agent.in_(bindparam("quota_agents", expanding=True)),
+    _HISTORY.c.action.in_(QUOTA_ACTIONS),
+    _HISTORY.c.at >= bindparam("since"),
+)
+#: Open leads per owner and rotation turns since one day start, in one statement.
+_SELECT_CAPACITY = union_all(
+    select(
+        literal_column("'open'").label("what"),
+        LeadRow.owner_id.label("agent"),
+        func.count().label("n"),
+    )
+    .where(
+        LeadRow.owner_id.in_(bindparam("open_agents", expanding=True)),
+        LeadRow.status.in_(OPEN_STATUSES),
+    )
+    .group_by(LeadRow.owner_id),
+    select(literal_column("'today'"), _HISTORY.c.to_agent, func.count())
+    .where(*_QUOTA_WHERE)
+    .group_by(_HISTORY.c.to_agent),
+)
+#: Turns with their times, when the candidates' days start at different instants.
+_SELECT_TURN_TIMES = select(_HISTORY.c.to_agent, _HISTORY.c.at).where(*_QUOTA_WHERE)
+_SELECT_TURNS = select(RotationCount.agent_id, RotationCount.turns).where(
+    RotationCount.pool == bindparam("pool"),
+    RotationCount.agent_id.in_(bindparam("agents", expanding=True)),
+)
+_ADD_TURN = (
+    update(RotationCount)
+    .where(RotationCount.pool == bindparam("p_pool"), RotationCount.agent_id == bindparam("agent"))
+    .values(turns=RotationCount.turns + 1)
+)
+_CANCEL_FIRST_RESPONSE = (
+    update(Timer)
+    .where(
+        Timer.subject_type == "lead",
+        Timer.subject_id == bindparam("lead_id"),
+        Timer.kind.in_(FIRST_RESPONSE_TIMERS),
+        Timer.state == TIMER_PENDING,
+    )
+    .values(state=TIMER_CANCELLED)
+)
+_INSERT_TIMER = insert(Timer).returning(Timer.id)
+_INSERT_HISTORY = insert(AssignmentHistory).returning(AssignmentHistory.id)
+_MARK_APPLIED = (
+    update(AssignmentHistory)
+    .where(AssignmentHistory.id == bindparam("p_history_id"))
+    .values(applied=True)
+)
+#: Tries at writing the owner inside the decision's transaction before giving up.
+OWNER_WRITE_RETRIES = 5
+
+
+@dataclass
+class _Reads:
+    """What ``assign`` read on its one connection, handed to ``plan`` and the writes."""
+
+    connection: Connection
+    away: set[str]
+    counts: tuple[dict[str, int], dict[str, int]] | None = None
+
+
 class _AlreadyAssigned(Exception):
     """Another worker assigned the lead first; the transaction is rolled back."""
 
@@ -190,6 +314,7 @@ class AssignmentService:
         dispatch: Dispatch | None = None,
         clock: Clock = utcnow,
         source: str = "assignment",
+        origin: str | None = None,
     ) -> None:
         self.engine = engine
         self.rules = rules
@@ -199,8 +324,11 @@ class AssignmentService:
         self.dispatch: Dispatch = dispatch or (lambda _plugin, _refs: None)
         self.clock = clock
         self.source = source
-        self.records = RecordAccess(engine, source, self.subscribers, self.dispatch)
+        self.origin = origin or source
+        self.records = RecordAccess(engine, self.origin, self.subscribers, self.dispatch)
         self._random = random.Random()
+        self._agent_cache: dict[tuple[str, str], Agent] = {}
+        self._dialect_statements: dict[str, Executable] = {}
 
     @classmethod
     def from_runtime(
@@ -221,8 +349,53 @@ class AssignmentService:
     def agents(self) -> dict[str, Agent]:
         """Every agent, active or not, by id."""
         with self.engine.connect() as connection:
-            rows = connection.execute(select(AgentRow.id, AgentRow.data)).all()
-        return {row.id: Agent.model_validate(row.data) for row in rows}
+            return self._agents_and_away(connection, self.clock())[0]
+
+    def _agents_and_away(
+        self, connection: Connection, now: datetime
+    ) -> tuple[dict[str, Agent], set[str]]:
+        """Every agent by id and those away at ``now``, in one statement.
+
+        A document is validated once per digest: agents rarely change, and validating
+        every agent for every lead would cost more than the query.
+        """
+        agents: dict[str, Agent] = {}
+        away: set[str] = set()
+        cache = self._agent_cache
+        for row in connection.execute(_SELECT_AGENTS):
+            key = (row.id, row.digest)
+            agent = cache.get(key)
+            if agent is None:
+                if len(cache) > 10_000:
+                    cache.clear()
+                agent = cache[key] = Agent.model_validate(row.data)
+            agents[row.id] = agent
+            if row.away_id is not None and (row.until is None or row.until > now):
+                away.add(row.id)
+        return agents, away
+
+    def _statement(self, name: str) -> Executable:
+        """A dialect-specific upsert of the hot path, built once per service."""
+        found = self._dialect_statements.get(name)
+        if found is not None:
+            return found
+        if name == "bump":
+            built: Executable = (
+                upsert(self.engine, RotationPool)
+                .values(pool=bindparam("p_pool"), turn=1)
+                .on_conflict_do_update(
+                    index_elements=[RotationPool.pool], set_={"turn": RotationPool.turn + 1}
+                )
+                .returning(RotationPool.turn)
+            )
+        else:
+            built = (
+                upsert(self.engine, LeadAssignment)
+                .on_conflict_do_nothing(index_elements=[LeadAssignment.lead_id])
+                .returning(LeadAssignment.lead_id)
+            )
+        self._dialect_statements[name] = built
+        return built
 
     def away(self, now: datetime) -> set[str]:
         """Agents away at ``now``."""
@@ -234,11 +407,11 @@ class AssignmentService:
 
     def current(self, lead_id: str, connection: Connection | None = None) -> Any:
         """The current assignment row of a lead, or None."""
-        statement = select(LeadAssignment.__table__).where(LeadAssignment.lead_id == lead_id)
+        params = {"lead_id": lead_id}
         if connection is not None:
-            return connection.execute(statement).first()
+            return connection.execute(_SELECT_CURRENT, params).first()
         with self.engine.connect() as own:
-            return own.execute(statement).first()
+            return own.execute(_SELECT_CURRENT, params).first()
 
     def history(self, subject_type: str, subject_id: str) -> list[dict[str, Any]]:
         """Every owner change (and snooze) of a lead or task, oldest first."""
@@ -293,39 +466,73 @@ class AssignmentService:
         self, rule: Rule, candidates: Sequence[str], agents: dict[str, Agent], now: datetime
     ) -> list[str]:
         """The candidates below the rule's open-lead limit and daily quota."""
+        return self._with_capacity(rule, candidates, agents, now, None)
+
+    def _with_capacity(
+        self,
+        rule: Rule,
+        candidates: Sequence[str],
+        agents: dict[str, Agent],
+        now: datetime,
+        reads: _Reads | None,
+        everyone: Sequence[str] = (),
+    ) -> list[str]:
+        """``with_capacity`` on ``reads``' connection, counting once per ``assign``.
+
+        With ``reads`` the counts are taken for ``everyone`` (every agent any rule may
+        pick) the first time a rule needs them, and reused by the rules after it.
+        """
         max_open = rule.max_open_leads or self.rules.defaults.max_open_leads
         quota = rule.daily_quota or self.rules.defaults.daily_quota
         if not candidates or (max_open is None and quota is None):
             return list(candidates)
-        open_counts: dict[str, int] = {}
-        today: dict[str, int] = {}
-        with self.engine.connect() as connection:
-            if max_open is not None:
-                statement = (
-                    select(LeadRow.owner_id, func.count())
-                    .where(LeadRow.owner_id.in_(candidates), LeadRow.status.in_(OPEN_STATUSES))
-                    .group_by(LeadRow.owner_id)
-                )
-                open_counts = {
-                    str(owner): int(count) for owner, count in connection.execute(statement)
-                }
-            if quota is not None:
-                starts = {a: self._day_start(now, agents[a].time_zone) for a in candidates}
-                recent = select(AssignmentHistory.to_agent, AssignmentHistory.at).where(
-                    AssignmentHistory.subject_type == "lead",
-                    AssignmentHistory.to_agent.in_(candidates),
-                    AssignmentHistory.action.in_(QUOTA_ACTIONS),
-                    AssignmentHistory.at >= min(starts.values()),
-                )
-                for agent_id, at in connection.execute(recent):
-                    if agent_id is not None and at >= starts[agent_id]:
-                        today[agent_id] = today.get(agent_id, 0) + 1
+        if reads is None:
+            with self.engine.connect() as connection:
+                open_counts, today = self._counts(connection, candidates, agents, now)
+        else:
+            if reads.counts is None:
+                reads.counts = self._counts(reads.connection, everyone, agents, now)
+            open_counts, today = reads.counts
         return [
             a
             for a in candidates
             if (max_open is None or open_counts.get(a, 0) < max_open)
             and (quota is None or today.get(a, 0) < quota)
         ]
+
+    def _counts(
+        self,
+        connection: Connection,
+        candidates: Sequence[str],
+        agents: dict[str, Agent],
+        now: datetime,
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """(open leads, rotation turns today in the agent's own day) per candidate.
+
+        Both come from one statement when the candidates' days start at the same instant
+        (one time zone, the usual case); otherwise the turns are read with their times
+        and counted against each agent's own day start.
+        """
+        starts = {a: self._day_start(now, agents[a].time_zone) for a in candidates}
+        since = min(starts.values())
+        params = {
+            "open_agents": list(candidates),
+            "quota_agents": list(candidates),
+            "since": since,
+        }
+        open_counts: dict[str, int] = {}
+        today: dict[str, int] = {}
+        same_day = len(set(starts.values())) == 1
+        for what, agent_id, count in connection.execute(_SELECT_CAPACITY, params):
+            if what == "open":
+                open_counts[str(agent_id)] = int(count)
+            elif same_day and agent_id is not None:
+                today[str(agent_id)] = int(count)
+        if not same_day:
+            for agent_id, at in connection.execute(_SELECT_TURN_TIMES, params):
+                if agent_id is not None and at >= starts[agent_id]:
+                    today[agent_id] = today.get(agent_id, 0) + 1
+        return open_counts, today
 
     @staticmethod
     def _day_start(now: datetime, time_zone: str) -> datetime:
@@ -340,14 +547,21 @@ class AssignmentService:
         *,
         exclude: Iterable[str] = (),
         only: Rule | None = None,
+        reads: _Reads | None = None,
     ) -> tuple[Rule | None, list[str], str | None]:
         """The pool for a lead: (rule, agents left, None) or (None, [], why nobody).
 
         ``exclude`` removes agents (the owner an escalation moves away from); ``only``
-        restricts the search to one rule.
+        restricts the search to one rule. ``reads`` carries what ``assign`` already
+        read (who is away) and its connection for the capacity counts.
         """
         excluded = set(exclude)
-        away = self.away(now)
+        away = reads.away if reads is not None else self.away(now)
+        everyone = [
+            agent_id
+            for agent_id, agent in sorted(agents.items())
+            if agent.active and agent_id not in excluded and agent_id not in away
+        ]
         matched: list[str] = []
         for rule in [only] if only is not None else self.rules.rules:
             if not rule.matches(lead):
@@ -360,7 +574,7 @@ class AssignmentService:
                 and agent_id not in away
                 and self.eligible(rule, agent, lead)
             ]
-            left = self.with_capacity(rule, eligible, agents, now)
+            left = self._with_capacity(rule, eligible, agents, now, reads, everyone)
             if not left:
                 continue
             at_work = [a for a in left if self.calendar.is_open(now, agents[a].time_zone)]
@@ -380,22 +594,10 @@ class AssignmentService:
         workers queue here. An agent new to the pool starts at the fewest turns any
         candidate has, so joining late does not hand them every lead until they catch up.
         """
-        bump = (
-            upsert(self.engine, RotationPool)
-            .values(pool=pool, turn=1)
-            .on_conflict_do_update(
-                index_elements=[RotationPool.pool], set_={"turn": RotationPool.turn + 1}
-            )
-            .returning(RotationPool.turn)
-        )
-        turn = int(connection.execute(bump).scalar_one())
+        turn = int(connection.execute(self._statement("bump"), {"p_pool": pool}).scalar_one())
         counts = {
             row.agent_id: row.turns
-            for row in connection.execute(
-                select(RotationCount.agent_id, RotationCount.turns).where(
-                    RotationCount.pool == pool, RotationCount.agent_id.in_(candidates)
-                )
-            )
+            for row in connection.execute(_SELECT_TURNS, {"pool": pool, "agents": list(candidates)})
         }
         missing = [agent_id for agent_id in candidates if agent_id not in counts]
         if missing:
@@ -407,11 +609,7 @@ class AssignmentService:
             counts.update(dict.fromkeys(missing, floor))
         fewest = min(counts.values())
         chosen = self._random.choice(sorted(a for a, n in counts.items() if n == fewest))
-        connection.execute(
-            update(RotationCount)
-            .where(RotationCount.pool == pool, RotationCount.agent_id == chosen)
-            .values(turns=RotationCount.turns + 1)
-        )
+        connection.execute(_ADD_TURN, {"p_pool": pool, "agent": chosen})
         return chosen, turn
 
     # -- recording and applying ------------------------------------------------------------
@@ -422,14 +620,16 @@ class AssignmentService:
         minutes: float,
         agent_id: str | None,
         connection: Connection | None = None,
+        time_zone: str | None = None,
     ) -> datetime:
         """``minutes`` of working time after ``start`` in the agent's time zone.
 
         Pass the open ``connection`` when called inside a transaction: on SQLite a
-        second connection would wait for the first one's write lock.
+        second connection would wait for the first one's write lock. A caller that
+        already knows the agent's ``time_zone`` passes it and nothing is read.
         """
-        zone = DEFAULT_TIME_ZONE
-        if agent_id is not None:
+        zone = time_zone or DEFAULT_TIME_ZONE
+        if agent_id is not None and time_zone is None:
             statement = select(AgentRow.data).where(AgentRow.id == agent_id)
             if connection is not None:
                 data = connection.execute(statement).scalar()
@@ -456,20 +656,25 @@ class AssignmentService:
         linked_to: str | None = None,
         new: bool = False,
         details: dict[str, Any] | None = None,
+        time_zone: str | None = None,
+        applied: bool = False,
     ) -> tuple[int, datetime | None]:
         """Write one assignment step in ``connection``'s transaction; (history id, due).
 
-        With ``new`` the lead must have no assignment yet (else ``_AlreadyAssigned``).
-        Pending first-response timers of the lead are cancelled and, unless the lead
-        is linked or already answered, a new one is set at the owner's deadline.
+        With ``new`` the lead must have no assignment yet (else ``_AlreadyAssigned``,
+        found by the insert itself, so nothing is read first). Pending first-response
+        timers of the lead are cancelled and, unless the lead is linked or already
+        answered, a new one is set at the owner's deadline (``time_zone``, when the
+        caller knows the owner's, saves reading it). ``applied`` marks a step whose
+        owner and event the caller writes in the same transaction.
         """
-        current = self.current(lead_id, connection)
-        if new and current is not None:
-            raise _AlreadyAssigned(lead_id)
+        current = None if new else self.current(lead_id, connection)
         answered = current is not None and current.first_response_at is not None
         due = None
         if to_agent is not None and linked_to is None and not answered:
-            due = self.due_at(now, self.rules.first_response_minutes(rule), to_agent, connection)
+            due = self.due_at(
+                now, self.rules.first_response_minutes(rule), to_agent, connection, time_zone
+            )
         if current is None:
             values = {
                 "lead_id": lead_id,
@@ -484,12 +689,7 @@ class AssignmentService:
                 "breached": False,
                 "escalations": 0,
             }
-            inserted = connection.execute(
-                upsert(self.engine, LeadAssignment)
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=[LeadAssignment.lead_id])
-                .returning(LeadAssignment.lead_id)
-            ).first()
+            inserted = connection.execute(self._statement("insert_assignment"), values).first()
             if inserted is None:
                 raise _AlreadyAssigned(lead_id)
         else:
@@ -508,16 +708,7 @@ class AssignmentService:
             connection.execute(
                 update(LeadAssignment).where(LeadAssignment.lead_id == lead_id).values(**changes)
             )
-        connection.execute(
-            update(Timer)
-            .where(
-                Timer.subject_type == "lead",
-                Timer.subject_id == lead_id,
-                Timer.kind.in_(FIRST_RESPONSE_TIMERS),
-                Timer.state == TIMER_PENDING,
-            )
-            .values(state=TIMER_CANCELLED)
-        )
+        connection.execute(_CANCEL_FIRST_RESPONSE, {"lead_id": lead_id})
         if due is not None:
             schedule_timer(connection, "first_response", "lead", lead_id, due, now)
         history_id = self.add_history(
@@ -534,16 +725,18 @@ class AssignmentService:
             turn=turn,
             at=now,
             details={**(details or {}), **({"linked_to": linked_to} if linked_to else {})},
+            applied=applied,
         )
         return history_id, due
 
     @staticmethod
     def add_history(connection: Connection, **values: Any) -> int:
-        """Insert a history row; its id."""
-        values.setdefault("details", {})
-        values["applied"] = False
-        statement = insert(AssignmentHistory).values(**values).returning(AssignmentHistory.id)
-        return int(connection.execute(statement).scalar_one())
+        """Insert a history row (not applied unless ``applied=True``); its id."""
+        row: dict[str, Any] = {c.name: None for c in _HISTORY.columns if c.name != "id"}
+        row.update(values)
+        row["details"] = row["details"] if row["details"] is not None else {}
+        row["applied"] = bool(values.get("applied", False))
+        return int(connection.execute(_INSERT_HISTORY, row).scalar_one())
 
     def apply(self, history_id: int) -> None:
         """Write a recorded step to the record (owner) and its timeline; safe to repeat."""
@@ -634,42 +827,61 @@ class AssignmentService:
         return stored
 
     def assign(self, lead_id: str, *, national_id: str | None = None) -> AssignmentOutcome:
-        """Give a lead without an assignment to somebody (see the module docstring)."""
+        """Give a lead without an assignment to somebody (see the module docstring).
+
+        Everything the decision depends on is read on one connection; the decision and
+        its effects on the lead are then written in one transaction (see ``_decide``).
+        """
         now = self.clock()
-        stored = self.lead_record(lead_id)
-        lead = stored.data
-        existing = self.current(lead_id)
+        with self.engine.connect() as connection:
+            row = connection.execute(_SELECT_LEAD, {"lead_id": lead_id}).first()
+            if row is None:
+                raise UnknownRecord(f"there is no lead with id {lead_id!r}")
+            stored = StoredRecord(
+                KINDS_BY_TYPE["lead"], row.id, row.version, row.data, row.created_at, row.updated_at
+            )
+            lead = stored.data
+            existing = connection.execute(_SELECT_CURRENT, {"lead_id": lead_id}).first()
+            if existing is not None:
+                pending = list(
+                    connection.execute(_SELECT_UNAPPLIED, {"lead_id": lead_id}).scalars()
+                )
+            elif lead.get("status") not in OPEN_STATUSES or lead.get("owner_id"):
+                pass
+            else:
+                decision = self._read_decision(connection, stored, national_id, now)
         if existing is not None:
-            self._apply_lead_steps(lead_id)
+            for history_id in pending:
+                self.apply(history_id)
             return self._outcome(existing, "existing")
         if lead.get("status") not in OPEN_STATUSES:
             return AssignmentOutcome(
                 lead_id, None, "unassigned", reason=f"lead is {lead['status']}"
             )
         if lead.get("owner_id"):
-            return self._commit(lead_id, lead["owner_id"], "adopted", "crm", now)
-        original = self.duplicate_of(lead_id, lead)
+            return self._decide(stored, lead["owner_id"], "adopted", "crm", now)
+        original, agents, rule, candidates, reason, sticky = decision
         if original is not None:
-            return self._commit(
-                lead_id, original.owner_id, "linked", "rules", now, linked_to=original.lead_id
+            return self._decide(
+                stored, original.owner_id, "linked", "rules", now, linked_to=original.lead_id
             )
-        agents = self.agents()
-        rule, candidates, reason = self.plan(lead, agents, now)
         chosen = self.ask_plugins(stored, candidates)
         if chosen is not None:
             if chosen in agents and agents[chosen].active:
-                return self._commit(lead_id, chosen, "plugin", "plugin", now, rule=rule)
+                return self._decide(
+                    stored, chosen, "plugin", "plugin", now, rule=rule, agents=agents
+                )
             log.warning("a plugin chose %r for lead %s, who is no active agent", chosen, lead_id)
-        sticky = self.sticky_owner(lead, agents, national_id)
         if sticky is not None:
-            return self._commit(
-                lead_id,
+            return self._decide(
+                stored,
                 sticky[0],
                 "sticky",
                 "rules",
                 now,
                 rule=rule,
                 details={"customer": sticky[1]},
+                agents=agents,
             )
         if rule is None:
             self.publish(
@@ -681,32 +893,171 @@ class AssignmentService:
                 now,
             )
             return AssignmentOutcome(lead_id, None, "unassigned", reason=reason)
+        return self._decide(
+            stored, None, "rotation", "rules", now, rule=rule, agents=agents, pool=candidates
+        )
+
+    def _read_decision(
+        self, connection: Connection, stored: StoredRecord, national_id: str | None, now: datetime
+    ) -> tuple[Any, dict[str, Agent], Rule | None, list[str], str | None, tuple[str, str] | None]:
+        """What a new, open, ownerless lead's decision needs, read on ``connection``.
+
+        (duplicate's assignment, agents, rule, pool, why nobody, sticky owner). The
+        sticky owner is read before plugins are asked (they are never called while a
+        connection is held) and used only when no plugin takes the lead.
+        """
+        lead = stored.data
+        original = self._duplicate_of(connection, stored.id, lead)
+        if original is not None:
+            return original, {}, None, [], None, None
+        agents, away = self._agents_and_away(connection, now)
+        reads = _Reads(connection, away)
+        rule, candidates, reason = self.plan(lead, agents, now, reads=reads)
+        sticky = self._sticky_owner(connection, lead, agents, national_id)
+        return None, agents, rule, candidates, reason, sticky
+
+    def _decide(
+        self,
+        stored: StoredRecord,
+        agent_id: str | None,
+        action: str,
+        by: str,
+        now: datetime,
+        *,
+        rule: Rule | None = None,
+        linked_to: str | None = None,
+        details: dict[str, Any] | None = None,
+        agents: dict[str, Agent] | None = None,
+        pool: Sequence[str] = (),
+    ) -> AssignmentOutcome:
+        """Record a new lead's assignment and apply it, all in one transaction.
+
+        A ``rotation`` takes the pool's turn first (``pool`` are its candidates) and the
+        chosen agent is the owner. The owner is written onto the lead and the timeline
+        event stored in the same transaction, so the step is committed applied; the
+        outbox messages are sent after the commit. If the lead keeps changing under the
+        write, the decision is committed unapplied and applied the usual way.
+        """
+        lead_id = stored.id
+        turn = None
+        known = agents or {}
         try:
             with self.engine.begin() as connection:
-                agent_id, turn = self.take_turn(connection, rule.name, candidates)
+                if action == "rotation":
+                    assert rule is not None
+                    agent_id, turn = self.take_turn(connection, rule.name, pool)
+                zone = known[agent_id].time_zone if agent_id in known else None
                 history_id, due = self.record(
                     connection,
                     lead_id=lead_id,
                     to_agent=agent_id,
-                    action="rotation",
-                    by="rules",
+                    action=action,
+                    by=by,
                     now=now,
                     rule=rule,
-                    pool=rule.name,
+                    pool=rule.name if action == "rotation" and rule is not None else None,
                     turn=turn,
+                    linked_to=linked_to,
                     new=True,
+                    details=details,
+                    time_zone=zone,
                 )
+                sends = self._apply_in(connection, stored, history_id, agent_id, action, by, rule,
+                                       details, linked_to, now)  # fmt: skip
         except _AlreadyAssigned:
             return self._outcome(self.current(lead_id), "existing")
-        self.apply(history_id)
+        if sends is None:
+            self.apply(history_id)
+        else:
+            for plugin, refs in sends:
+                self.dispatch(plugin, refs)
         return AssignmentOutcome(
             lead_id,
             agent_id,
-            "rotation",
-            rule.name,
+            action,
+            rule.name if rule else None,
+            linked_to=linked_to,
             history_id=history_id,
             first_response_due_at=due,
         )
+
+    def _apply_in(
+        self,
+        connection: Connection,
+        stored: StoredRecord,
+        history_id: int,
+        agent_id: str | None,
+        action: str,
+        by: str,
+        rule: Rule | None,
+        details: dict[str, Any] | None,
+        linked_to: str | None,
+        now: datetime,
+    ) -> list[tuple[str, list[tuple[str, str]]]] | None:
+        """Apply a new step in its own transaction: owner onto the lead, timeline event.
+
+        Returns the messages to send once committed, or None when the lead kept
+        changing under the write (the step then stays unapplied for ``apply``).
+        """
+        kind = KINDS_BY_TYPE["lead"]
+        sends: list[tuple[str, list[tuple[str, str]]]] = []
+        if agent_id is not None:
+            data, version = stored.data, stored.version
+            subscribers = self.subscribers("lead")
+            for _ in range(OWNER_WRITE_RETRIES):
+                model = kind.schema.model_validate({**data, "owner_id": agent_id})
+                try:
+                    result = write_in(
+                        connection,
+                        kind,
+                        stored.id,
+                        model,
+                        subscribers=subscribers,
+                        now=now,
+                        origin=self.origin,
+                        expected_version=version,
+                    )
+                except ConcurrentUpdate:
+                    row = connection.execute(_SELECT_LEAD, {"lead_id": stored.id}).one()
+                    data, version = row.data, row.version
+                    continue
+                sends.extend(
+                    (plugin, [("lead", stored.id)])
+                    for plugin in result.subscribers
+                    if plugin != self.origin
+                )
+                break
+            else:
+                return None
+        payload = {
+            "action": action,
+            "owner_id": agent_id,
+            "previous_owner_id": None,
+            "by": by,
+            "why": None,
+            "rule": rule.name if rule else None,
+            **(details or {}),
+            **({"linked_to": linked_to} if linked_to else {}),
+        }
+        event_id = f"assignment-{history_id}"
+        type_ = f"lead.{EVENT_TYPES.get(action, action)}"
+        event_kind = KINDS_BY_TYPE["event"]
+        model = event_kind.schema.model_validate(
+            {
+                "type": type_,
+                "subject_type": "lead",
+                "subject_id": stored.id,
+                "source": self.source,
+                "occurred_at": now,
+                "payload": payload,
+            }
+        )
+        plugins = [p for p in self.subscribers(f"event.{type_}") if p != self.source]
+        written = write_in(connection, event_kind, event_id, model, subscribers=plugins, now=now)
+        if written.changed:
+            sends.extend((plugin, [("event", event_id)]) for plugin in written.subscribers)
+        connection.execute(_MARK_APPLIED, {"p_history_id": history_id})
+        return sends
 
     def _commit(
         self,
@@ -720,31 +1071,16 @@ class AssignmentService:
         linked_to: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> AssignmentOutcome:
-        try:
-            with self.engine.begin() as connection:
-                history_id, due = self.record(
-                    connection,
-                    lead_id=lead_id,
-                    to_agent=agent_id,
-                    action=action,
-                    by=by,
-                    now=now,
-                    rule=rule,
-                    linked_to=linked_to,
-                    new=True,
-                    details=details,
-                )
-        except _AlreadyAssigned:
-            return self._outcome(self.current(lead_id), "existing")
-        self.apply(history_id)
-        return AssignmentOutcome(
-            lead_id,
+        """Record a new lead's assignment by ``lead_id`` (reads the lead, then ``_decide``)."""
+        return self._decide(
+            self.lead_record(lead_id),
             agent_id,
             action,
-            rule.name if rule else None,
+            by,
+            now,
+            rule=rule,
             linked_to=linked_to,
-            history_id=history_id,
-            first_response_due_at=due,
+            details=details,
         )
 
     @staticmethod
@@ -807,37 +1143,37 @@ class AssignmentService:
 
     def duplicate_of(self, lead_id: str, lead: dict[str, Any]) -> Any:
         """The assignment of the oldest open, assigned lead sharing a phone or e-mail."""
+        with self.engine.connect() as connection:
+            return self._duplicate_of(connection, lead_id, lead)
+
+    def _duplicate_of(self, connection: Connection, lead_id: str, lead: dict[str, Any]) -> Any:
+        """``duplicate_of`` on an open connection: one statement (two for a linked one)."""
         phones = _phones(lead.get("phones", []))
         emails = [email.strip().lower() for email in lead.get("emails", [])]
         if not phones and not emails:
             return None
-        statement = select(LeadRow.id).where(
-            LeadRow.id != lead_id,
-            LeadRow.status.in_(OPEN_STATUSES),
-            or_(LeadRow.phone_e164.in_(phones), LeadRow.email.in_(emails)),
-        )
-        table = LeadAssignment.__table__
-        with self.engine.connect() as connection:
-            others = list(connection.execute(statement).scalars())
-            if not others:
-                return None
-            row = connection.execute(
-                select(table)
-                .where(table.c.lead_id.in_(others), table.c.owner_id.is_not(None))
-                .order_by(table.c.first_assigned_at, table.c.lead_id)
-                .limit(1)
-            ).first()
-            if row is not None and row.linked_to is not None:
-                root = connection.execute(
-                    select(table).where(table.c.lead_id == row.linked_to)
-                ).first()
-                return root or row
+        params = {"lead_id": lead_id, "phones": phones, "emails": emails}
+        row = connection.execute(_SELECT_DUPLICATE, params).first()
+        if row is not None and row.linked_to is not None:
+            root = connection.execute(_SELECT_ROOT, {"root": row.linked_to}).first()
+            return root or row
         return row
 
     def sticky_owner(
         self, lead: dict[str, Any], agents: dict[str, Agent], national_id: str | None
     ) -> tuple[str, str] | None:
         """(owner, customer id) of a known customer matching the lead, if the owner is active."""
+        with self.engine.connect() as connection:
+            return self._sticky_owner(connection, lead, agents, national_id)
+
+    def _sticky_owner(
+        self,
+        connection: Connection,
+        lead: dict[str, Any],
+        agents: dict[str, Agent],
+        national_id: str | None,
+    ) -> tuple[str, str] | None:
+        """``sticky_owner`` on an open connection."""
         phones = set(_phones(lead.get("phones", [])))
         emails = {email.strip().lower() for email in lead.get("emails", [])}
         nid = normalize_digits(national_id.strip()) if national_id else None
@@ -852,8 +1188,7 @@ class AssignmentService:
             .where(CustomerRow.owner_id.is_not(None), or_(*conditions))
             .order_by(CustomerRow.updated_at.desc())
         )
-        with self.engine.connect() as connection:
-            rows = connection.execute(statement).all()
+        rows = connection.execute(statement).all()
         for row in rows:
             data = row.data
             same = (

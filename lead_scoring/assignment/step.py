@@ -6,6 +6,10 @@ builds an :class:`AssignmentService` on the same database, subscriptions and dis
 as the plugin's records facade, then for each scored lead records the first outbound
 contact (which stops the first-response clock) and assigns the lead if it has no
 assignment yet. Both are idempotent, as a step must be: the job may run again.
+
+The owner is written on the plugin's behalf (as its origin): the plugin's target, the
+scores, does not depend on the owner, so the write is not queued back to the plugin
+for a second, empty rescoring of the lead it has just scored. Other subscribers get it.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ def service_for(context: PluginContext) -> AssignmentService | None:
         host=host if isinstance(host, PluginHost) else None,
         subscribers=records.subscribers,
         dispatch=records.dispatch,
+        origin=records.plugin,
     )
     context.cache[CACHE_KEY] = service
     return service
