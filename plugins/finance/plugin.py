@@ -26,7 +26,7 @@ from core.plugin_types import (
     PushResult,
     SyncRecord,
 )
-from plugins.finance.backend import FinanceBackend
+from plugins.finance.backends import FinanceBackend
 from plugins.finance.mapping import (
     INVOICE_CHANGED,
     INVOICE_STATUS,
@@ -35,10 +35,10 @@ from plugins.finance.mapping import (
     invoice_changes,
     map_record,
 )
-from plugins.finance.odoo_backend import OdooBackend
+from plugins.finance.odoo import OdooBackend
 from plugins.finance.settings import FinanceSettings
-from plugins.finance.tryton_backend import TrytonBackend
-from plugins.finance.webhook_backend import WebhookBackend
+from plugins.finance.tryton import TrytonBackend
+from plugins.finance.webhook import WebhookBackend
 
 #: What the plugin subscribes to, dependencies first.
 SUBSCRIPTIONS = tuple(MAPPERS)

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from plugins.finance.tryton_backend import InvoiceCursor, changed_rows, payment
+from plugins.finance.tryton import InvoiceCursor, changed_rows, payment
 
 T0 = dt.datetime(2026, 11, 23, 10, 0, 0, 123456)
 

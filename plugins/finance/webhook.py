@@ -25,7 +25,7 @@ from core.plugin_types import (
     PollResult,
     PushResult,
 )
-from plugins.finance.backend import Dependencies, FinanceBackend
+from plugins.finance.backends import Dependencies, FinanceBackend
 from plugins.finance.mapping import INVOICE_STATUS, InvoiceStatusDocument
 from plugins.finance.settings import FinanceSettings
 

@@ -35,7 +35,7 @@ from core.plugin_types import (
     PushResult,
 )
 from core.schemas.sales import InvoiceState, PaymentState
-from plugins.finance.backend import Dependencies, FinanceBackend, totals_note
+from plugins.finance.backends import Dependencies, FinanceBackend, totals_note
 from plugins.finance.mapping import INVOICE_STATUS, invoice_status_payload, line_tax
 from plugins.finance.settings import FinanceSettings
 
