@@ -21,8 +21,11 @@ from sqlalchemy import Engine, func, select
 
 from core.db.records import InteractionRow, LeadRow, OpportunityRow
 from core.db.types import utcnow
+from core.kinds import KINDS_BY_TYPE
 from core.plugin_types import Records
+from core.records import RecordAccess
 from core.schemas.leads import Lead
+from core.store import ConcurrentUpdate
 from lead_scoring.bulk import score_many
 from lead_scoring.facts import EngagementEvent, LeadFacts
 from lead_scoring.predictive import LeadModel, lead_features
@@ -40,6 +43,7 @@ from lead_scoring.store import (
     save_predictions,
     save_score,
 )
+from lead_scoring.writes import bind_in, write_in
 
 log = logging.getLogger(__name__)
 
@@ -397,11 +401,83 @@ class LeadScorer:
         stored = get_scores(self.engine, [item.id for item in inputs])
         facts = [lead_facts(item.lead, item.created_at) for item in inputs]
         predictions = self._predictions(facts, now)
-        scored = []
+        batch = []
         for index, item in enumerate(inputs):
             result = score(facts[index], events.get(item.id, []), self.config.rules, now)
             prediction = predictions[index] if predictions else None
-            scored.append(self.store(item, result, stored.get(item.id), prediction))
+            batch.append((item, result, stored.get(item.id), prediction))
+        return self.store_many(batch)
+
+    def store_many(
+        self,
+        batch: Sequence[tuple[LeadInput, ScoreResult, StoredScore | None, Prediction | None]],
+    ) -> list[ScoredLead]:
+        """Store a batch of scores as :meth:`store` does, in one transaction.
+
+        Each changed lead is written back on top of the version that was scored (the
+        loaded document is updated in place, not validated again), its binding moved to
+        the new version and its breakdown stored, all in one commit; the outbox
+        messages go out after it. A lead that changed meanwhile is stored alone
+        afterwards through :meth:`store` (the facade re-reads and retries). Threshold
+        events are published after the commit, each once.
+        """
+        records = self.records
+        if not batch or not isinstance(records, RecordAccess):
+            return [self.store(*entry) for entry in batch]
+        kind = KINDS_BY_TYPE["lead"]
+        subscribers = records.subscribers("lead")
+        now = utcnow()
+        done: dict[str, tuple[int, bool, dict[str, Any]]] = {}
+        sends: list[str] = []
+        with self.engine.begin() as connection:
+            for item, result, _previous, prediction in batch:
+                changes = lead_fields(result)
+                version, written = item.version, False
+                if any(getattr(item.lead, name) != value for name, value in changes.items()):
+                    model = item.lead.model_copy(update=changes)
+                    try:
+                        outcome = write_in(
+                            connection,
+                            kind,
+                            item.id,
+                            model,
+                            subscribers=subscribers,
+                            now=now,
+                            origin=records.plugin,
+                            expected_version=item.version,
+                        )
+                    except ConcurrentUpdate:
+                        continue
+                    version = outcome.record.version
+                    written = version != item.version
+                    if version == item.version + 1:
+                        bind_in(connection, records.plugin, "lead", item.id, item.id, version, now)
+                    if outcome.changed:
+                        sends.append(item.id)
+                save_score(
+                    self.engine,
+                    item.id,
+                    version,
+                    result,
+                    rules_digest=self.config.rules_digest,
+                    prediction=prediction,
+                    connection=connection,
+                )
+                done[item.id] = (version, written, changes)
+        for lead_id in sends:
+            for plugin in subscribers:
+                if plugin != records.plugin:
+                    records.dispatch(plugin, [("lead", lead_id)])
+        scored = []
+        for item, result, previous, prediction in batch:
+            if item.id not in done:
+                scored.append(self.store(item, result, previous, prediction))
+                continue
+            version, written, changes = done[item.id]
+            published = previous.published_qualification if previous is not None else "none"
+            events = self._publish(item.id, published, result)
+            lead = item.lead.model_copy(update=changes) if written else item.lead
+            scored.append(ScoredLead(item.id, lead, version, result, events, written, prediction))
         return scored
 
     def _predictions(self, facts: Sequence[LeadFacts], now: datetime) -> list[Prediction]:
@@ -497,6 +573,7 @@ class LeadScorer:
             lead_events = [events.get(item.id, []) for item in inputs]
             bulk = score_many(facts, lead_events, rules, now)
             stored = get_scores(self.engine, [item.id for item in inputs])
+            batch = []
             for row, item in enumerate(inputs):
                 previous = stored.get(item.id)
                 if not self._changed(item, previous, bulk, row):
@@ -511,7 +588,8 @@ class LeadScorer:
                     model_row, model = predictions_model
                     top = self.config.settings.top_factors
                     prediction = predict(model, model_row.id, [facts[row]], top, now)[0]
-                scored = self.store(item, result, previous, prediction)
+                batch.append((item, result, previous, prediction))
+            for scored in self.store_many(batch):
                 outcome.changed += 1
                 outcome.written += int(scored.written)
                 outcome.events += len(scored.events)

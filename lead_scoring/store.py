@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     Engine,
     Float,
     Integer,
@@ -184,12 +185,14 @@ def save_score(
     *,
     rules_digest: str,
     prediction: Prediction | None = None,
+    connection: Connection | None = None,
 ) -> None:
     """Store a lead's score and explanation, replacing the previous one.
 
     The published qualification is kept (a new row starts at ``none``): only
     :func:`publish_qualification` moves it. The prediction is replaced only when one
-    is given, so a rescore between two trainings keeps the last probability.
+    is given, so a rescore between two trainings keeps the last probability. With
+    ``connection`` the row is written in that connection's transaction.
     """
     values: dict[str, Any] = {
         "lead_version": lead_version,
@@ -208,8 +211,11 @@ def save_score(
         lead_id=lead_id, published_qualification="none", **values
     )
     statement = statement.on_conflict_do_update(index_elements=[LeadScoreRow.lead_id], set_=values)
-    with engine.begin() as connection:
+    if connection is not None:
         connection.execute(statement)
+        return
+    with engine.begin() as own:
+        own.execute(statement)
 
 
 def _prediction_values(prediction: Prediction) -> dict[str, Any]:

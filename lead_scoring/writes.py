@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, case, or_, select
 
 from core.db.engine import upsert
+from core.db.sync_tables import SYNCED, SyncState
 from core.kinds import Kind
 from core.schemas.base import CanonicalModel
 from core.store import (
@@ -90,4 +91,45 @@ def write_in(
     return WriteResult(record, created=version == 1, changed=True, subscribers=tuple(subscribers))
 
 
-__all__ = ["write_in"]
+def bind_in(
+    connection: Connection,
+    plugin: str,
+    type_: str,
+    record_id: str,
+    external_id: str,
+    version: int,
+    now: datetime,
+) -> None:
+    """``RecordAccess.bind`` in ``connection``'s transaction: the plugin's target holds ``version``."""
+    insert = upsert(connection.engine, SyncState).values(
+    """``RecordAccess.bind`` in ``connection``'s transaction: the target holds ``version``."""
+        kind=type_,
+        record_id=record_id,
+        state=SYNCED,
+        wanted_version=version,
+        synced_version=version,
+        external_id=external_id,
+        attempts=0,
+        due_at=now,
+        updated_at=now,
+    )
+    behind = or_(SyncState.synced_version.is_(None), SyncState.synced_version < version)
+    statement = insert.on_conflict_do_update(
+        index_elements=[SyncState.plugin, SyncState.kind, SyncState.record_id],
+        set_={
+            "external_id": external_id,
+            "synced_version": case((behind, version), else_=SyncState.synced_version),
+            "state": case(
+                (
+                    and_(SyncState.wanted_version <= version, SyncState.lease_owner.is_(None)),
+                    SYNCED,
+                ),
+                else_=SyncState.state,
+            ),
+            "updated_at": now,
+        },
+    )
+    connection.execute(statement)
+
+
+__all__ = ["bind_in", "write_in"]
