@@ -100,9 +100,9 @@ def bind_in(
     version: int,
     now: datetime,
 ) -> None:
-    """``RecordAccess.bind`` in ``connection``'s transaction: the plugin's target holds ``version``."""
-    insert = upsert(connection.engine, SyncState).values(
     """``RecordAccess.bind`` in ``connection``'s transaction: the target holds ``version``."""
+    insert = upsert(connection.engine, SyncState).values(
+        plugin=plugin,
         kind=type_,
         record_id=record_id,
         state=SYNCED,
