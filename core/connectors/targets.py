@@ -9,9 +9,9 @@ Without a backend the plugin is idle.
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import Field, HttpUrl, SecretStr, model_validator
+from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 
 from core.connectors.odoo import OdooSettings
 from core.connectors.tryton import TrytonSettings
@@ -22,7 +22,14 @@ Backend = Literal["webhook", "tryton", "odoo"]
 
 
 class ErpTargetSettings(PluginSettings):
-    """Which backend a plugin talks to, and its connection settings."""
+    """Which backend a plugin talks to, and its connection settings.
+
+    A plugin whose webhook backend only receives (the ERP POSTs to crm-sync) sets
+    ``inbound_only``: its webhook backend then needs the secret but no URL, and the
+    secret alone selects it.
+    """
+
+    inbound_only: ClassVar[bool] = False
 
     backend: Backend | None = None
     url: HttpUrl | None = Field(default=None, description="webhook: where documents are POSTed")
@@ -35,17 +42,24 @@ class ErpTargetSettings(PluginSettings):
         default=60.0, gt=0, description="tryton, odoo: how often the ERP is polled for changes"
     )
 
+    @field_validator("backend", "url", "secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """Read an empty value (``..._URL=``, as compose files pass it) as unset."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @model_validator(mode="after")
     def _backend_is_complete(self) -> Self:
         """Infer ``webhook`` from a URL and require the section of the chosen backend."""
-        if self.backend is None and self.url is not None:
+        selects_webhook = self.url is not None or (self.inbound_only and self.secret is not None)
+        if self.backend is None and selects_webhook:
             self.backend = "webhook"
         if self.backend == "webhook":
-            if self.url is None:
+            if self.url is None and not self.inbound_only:
                 raise ValueError("url is required when backend is 'webhook'")
             if self.secret is None:
                 raise ValueError("secret is required when backend is 'webhook'")
-            WebhookTarget(url=self.url, secret=self.secret)
+            WebhookTarget(url=self.url or "http://verify.invalid/", secret=self.secret)
         if self.backend == "tryton" and self.tryton is None:
             raise ValueError("a [tryton] section (url, database, username, password) is required")
         if self.backend == "odoo" and self.odoo is None:

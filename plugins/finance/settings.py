@@ -10,7 +10,7 @@ measure a CRM unit is, and where products are accounted.
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Any, Self
+from typing import Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -52,12 +52,6 @@ class FinanceSettings(ErpTargetSettings):
             "percentage can express exactly"
         ),
     )
-
-    @field_validator("backend", "url", "secret", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: Any) -> Any:
-        """Read an empty value (``CRM_SYNC_PLUGINS__FINANCE__URL=``) as not set."""
-        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("taxes")
     @classmethod

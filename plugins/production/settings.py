@@ -14,16 +14,15 @@ Without a backend the plugin is idle.
 
 from __future__ import annotations
 
-from typing import Any, Self
-
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field
 
 from core.connectors.targets import ErpTargetSettings
-from core.connectors.webhook import WebhookTarget
 
 
 class ProductionSettings(ErpTargetSettings):
     """Which ERP reports production status, and how often it is polled."""
+
+    inbound_only = True
 
     poll_batch: int = Field(
         default=200, ge=1, le=5000, description="tryton, odoo: work orders read per poll"
@@ -37,33 +36,6 @@ class ProductionSettings(ErpTargetSettings):
             "committed late by a long ERP transaction is still seen"
         ),
     )
-
-    @field_validator("backend", "url", "secret", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: Any) -> Any:
-        """Read an empty value (``CRM_SYNC_PLUGINS__PRODUCTION__SECRET=``) as not set."""
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @model_validator(mode="after")
-    def _backend_is_complete(self) -> Self:
-        """Infer ``webhook`` from a secret; require only what an inbound backend uses.
-
-        Overrides the shared validator of the same name: a webhook backend here receives
-        documents instead of sending them, so it needs the secret but no URL.
-        """
-        if self.backend is None and (self.secret is not None or self.url is not None):
-            self.backend = "webhook"
-        if self.backend == "webhook":
-            if self.secret is None:
-                raise ValueError("secret is required when backend is 'webhook'")
-            WebhookTarget(url="http://verify.invalid/", secret=self.secret)
-        if self.backend == "tryton" and self.tryton is None:
-            raise ValueError("a [tryton] section (url, database, username, password) is required")
-        if self.backend == "odoo" and self.odoo is None:
-            raise ValueError(
-                "an [odoo] section (url, database, login, api_key, version) is required"
-            )
-        return self
 
     def target_description(self) -> str | None:
         """A short description of where status comes from; None when idle."""
