@@ -218,7 +218,12 @@ def _push_erp(context: PluginContext, document: OutboundDocument) -> PushResult:
             known = context.store().get("reservation", request.reservation_id)
             if known is not None:
                 version = _apply_reservation(context, answer.status)
-                if request.derived and answer.external_id is not None:
+                # The CRM's own reservation (a service case's parts) is the record being
+                # pushed: the answer written onto it is a version the ERP holds already.
+                # Binding it keeps that version from being pushed again, unless the CRM
+                # changed the record in between (then it is pushed, as it should be).
+                answered = request.derived or version == document.version + 1
+                if answered and answer.external_id is not None:
                     context.store().bind(
                         "reservation", request.reservation_id, answer.external_id, version
                     )

@@ -208,20 +208,7 @@ class TrytonInventory:
             [("shipment", "=", f"{model},{shipment}")],
             ["product", "quantity", "state"],
         )
-        erp_lines = [
-            LineReservation(
-                0,
-                move["product"],
-                Decimal(str(move["quantity"])),
-                Decimal(str(move["quantity"]))
-                if move["state"] in ("assigned", "done")
-                else Decimal(0),
-                "reserved",
-            )
-            for move in moves
-            if move["state"] != "cancelled"
-        ]
-        lines = self._line_statuses(request.lines, erp_lines, sku_of)
+        lines = _parts_statuses(request.lines, moves, self._product_ids(request.lines, sku_of))
         answer = ReservationStatus(
             reservation_id=request.reservation_id, status=overall(lines), lines=lines
         )
@@ -429,6 +416,32 @@ def _sku_reader(context: PluginContext) -> SkuOf:
         return str(sku) if sku else None
 
     return sku_of
+
+
+def _parts_statuses(
+    lines: Sequence[Line], moves: Sequence[dict[str, Any]], products: dict[str, int | None]
+) -> list[LineStatus]:
+    """Per line, how much of a service case's parts the internal shipment's moves hold.
+
+    Tryton splits a move it can only partly assign into an assigned part and a waiting
+    rest, and assigns the rest later as a separate move once stock arrives; so the
+    assigned quantities are totalled per product and handed to that product's lines in
+    order, each taking at most what it wants.
+    """
+    held: dict[int, Decimal] = {}
+    for move in moves:
+        if move["state"] in ("assigned", "done"):
+            product = int(move["product"])
+            held[product] = held.get(product, Decimal(0)) + Decimal(str(move["quantity"]))
+    statuses = []
+    for line in lines:
+        product_id = products.get(line.product_id)
+        available = held.get(product_id, Decimal(0)) if product_id is not None else Decimal(0)
+        taken = min(available, line.quantity)
+        if product_id is not None:
+            held[product_id] = available - taken
+        statuses.append(line_status(line.product_id, line.quantity, taken))
+    return statuses
 
 
 def _released(reservation_id: str) -> ReservationStatus:

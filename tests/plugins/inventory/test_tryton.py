@@ -328,3 +328,121 @@ def test_an_expired_reservation_is_released_on_the_next_poll(
         assert {line.reserved_quantity for line in erp.reservation(sale_id).lines} == {Decimal(0)}
         # Released once: a later poll finds nothing more to release or report.
         assert poll_once(runtime, PLUGIN).stored == 0
+
+
+# -- service parts ----------------------------------------------------------------------
+
+
+def service_location(client: TrytonClient, code: str) -> int:
+    """A storage location of the main warehouse, beside its storage, holding service parts."""
+    (warehouse,) = client.search("stock.location", [("code", "=", "WH")], limit=1)
+    (location,) = client.create(
+        "stock.location",
+        [{"name": f"Service {code}", "code": code, "type": "storage", "parent": warehouse}],
+    )
+    return location
+
+
+def free_in_storage(client: TrytonClient, product: int) -> Decimal:
+    """How many of a product the main storage will have once every pending move is done."""
+    storage = client.search("stock.location", [("code", "=", "STO")], limit=1)
+    (row,) = client.read(
+        "product.product", [product], ["forecast_quantity"], context={"locations": storage}
+    )
+    return Decimal(str(row["forecast_quantity"]))
+
+
+def parts_shipments(client: TrytonClient, reservation_id: str) -> list[dict[str, Any]]:
+    """Every internal shipment Tryton holds for a reservation's parts, oldest first."""
+    return client.search_read(
+        "stock.shipment.internal",
+        [("reference", "=", f"svc-{reservation_id}")],
+        ["state", "to_location"],
+        order=[("id", "ASC")],
+    )
+
+
+def push_parts(runtime: SyncRuntime, reservation_id: str) -> None:
+    """Push a CRM reservation, then pass over it once more as the sweeper would.
+
+    Tryton's answer is written onto the pushed record itself, making a newer version
+    that is bound as held by Tryton: the second pass finds nothing to send.
+    """
+    runtime.sync.process(PLUGIN, [("reservation", reservation_id)])
+    runtime.sync.process(PLUGIN, [("reservation", reservation_id)])
+
+
+def test_service_parts_reserved_short_and_released(
+    tryton_server: TrytonServer,
+    tryton_client: TrytonClient,
+    make_inventory: Callable[[dict[str, Any]], SyncRuntime],
+) -> None:
+    """A service case's parts are held by an internal shipment ``svc-<id>`` until released.
+
+    Without ``tryton_parts_to`` the reservation fails permanently and Tryton is left
+    untouched; with it, a full line and a short line come back per line, pushing again
+    reuses the shipment (filling the short line once stock arrived), and releasing
+    cancels it so the parts are free again.
+    """
+    erp, _ = finance_side(tryton_client, "pf-0", {"PUMP-1": 5, "VALVE-2": 1})
+    pump = erp.find_product("PUMP-1")
+    assert pump is not None
+    parts = {
+        "service_case_id": "case-7",
+        "lines": [
+            {"product_id": "p-1", "quantity": "2"},
+            {"product_id": "p-2", "quantity": "4"},
+        ],
+    }
+
+    unset = make_inventory(settings_for(tryton_server))
+    crm_side(unset)
+    put(unset, "reservation", "rsv-7", parts)
+    unset.sync.process(PLUGIN, [("reservation", "rsv-7")])
+    row_state, error = state(unset, "reservation", "rsv-7")
+    assert row_state == "dead" and "tryton_parts_to" in (error or "")
+    assert parts_shipments(tryton_client, "rsv-7") == []
+
+    target = service_location(tryton_client, "SVC")
+    free = free_in_storage(tryton_client, pump)
+    runtime = make_inventory(settings_for(tryton_server, tryton_parts_to="SVC"))
+    crm_side(runtime)
+    put(runtime, "reservation", "rsv-7", parts)
+    push_parts(runtime, "rsv-7")
+    assert state(runtime, "reservation", "rsv-7") == ("synced", None)
+    assert lines_of(runtime, "rsv-7") == [
+        ("p-1", "2", "reserved"),
+        ("p-2", "1", "partly_reserved"),
+    ]
+    reservation = get(runtime, "reservation", "rsv-7")
+    assert reservation.data.status == "partial"  # type: ignore[attr-defined]
+    (shipment,) = parts_shipments(tryton_client, "rsv-7")
+    assert shipment["to_location"] == target
+    assert reservation.external_id == f"stock.shipment.internal,{shipment['id']}"
+    assert free_in_storage(tryton_client, pump) == free - 2
+
+    # Valves arrive and the CRM touches the reservation (a later expiry): the same
+    # shipment takes the rest, and the short line now counts every valve it holds.
+    valve = erp.find_product("VALVE-2")
+    assert valve is not None
+    add_stock(tryton_client, [(valve, 3)])
+    until = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+    put(runtime, "reservation", "rsv-7", {**parts, "expires_at": until})
+    push_parts(runtime, "rsv-7")
+    assert state(runtime, "reservation", "rsv-7") == ("synced", None)
+    assert len(parts_shipments(tryton_client, "rsv-7")) == 1
+    assert lines_of(runtime, "rsv-7") == [("p-1", "2", "reserved"), ("p-2", "4", "reserved")]
+    assert get(runtime, "reservation", "rsv-7").data.status == "reserved"  # type: ignore[attr-defined]
+
+    # The case is closed: the CRM releases the parts, Tryton cancels the shipment.
+    put(runtime, "reservation", "rsv-7", {**parts, "expires_at": until, "status": "released"})
+    push_parts(runtime, "rsv-7")
+    assert state(runtime, "reservation", "rsv-7") == ("synced", None)
+    released = get(runtime, "reservation", "rsv-7").data
+    assert released.status == "released"  # type: ignore[attr-defined]
+    assert [(line.reserved_quantity, line.state) for line in released.lines] == [  # type: ignore[attr-defined]
+        (Decimal(0), None),
+        (Decimal(0), None),
+    ]
+    assert [row["state"] for row in parts_shipments(tryton_client, "rsv-7")] == ["cancelled"]
+    assert free_in_storage(tryton_client, pump) == free
