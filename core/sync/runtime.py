@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 #: How long a message waits before it is tried again when its plugin is at its in-flight limit.
 BUSY_DELAY_MS = 250
+#: How long a worker thread waits for its plugin's in-flight limit before it gives the
+#: message back: long enough to ride out a busy moment of a healthy target, short enough
+#: that a stuck target does not hold the thread the other plugins need.
+BUSY_WAIT_SECONDS = 0.05
 
 
 def make_broker(settings: Settings) -> dramatiq.Broker:
@@ -154,7 +158,7 @@ class SyncRuntime:
         again; everything about the target is decided and recorded by the engine.
         """
         limit = self.host.inflight(plugin)
-        if not limit.acquire(blocking=False):
+        if not limit.acquire(timeout=BUSY_WAIT_SECONDS):
             self.dispatch(plugin, refs, delay_seconds=BUSY_DELAY_MS / 1000)
             return
         try:
