@@ -4,9 +4,10 @@ The sale order of a pro-forma or order is found by its ``client_order_ref`` (the
 id the finance plugin wrote there) and must be confirmed (``sale``/``done``); its
 outgoing pickings are reserved (``action_assign``) or released (``do_unreserve``) and
 read back per move. Service parts are a picking of the configured type whose origin is
-``svc-<reservation id>``; a return goes through Odoo's return wizard on the order's
-done delivery, with origin ``rma-<return id>``. Polling reads pickings changed since
-the cursor (``poll_pickings``, safe for shared timestamps and late commits).
+``svc-<reservation id>``, cancelled when the parts are released; a return goes through
+Odoo's return wizard on the order's done delivery, with origin ``rma-<return id>``.
+Polling reads pickings changed since the cursor (``poll_pickings``, safe for shared
+timestamps and late commits).
 """
 
 from __future__ import annotations
@@ -148,11 +149,7 @@ class OdooInventory:
     def _parts(self, request: ReservationRequest, sku_of: SkuOf) -> Answer:
         reference = parts_reference(request.reservation_id)
         if request.action == "release":
-            found = self.client.search("stock.picking", [("origin", "=", reference)], limit=1)
-            if found:
-                self.flows.release(found[0])
-            key = f"stock.picking,{found[0]}" if found else None
-            return Answer(key, _released(request.reservation_id))
+            return self._release_parts(request.reservation_id, reference)
         settings = self.settings
         if None in (
             settings.odoo_parts_picking_type,
@@ -183,6 +180,24 @@ class OdooInventory:
             reservation_id=request.reservation_id, status=overall(lines), lines=lines
         )
         return Answer(f"stock.picking,{picking.picking_id}", status)
+
+    def _release_parts(self, reservation_id: str, reference: str) -> Answer:
+        """Cancel the open picking of a case's parts, so its stock is free for good.
+
+        Unreserving alone (``do_unreserve``) would leave a confirmed picking that Odoo's
+        scheduler reserves again on its next run; the picking is the plugin's own, so it
+        is cancelled (``action_cancel`` gives back whatever its moves held). A picking
+        already done (the parts were taken) is left as it is.
+        """
+        found = self.client.search(
+            "stock.picking",
+            [("origin", "=", reference), ("state", "not in", ["done", "cancel"])],
+            limit=1,
+        )
+        if found:
+            self.client.call("stock.picking", "action_cancel", found)
+        key = f"stock.picking,{found[0]}" if found else None
+        return Answer(key, _released(reservation_id))
 
     def create_return(self, request: ReturnOrder, context: PluginContext) -> Answer:
         """Return goods from the order's done delivery through Odoo's return wizard."""

@@ -7,8 +7,10 @@ follow Odoo 17's documented external API (``/jsonrpc``, service ``object``,
 in order, and every recorded exchange must be used. Covered: reserving an approved
 pro-forma's sale (reserved, partly reserved and unavailable per line), reserving again
 after delivery, release on cancel, the delivery state polled back onto the order, a
-return made through the return wizard and its receipt polled back, and the faults
-(Odoo down, the sale not confirmed yet).
+return made through the return wizard and its receipt polled back, a service case's
+parts picked into the service location (created once, reserved per line, cancelled on
+release), and the faults (Odoo down, the sale not confirmed yet, the parts settings
+missing).
 """
 
 from __future__ import annotations
@@ -96,12 +98,17 @@ class Switchboard:
         return replay
 
 
-def runtime_with(tmp_path: Path, handler: Callable[[httpx.Request], httpx.Response]) -> SyncRuntime:
-    """A runtime of only the inventory plugin, on Odoo, whose HTTP goes to ``handler``."""
+def runtime_with(
+    tmp_path: Path, handler: Callable[[httpx.Request], httpx.Response], **extra: Any
+) -> SyncRuntime:
+    """A runtime of only the inventory plugin, on Odoo, whose HTTP goes to ``handler``.
+
+    ``extra`` adds plugin settings (the service-parts picking type and locations).
+    """
     settings = Settings(
         data_dir=tmp_path,
         database_url=f"sqlite:///{tmp_path / 'inventory-odoo.db'}",
-        plugins={PLUGIN: {"backend": "odoo", "odoo": ODOO}},
+        plugins={PLUGIN: {"backend": "odoo", "odoo": ODOO, **extra}},
         sync={"max_attempts": 3},
     )
     runtime = SyncRuntime(
@@ -293,5 +300,90 @@ def test_odoo_down_is_transient_and_moves_no_cursor(tmp_path: Path) -> None:
             poll_once(runtime, PLUGIN)
         replay.assert_done()
         assert load_cursor(runtime.engine, PLUGIN) is None
+    finally:
+        runtime.close()
+
+
+#: Where a service case's parts go in Odoo: the picking type and the two locations.
+PARTS_SETTINGS = {"odoo_parts_picking_type": 9, "odoo_parts_from": 8, "odoo_parts_to": 31}
+#: A service case's parts as the CRM asks for them: 2 pumps and 4 valves.
+PARTS: dict[str, Any] = {
+    "service_case_id": "case-7",
+    "lines": [
+        {"product_id": "p-1", "quantity": "2"},
+        {"product_id": "p-2", "quantity": "4"},
+    ],
+}
+
+
+def push_parts(runtime: SyncRuntime) -> None:
+    """Push the parts reservation, then pass over it once more as the sweeper would.
+
+    Odoo's answer is written onto the pushed reservation itself, a newer version that is
+    bound as held by Odoo: the second pass sends nothing (the strict replay checks it).
+    """
+    runtime.sync.process(PLUGIN, [("reservation", "rsv-7")])
+    runtime.sync.process(PLUGIN, [("reservation", "rsv-7")])
+
+
+def test_service_parts_picked_reserved_per_line_and_cancelled(tmp_path: Path) -> None:
+    board = Switchboard()
+    runtime = runtime_with(tmp_path, board, **PARTS_SETTINGS)
+    try:
+        # An internal picking svc-rsv-7 is created, confirmed and reserved: 2 of 2 pumps,
+        # 1 of 4 valves.
+        put(runtime, "reservation", "rsv-7", PARTS)
+        replay = board.play("parts_reserve")
+        push_parts(runtime)
+        replay.assert_done()
+        assert state(runtime, "reservation", "rsv-7") == ("synced", "stock.picking,140", None)
+        create = replay.exchanges[4]["request"]["params"]["args"]
+        assert create[3:5] == ["stock.picking", "create"]
+        (values,) = create[5][0]
+        assert (values["picking_type_id"], values["location_id"], values["location_dest_id"]) == (
+            9,
+            8,
+            31,
+        )
+        assert values["origin"] == "svc-rsv-7"
+        assert [move[2]["product_uom_qty"] for move in values["move_ids"]] == [2, 4]
+        assert lines_of(runtime, "rsv-7") == [
+            ("p-1", "2", "reserved"),
+            ("p-2", "1", "partly_reserved"),
+        ]
+        assert getattr(get(runtime, "reservation", "rsv-7").data, "status", None) == "partial"
+
+        # The CRM changes the reservation once valves arrived: the same picking is found
+        # by its origin and reserved again, nothing is created twice.
+        later = {**PARTS, "expires_at": "2026-12-01T00:00:00+00:00"}
+        put(runtime, "reservation", "rsv-7", later)
+        replay = board.play("parts_reserve_again")
+        push_parts(runtime)
+        replay.assert_done()
+        assert lines_of(runtime, "rsv-7") == [("p-1", "2", "reserved"), ("p-2", "4", "reserved")]
+        assert getattr(get(runtime, "reservation", "rsv-7").data, "status", None) == "reserved"
+
+        # Released: the open picking is cancelled (not only unreserved, which Odoo's
+        # scheduler would undo), and the lines hold nothing.
+        put(runtime, "reservation", "rsv-7", {**later, "status": "released"})
+        replay = board.play("parts_release")
+        push_parts(runtime)
+        replay.assert_done()
+        assert state(runtime, "reservation", "rsv-7") == ("synced", "stock.picking,140", None)
+        assert getattr(get(runtime, "reservation", "rsv-7").data, "status", None) == "released"
+        assert lines_of(runtime, "rsv-7") == [("p-1", "0", None), ("p-2", "0", None)]
+    finally:
+        runtime.close()
+
+
+def test_service_parts_without_their_settings_fail_without_calling_odoo(tmp_path: Path) -> None:
+    board = Switchboard()
+    runtime = runtime_with(tmp_path, board)
+    try:
+        put(runtime, "reservation", "rsv-7", PARTS)
+        runtime.sync.process(PLUGIN, [("reservation", "rsv-7")])
+        row_state, _, error = state(runtime, "reservation", "rsv-7")
+        assert row_state == "dead" and "odoo_parts_picking_type" in (error or "")
+        assert getattr(get(runtime, "reservation", "rsv-7").data, "status", None) == "requested"
     finally:
         runtime.close()
