@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, case, func, select, update
+from sqlalchemy import Engine, Integer, Row, and_, bindparam, case, func, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -87,25 +87,20 @@ def write_record(
     now = now or utcnow()
     data, digest = canonical_document(model)
     table = kind.table
-    columns = kind.index(model)
-    insert = upsert(engine, table).values(
-        id=record_id, version=1, digest=digest, data=data, created_at=now, updated_at=now, **columns
-    )
-    statement = insert.on_conflict_do_update(
-        index_elements=[table.id],
-        set_={
-            "version": table.version + 1,
-            "digest": digest,
-            "data": data,
-            "updated_at": now,
-            **columns,
-        },
-        where=table.digest != digest
-        if expected_version is None
-        else and_(table.digest != digest, table.version == expected_version),
-    ).returning(table.version, table.created_at)
+    params = {
+        "id": record_id,
+        "version": 1,
+        "digest": digest,
+        "data": data,
+        "created_at": now,
+        "updated_at": now,
+        **kind.index(model),
+    }
+    if expected_version is not None:
+        params["expected_version"] = expected_version
+    statement = _record_upsert(engine, kind, expected_version is not None)
     with engine.begin() as connection:
-        row = connection.execute(statement).first()
+        row = connection.execute(statement, params).first()
         if row is None:
             current = connection.execute(
                 select(table.version, table.created_at, table.updated_at, table.digest).where(
@@ -130,6 +125,67 @@ def write_record(
     return WriteResult(record, created=version == 1, changed=True, subscribers=tuple(subscribers))
 
 
+#: Statements of the write path, built once per (dialect, purpose): building a
+#: SQLAlchemy statement costs more CPU than running it, and every API write runs these.
+_STATEMENTS: dict[tuple[str, ...], Any] = {}
+
+
+def _record_upsert(engine: Engine, kind: Kind, expected: bool) -> Any:
+    """The upsert of one record of ``kind`` that bumps the version only on a real change."""
+    key = (engine.dialect.name, "record", kind.type, str(expected))
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        table = kind.table
+        insert = upsert(engine, table)
+        excluded = insert.excluded
+        lookups = {
+            name: excluded[name]
+            for name, _ in sa_inspect(table).columns.items()
+            if name not in ("id", "version", "digest", "data", "created_at", "updated_at")
+        }
+        changed = table.digest != excluded.digest
+        where = (
+            and_(changed, table.version == bindparam("expected_version")) if expected else changed
+        )
+        statement = insert.on_conflict_do_update(
+            index_elements=[table.id],
+            set_={
+                "version": table.version + 1,
+                "digest": excluded.digest,
+                "data": excluded.data,
+                "updated_at": excluded.updated_at,
+                **lookups,
+            },
+            where=where,
+        ).returning(table.version, table.created_at)
+        _STATEMENTS[key] = statement
+    return statement
+
+
+def _outbox_upsert(engine: Engine) -> Any:
+    """The upsert of one outbox row that keeps the highest wanted version."""
+    key = (engine.dialect.name, "outbox")
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        insert = upsert(engine, SyncState)
+        wanted = insert.excluded.wanted_version
+        statement = insert.on_conflict_do_update(
+            index_elements=[SyncState.plugin, SyncState.kind, SyncState.record_id],
+            set_={
+                "wanted_version": case(
+                    (wanted > SyncState.wanted_version, wanted), else_=SyncState.wanted_version
+                ),
+                "state": PENDING,
+                "attempts": 0,
+                "due_at": insert.excluded.due_at,
+                "enqueued_at": insert.excluded.enqueued_at,
+                "updated_at": insert.excluded.updated_at,
+            },
+        )
+        _STATEMENTS[key] = statement
+    return statement
+
+
 def _queue(
     engine: Engine,
     connection: Any,
@@ -140,41 +196,48 @@ def _queue(
     now: datetime,
 ) -> None:
     """Upsert the outbox rows of one record version for each plugin."""
-    insert = upsert(engine, SyncState).values(
-        [
-            {
-                "plugin": plugin,
-                "kind": kind_type,
-                "record_id": record_id,
-                "state": PENDING,
-                "wanted_version": version,
-                "attempts": 0,
-                "due_at": now,
-                "enqueued_at": now,
-                "updated_at": now,
-            }
-            for plugin in plugins
-        ]
-    )
-    connection.execute(
-        insert.on_conflict_do_update(
-            index_elements=[SyncState.plugin, SyncState.kind, SyncState.record_id],
-            set_={
-                "wanted_version": case(
-                    (
-                        insert.excluded.wanted_version > SyncState.wanted_version,
-                        insert.excluded.wanted_version,
-                    ),
-                    else_=SyncState.wanted_version,
-                ),
-                "state": PENDING,
-                "attempts": 0,
-                "due_at": now,
-                "enqueued_at": now,
-                "updated_at": now,
-            },
+    rows = [
+        {
+            "plugin": plugin,
+            "kind": kind_type,
+            "record_id": record_id,
+            "state": PENDING,
+            "wanted_version": version,
+            "attempts": 0,
+            "due_at": now,
+            "enqueued_at": now,
+            "updated_at": now,
+        }
+        for plugin in plugins
+    ]
+    connection.execute(_outbox_upsert(engine), rows[0] if len(rows) == 1 else rows)
+
+
+def _origin_update(created: bool) -> Any:
+    """The update that marks the originating plugin's target as holding a version."""
+    key = ("any", "origin", str(created))
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        version = bindparam("b_version", type_=Integer)
+        caught_up = (
+            SyncState.synced_version.is_(None)
+            if created
+            else SyncState.synced_version == version - 1
         )
-    )
+        statement = (
+            update(SyncState)
+            .where(
+                SyncState.plugin == bindparam("b_plugin"),
+                SyncState.kind == bindparam("b_kind"),
+                SyncState.record_id == bindparam("b_record"),
+            )
+            .values(
+                synced_version=case((caught_up, version), else_=SyncState.synced_version),
+                state=case((caught_up, SYNCED), else_=PENDING),
+            )
+        )
+        _STATEMENTS[key] = statement
+    return statement
 
 
 def _mark_origin(
@@ -184,22 +247,9 @@ def _mark_origin(
 
     A record the plugin created (version 1) is held by its target by definition.
     """
-    caught_up = (
-        SyncState.synced_version.is_(None)
-        if version == 1
-        else SyncState.synced_version == version - 1
-    )
     connection.execute(
-        update(SyncState)
-        .where(
-            SyncState.plugin == plugin,
-            SyncState.kind == kind_type,
-            SyncState.record_id == record_id,
-        )
-        .values(
-            synced_version=case((caught_up, version), else_=SyncState.synced_version),
-            state=case((caught_up, SYNCED), else_=PENDING),
-        )
+        _origin_update(version == 1),
+        {"b_plugin": plugin, "b_kind": kind_type, "b_record": record_id, "b_version": version},
     )
 
 
