@@ -167,13 +167,23 @@ class ProForma(PricedDocument):
     The ERP fills in the invoice fields once it has issued the invoice of an approved
     pro-forma: ``invoice_number``, ``invoice_state``, ``payment_state``, ``amount_paid``
     and ``erp_total``, the invoice total as the ERP computed it (compare with ``total``).
+    ``invoice_reported_at`` is when the ERP recorded the invoice state held here: a
+    status recorded earlier than that arrives late and is ignored, so a delayed "posted,
+    not paid" never undoes "paid".
     """
 
     issue_date: date
     valid_until: date | None = None
     status: ProFormaStatus = "draft"
     system_fields = frozenset(
-        {"invoice_number", "invoice_state", "payment_state", "amount_paid", "erp_total"}
+        {
+            "invoice_number",
+            "invoice_state",
+            "payment_state",
+            "amount_paid",
+            "erp_total",
+            "invoice_reported_at",
+        }
     )
 
     invoice_number: ShortText | None = None
@@ -181,6 +191,7 @@ class ProForma(PricedDocument):
     payment_state: PaymentState | None = None
     amount_paid: NonNegativeAmount | None = None
     erp_total: NonNegativeAmount | None = None
+    invoice_reported_at: Timestamp | None = None
 
     @model_validator(mode="after")
     def _validity_after_issue(self) -> Self:

@@ -145,8 +145,26 @@ def invoice_status_payload(
     return document.model_dump(mode="json", exclude_none=True)
 
 
+def is_stale(document: InvoiceStatusDocument, reported_at: datetime | None) -> bool:
+    """Whether a status was recorded before the one the pro-forma holds (``reported_at``).
+
+    Statuses arrive out of order when a sender's retries or a failed inbound event's
+    retry overtake a later change; applying such a status would take the pro-forma
+    back in time (a "posted, not paid" landing after "paid"). A status without a time,
+    or a pro-forma holding none, cannot be ordered and is not stale; one recorded at the
+    very same time is applied, as the later of the two to arrive.
+    """
+    if document.occurred_at is None or reported_at is None:
+        return False
+    return document.occurred_at < reported_at
+
+
 def invoice_changes(document: InvoiceStatusDocument) -> dict[str, Any]:
-    """The pro-forma fields an invoice-status document sets."""
+    """The pro-forma fields an invoice-status document sets.
+
+    The document's ``occurred_at``, when it has one, becomes ``invoice_reported_at``:
+    later statuses are compared with it (see :func:`is_stale`).
+    """
     changes: dict[str, Any] = {
         "invoice_state": document.invoice_state,
         "payment_state": document.payment_state,
@@ -157,4 +175,6 @@ def invoice_changes(document: InvoiceStatusDocument) -> dict[str, Any]:
         changes["amount_paid"] = document.amount_paid
     if document.invoice_total is not None:
         changes["erp_total"] = document.invoice_total
+    if document.occurred_at is not None:
+        changes["invoice_reported_at"] = document.occurred_at.isoformat()
     return changes

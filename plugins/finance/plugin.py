@@ -7,6 +7,7 @@ the pro-forma, pushed by the finance system (webhook) or polled from the ERP.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from core.plugin_types import (
     PushResult,
     SyncRecord,
 )
+from core.schemas.sales import ProForma
 from plugins.finance.backends import FinanceBackend
 from plugins.finance.mapping import (
     INVOICE_CHANGED,
@@ -33,12 +35,15 @@ from plugins.finance.mapping import (
     MAPPERS,
     InvoiceStatusDocument,
     invoice_changes,
+    is_stale,
     map_record,
 )
 from plugins.finance.odoo import OdooBackend
 from plugins.finance.settings import FinanceSettings
 from plugins.finance.tryton import TrytonBackend
 from plugins.finance.webhook import WebhookBackend
+
+log = logging.getLogger(__name__)
 
 #: What the plugin subscribes to, dependencies first.
 SUBSCRIPTIONS = tuple(MAPPERS)
@@ -133,7 +138,9 @@ def crm_sync_apply_inbound(context: PluginContext, event: InboundEvent) -> None:
     """Write an invoice's number, state and payment onto its pro-forma.
 
     A status for a pro-forma the CRM does not hold is a permanent failure: the event is
-    kept as a dead inbound event with that reason, and nothing changes.
+    kept as a dead inbound event with that reason, and nothing changes. A status recorded
+    before the one the pro-forma holds (``invoice_reported_at``) arrived late: it is
+    applied as nothing, so the pro-forma never goes back in time.
     """
     if event.type != INVOICE_STATUS:
         raise PermanentError(f"the finance plugin does not apply {event.type!r} events")
@@ -142,10 +149,22 @@ def crm_sync_apply_inbound(context: PluginContext, event: InboundEvent) -> None:
     except ValidationError as error:
         raise PermanentError(f"malformed {INVOICE_STATUS} event: {error}") from None
     records = context.store()
-    if records.get("proforma", document.proforma_id) is None:
+    record = records.get("proforma", document.proforma_id)
+    if record is None:
         raise PermanentError(
             f"an invoice status for pro-forma {document.proforma_id!r}, which the CRM does not hold"
         )
+    assert isinstance(record.data, ProForma)
+    if is_stale(document, record.data.invoice_reported_at):
+        log.info(
+            "finance: ignored invoice status %s of pro-forma %s, recorded at %s, before the "
+            "state it holds (%s)",
+            event.event_id,
+            document.proforma_id,
+            document.occurred_at,
+            record.data.invoice_reported_at,
+        )
+        return
     records.update(
         "proforma", document.proforma_id, invoice_changes(document), event=INVOICE_CHANGED
     )

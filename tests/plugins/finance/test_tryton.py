@@ -5,7 +5,8 @@ other's documents); each test has its own crm-sync database. Covered: customers 
 and updated and found again by the CRM id, pro-forma to quotation with its customer and
 products first, approval to a confirmed sale and a posted invoice exactly once (also
 after a crash before the external id was recorded), payments polled back onto the
-pro-forma, faults (Tryton down, slow, refusing), and the plugin contract.
+pro-forma (a late retry of an older invoice state not undoing a newer one), faults
+(Tryton down, slow, refusing), and the plugin contract.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import socket
 import warnings
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from core.api.app import create_app
 from core.connectors.tryton import TrytonClient
 from core.connectors.tryton_erp import TrytonERP
 from core.db.types import utcnow
+from core.errors import TransientError
+from core.records import RecordAccess
 from core.store import timeline
 from core.sync.admin import list_inbox
 from core.sync.engine import SyncEngine
@@ -307,6 +310,57 @@ def test_approval_issues_one_sale_and_invoice_and_payments_come_back(
     assert events.count("proforma.invoice_changed") == 3
     # The pro-forma's new versions are the ERP's own news: nothing is pushed back.
     assert state(runtime, "proforma", proforma_id).state == "synced"
+
+
+def test_an_older_invoice_state_retried_late_does_not_undo_the_payment(
+    runtime: SyncRuntime, erp: TrytonERP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The posted invoice's event fails once (transient) and is retried after "paid".
+
+    Inbound retries wait their backoff while later events are applied, so here the
+    polled "posted, not paid" lands after the polled "paid": it is applied as nothing.
+    """
+    proforma_id = write_linked(runtime, "-o", status="approved")
+    drain(runtime, [("proforma", proforma_id)])
+    [sale_id] = sales_of(erp, proforma_id)
+    [invoice] = erp.invoices(sale_id)
+
+    def pending_of_invoice() -> list[int]:
+        # The module's server holds other tests' invoices too: keep this one's events.
+        mark = f"tryton-invoice-{invoice.id}-"
+        rows = list_inbox(runtime.engine)
+        return [row.id for row in rows if row.state == "pending" and row.event_id.startswith(mark)]
+
+    assert poll_once(runtime, "finance").stored >= 1
+    [posted] = pending_of_invoice()
+    update = RecordAccess.update
+
+    def busy(*args: Any, **kwargs: Any) -> int:
+        raise TransientError("the database is busy")
+
+    monkeypatch.setattr(RecordAccess, "update", busy)
+    assert runtime.inbound.process("finance", [posted]).retry == [posted]
+    monkeypatch.setattr(RecordAccess, "update", update)
+
+    pay_invoice(erp.client, invoice.id, Decimal(PROFORMA_TOTAL))
+    assert poll_once(runtime, "finance").stored >= 1
+    [paid] = pending_of_invoice()
+    # The payment is applied while the posted invoice's event waits for its retry.
+    assert runtime.inbound.process("finance", [paid]).applied == 1
+    data = stored(runtime, "proforma", proforma_id)
+    assert (data["payment_state"], Decimal(data["amount_paid"])) == (
+        "paid",
+        Decimal(PROFORMA_TOTAL),
+    )
+    held = datetime.fromisoformat(data["invoice_reported_at"])
+
+    later = utcnow() + timedelta(hours=1)
+    assert runtime.inbound.process("finance", [posted], now=later).applied == 1
+    data = stored(runtime, "proforma", proforma_id)
+    assert (data["invoice_state"], data["payment_state"]) == ("posted", "paid")
+    assert datetime.fromisoformat(data["invoice_reported_at"]) == held
+    events = [e.data["type"] for e in timeline(runtime.engine, "proforma", proforma_id)]
+    assert events.count("proforma.invoice_changed") == 1
 
 
 def test_a_crash_before_the_external_id_is_recorded_creates_no_second_sale(

@@ -191,6 +191,54 @@ def test_a_signed_invoice_status_is_applied_once(
     assert stored(runtime, "proforma", proforma_id)["payment_state"] == "paid"
 
 
+def test_a_late_status_older_than_the_one_held_changes_nothing(
+    runtime: SyncRuntime, api: TestClient, webhook_secret: str
+) -> None:
+    """Statuses are ordered by ``occurred_at``: "paid" then a late "posted, not paid".
+
+    The late one is applied as nothing (not dead: it is no error, only old news); a
+    status without a time cannot be ordered and is applied as before, and a newer one
+    moves the pro-forma on.
+    """
+    proforma_id = write_linked(runtime, status="approved")
+    runtime.sync.process("finance", [("proforma", proforma_id)])
+
+    def send(**changes: Any) -> None:
+        body = json.dumps(status_document(proforma_id, **changes)).encode()
+        answer = api.post(
+            "/v1/webhooks/finance", content=body, headers=signed(webhook_secret, body)
+        )
+        assert answer.json() == {"accepted": 1, "duplicates": 0}, answer.text
+        apply_inbox(runtime)
+
+    paid_at = "2024-03-25T11:00:00+03:30"
+    send(payment_state="paid", amount_paid=PROFORMA_TOTAL, occurred_at=paid_at)
+    send(payment_state="not_paid", amount_paid="0", occurred_at="2024-03-25T10:00:00+03:30")
+    data = stored(runtime, "proforma", proforma_id)
+    assert (data["invoice_state"], data["payment_state"], data["amount_paid"]) == (
+        "posted",
+        "paid",
+        PROFORMA_TOTAL,
+    )
+    assert datetime.fromisoformat(data["invoice_reported_at"]) == datetime.fromisoformat(paid_at)
+    assert [row.state for row in list_inbox(runtime.engine)] == ["applied", "applied"]
+    changed = [e for e in timeline(runtime.engine, "proforma", proforma_id)]
+    assert len(changed) == 1
+
+    # Without a time: applied as it comes, and the held time stays.
+    send(payment_state="partly_paid", amount_paid="20000000", occurred_at=None)
+    data = stored(runtime, "proforma", proforma_id)
+    assert data["payment_state"] == "partly_paid"
+    assert datetime.fromisoformat(data["invoice_reported_at"]) == datetime.fromisoformat(paid_at)
+
+    # Newer than the held time: applied, and its time is held from then on.
+    later = "2024-03-26T09:00:00+03:30"
+    send(invoice_state="cancelled", payment_state="not_paid", amount_paid="0", occurred_at=later)
+    data = stored(runtime, "proforma", proforma_id)
+    assert (data["invoice_state"], data["payment_state"]) == ("cancelled", "not_paid")
+    assert datetime.fromisoformat(data["invoice_reported_at"]) == datetime.fromisoformat(later)
+
+
 @pytest.mark.parametrize(
     ("case", "status"),
     [
