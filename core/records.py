@@ -12,16 +12,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, or_, select
+from sqlalchemy import Engine, select
 from sqlalchemy import inspect as sa_inspect
 
-from core.db.engine import upsert
-from core.db.sync_tables import SYNCED, SyncState
+from core.db.sync_tables import SyncState
 from core.db.types import utcnow
 from core.errors import PermanentError
 from core.kinds import KINDS_BY_TYPE, Kind
 from core.plugin_types import SyncRecord
-from core.store import ConcurrentUpdate, get_record, list_records, write_record
+from core.store import ConcurrentUpdate, bind_in, get_record, list_records, write_record
 
 #: Sends messages for refs of one plugin: (plugin, [(type, id), ...]).
 Dispatch = Callable[[str, Sequence[tuple[str, str]]], object]
@@ -174,37 +173,8 @@ class RecordAccess:
         target: its external id is kept at once, and the dependency is not pushed again
         unless it changes.
         """
-        now = utcnow()
-        insert = upsert(self.engine, SyncState).values(
-            plugin=self.plugin,
-            kind=type_,
-            record_id=record_id,
-            state=SYNCED,
-            wanted_version=version,
-            synced_version=version,
-            external_id=external_id,
-            attempts=0,
-            due_at=now,
-            updated_at=now,
-        )
-        behind = or_(SyncState.synced_version.is_(None), SyncState.synced_version < version)
-        statement = insert.on_conflict_do_update(
-            index_elements=[SyncState.plugin, SyncState.kind, SyncState.record_id],
-            set_={
-                "external_id": external_id,
-                "synced_version": case((behind, version), else_=SyncState.synced_version),
-                "state": case(
-                    (
-                        and_(SyncState.wanted_version <= version, SyncState.lease_owner.is_(None)),
-                        SYNCED,
-                    ),
-                    else_=SyncState.state,
-                ),
-                "updated_at": now,
-            },
-        )
         with self.engine.begin() as connection:
-            connection.execute(statement)
+            bind_in(connection, self.plugin, type_, record_id, external_id, version, utcnow())
 
     def emit(self, type_: str, subject_type: str, subject_id: str, payload: dict[str, Any]) -> str:
         """Publish an event about a record: on its timeline and to ``event.<type>`` subscribers."""

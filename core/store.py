@@ -9,7 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Integer, Row, and_, bindparam, case, func, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    Row,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -85,6 +97,37 @@ def write_record(
     ConcurrentUpdate (read-modify-write by plugins).
     """
     now = now or utcnow()
+    with engine.begin() as connection:
+        return write_record_in(
+            connection,
+            kind,
+            record_id,
+            model,
+            subscribers=subscribers,
+            now=now,
+            origin=origin,
+            expected_version=expected_version,
+        )
+
+
+def write_record_in(
+    connection: Connection,
+    kind: Kind,
+    record_id: str,
+    model: CanonicalModel,
+    *,
+    subscribers: Sequence[str],
+    now: datetime,
+    origin: str | None = None,
+    expected_version: int | None = None,
+) -> WriteResult:
+    """``write_record`` in the transaction ``connection`` holds.
+
+    For callers that write several things at once (a decision and the owner it sets, a
+    chunk of rescored leads): one commit instead of several. Dispatching messages for
+    the queued rows is the caller's job, after its commit. ConcurrentUpdate leaves
+    nothing written and the transaction usable.
+    """
     data, digest = canonical_document(model)
     table = kind.table
     params = {
@@ -98,31 +141,70 @@ def write_record(
     }
     if expected_version is not None:
         params["expected_version"] = expected_version
+    engine = connection.engine
     statement = _record_upsert(engine, kind, expected_version is not None)
-    with engine.begin() as connection:
-        row = connection.execute(statement, params).first()
-        if row is None:
-            current = connection.execute(
-                select(table.version, table.created_at, table.updated_at, table.digest).where(
-                    table.id == record_id
-                )
-            ).one()
-            if current.digest != digest:
-                raise ConcurrentUpdate(
-                    f"{kind.type} {record_id} is at version {current.version}, "
-                    f"not {expected_version}"
-                )
-            record = StoredRecord(
-                kind, record_id, current.version, data, current.created_at, current.updated_at
+    row = connection.execute(statement, params).first()
+    if row is None:
+        current = connection.execute(
+            select(table.version, table.created_at, table.updated_at, table.digest).where(
+                table.id == record_id
             )
-            return WriteResult(record, created=False, changed=False, subscribers=())
-        version = int(row.version)
-        if subscribers:
-            _queue(engine, connection, kind.type, record_id, version, subscribers, now)
-            if origin is not None and origin in subscribers:
-                _mark_origin(connection, origin, kind.type, record_id, version)
+        ).one()
+        if current.digest != digest:
+            raise ConcurrentUpdate(
+                f"{kind.type} {record_id} is at version {current.version}, not {expected_version}"
+            )
+        record = StoredRecord(
+            kind, record_id, current.version, data, current.created_at, current.updated_at
+        )
+        return WriteResult(record, created=False, changed=False, subscribers=())
+    version = int(row.version)
+    if subscribers:
+        _queue(engine, connection, kind.type, record_id, version, subscribers, now)
+        if origin is not None and origin in subscribers:
+            _mark_origin(connection, origin, kind.type, record_id, version)
     record = StoredRecord(kind, record_id, version, data, row.created_at, now)
     return WriteResult(record, created=version == 1, changed=True, subscribers=tuple(subscribers))
+
+
+def bind_in(
+    connection: Connection,
+    plugin: str,
+    type_: str,
+    record_id: str,
+    external_id: str,
+    version: int,
+    now: datetime,
+) -> None:
+    """Record that ``plugin``'s target holds ``version`` of a record as ``external_id``.
+
+    Runs in ``connection``'s transaction. The row becomes synced unless a newer version
+    is wanted or a worker is pushing it right now.
+    """
+    insert = upsert(connection.engine, SyncState).values(
+        plugin=plugin,
+        kind=type_,
+        record_id=record_id,
+        state=SYNCED,
+        wanted_version=version,
+        synced_version=version,
+        external_id=external_id,
+        attempts=0,
+        due_at=now,
+        updated_at=now,
+    )
+    behind = or_(SyncState.synced_version.is_(None), SyncState.synced_version < version)
+    idle = and_(SyncState.wanted_version <= version, SyncState.lease_owner.is_(None))
+    statement = insert.on_conflict_do_update(
+        index_elements=[SyncState.plugin, SyncState.kind, SyncState.record_id],
+        set_={
+            "external_id": external_id,
+            "synced_version": case((behind, version), else_=SyncState.synced_version),
+            "state": case((idle, SYNCED), else_=SyncState.state),
+            "updated_at": now,
+        },
+    )
+    connection.execute(statement)
 
 
 #: Statements of the write path, built once per (dialect, purpose): building a

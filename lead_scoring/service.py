@@ -25,7 +25,7 @@ from core.kinds import KINDS_BY_TYPE
 from core.plugin_types import Records
 from core.records import RecordAccess
 from core.schemas.leads import Lead
-from core.store import ConcurrentUpdate
+from core.store import ConcurrentUpdate, bind_in, write_record_in
 from lead_scoring.bulk import score_many
 from lead_scoring.facts import EngagementEvent, LeadFacts
 from lead_scoring.predictive import LeadModel, lead_features
@@ -43,7 +43,6 @@ from lead_scoring.store import (
     save_predictions,
     save_score,
 )
-from lead_scoring.writes import bind_in, write_in
 
 log = logging.getLogger(__name__)
 
@@ -436,7 +435,7 @@ class LeadScorer:
                 if any(getattr(item.lead, name) != value for name, value in changes.items()):
                     model = item.lead.model_copy(update=changes)
                     try:
-                        outcome = write_in(
+                        outcome = write_record_in(
                             connection,
                             kind,
                             item.id,

@@ -70,7 +70,7 @@ from core.plugin_types import SyncRecord
 from core.plugins import PluginHost
 from core.records import Dispatch, RecordAccess, Subscribers
 from core.schemas.parties import Agent
-from core.store import ConcurrentUpdate, StoredRecord, get_record, write_record
+from core.store import ConcurrentUpdate, StoredRecord, get_record, write_record, write_record_in
 from lead_scoring.assignment.rules import (
     AssignmentRules,
     Rule,
@@ -88,7 +88,6 @@ from lead_scoring.assignment.tables import (
     RotationPool,
     Timer,
 )
-from lead_scoring.writes import write_in
 
 log = logging.getLogger(__name__)
 
@@ -1007,7 +1006,7 @@ class AssignmentService:
             for _ in range(OWNER_WRITE_RETRIES):
                 model = kind.schema.model_validate({**data, "owner_id": agent_id})
                 try:
-                    result = write_in(
+                    result = write_record_in(
                         connection,
                         kind,
                         stored.id,
@@ -1053,7 +1052,9 @@ class AssignmentService:
             }
         )
         plugins = [p for p in self.subscribers(f"event.{type_}") if p != self.source]
-        written = write_in(connection, event_kind, event_id, model, subscribers=plugins, now=now)
+        written = write_record_in(
+            connection, event_kind, event_id, model, subscribers=plugins, now=now
+        )
         if written.changed:
             sends.extend((plugin, [("event", event_id)]) for plugin in written.subscribers)
         connection.execute(_MARK_APPLIED, {"p_history_id": history_id})
