@@ -545,24 +545,82 @@ class TrytonERP:
 
     def find_party(self, crm_id: str) -> int | None:
         """Return the id of the party (active or not) that carries ``crm_id``, if any."""
-        found = self.client.search(
-            "party.party",
-            [("identifiers.code", "=", self.crm_identifier(crm_id))],
-            limit=1,
+        return self.find_parties([crm_id]).get(crm_id)
+
+    def find_parties(self, crm_ids: Sequence[str]) -> dict[str, int]:
+        """Map each of ``crm_ids`` a party (active or not) carries to that party, in one search.
+
+        Should two parties carry one CRM id, the oldest is the one.
+        """
+        by_code = {self.crm_identifier(crm_id): crm_id for crm_id in crm_ids}
+        if not by_code:
+            return {}
+        rows = self.client.search_read(
+            "party.identifier",
+            [("code", "in", list(by_code))],
+            ["code", "party"],
             context=_INACTIVE_TOO,
         )
-        return found[0] if found else None
+        found: dict[str, int] = {}
+        for row in rows:
+            crm_id = by_code.get(row["code"])
+            if crm_id is not None and row["party"] is not None:
+                party_id = int(row["party"])
+                found[crm_id] = min(found.get(crm_id, party_id), party_id)
+        return found
 
     def ensure_party(self, party: PartyInput) -> PartyResult:
         """Create the customer's party, or bring the existing one in line with ``party``."""
-        party_id = self.find_party(party.crm_id)
-        if party_id is None:
-            (party_id,) = self.client.create("party.party", [self._new_party_values(party)])
-            return self._party_result(party_id, created=True, updated=False)
-        changes = self._party_changes(party_id, party)
-        if changes:
-            self.client.write("party.party", [party_id], changes)
-        return self._party_result(party_id, created=False, updated=bool(changes))
+        (result,) = self.ensure_parties([party])
+        return result
+
+    def ensure_parties(self, parties: Sequence[PartyInput]) -> list[PartyResult]:
+        """:meth:`ensure_party` for many customers at once; one result per input, in order.
+
+        All of them are looked up in one search, the missing ones created in one
+        ``create`` and the changed ones updated in one ``write``. A CRM id given twice is
+        handled as two calls one after the other would: created (or updated) by the
+        first, brought in line with the second by the next round.
+        """
+        first: dict[str, int] = {}
+        later: list[int] = []
+        for index, party in enumerate(parties):
+            if party.crm_id in first:
+                later.append(index)
+            else:
+                first[party.crm_id] = index
+        results: dict[int, PartyResult] = {}
+        batch = [parties[index] for index in first.values()]
+        if batch:
+            existing = self.find_parties([party.crm_id for party in batch])
+            missing = [party for party in batch if party.crm_id not in existing]
+            created = self.client.create(
+                "party.party", [self._new_party_values(party) for party in missing]
+            )
+            party_ids = {
+                party.crm_id: party_id for party, party_id in zip(missing, created, strict=True)
+            }
+            changes = self._parties_changes(
+                [(existing[party.crm_id], party) for party in batch if party.crm_id in existing]
+            )
+            writes: list[Any] = []
+            for party_id, values in changes.items():
+                if values:
+                    writes += [[party_id], values]
+            if writes:
+                self.client.execute("party.party", "write", *writes)
+            party_ids.update(existing)
+            made = self._party_results(
+                [party_ids[party.crm_id] for party in batch],
+                created=set(created),
+                updated={party_id for party_id, values in changes.items() if values},
+            )
+            for index, result in zip(first.values(), made, strict=True):
+                results[index] = result
+        if later:
+            again = self.ensure_parties([parties[index] for index in later])
+            results.update(zip(later, again, strict=True))
+        return [results[index] for index in range(len(parties))]
 
     def _wanted_identifiers(self, party: PartyInput) -> list[str]:
         codes = [self.crm_identifier(party.crm_id)]
@@ -602,23 +660,71 @@ class TrytonERP:
             ]
         return values
 
-    def _party_changes(self, party_id: int, party: PartyInput) -> dict[str, Any]:
+    def _parties_changes(
+        self, parties: Sequence[tuple[int, PartyInput]]
+    ) -> dict[int, dict[str, Any]]:
+        """What to write on each existing party to match its input, read in four calls."""
+        if not parties:
+            return {}
         client = self.client
-        (current,) = client.read(
-            "party.party", [party_id], ["name", "active"], context=_INACTIVE_TOO
+        ids = [party_id for party_id, _ in parties]
+        current = {
+            row["id"]: row
+            for row in client.read("party.party", ids, ["name", "active"], context=_INACTIVE_TOO)
+        }
+        identifiers = _by_party(
+            client.search_read(
+                "party.identifier",
+                [("party", "in", ids), ("type", "=", None)],
+                ["party", "code", "active"],
+                order=[("id", "ASC")],
+                context=_INACTIVE_TOO,
+            )
         )
+        contacts = _by_party(
+            client.search_read(
+                "party.contact_mechanism",
+                [("party", "in", ids), ("type", "in", list(_CONTACT_TYPES))],
+                ["party", "type", "value", "value_compact", "active"],
+                order=[("id", "ASC")],
+                context=_INACTIVE_TOO,
+            )
+        )
+        addresses = _by_party(
+            client.search_read(
+                "party.address",
+                [("party", "in", ids)],
+                ["party", "street", "city", "postal_code", "party_name", "active"],
+                order=[("id", "ASC")],
+                context=_INACTIVE_TOO,
+            )
+        )
+        return {
+            party_id: self._party_changes(
+                current[party_id],
+                party,
+                identifiers=identifiers.get(party_id, []),
+                contacts=contacts.get(party_id, []),
+                addresses=addresses.get(party_id, []),
+            )
+            for party_id, party in parties
+        }
+
+    def _party_changes(
+        self,
+        current: Mapping[str, Any],
+        party: PartyInput,
+        *,
+        identifiers: Sequence[Mapping[str, Any]],
+        contacts: Sequence[Mapping[str, Any]],
+        addresses: Sequence[Mapping[str, Any]],
+    ) -> dict[str, Any]:
         changes: dict[str, Any] = {}
         if current["name"] != party.name:
             changes["name"] = party.name
         if not current["active"]:
             changes["active"] = True
 
-        identifiers = client.search_read(
-            "party.identifier",
-            [("party", "=", party_id), ("type", "=", None)],
-            ["code", "active"],
-            context=_INACTIVE_TOO,
-        )
         actions = _sync_rows(
             identifiers,
             wanted=self._wanted_identifiers(party),
@@ -628,12 +734,6 @@ class TrytonERP:
         if actions:
             changes["identifiers"] = actions
 
-        contacts = client.search_read(
-            "party.contact_mechanism",
-            [("party", "=", party_id), ("type", "in", list(_CONTACT_TYPES))],
-            ["type", "value", "value_compact", "active"],
-            context=_INACTIVE_TOO,
-        )
         # With the phonenumbers library installed Tryton reformats phone numbers for
         # display; its compact form is E.164, which is what the CRM sends.
         actions = _sync_rows(
@@ -645,12 +745,6 @@ class TrytonERP:
         if actions:
             changes["contact_mechanisms"] = actions
 
-        addresses = client.search_read(
-            "party.address",
-            [("party", "=", party_id)],
-            ["street", "city", "postal_code", "party_name", "active"],
-            context=_INACTIVE_TOO,
-        )
         actions = _sync_rows(
             addresses,
             wanted=list(dict.fromkeys(party.addresses)),
@@ -666,30 +760,59 @@ class TrytonERP:
             changes["addresses"] = actions
         return changes
 
-    def _party_result(self, party_id: int, *, created: bool, updated: bool) -> PartyResult:
-        (row,) = self.client.read("party.party", [party_id], ["code"], context=_INACTIVE_TOO)
-        addresses = self.client.search(
-            "party.address", [("party", "=", party_id)], order=[("sequence", "ASC"), ("id", "ASC")]
-        )
-        return PartyResult(
-            id=party_id,
-            code=row["code"] or "",
-            created=created,
-            updated=updated,
-            address_ids=tuple(addresses),
-        )
+    def _party_results(
+        self, party_ids: Sequence[int], *, created: set[int], updated: set[int]
+    ) -> list[PartyResult]:
+        rows = self.client.read("party.party", list(party_ids), ["code"], context=_INACTIVE_TOO)
+        codes = {row["id"]: row["code"] for row in rows}
+        addresses: dict[int, list[int]] = {}
+        for row in self.client.search_read(
+            "party.address",
+            [("party", "in", list(party_ids))],
+            ["party"],
+            order=[("sequence", "ASC"), ("id", "ASC")],
+        ):
+            addresses.setdefault(int(row["party"]), []).append(int(row["id"]))
+        return [
+            PartyResult(
+                id=party_id,
+                code=codes.get(party_id) or "",
+                created=party_id in created,
+                updated=party_id in updated,
+                address_ids=tuple(addresses.get(party_id, ())),
+            )
+            for party_id in party_ids
+        ]
 
     # -- products ---------------------------------------------------------------------
 
     def find_product(self, sku: str) -> int | None:
         """Return the id of the variant (active or not) whose code is ``sku``, if any."""
-        found = self.client.search(
-            "product.product", [("code", "=", sku)], limit=1, context=_INACTIVE_TOO
-        )
+        found = self._find_products([sku]).get(sku)
         return found[0] if found else None
+
+    def _find_products(self, skus: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Map each SKU a variant (active or not) has to (variant, template), in one search."""
+        if not skus:
+            return {}
+        rows = self.client.search_read(
+            "product.product",
+            [("code", "in", list(dict.fromkeys(skus)))],
+            ["code", "template"],
+            order=[("id", "ASC")],
+            context=_INACTIVE_TOO,
+        )
+        found: dict[str, tuple[int, int]] = {}
+        for row in rows:
+            found.setdefault(row["code"], (int(row["id"]), int(row["template"])))
+        return found
 
     def ensure_product(self, product: ProductInput) -> ProductResult:
         """Create the SKU as a salable goods template with one variant, or update it."""
+        (result,) = self.ensure_products([product])
+        return result
+
+    def _template_values(self, product: ProductInput) -> dict[str, Any]:
         category_name = product.account_category or self._account_category
         template: dict[str, Any] = {
             "name": product.name,
@@ -706,35 +829,84 @@ class TrytonERP:
             )
         if category_name:
             template["account_category"] = self.account_category_id(category_name)
-        product_id = self.find_product(product.sku)
-        if product_id is None:
-            unit = self.unit_id(product.unit)
-            values = {
-                **template,
-                "default_uom": unit,
-                "sale_uom": unit,
-                "products": [("create", [{"suffix_code": product.sku}])],
+        return template
+
+    def ensure_products(self, products: Sequence[ProductInput]) -> list[ProductResult]:
+        """:meth:`ensure_product` for many SKUs at once; one result per input, in order.
+
+        All of them are looked up in one search, the missing ones created in one
+        ``create`` and the changed templates updated in one ``write``. A SKU given twice
+        is handled as two calls one after the other would.
+        """
+        first: dict[str, int] = {}
+        later: list[int] = []
+        for index, product in enumerate(products):
+            if product.sku in first:
+                later.append(index)
+            else:
+                first[product.sku] = index
+        results: dict[int, ProductResult] = {}
+        batch = [(index, products[index]) for index in first.values()]
+        templates = {index: self._template_values(product) for index, product in batch}
+        existing = self._find_products([product.sku for _, product in batch])
+        missing = [(index, product) for index, product in batch if product.sku not in existing]
+        if missing:
+            values = []
+            for index, product in missing:
+                unit = self.unit_id(product.unit)
+                values.append(
+                    {
+                        **templates[index],
+                        "default_uom": unit,
+                        "sale_uom": unit,
+                        "products": [("create", [{"suffix_code": product.sku}])],
+                    }
+                )
+            template_ids = self.client.create("product.template", values)
+            variants: dict[int, int] = {}
+            for row in self.client.search_read(
+                "product.product",
+                [("template", "in", template_ids)],
+                ["template"],
+                order=[("id", "ASC")],
+            ):
+                variants.setdefault(int(row["template"]), int(row["id"]))
+            for (index, _), template_id in zip(missing, template_ids, strict=True):
+                results[index] = ProductResult(
+                    variants[template_id], template_id, created=True, updated=False
+                )
+        found = [(index, product) for index, product in batch if product.sku in existing]
+        if found:
+            fields = sorted({name for index, _ in found for name in templates[index]})
+            template_ids = list(dict.fromkeys(existing[product.sku][1] for _, product in found))
+            current = {
+                row["id"]: row
+                for row in self.client.read(
+                    "product.template", template_ids, [*fields, "active"], context=_INACTIVE_TOO
+                )
             }
-            (template_id,) = self.client.create("product.template", [values])
-            (product_id,) = self.client.search(
-                "product.product", [("template", "=", template_id)], limit=1
-            )
-            return ProductResult(product_id, template_id, created=True, updated=False)
-        (row,) = self.client.read(
-            "product.product", [product_id], ["template", "active"], context=_INACTIVE_TOO
-        )
-        template_id = int(row["template"])
-        (current,) = self.client.read(
-            "product.template", [template_id], [*template, "active"], context=_INACTIVE_TOO
-        )
-        changes = {
-            name: value for name, value in template.items() if _differs(current.get(name), value)
-        }
-        if not current["active"]:
-            changes["active"] = True
-        if changes:
-            self.client.write("product.template", [template_id], changes)
-        return ProductResult(product_id, template_id, created=False, updated=bool(changes))
+            writes: list[Any] = []
+            for index, product in found:
+                product_id, template_id = existing[product.sku]
+                row = current[template_id]
+                changes = {
+                    name: value
+                    for name, value in templates[index].items()
+                    if _differs(row.get(name), value)
+                }
+                if not row["active"]:
+                    changes["active"] = True
+                if changes:
+                    writes += [[template_id], changes]
+                results[index] = ProductResult(
+                    product_id, template_id, created=False, updated=bool(changes)
+                )
+            if writes:
+                self.client.execute("product.template", "write", *writes)
+        if later:
+            again = self.ensure_products([products[index] for index in later])
+            results.update(zip(later, again, strict=True))
+        return [results[index] for index in range(len(products))]
 
     # -- sales ------------------------------------------------------------------------
 
@@ -1099,6 +1271,13 @@ class TrytonERP:
             )
             for row in rows
         )
+
+
+def _by_party(rows: Sequence[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    grouped: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(int(row["party"]), []).append(row)
+    return grouped
 
 
 def _differs(current: Any, wanted: Any) -> bool:

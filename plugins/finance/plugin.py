@@ -85,6 +85,8 @@ def crm_sync_describe(context: PluginContext) -> PluginDescription:
 
     The webhook backend batches when asked and takes invoice statuses on
     ``/v1/webhooks/finance``; Tryton and Odoo are polled every ``poll_interval_seconds``.
+    Tryton always takes backlogs in batches of up to ``max_batch`` documents (its
+    customers and products are written with one call per kind).
     """
     settings = _settings(context)
     target = settings.target_description()
@@ -100,6 +102,7 @@ def crm_sync_describe(context: PluginContext) -> PluginDescription:
     return PluginDescription(
         subscriptions=SUBSCRIPTIONS,
         target=target,
+        max_batch=settings.max_batch if settings.backend == "tryton" else 1,
         poll_interval=settings.poll_interval_seconds,
     )
 

@@ -12,21 +12,24 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from core.connectors.http import classify_exception
 from core.connectors.tryton import TrytonClient
 from core.connectors.tryton_erp import (
     AddressInput,
     PartyInput,
+    PartyResult,
     ProductInput,
+    ProductResult,
     QuotationInput,
     SaleLineInput,
     TrytonERP,
 )
-from core.errors import MappingError
+from core.errors import MappingError, PermanentError
 from core.locale import normalize_digits, normalize_phone
 from core.plugin_types import (
     HealthReport,
@@ -173,10 +176,68 @@ class TrytonBackend(FinanceBackend):
 
     # -- outbound -----------------------------------------------------------------------
 
+    def push(self, documents: list[OutboundDocument]) -> list[PushResult]:
+        """Push a batch: customers and products in one Tryton call each, then pro-formas.
+
+        Customers and products go first (a pro-forma of the same batch then finds them),
+        each kind with one search, one ``create`` and one ``write``; should Tryton refuse
+        the batch, its documents are sent one by one so that only the one it refuses
+        fails. Pro-formas follow one by one, each after its dependencies.
+        """
+        results: dict[int, PushResult] = {}
+        customers = [(i, d) for i, d in enumerate(documents) if d.type == "customer"]
+        products = [(i, d) for i, d in enumerate(documents) if d.type == "product"]
+        results.update(self._push_many(customers, self.party_of, self.erp.ensure_parties))
+        results.update(self._push_many(products, self.product, self.erp.ensure_products))
+        for index, document in enumerate(documents):
+            if index not in results:
+                results[index] = super().push([document])[0]
+        return [results[index] for index in range(len(documents))]
+
+    @staticmethod
+    def _push_many(
+        documents: Sequence[tuple[int, OutboundDocument]],
+        convert: Callable[[OutboundDocument], Any],
+        ensure: Callable[[list[Any]], Sequence[PartyResult | ProductResult]],
+    ) -> dict[int, PushResult]:
+        results: dict[int, PushResult] = {}
+        inputs: list[tuple[int, Any]] = []
+        for index, document in documents:
+            try:
+                inputs.append((index, convert(document)))
+            except Exception as error:
+                results[index] = PushResult(error=classify_exception(error))
+        if not inputs:
+            return results
+        try:
+            made = ensure([value for _, value in inputs])
+        except PermanentError as error:
+            if len(inputs) == 1:
+                results[inputs[0][0]] = PushResult(error=error)
+                return results
+            for index, value in inputs:
+                try:
+                    (one,) = ensure([value])
+                    results[index] = PushResult(external_id=str(one.id))
+                except Exception as error:
+                    results[index] = PushResult(error=classify_exception(error))
+            return results
+        except Exception as error:
+            failure = classify_exception(error)
+            results.update((index, PushResult(error=failure)) for index, _ in inputs)
+            return results
+        for (index, _), result in zip(inputs, made, strict=True):
+            results[index] = PushResult(external_id=str(result.id))
+        return results
+
     def push_customer(self, document: OutboundDocument) -> PushResult:
         """Create or update the customer's party, found by its CRM identifier."""
-        result = self.erp.ensure_party(self.party(document.id, document.payload))
+        result = self.erp.ensure_party(self.party_of(document))
         return PushResult(external_id=str(result.id))
+
+    def party_of(self, document: OutboundDocument) -> PartyInput:
+        """The customer document as a Tryton party."""
+        return self.party(document.id, document.payload)
 
     @staticmethod
     def party(crm_id: str, data: Mapping[str, Any]) -> PartyInput:
@@ -205,17 +266,19 @@ class TrytonBackend(FinanceBackend):
 
     def push_product(self, document: OutboundDocument) -> PushResult:
         """Create or update the product, found by its SKU."""
+        result = self.erp.ensure_product(self.product(document))
+        return PushResult(external_id=str(result.id))
+
+    def product(self, document: OutboundDocument) -> ProductInput:
+        """The product document as a Tryton product, its unit mapped by the settings."""
         data = document.payload
         unit = data.get("unit")
-        result = self.erp.ensure_product(
-            ProductInput(
-                sku=data["sku"],
-                name=data["name"],
-                list_price=Decimal(data.get("price") or 0),
-                unit=self.settings.units.get(unit, unit) if unit else self.settings.default_unit,
-            )
+        return ProductInput(
+            sku=data["sku"],
+            name=data["name"],
+            list_price=Decimal(data.get("price") or 0),
+            unit=self.settings.units.get(unit, unit) if unit else self.settings.default_unit,
         )
-        return PushResult(external_id=str(result.id))
 
     def push_proforma(self, document: OutboundDocument, dependencies: Dependencies) -> PushResult:
         """Make the pro-forma's quotation; once approved, confirm it and post its invoice.

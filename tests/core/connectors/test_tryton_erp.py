@@ -366,3 +366,77 @@ def test_production_made_for_a_sale_reports_state_and_eta(erp: TrytonERP) -> Non
     (done,) = erp.productions(sale.id)
     assert done.state == "done" and done.eta == done.effective_date
     assert erp.reserve(sale.id).state == "reserved"
+
+
+def counting(erp: TrytonERP, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Record every (model, method) the ERP's client calls from now on."""
+    calls: list[tuple[str, str]] = []
+    execute = erp.client.execute
+
+    def counted(model: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append((model, method))
+        return execute(model, method, *args, **kwargs)
+
+    monkeypatch.setattr(erp.client, "execute", counted)
+    return calls
+
+
+def test_parties_in_a_batch_are_created_in_one_call_and_updated_in_one(
+    erp: TrytonERP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    known = erp.ensure_party(customer(crm_id="b-0"))
+    batch = [customer(crm_id=f"b-{i}", name=f"Customer {i}") for i in range(12)]
+    batch.append(customer(crm_id="b-3", name="Customer 3, renamed"))  # twice: the last wins
+    calls = counting(erp, monkeypatch)
+
+    made = erp.ensure_parties(batch)
+
+    assert calls.count(("party.party", "create")) == 1
+    assert calls.count(("party.party", "write")) == 2  # the batch, then the repeated id
+    assert len(calls) <= 18  # a fixed number of calls per round, whatever the batch size
+    assert [r.created for r in made] == [False] + [True] * 11 + [False]
+    assert made[0].id == known.id and made[0].updated
+    assert made[12].id == made[3].id and made[12].updated
+    for party, result in zip(batch, made, strict=True):
+        assert erp.find_party(party.crm_id) == result.id
+        assert len(result.address_ids) == 1
+    (row,) = erp.client.read("party.party", [made[3].id], ["name"])
+    assert row["name"] == "Customer 3, renamed"
+    assert len(erp.client.search("party.identifier", [("code", "like", "CRM:b-%")])) == 12
+
+    calls.clear()
+    again = erp.ensure_parties(batch[:12])
+    assert [r.id for r in again] == [r.id for r in made[:12]]
+    assert not any(r.created for r in again)
+    assert [r.updated for r in again] == [False] * 3 + [True] + [False] * 8
+    assert ("party.party", "create") not in calls
+    assert calls.count(("party.party", "write")) == 1
+
+
+def test_products_in_a_batch_are_created_in_one_call_and_updated_in_one(
+    erp: TrytonERP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def item(i: int, price: str = "1000") -> ProductInput:
+        return ProductInput(sku=f"BATCH-{i}", name=f"Item {i}", list_price=Decimal(price))
+
+    known = erp.ensure_product(item(0))
+    calls = counting(erp, monkeypatch)
+
+    made = erp.ensure_products([item(0, "2000"), *(item(i) for i in range(1, 10)), item(1, "5")])
+
+    assert calls.count(("product.template", "create")) == 1
+    assert calls.count(("product.template", "write")) == 2
+    assert [r.created for r in made] == [False] + [True] * 9 + [False]
+    assert made[0].id == known.id and made[0].updated
+    assert made[10].id == made[1].id and made[10].updated
+    for i, result in enumerate(made[:10]):
+        assert erp.find_product(f"BATCH-{i}") == result.id
+    rows = erp.client.read("product.product", [made[0].id, made[1].id], ["list_price_used"])
+    assert [row["list_price_used"] for row in rows] == [Decimal("2000"), Decimal("5")]
+
+    calls.clear()
+    again = erp.ensure_products([item(0, "2000"), item(1, "5"), item(2)])
+    assert [r.id for r in again] == [made[0].id, made[1].id, made[2].id]
+    assert not any(r.created or r.updated for r in again)
+    assert ("product.template", "create") not in calls
+    assert ("product.template", "write") not in calls

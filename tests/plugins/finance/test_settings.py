@@ -150,7 +150,7 @@ def test_tryton_settings_describe_a_polled_target() -> None:
 def test_the_plugin_describes_each_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     cases = {
         "webhook": ({"url": URL, "secret": SECRET, "batch": True}, (100, None, True)),
-        "tryton": ({"backend": "tryton", "tryton": TRYTON}, (1, 60.0, False)),
+        "tryton": ({"backend": "tryton", "tryton": TRYTON}, (100, 60.0, False)),
         "odoo": ({"backend": "odoo", "odoo": ODOO, "poll_interval_seconds": 5}, (1, 5.0, False)),
     }
     for values, (batch, interval, webhooks) in cases.values():

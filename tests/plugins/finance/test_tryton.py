@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import socket
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace as dc_replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +26,7 @@ import pytest
 import plugins.finance.plugin as finance
 from core.api.app import create_app
 from core.connectors.tryton import TrytonClient
-from core.connectors.tryton_erp import TrytonERP
+from core.connectors.tryton_erp import PartyInput, TrytonERP
 from core.db.types import utcnow
 from core.errors import TransientError
 from core.records import RecordAccess
@@ -45,6 +46,7 @@ from core.testing.tryton import (
     run_server,
     tryton_template,
 )
+from plugins.finance.tryton import TrytonBackend
 from tests.e2e.harness import free_port
 from tests.plugins.finance.conftest import (
     CUSTOMER,
@@ -195,6 +197,83 @@ def test_a_customer_is_created_updated_and_found_again_by_its_crm_id(
     assert state(fresh, "customer", "C-t1").external_id == str(party_id)
     assert client.search("party.identifier", [("code", "=", "CRM:C-t1")]) != []
     assert len(client.search("party.party", [("identifiers.code", "=", "CRM:C-t1")])) == 1
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Record the (model, method) of every call any Tryton client makes from now on."""
+    calls: list[tuple[str, str]] = []
+    execute = TrytonClient.execute
+
+    def counted(self: TrytonClient, model: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append((model, method))
+        return execute(self, model, method, *args, **kwargs)
+
+    monkeypatch.setattr(TrytonClient, "execute", counted)
+    return calls
+
+
+def test_a_backlog_of_customers_syncs_in_batches_and_a_resync_creates_nothing(
+    make_runtime: Callable[..., SyncRuntime],
+    erp_server: TrytonServer,
+    erp: TrytonERP,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runtime = make_runtime(tryton_settings(erp_server, max_batch=20))
+    ids = [f"C-bl{i}" for i in range(50)]
+    for number, record_id in enumerate(ids):
+        write(runtime, "customer", record_id, {**CUSTOMER, "name": f"مشتری {number}"})
+    calls = count_calls(monkeypatch)
+    drain(runtime)
+    assert calls.count(("party.party", "create")) == 3  # 20 + 20 + 10
+    parties = {}
+    for record_id in ids:
+        row = state(runtime, "customer", record_id)
+        assert row.state == "synced", row.last_error
+        parties[record_id] = row.external_id
+        found = erp.client.search("party.identifier", [("code", "=", f"CRM:{record_id}")])
+        assert len(found) == 1
+    assert len(set(parties.values())) == 50
+
+    # A crm-sync that lost its bindings sends the whole backlog again: nothing new.
+    calls.clear()
+    fresh = make_runtime(tryton_settings(erp_server, max_batch=20))
+    for number, record_id in enumerate(ids):
+        write(fresh, "customer", record_id, {**CUSTOMER, "name": f"مشتری {number}"})
+    drain(fresh)
+    assert ("party.party", "create") not in calls
+    assert ("party.party", "write") not in calls
+    for record_id in ids:
+        row = state(fresh, "customer", record_id)
+        assert (row.state, row.external_id) == ("synced", parties[record_id])
+
+
+def test_a_customer_tryton_refuses_in_a_batch_is_dead_alone(
+    runtime: SyncRuntime, erp: TrytonERP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tryton refuses a contact mechanism without a value; the CRM's customer schema
+    # never produces one, so the mapping is made to for this one customer.
+    party = TrytonBackend.party
+
+    def refused(crm_id: str, data: Mapping[str, Any]) -> PartyInput:
+        made = party(crm_id, data)
+        return dc_replace(made, emails=("",)) if crm_id == "C-bad3" else made
+
+    monkeypatch.setattr(TrytonBackend, "party", staticmethod(refused))
+    ids = [f"C-bad{i}" for i in range(8)]
+    for record_id in ids:
+        write(runtime, "customer", record_id, CUSTOMER)
+    calls = count_calls(monkeypatch)
+    drain(runtime)
+    assert calls.count(("party.party", "create")) == 1 + 8  # the batch, then one by one
+    bad = state(runtime, "customer", "C-bad3")
+    assert bad.state == "dead"
+    assert "Tryton refused" in (bad.last_error or "")
+    assert erp.find_party("C-bad3") is None
+    for record_id in ids:
+        if record_id != "C-bad3":
+            row = state(runtime, "customer", record_id)
+            assert row.state == "synced", row.last_error
+            assert row.external_id == str(erp.find_party(record_id))
 
 
 # -- pro-formas -----------------------------------------------------------------------
@@ -381,7 +460,9 @@ def test_a_crash_before_the_external_id_is_recorded_creates_no_second_sale(
 
     monkeypatch.setattr(SyncEngine, "_finalize", finalize)
     later = utcnow() + timedelta(seconds=runtime.settings.sync.lease_seconds + 1)
-    assert runtime.sync.process("finance", [("proforma", proforma_id)], now=later).pushed == 1
+    # The batch also takes the customer and products, now found in Tryton and left alone.
+    outcome = runtime.sync.process("finance", [("proforma", proforma_id)], now=later)
+    assert (outcome.pushed, outcome.dead, outcome.failed) == (4, 0, 0)
     row = state(runtime, "proforma", proforma_id)
     assert (row.state, row.external_id) == ("synced", str(sale_id))
     assert sales_of(erp, proforma_id) == [sale_id]
