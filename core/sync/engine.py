@@ -392,6 +392,11 @@ class _Statements:
         released = {"lease_owner": None, "lease_until": None, "updated_at": now}
         version: BindParameter[int] = bindparam("v", type_=Integer)
         behind = or_(SyncState.synced_version.is_(None), SyncState.synced_version < version)
+        # Still pending only if the wanted version is newer than both what was pushed and
+        # what the target was bound to meanwhile (a plugin that wrote its answer back).
+        ahead = or_(
+            SyncState.synced_version.is_(None), SyncState.wanted_version > SyncState.synced_version
+        )
         self.success = (
             update(SyncState)
             .where(mine)
@@ -399,7 +404,9 @@ class _Statements:
                 synced_version=case((behind, version), else_=SyncState.synced_version),
                 external_id=func.coalesce(bindparam("ext"), SyncState.external_id),
                 note=bindparam("p_note"),
-                state=case((SyncState.wanted_version > version, PENDING), else_=SYNCED),
+                state=case(
+                    (and_(SyncState.wanted_version > version, ahead), PENDING), else_=SYNCED
+                ),
                 attempts=0,
                 last_error=None,
                 due_at=now,
@@ -453,7 +460,9 @@ class _Statements:
         "UPDATE sync_state SET synced_version = CASE WHEN sync_state.synced_version IS NULL"
         " OR sync_state.synced_version < done.v THEN done.v ELSE sync_state.synced_version END,"
         " external_id = COALESCE(done.ext, sync_state.external_id), note = done.note,"
-        " state = CASE WHEN sync_state.wanted_version > done.v THEN 'pending' ELSE 'synced' END,"
+        " state = CASE WHEN sync_state.wanted_version > done.v AND (sync_state.synced_version"
+        " IS NULL OR sync_state.wanted_version > sync_state.synced_version)"
+        " THEN 'pending' ELSE 'synced' END,"
         " attempts = 0, last_error = NULL, due_at = :now, enqueued_at = :now,"
         " lease_owner = NULL, lease_until = NULL, updated_at = :now"
         " FROM unnest(CAST(:rs AS text[]), CAST(:vs AS integer[]),"
