@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, cast
@@ -252,6 +252,27 @@ class PluginHost:
             if isinstance(found, dict):
                 schemas.update(found)
         return schemas
+
+    def call_each(self, hook: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
+        """Call ``hook`` on every enabled plugin that implements it, in name order.
+
+        Each plugin gets its own ``context`` beside ``kwargs``. Yields (plugin, answer),
+        or (plugin, the exception it raised), so one broken plugin cannot stop the others;
+        stop iterating to get first-result behaviour.
+        """
+        caller = getattr(self.pm.hook, hook)
+        implementers = {impl.plugin_name for impl in caller.get_hookimpls()}
+        broadcast = not (caller.spec is not None and caller.spec.opts.get("firstresult"))
+        for name in self.names():
+            if name not in implementers:
+                continue
+            try:
+                answer = self._call(name, hook, context=self._contexts[name], **kwargs)
+            except Exception as error:
+                answer = error
+            if broadcast and isinstance(answer, list):
+                answer = answer[0] if answer else None
+            yield name, answer
 
     def health(self, name: str) -> HealthReport:
         """Run plugin ``name``'s health check; a raising check counts as unhealthy."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy import inspect as sa_inspect
@@ -21,6 +21,9 @@ from core.errors import PermanentError
 from core.kinds import KINDS_BY_TYPE, Kind
 from core.plugin_types import SyncRecord
 from core.store import ConcurrentUpdate, bind_in, get_record, list_records, write_record
+
+if TYPE_CHECKING:
+    from core.plugins import PluginHost
 
 #: Sends messages for refs of one plugin: (plugin, [(type, id), ...]).
 Dispatch = Callable[[str, Sequence[tuple[str, str]]], object]
@@ -44,12 +47,19 @@ class RecordAccess:
     """Implements ``core.plugin_types.Records`` for one plugin."""
 
     def __init__(
-        self, engine: Engine, plugin: str, subscribers: Subscribers, dispatch: Dispatch
+        self,
+        engine: Engine,
+        plugin: str,
+        subscribers: Subscribers,
+        dispatch: Dispatch,
+        *,
+        host: PluginHost | None = None,
     ) -> None:
         self.engine = engine
         self.plugin = plugin
         self.subscribers = subscribers
         self.dispatch = dispatch
+        self.host = host
 
     def get(self, type_: str, record_id: str) -> SyncRecord | None:
         """The latest version of a record with this plugin's external id; None if unknown."""

@@ -107,10 +107,8 @@ def database(records: Records) -> Engine:
 
 
 def plugin_host(records: Records) -> PluginHost | None:
-    """The plugin host whose subscriptions the facade follows, to broadcast the signals hook."""
-    subscribers = getattr(records, "subscribers", None)
-    host = getattr(subscribers, "__self__", None)
-    return host if isinstance(host, PluginHost) else None
+    """The plugin host behind a records facade, to broadcast the signals hook."""
+    return records.host if isinstance(records, RecordAccess) else None
 
 
 def signals_from(host: PluginHost | None) -> Signals:
@@ -127,21 +125,14 @@ def signals_from(host: PluginHost | None) -> Signals:
 
     def collect(lead_id: str, lead: Lead) -> list[EngagementEvent]:
         events: list[EngagementEvent] = []
-        for impl in found_host.pm.hook.crm_sync_scoring_signals.get_hookimpls():
-            name = impl.plugin_name
-            if name not in found_host.names():
+        answers = found_host.call_each("crm_sync_scoring_signals", lead_id=lead_id, lead=lead)
+        for name, answer in answers:
+            if isinstance(answer, Exception):
+                log.error(
+                    "plugin %s failed to add scoring signals for lead %s: %r", name, lead_id, answer
+                )
                 continue
-            arguments: dict[str, Any] = {
-                "context": found_host.context(name),
-                "lead_id": lead_id,
-                "lead": lead,
-            }
-            try:
-                answer = impl.function(*(arguments[arg] for arg in impl.argnames))
-                added: list[object] = list(answer) if isinstance(answer, list | tuple) else []
-            except Exception:
-                log.exception("plugin %s failed to add scoring signals for lead %s", name, lead_id)
-                continue
+            added: list[object] = list(answer) if isinstance(answer, list | tuple) else []
             for event in added:
                 if isinstance(event, EngagementEvent):
                     events.append(event)

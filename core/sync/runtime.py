@@ -86,7 +86,7 @@ class SyncRuntime:
         self.inbound = InboundEngine(self.engine, self.host, settings.sync)
         for plugin in self.host.names():
             self.host.context(plugin).records = RecordAccess(
-                self.engine, plugin, self.host.subscribers, self.dispatch
+                self.engine, plugin, self.host.subscribers, self.dispatch, host=self.host
             )
         self.broker = make_broker(settings)
         self.actors: dict[str, Any] = {}

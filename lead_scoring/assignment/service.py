@@ -1213,15 +1213,13 @@ class AssignmentService:
             data=lead.model(),
             updated_at=lead.updated_at,
         )
-        for name in self.host.names():
-            answer = self.host._call(  # the host has no broadcast facade for this hook yet
-                name,
-                "crm_sync_assign_lead",
-                context=self.host.context(name),
-                lead=record,
-                candidates=list(candidates),
-            )
-            if isinstance(answer, str) and answer:
+        answers = self.host.call_each(
+            "crm_sync_assign_lead", lead=record, candidates=list(candidates)
+        )
+        for name, answer in answers:
+            if isinstance(answer, Exception):
+                log.error("plugin %s failed to assign lead %s: %r", name, lead.id, answer)
+            elif isinstance(answer, str) and answer:
                 return answer
         return None
 

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from core.plugin_types import PluginContext
-from core.plugins import PluginHost
 from core.records import RecordAccess
 from lead_scoring.assignment.service import AssignmentService, rules_from_environment
 
@@ -37,11 +36,10 @@ def service_for(context: PluginContext) -> AssignmentService | None:
     records = context.records
     if not isinstance(records, RecordAccess):
         return None
-    host = getattr(records.subscribers, "__self__", None)
     service = AssignmentService(
         records.engine,
         rules_from_environment(),
-        host=host if isinstance(host, PluginHost) else None,
+        host=records.host,
         subscribers=records.subscribers,
         dispatch=records.dispatch,
         origin=records.plugin,

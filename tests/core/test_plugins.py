@@ -305,3 +305,21 @@ def test_the_installed_console_script_lists_plugins_as_json(tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stderr
     assert finance_row(json.loads(done.stdout))["status"] == "active"
+
+
+def test_call_each_asks_every_implementer_in_name_order_and_isolates_failures(
+    make_settings: Any, make_runtime: Any
+) -> None:
+    from core import HealthReport, hookimpl
+
+    class Broken(ScriptedPlugin):
+        @hookimpl
+        def crm_sync_health(self) -> HealthReport:
+            raise RuntimeError("target exploded")
+
+    runtime = make_runtime(make_settings(), {"b": ScriptedPlugin(), "a": Broken()})
+    answers = list(runtime.host.call_each("crm_sync_health"))
+    assert [name for name, _ in answers] == ["a", "b"]
+    assert isinstance(answers[0][1], RuntimeError)
+    assert answers[1][1] == HealthReport(ok=True, detail="scripted")
+    assert list(runtime.host.call_each("crm_sync_poll", cursor=None)) == []
