@@ -292,6 +292,8 @@ class Router:
             return "a2"
         if source == "bogus":
             return "nobody"
+        if source == "crash":
+            raise RuntimeError("router down")
         return None
 
 
@@ -322,6 +324,8 @@ def test_a_plugin_can_take_over_assignment(
     assert service.assign("bogus").action == "rotation"
     here.lead("plain", source="web")
     assert service.assign("plain").action == "rotation"
+    here.lead("crash", source="crash")
+    assert service.assign("crash").action == "rotation"
 
 
 def test_measures_report_owner_deadline_and_sla(
