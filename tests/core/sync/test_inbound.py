@@ -212,3 +212,25 @@ def test_polling_saves_the_cursor_with_the_events_and_resumes_from_it(
     assert poll_once(restarted, "erp").duplicates == 1
     apply_all(restarted)
     assert all(status_of(restarted, f"C-{n}") == (2, "inactive") for n in range(3))
+
+
+def test_the_sweeper_resends_inbound_events_whose_message_was_lost(
+    client: TestClient, runtime: SyncRuntime
+) -> None:
+    from datetime import timedelta
+
+    from core.db.types import utcnow
+    from core.sync.sweeper import sweep_inbox
+
+    customer(runtime, "C-1")
+    post(client, [{"id": "evt-1", "customer": "C-1", "status": "blocked"}])
+    queue = runtime.broker.queues[runtime.queue_name("erp")]
+    queued = queue.qsize()
+    assert sweep_inbox(runtime) == 0
+    later = utcnow() + timedelta(seconds=2)
+    assert sweep_inbox(runtime, now=later) == 1
+    assert queue.qsize() == queued + 1
+    assert sweep_inbox(runtime, now=later) == 0
+    apply_all(runtime)
+    assert sweep_inbox(runtime, now=later + timedelta(seconds=5)) == 0
+    assert status_of(runtime, "C-1")[1] == "blocked"
