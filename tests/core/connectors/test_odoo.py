@@ -23,7 +23,6 @@ from core.connectors.odoo import (
     OdooClient,
     OdooServerError,
     OdooSettings,
-    OdooVersion,
     PollCursor,
     poll_changes,
     profile_for,
@@ -40,9 +39,9 @@ from core.connectors.odoo_flows import (
     ReturnRequest,
 )
 from core.errors import MappingError, PermanentError, TransientError
+from core.testing.odoo_replay import URL, Replay
 
 RECORDINGS = Path(__file__).parent / "odoo_recordings"
-URL = "http://odoo.test"
 UTC = dt.UTC
 
 
@@ -56,49 +55,10 @@ def _recording_files() -> dict[str, dict[str, Any]]:
     }
 
 
-class Replay:
-    """A MockTransport handler that answers one recorded flow, in order, and nothing else."""
-
-    def __init__(self, file: str, flow: str) -> None:
-        recorded = _recording_files()[file]["flows"][flow]
-        self.name = f"{file}:{flow}"
-        self.version: OdooVersion = recorded["version"]
-        self.exchanges: list[dict[str, Any]] = recorded["exchanges"]
-        self.position = 0
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        assert self.position < len(self.exchanges), f"{self.name}: unexpected request {body}"
-        exchange = self.exchanges[self.position]
-        self.position += 1
-        assert request.method == "POST"
-        assert request.url == httpx.URL(f"{URL}/jsonrpc")
-        assert request.headers["content-type"] == "application/json"
-        sent = json.dumps(body, ensure_ascii=False)
-        expected = json.dumps(exchange["request"], ensure_ascii=False)
-        assert body == exchange["request"], (
-            f"{self.name} exchange {self.position}: the client sent\n{sent}\n"
-            f"but the recording expects\n{expected}"
-        )
-        if "raise" in exchange:
-            error_class = getattr(httpx, exchange["raise"])
-            raise error_class("recorded transport failure", request=request)
-        response = exchange["response"]
-        headers = response.get("headers", {})
-        if "json" in response:
-            return httpx.Response(response["status"], json=response["json"], headers=headers)
-        return httpx.Response(response["status"], text=response["text"], headers=headers)
-
-    def assert_done(self) -> None:
-        """Fail unless every recorded exchange was requested."""
-        left = len(self.exchanges) - self.position
-        assert left == 0, f"{self.name}: {left} recorded exchanges were never requested"
-
-
 @contextmanager
 def recorded(file: str, flow: str) -> Iterator[OdooFlows]:
     """Yield Odoo flows whose HTTP goes to one recorded flow; check it was all used."""
-    replay = Replay(file, flow)
+    replay = Replay(RECORDINGS / file, flow)
     with httpx.Client(transport=httpx.MockTransport(replay)) as http:
         client = OdooClient(
             http,

@@ -22,7 +22,7 @@ from core.settings import Settings
 from core.sync.admin import list_inbox
 from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import poll_once
-from tests.core.connectors.test_odoo import Replay
+from core.testing.odoo_replay import Replay, Switchboard
 from tests.plugins.finance.conftest import (
     CUSTOMER,
     PROFORMA_TOTAL,
@@ -32,9 +32,8 @@ from tests.plugins.finance.conftest import (
     write,
 )
 
-RECORDINGS = json.loads(
-    (Path(__file__).parent / "odoo_recordings" / "finance.json").read_text(encoding="utf-8")
-)
+RECORDINGS_FILE = Path(__file__).parent / "odoo_recordings" / "finance.json"
+RECORDINGS = json.loads(RECORDINGS_FILE.read_text(encoding="utf-8"))
 ODOO = {
     "url": "http://odoo.test",
     "database": "crm",
@@ -43,33 +42,6 @@ ODOO = {
     "version": 17,
 }
 SETTINGS = {"backend": "odoo", "odoo": ODOO, "taxes": {"10": "31"}, "discount_product_id": 90}
-
-
-class FinanceReplay(Replay):
-    """A replay of one flow of the finance recordings."""
-
-    def __init__(self, flow: str) -> None:
-        recorded = RECORDINGS["flows"][flow]
-        self.name = f"finance.json:{flow}"
-        self.version = recorded["version"]
-        self.exchanges = recorded["exchanges"]
-        self.position = 0
-
-
-class Switchboard:
-    """The transport handler: answers from the flow a test is replaying now."""
-
-    def __init__(self) -> None:
-        self.replay: Callable[[httpx.Request], httpx.Response] | None = None
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        assert self.replay is not None, f"no flow is being replayed: {request.content!r}"
-        return self.replay(request)
-
-    def play(self, flow: str) -> FinanceReplay:
-        replay = FinanceReplay(flow)
-        self.replay = replay
-        return replay
 
 
 def runtime_with(tmp_path: Path, handler: Callable[[httpx.Request], httpx.Response]) -> SyncRuntime:
@@ -89,7 +61,7 @@ def runtime_with(tmp_path: Path, handler: Callable[[httpx.Request], httpx.Respon
     return runtime
 
 
-def request_args(replay: FinanceReplay, number: int) -> list[Any]:
+def request_args(replay: Replay, number: int) -> list[Any]:
     args: list[Any] = replay.exchanges[number - 1]["request"]["params"]["args"]
     return args
 
@@ -112,7 +84,7 @@ def test_the_recordings_are_odoo_external_api_calls() -> None:
 
 
 def test_the_finance_flows_on_odoo(tmp_path: Path) -> None:
-    board = Switchboard()
+    board = Switchboard(RECORDINGS_FILE)
     runtime = runtime_with(tmp_path, board)
     try:
         *dependencies, (_, proforma_id, body) = linked_records()

@@ -31,7 +31,7 @@ from core.store import sync_rows
 from core.sync.inbound import load_cursor
 from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import poll_once
-from tests.core.connectors.test_odoo import URL, Replay
+from core.testing.odoo_replay import URL, Switchboard
 from tests.plugins.inventory.conftest import PLUGIN, apply_inbound, get, put
 
 RECORDINGS_FILE = Path(__file__).parent / "odoo_recordings" / "inventory.json"
@@ -68,34 +68,6 @@ ORDER: dict[str, Any] = {
 def _recordings() -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(RECORDINGS_FILE.read_text(encoding="utf-8"))
     return loaded
-
-
-class InventoryReplay(Replay):
-    """The connector tests' strict replay, reading one flow of this plugin's recordings."""
-
-    def __init__(self, flow: str) -> None:
-        recorded = _recordings()["flows"][flow]
-        self.name = f"{RECORDINGS_FILE.name}:{flow}"
-        self.version = recorded["version"]
-        self.exchanges = recorded["exchanges"]
-        self.position = 0
-
-
-class Switchboard:
-    """The transport handler: answers from the flow a test is replaying now."""
-
-    def __init__(self) -> None:
-        self.replay: Callable[[httpx.Request], httpx.Response] | None = None
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        assert self.replay is not None, f"no flow is being replayed: {request.content!r}"
-        return self.replay(request)
-
-    def play(self, flow: str) -> InventoryReplay:
-        """Answer the next requests from ``flow``; the returned replay checks it was all used."""
-        replay = InventoryReplay(flow)
-        self.replay = replay
-        return replay
 
 
 def runtime_with(
@@ -160,7 +132,7 @@ def test_the_recordings_are_odoo_external_api_calls() -> None:
 
 
 def test_reserve_per_line_again_after_delivery_and_release_on_cancel(tmp_path: Path) -> None:
-    board = Switchboard()
+    board = Switchboard(RECORDINGS_FILE)
     runtime = runtime_with(tmp_path, board)
     try:
         put(runtime, "proforma", "pf-1", PROFORMA)
@@ -209,7 +181,7 @@ def test_reserve_per_line_again_after_delivery_and_release_on_cancel(tmp_path: P
 
 
 def test_delivery_and_return_come_back_by_polling(tmp_path: Path) -> None:
-    board = Switchboard()
+    board = Switchboard(RECORDINGS_FILE)
     runtime = runtime_with(tmp_path, board)
     try:
         # The confirmed order is bound to the pro-forma's sale order; nothing shipped yet.
@@ -272,7 +244,7 @@ def test_delivery_and_return_come_back_by_polling(tmp_path: Path) -> None:
 
 
 def test_a_sale_not_confirmed_yet_is_retried(tmp_path: Path) -> None:
-    board = Switchboard()
+    board = Switchboard(RECORDINGS_FILE)
     runtime = runtime_with(tmp_path, board)
     try:
         put(runtime, "proforma", "pf-1", PROFORMA)
@@ -287,7 +259,7 @@ def test_a_sale_not_confirmed_yet_is_retried(tmp_path: Path) -> None:
 
 
 def test_odoo_down_is_transient_and_moves_no_cursor(tmp_path: Path) -> None:
-    board = Switchboard()
+    board = Switchboard(RECORDINGS_FILE)
     runtime = runtime_with(tmp_path, board)
     try:
         put(runtime, "proforma", "pf-1", PROFORMA)
@@ -327,7 +299,7 @@ def push_parts(runtime: SyncRuntime) -> None:
 
 
 def test_service_parts_picked_reserved_per_line_and_cancelled(tmp_path: Path) -> None:
-    board = Switchboard()
+    board = Switchboard(RECORDINGS_FILE)
     runtime = runtime_with(tmp_path, board, **PARTS_SETTINGS)
     try:
         # An internal picking svc-rsv-7 is created, confirmed and reserved: 2 of 2 pumps,
@@ -377,7 +349,7 @@ def test_service_parts_picked_reserved_per_line_and_cancelled(tmp_path: Path) ->
 
 
 def test_service_parts_without_their_settings_fail_without_calling_odoo(tmp_path: Path) -> None:
-    board = Switchboard()
+    board = Switchboard(RECORDINGS_FILE)
     runtime = runtime_with(tmp_path, board)
     try:
         put(runtime, "reservation", "rsv-7", PARTS)

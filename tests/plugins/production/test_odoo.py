@@ -23,21 +23,10 @@ from core.store import get_record, timeline
 from core.sync.inbound import load_cursor
 from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import poll_once
-from tests.core.connectors.test_odoo import URL, Replay
+from core.testing.odoo_replay import URL, Replay
 from tests.plugins.production.conftest import order
 
 RECORDINGS = Path(__file__).parent / "odoo_recordings" / "productions.json"
-
-
-class ProductionReplay(Replay):
-    """The connector tests' strict replay, reading this plugin's recordings."""
-
-    def __init__(self, flow: str) -> None:
-        recorded = json.loads(RECORDINGS.read_text(encoding="utf-8"))["flows"][flow]
-        self.name = f"{RECORDINGS.name}:{flow}"
-        self.version = recorded["version"]
-        self.exchanges = recorded["exchanges"]
-        self.position = 0
 
 
 def odoo_settings(version: int) -> dict[str, Any]:
@@ -54,7 +43,7 @@ def odoo_settings(version: int) -> dict[str, Any]:
 
 
 def runtime_for(make_runtime: Callable[..., SyncRuntime], flow: str) -> tuple[SyncRuntime, Replay]:
-    replay = ProductionReplay(flow)
+    replay = Replay(RECORDINGS, flow)
     runtime = make_runtime(odoo_settings(replay.version), httpx.MockTransport(replay))
     return runtime, replay
 
