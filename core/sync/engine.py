@@ -74,7 +74,6 @@ class Outcome:
     """
 
     pushed: int = 0
-    skipped: int = 0
     dead: int = 0
     failed: int = 0
     again: list[Ref] = field(default_factory=list)
