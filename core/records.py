@@ -10,17 +10,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy import inspect as sa_inspect
 
+from core.db.engine import reading
 from core.db.sync_tables import SyncState
 from core.db.types import utcnow
 from core.errors import PermanentError
 from core.kinds import KINDS_BY_TYPE, Kind
 from core.plugin_types import SyncRecord
-from core.store import ConcurrentUpdate, bind_in, get_record, list_records, write_record
+from core.store import (
+    ConcurrentUpdate,
+    bind_in,
+    get_record,
+    list_records,
+    write_record,
+    write_record_in,
+)
 
 if TYPE_CHECKING:
     from core.plugins import PluginHost
@@ -82,7 +91,7 @@ class RecordAccess:
             SyncState.kind == type_,
             SyncState.record_id == record_id,
         )
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             return connection.execute(statement).scalar()
 
     def find_by_external_id(self, type_: str, external_id: str) -> str | None:
@@ -92,7 +101,7 @@ class RecordAccess:
             SyncState.kind == type_,
             SyncState.external_id == external_id,
         )
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             return connection.execute(statement).scalar()
 
     def find(self, type_: str, field: str, value: str) -> list[SyncRecord]:
@@ -212,23 +221,48 @@ def emit_event(
     dispatch: Dispatch,
 ) -> str:
     """Store an event and queue it for the plugins subscribed to ``event.<type>``."""
+    with engine.begin() as connection:
+        event_id, plugins = emit_event_in(
+            connection, type_, subject_type, subject_id, payload, source=source,
+            subscribers=subscribers, now=utcnow(),
+        )  # fmt: skip
+    for plugin in plugins:
+        dispatch(plugin, [("event", event_id)])
+    return event_id
+
+
+def emit_event_in(
+    connection: Connection,
+    type_: str,
+    subject_type: str,
+    subject_id: str,
+    payload: dict[str, Any],
+    *,
+    source: str,
+    subscribers: Subscribers,
+    now: datetime,
+    event_id: str | None = None,
+) -> tuple[str, tuple[str, ...]]:
+    """``emit_event`` in the transaction ``connection`` holds: (event id, plugins to send to).
+
+    The caller dispatches a message to each plugin after its commit. A fixed
+    ``event_id`` makes publishing twice store the event once (then no plugin is named).
+    """
     kind = KINDS_BY_TYPE["event"]
-    event_id = uuid.uuid4().hex
+    event_id = event_id or uuid.uuid4().hex
     model = kind.schema.model_validate(
         {
             "type": type_,
             "subject_type": subject_type,
             "subject_id": subject_id,
             "source": source,
-            "occurred_at": utcnow(),
+            "occurred_at": now,
             "payload": payload,
         }
     )
     plugins = [plugin for plugin in subscribers(f"event.{type_}") if plugin != source]
-    result = write_record(engine, kind, event_id, model, subscribers=plugins)
-    for plugin in result.subscribers:
-        dispatch(plugin, [("event", event_id)])
-    return event_id
+    result = write_record_in(connection, kind, event_id, model, subscribers=plugins, now=now)
+    return event_id, result.subscribers if result.changed else ()
 
 
-__all__ = ["RecordAccess", "emit_event"]
+__all__ = ["RecordAccess", "emit_event", "emit_event_in"]

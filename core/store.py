@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.db.engine import upsert
+from core.db.engine import reading, upsert
 from core.db.records import EventRow
 from core.db.sync_tables import PENDING, SYNCED, SyncState
 from core.db.types import utcnow
@@ -345,7 +345,7 @@ def get_record(engine: Engine, kind: Kind, record_id: str) -> StoredRecord | Non
     statement = select(
         table.id, table.version, table.data, table.created_at, table.updated_at
     ).where(table.id == record_id)
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         row = connection.execute(statement).first()
     return _stored(kind, row) if row is not None else None
 
@@ -366,13 +366,13 @@ def list_records(
     for condition in filters:
         statement = statement.where(condition)
     statement = statement.order_by(table.id).limit(limit)
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return [_stored(kind, row) for row in connection.execute(statement)]
 
 
 def count_records(engine: Engine, kind: Kind) -> int:
     """Return how many records of ``kind`` are stored."""
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return int(connection.execute(select(func.count()).select_from(kind.table)).scalar_one())
 
 
@@ -383,7 +383,7 @@ def sync_rows(engine: Engine, kind_type: str, record_id: str) -> list[SyncState]
         .where(SyncState.kind == kind_type, SyncState.record_id == record_id)
         .order_by(SyncState.plugin)
     )
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return [SyncState(**row._mapping) for row in connection.execute(statement)]
 
 
@@ -400,7 +400,7 @@ def timeline(
         .order_by(EventRow.occurred_at, EventRow.id)
         .limit(limit)
     )
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return [_stored(kind, row) for row in connection.execute(statement)]
 
 

@@ -15,15 +15,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
+from core.db.engine import reading
 from core.db.records import InteractionRow, LeadRow, OpportunityRow
 from core.db.types import utcnow
 from core.kinds import KINDS_BY_TYPE
-from core.plugin_types import Records
-from core.records import RecordAccess
+from core.records import RecordAccess, emit_event_in
 from core.schemas.leads import Lead
 from core.store import ConcurrentUpdate, bind_in, write_record_in
 from lead_scoring.bulk import score_many
@@ -102,6 +102,27 @@ class ScoredLead:
     prediction: Prediction | None
 
 
+class PendingScore(NamedTuple):
+    """A lead scored but not stored yet: the lead, its result, what it replaces, prediction."""
+
+    item: LeadInput
+    result: ScoreResult
+    previous: StoredScore | None
+    prediction: Prediction | None
+
+
+@dataclass
+class StoredBatch:
+    """What :meth:`LeadScorer.store_in` wrote: the scored leads, and messages to send.
+
+    ``sends`` holds (plugin, type, id) for each outbox row queued, to dispatch once the
+    transaction has committed.
+    """
+
+    scored: list[ScoredLead] = field(default_factory=list)
+    sends: list[tuple[str, str, str]] = field(default_factory=list)
+
+
 # -- canonical records -> scoring inputs ------------------------------------------------
 
 
@@ -128,10 +149,10 @@ def interaction_event(
     return None if event_type is None else EngagementEvent(event_type, occurred_at)
 
 
-def load_leads(engine: Engine, lead_ids: Sequence[str]) -> dict[str, LeadInput]:
+def load_leads(source: Engine | Connection, lead_ids: Sequence[str]) -> dict[str, LeadInput]:
     """Load leads by id (missing ids are absent from the answer)."""
     found: dict[str, LeadInput] = {}
-    with engine.connect() as connection:
+    with reading(source) as connection:
         for start in range(0, len(lead_ids), 500):
             chunk = list(lead_ids[start : start + 500])
             statement = select(LeadRow.id, LeadRow.version, LeadRow.data, LeadRow.created_at).where(
@@ -152,7 +173,7 @@ def iter_leads(engine: Engine, chunk: int) -> Iterator[list[LeadInput]]:
         if after is not None:
             statement = statement.where(LeadRow.id > after)
         statement = statement.order_by(LeadRow.id).limit(chunk)
-        with engine.connect() as connection:
+        with reading(engine) as connection:
             rows = connection.execute(statement).all()
         if not rows:
             return
@@ -165,16 +186,16 @@ def iter_leads(engine: Engine, chunk: int) -> Iterator[list[LeadInput]]:
 
 def count_leads(engine: Engine) -> int:
     """Return how many leads are stored."""
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return int(connection.execute(select(func.count()).select_from(LeadRow)).scalar_one())
 
 
 def load_events(
-    engine: Engine, lead_ids: Sequence[str], mapping: dict[str, str]
+    source: Engine | Connection, lead_ids: Sequence[str], mapping: dict[str, str]
 ) -> dict[str, list[EngagementEvent]]:
     """Return the engagement events of each lead's interactions (linked by ``lead_id``)."""
     events: dict[str, list[EngagementEvent]] = defaultdict(list)
-    with engine.connect() as connection:
+    with reading(source) as connection:
         for start in range(0, len(lead_ids), 500):
             chunk = list(lead_ids[start : start + 500])
             statement = select(
@@ -220,9 +241,9 @@ class ModelCache:
     model: LeadModel | None = None
     checked: dict[str, int] = field(default_factory=dict)
 
-    def current(self, engine: Engine) -> tuple[StoredModel, LeadModel] | None:
+    def current(self, source: Engine | Connection) -> tuple[StoredModel, LeadModel] | None:
         """Return the newest stored model, parsed (None before the first training)."""
-        newest = latest_model(engine)
+        newest = latest_model(source)
         if newest is None:
             return None
         if self.stored is None or self.stored.id != newest.id or self.model is None:
@@ -363,7 +384,7 @@ class LeadScorer:
     def __init__(
         self,
         engine: Engine,
-        records: Records,
+        records: RecordAccess,
         config: ScoringConfig,
         *,
         signals: Signals = no_signals,
@@ -374,10 +395,12 @@ class LeadScorer:
         self.signals = signals
         self.models = ModelCache()
 
-    def events_of(self, inputs: Sequence[LeadInput]) -> dict[str, list[EngagementEvent]]:
+    def events_of(
+        self, inputs: Sequence[LeadInput], source: Engine | Connection | None = None
+    ) -> dict[str, list[EngagementEvent]]:
         """Return every lead's engagement events: its interactions, then plugin signals."""
         mapping = self.config.settings.interaction_events
-        events = load_events(self.engine, [item.id for item in inputs], mapping)
+        events = load_events(source or self.engine, [item.id for item in inputs], mapping)
         for item in inputs:
             extra = self.signals(item.id, item.lead)
             if extra:
@@ -388,99 +411,135 @@ class LeadScorer:
         self, lead_ids: Sequence[str], *, now: datetime | None = None
     ) -> list[ScoredLead]:
         """Score the leads with these ids (unknown ids are skipped) and store the results."""
-        inputs = load_leads(self.engine, list(dict.fromkeys(lead_ids)))
-        return self.score_inputs(list(inputs.values()), now=now)
+        with reading(self.engine) as reader:
+            inputs = load_leads(reader, list(dict.fromkeys(lead_ids)))
+            batch = self.compute(list(inputs.values()), reader, now=now)
+        return self.store_many(batch)
 
     def score_inputs(
         self, inputs: Sequence[LeadInput], *, now: datetime | None = None
     ) -> list[ScoredLead]:
         """Score loaded leads one by one with :func:`score` and store each result."""
+        with reading(self.engine) as reader:
+            batch = self.compute(inputs, reader, now=now)
+        return self.store_many(batch)
+
+    def compute(
+        self, inputs: Sequence[LeadInput], reader: Connection, *, now: datetime | None = None
+    ) -> list[PendingScore]:
+        """Score loaded leads with :func:`score`, reading what scoring needs on ``reader``.
+
+        Nothing is written: the answer is what :meth:`store_in` stores (the lead, its
+        new result, the stored score it replaces and the model's prediction).
+        """
         now = now or utcnow()
-        events = self.events_of(inputs)
-        stored = get_scores(self.engine, [item.id for item in inputs])
+        events = self.events_of(inputs, reader)
+        stored = get_scores(reader, [item.id for item in inputs])
         facts = [lead_facts(item.lead, item.created_at) for item in inputs]
-        predictions = self._predictions(facts, now)
+        predictions = self._predictions(facts, now, reader)
         batch = []
         for index, item in enumerate(inputs):
             result = score(facts[index], events.get(item.id, []), self.config.rules, now)
             prediction = predictions[index] if predictions else None
-            batch.append((item, result, stored.get(item.id), prediction))
-        return self.store_many(batch)
+            batch.append(PendingScore(item, result, stored.get(item.id), prediction))
+        return batch
 
-    def store_many(
-        self,
-        batch: Sequence[tuple[LeadInput, ScoreResult, StoredScore | None, Prediction | None]],
-    ) -> list[ScoredLead]:
+    def store_many(self, batch: Sequence[PendingScore]) -> list[ScoredLead]:
         """Store a batch of scores as :meth:`store` does, in one transaction.
 
+        See :meth:`store_in`; the outbox messages go out after the commit. A lead that
+        changed meanwhile is stored alone afterwards through :meth:`store` (the facade
+        re-reads and retries).
+        """
+        if not batch:
+            return []
+        with self.engine.begin() as connection:
+            stored = self.store_in(connection, batch)
+        self.send(stored.sends)
+        done = {item.lead_id: item for item in stored.scored}
+        return [done.get(entry.item.id) or self.store(*entry) for entry in batch]
+
+    def send(self, sends: Sequence[tuple[str, str, str]]) -> None:
+        """Dispatch the messages of a committed :meth:`store_in`: (plugin, type, id)."""
+        for plugin, type_, record_id in sends:
+            self.records.dispatch(plugin, [(type_, record_id)])
+
+    def store_in(
+        self,
+        connection: Connection,
+        batch: Sequence[PendingScore],
+        *,
+        also: dict[str, dict[str, Any]] | None = None,
+        strict: bool = False,
+    ) -> StoredBatch:
+        """Write a batch of scores in ``connection``'s transaction.
+
         Each changed lead is written back on top of the version that was scored (the
-        loaded document is updated in place, not validated again), its binding moved to
-        the new version and its breakdown stored, all in one commit; the outbox
-        messages go out after it. A lead that changed meanwhile is stored alone
-        afterwards through :meth:`store` (the facade re-reads and retries). Threshold
-        events are published after the commit, each once.
+        loaded document is updated in place, not validated again), together with the
+        fields ``also`` names for it (the owner an assignment gives it in the same
+        transaction); its binding moves to the new version, its breakdown is stored and
+        the threshold events it crossed are published, each once. A lead that changed
+        since it was read is left out of the answer, or raises ConcurrentUpdate when
+        ``strict``. The messages to send after the commit are in the answer.
         """
         records = self.records
-        if not batch or not isinstance(records, RecordAccess):
-            return [self.store(*entry) for entry in batch]
         kind = KINDS_BY_TYPE["lead"]
         subscribers = records.subscribers("lead")
         now = utcnow()
-        done: dict[str, tuple[int, bool, dict[str, Any]]] = {}
-        sends: list[str] = []
-        with self.engine.begin() as connection:
-            for item, result, _previous, prediction in batch:
-                changes = lead_fields(result)
-                version, written = item.version, False
-                if any(getattr(item.lead, name) != value for name, value in changes.items()):
-                    model = item.lead.model_copy(update=changes)
-                    try:
-                        outcome = write_record_in(
-                            connection,
-                            kind,
-                            item.id,
-                            model,
-                            subscribers=subscribers,
-                            now=now,
-                            origin=records.plugin,
-                            expected_version=item.version,
-                        )
-                    except ConcurrentUpdate:
-                        continue
-                    version = outcome.record.version
-                    written = version != item.version
-                    if version == item.version + 1:
-                        bind_in(connection, records.plugin, "lead", item.id, item.id, version, now)
-                    if outcome.changed:
-                        sends.append(item.id)
-                save_score(
-                    self.engine,
-                    item.id,
-                    version,
-                    result,
-                    rules_digest=self.config.rules_digest,
-                    prediction=prediction,
-                    connection=connection,
-                )
-                done[item.id] = (version, written, changes)
-        for lead_id in sends:
-            for plugin in subscribers:
-                if plugin != records.plugin:
-                    records.dispatch(plugin, [("lead", lead_id)])
-        scored = []
+        answer = StoredBatch()
         for item, result, previous, prediction in batch:
-            if item.id not in done:
-                scored.append(self.store(item, result, previous, prediction))
-                continue
-            version, written, changes = done[item.id]
+            changes = lead_fields(result)
+            extra = (also or {}).get(item.id, {})
+            wanted = {**changes, **extra}
+            version, written = item.version, False
+            if any(getattr(item.lead, name) != value for name, value in wanted.items()):
+                model = item.lead.model_copy(update=wanted)
+                try:
+                    outcome = write_record_in(
+                        connection,
+                        kind,
+                        item.id,
+                        model,
+                        subscribers=subscribers,
+                        now=now,
+                        origin=records.plugin,
+                        expected_version=item.version,
+                    )
+                except ConcurrentUpdate:
+                    if strict:
+                        raise
+                    continue
+                version = outcome.record.version
+                written = version != item.version
+                if version == item.version + 1:
+                    bind_in(connection, records.plugin, "lead", item.id, item.id, version, now)
+                if outcome.changed:
+                    answer.sends.extend(
+                        (plugin, "lead", item.id)
+                        for plugin in subscribers
+                        if plugin != records.plugin
+                    )
+            save_score(
+                self.engine,
+                item.id,
+                version,
+                result,
+                rules_digest=self.config.rules_digest,
+                prediction=prediction,
+                connection=connection,
+            )
             published = previous.published_qualification if previous is not None else "none"
-            events = self._publish(item.id, published, result)
-            lead = item.lead.model_copy(update=changes) if written else item.lead
-            scored.append(ScoredLead(item.id, lead, version, result, events, written, prediction))
-        return scored
+            events = self._publish_in(connection, item.id, published, result, now, answer.sends)
+            lead = item.lead.model_copy(update=wanted) if written else item.lead
+            answer.scored.append(
+                ScoredLead(item.id, lead, version, result, events, written, prediction)
+            )
+        return answer
 
-    def _predictions(self, facts: Sequence[LeadFacts], now: datetime) -> list[Prediction]:
-        current = self.models.current(self.engine)
+    def _predictions(
+        self, facts: Sequence[LeadFacts], now: datetime, source: Engine | Connection | None = None
+    ) -> list[Prediction]:
+        current = self.models.current(source or self.engine)
         if current is None:
             return []
         stored, model = current
@@ -524,10 +583,28 @@ class LeadScorer:
         self, lead_id: str, published: Any, result: ScoreResult
     ) -> tuple[QualificationEvent, ...]:
         """Publish the threshold events from ``published`` up to the new qualification, once."""
+        if result.qualification == published:
+            return ()
+        sends: list[tuple[str, str, str]] = []
+        with self.engine.begin() as connection:
+            events = self._publish_in(connection, lead_id, published, result, utcnow(), sends)
+        self.send(sends)
+        return events
+
+    def _publish_in(
+        self,
+        connection: Connection,
+        lead_id: str,
+        published: Any,
+        result: ScoreResult,
+        now: datetime,
+        sends: list[tuple[str, str, str]],
+    ) -> tuple[QualificationEvent, ...]:
+        """:meth:`_publish` in ``connection``'s transaction; messages are added to ``sends``."""
         new = result.qualification
         if new == published:
             return ()
-        if not publish_qualification(self.engine, lead_id, published, new):
+        if not publish_qualification(self.engine, lead_id, published, new, connection=connection):
             return ()
         events = threshold_events(published, new)
         payload = {
@@ -538,12 +615,13 @@ class LeadScorer:
             "qualification": new,
             "scored_at": result.scored_at.isoformat(),
         }
-        try:
-            for event in events:
-                self.records.emit(event, "lead", lead_id, payload)
-        except Exception:
-            publish_qualification(self.engine, lead_id, new, published)
-            raise
+        records = self.records
+        for event in events:
+            event_id, plugins = emit_event_in(
+                connection, event, "lead", lead_id, payload, source=records.plugin,
+                subscribers=records.subscribers, now=now,
+            )  # fmt: skip
+            sends.extend((plugin, "event", event_id) for plugin in plugins)
         return tuple(events)
 
     # -- every lead at once ----------------------------------------------------------
@@ -587,7 +665,7 @@ class LeadScorer:
                     model_row, model = predictions_model
                     top = self.config.settings.top_factors
                     prediction = predict(model, model_row.id, [facts[row]], top, now)[0]
-                batch.append((item, result, previous, prediction))
+                batch.append(PendingScore(item, result, previous, prediction))
             for scored in self.store_many(batch):
                 outcome.changed += 1
                 outcome.written += int(scored.written)
@@ -630,10 +708,12 @@ class RescoreOutcome:
 __all__ = [
     "LeadInput",
     "LeadScorer",
+    "PendingScore",
     "RescoreOutcome",
     "ScoredLead",
     "ScoringConfig",
     "Signals",
+    "StoredBatch",
     "TrainingOutcome",
     "interaction_event",
     "lead_facts",

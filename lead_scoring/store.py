@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base
-from core.db.engine import upsert
+from core.db.engine import reading, upsert
 from core.db.types import JSONDocument, UTCDateTime
 from lead_scoring.scoring import QualificationLevel, ScoreResult, to_points
 
@@ -156,19 +156,19 @@ def _cents(points: Decimal) -> int:
     return int(points * 100)
 
 
-def get_score(engine: Engine, lead_id: str) -> StoredScore | None:
+def get_score(source: Engine | Connection, lead_id: str) -> StoredScore | None:
     """Return the stored score of one lead, or None when it was never scored."""
-    with engine.connect() as connection:
+    with reading(source) as connection:
         row = connection.execute(
             select(LeadScoreRow.__table__).where(LeadScoreRow.lead_id == lead_id)
         ).first()
     return StoredScore.from_row(row) if row is not None else None
 
 
-def get_scores(engine: Engine, lead_ids: Sequence[str]) -> dict[str, StoredScore]:
+def get_scores(source: Engine | Connection, lead_ids: Sequence[str]) -> dict[str, StoredScore]:
     """Return the stored scores of many leads, by lead id (unscored leads are absent)."""
     found: dict[str, StoredScore] = {}
-    with engine.connect() as connection:
+    with reading(source) as connection:
         for start in range(0, len(lead_ids), 500):
             chunk = list(lead_ids[start : start + 500])
             statement = select(LeadScoreRow.__table__).where(LeadScoreRow.lead_id.in_(chunk))
@@ -228,20 +228,27 @@ def _prediction_values(prediction: Prediction) -> dict[str, Any]:
 
 
 def publish_qualification(
-    engine: Engine, lead_id: str, old: QualificationLevel, new: QualificationLevel
+    engine: Engine,
+    lead_id: str,
+    old: QualificationLevel,
+    new: QualificationLevel,
+    *,
+    connection: Connection | None = None,
 ) -> bool:
     """Move a lead's published qualification from ``old`` to ``new``; False if it was not ``old``.
 
     A compare-and-set: of two processes that saw the same crossing, exactly one gets
-    True and publishes the events.
+    True and publishes the events. With ``connection`` it runs in that transaction.
     """
     statement = (
         update(LeadScoreRow)
         .where(LeadScoreRow.lead_id == lead_id, LeadScoreRow.published_qualification == old)
         .values(published_qualification=new)
     )
-    with engine.begin() as connection:
+    if connection is not None:
         return connection.execute(statement).rowcount == 1
+    with engine.begin() as own:
+        return own.execute(statement).rowcount == 1
 
 
 def save_predictions(engine: Engine, predictions: Iterable[tuple[str, Prediction]]) -> int:
@@ -291,14 +298,14 @@ def save_model(
         return int(connection.execute(statement).scalar_one())
 
 
-def latest_model(engine: Engine) -> StoredModel | None:
+def latest_model(source: Engine | Connection) -> StoredModel | None:
     """Return the most recently trained model, or None before the first training."""
     statement = (
         select(LeadModelRow.__table__)
         .order_by(LeadModelRow.trained_at.desc(), LeadModelRow.id.desc())
         .limit(1)
     )
-    with engine.connect() as connection:
+    with reading(source) as connection:
         row = connection.execute(statement).first()
     if row is None:
         return None

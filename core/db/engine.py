@@ -2,34 +2,44 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.dialects import postgresql, sqlite
+
+#: A pooled PostgreSQL connection idle longer than this is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS = 2.0
+#: Execution option of :func:`reading`: the connection only reads.
+READ_ONLY = "crm_sync_read_only"
 
 
 def create_db_engine(url: str, *, pool_size: int = 10, durable: bool = True) -> Engine:
     """Create an engine for ``url`` with the settings crm-sync relies on.
 
-    SQLite runs in WAL mode and every transaction begins IMMEDIATE, so concurrent
-    writers queue on the busy timeout instead of failing half-way; PostgreSQL gets a
-    pre-pinged pool sized for a worker's threads. ``durable=False`` turns PostgreSQL's
-    synchronous commit off for this engine's sessions: for bookkeeping that may be
-    replayed after a database crash (a lost lease or a lost "synced" mark only causes
-    a push the target drops by its idempotency key), never for writes the API
-    acknowledges. Such an engine runs each statement in its own transaction
-    (autocommit: the sync engine's statements are each atomic on their own, and BEGIN
-    and COMMIT round trips would double a push's database time) and skips the ping on
-    checkout: a connection the database dropped fails one job, which Dramatiq retries.
+    SQLite runs in WAL mode and every writing transaction begins IMMEDIATE, so
+    concurrent writers queue on the busy timeout instead of failing half-way;
+    PostgreSQL gets a pool sized for a worker's threads whose connections are pinged
+    when they come out of the pool after a rest (:func:`_ping_when_idle`).
+    ``durable=False`` turns PostgreSQL's synchronous commit off for this engine's
+    sessions: for bookkeeping that may be replayed after a database crash (a lost lease
+    or a lost "synced" mark only causes a push the target drops by its idempotency
+    key), never for writes the API acknowledges. Such an engine runs each statement in
+    its own transaction (autocommit: the sync engine's statements are each atomic on
+    their own, and BEGIN and COMMIT round trips would double a push's database time)
+    and skips the ping on checkout: a connection the database dropped fails one job,
+    which Dramatiq retries.
     """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _configure_sqlite(engine)
         return engine
     if durable:
-        return create_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-        )
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        _ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
+        return engine
     return create_engine(
         url,
         pool_size=pool_size,
@@ -37,6 +47,38 @@ def create_db_engine(url: str, *, pool_size: int = 10, durable: bool = True) -> 
         isolation_level="AUTOCOMMIT",
         connect_args={"options": "-c synchronous_commit=off"},
     )
+
+
+def _ping_when_idle(engine: Engine, seconds: float) -> None:
+    """Ping a pooled connection on checkout when it rested more than ``seconds``.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a round trip per
+    connection, which on a job that opens several is a large share of its time. A
+    connection returned a moment ago is almost surely alive, and one the server
+    dropped in that moment fails its statement, which invalidates the pool (the API
+    answers 503, a job is retried). A connection that rested longer (the server may
+    have restarted or timed it out) is pinged, and a dead one is replaced before use.
+    """
+
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _on_rest(_dbapi_connection: Any, record: Any) -> None:
+        record.info["rests_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        rested = time.monotonic() - record.info.get("rests_since", 0.0)
+        if rested <= seconds:
+            return
+        try:
+            autocommit = dbapi_connection.autocommit
+            dbapi_connection.autocommit = True
+            try:
+                dbapi_connection.execute("SELECT 1")
+            finally:
+                dbapi_connection.autocommit = autocommit
+        except Exception as error:
+            raise exc.DisconnectionError(f"pooled connection is dead: {error}") from error
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -51,7 +93,32 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def reading(source: Engine | Connection) -> Iterator[Connection]:
+    """A connection for reads only, as cheap as the database allows.
+
+    On PostgreSQL it runs in autocommit: each statement sees the latest committed data
+    and no BEGIN or ROLLBACK round trip is spent. On SQLite its transaction begins
+    DEFERRED, so it takes no write lock and waits for no writer (WAL). Use it for a
+    group of reads whose answers need not come from one snapshot, never for writes
+    (on PostgreSQL each would commit on its own). An open connection given as
+    ``source`` is used as it is, so a function can read inside its caller's transaction.
+    """
+    if isinstance(source, Connection):
+        yield source
+        return
+    with source.connect() as connection:
+        if source.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            connection = connection.execution_options(**{READ_ONLY: True})
+        yield connection
 
 
 def upsert(engine: Engine, table: Any) -> postgresql.Insert | sqlite.Insert:
