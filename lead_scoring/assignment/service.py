@@ -61,14 +61,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import Executable
 
-from core.db.engine import upsert
+from core.db.engine import reading, upsert
 from core.db.records import AgentRow, CustomerRow, InteractionRow, LeadRow
 from core.db.types import utcnow
 from core.kinds import KINDS_BY_TYPE
 from core.locale import normalize_digits, normalize_phone
 from core.plugin_types import SyncRecord
 from core.plugins import PluginHost
-from core.records import Dispatch, RecordAccess, Subscribers
+from core.records import Dispatch, RecordAccess, Subscribers, emit_event_in
 from core.schemas.parties import Agent
 from core.store import ConcurrentUpdate, StoredRecord, get_record, write_record, write_record_in
 from lead_scoring.assignment.rules import (
@@ -273,6 +273,38 @@ class _Reads:
     connection: Connection
     away: set[str]
     counts: tuple[dict[str, int], dict[str, int]] | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What :meth:`AssignmentService.prepare` read about one lead, before any decision.
+
+    ``existing`` is the lead's assignment row (``pending``: its steps not applied yet);
+    ``decision`` is what a new, open, ownerless lead's decision needs: (duplicate's
+    assignment, agents, rule, pool, why nobody, sticky owner), else None.
+    """
+
+    stored: StoredRecord
+    existing: Any
+    pending: list[int]
+    decision: (
+        tuple[Any, dict[str, Agent], Rule | None, list[str], str | None, tuple[str, str] | None]
+        | None
+    )
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A decision to record: who gets the lead (None: the rotation picks), how and why."""
+
+    agent_id: str | None
+    action: str
+    by: str
+    rule: Rule | None = None
+    linked_to: str | None = None
+    details: dict[str, Any] | None = None
+    agents: dict[str, Agent] | None = None
+    pool: Sequence[str] = ()
 
 
 class _AlreadyAssigned(Exception):
@@ -828,60 +860,81 @@ class AssignmentService:
     def assign(self, lead_id: str, *, national_id: str | None = None) -> AssignmentOutcome:
         """Give a lead without an assignment to somebody (see the module docstring).
 
-        Everything the decision depends on is read on one connection; the decision and
-        its effects on the lead are then written in one transaction (see ``_decide``).
+        Everything the decision depends on is read on one connection (:meth:`prepare`),
+        plugins are asked with no connection held (:meth:`choose`), and the decision
+        and its effects on the lead are then written in one transaction (``_decide``).
         """
         now = self.clock()
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             row = connection.execute(_SELECT_LEAD, {"lead_id": lead_id}).first()
             if row is None:
                 raise UnknownRecord(f"there is no lead with id {lead_id!r}")
             stored = StoredRecord(
                 KINDS_BY_TYPE["lead"], row.id, row.version, row.data, row.created_at, row.updated_at
             )
-            lead = stored.data
-            existing = connection.execute(_SELECT_CURRENT, {"lead_id": lead_id}).first()
-            if existing is not None:
-                pending = list(
-                    connection.execute(_SELECT_UNAPPLIED, {"lead_id": lead_id}).scalars()
-                )
-            elif lead.get("status") not in OPEN_STATUSES or lead.get("owner_id"):
-                pass
-            else:
-                decision = self._read_decision(connection, stored, national_id, now)
+            prepared = self.prepare(connection, stored, now, national_id=national_id)
+        choice = self.choose(prepared, now)
+        if isinstance(choice, AssignmentOutcome):
+            return choice
+        return self._decide(stored, choice, now)
+
+    def prepare(
+        self,
+        connection: Connection,
+        stored: StoredRecord,
+        now: datetime,
+        *,
+        national_id: str | None = None,
+    ) -> Prepared:
+        """Read on ``connection`` what assigning ``stored`` (a lead) depends on; write nothing.
+
+        The lead's current assignment (and its steps not applied yet) when it has one;
+        else, for an open lead without an owner, the duplicate it would be linked to,
+        the agents, the rule and pool the rules give, and a known customer's owner.
+        """
+        lead = stored.data
+        existing = connection.execute(_SELECT_CURRENT, {"lead_id": stored.id}).first()
         if existing is not None:
-            for history_id in pending:
+            pending = list(connection.execute(_SELECT_UNAPPLIED, {"lead_id": stored.id}).scalars())
+            return Prepared(stored, existing, pending, None)
+        if lead.get("status") not in OPEN_STATUSES or lead.get("owner_id"):
+            return Prepared(stored, None, [], None)
+        decision = self._read_decision(connection, stored, national_id, now)
+        return Prepared(stored, None, [], decision)
+
+    def choose(self, prepared: Prepared, now: datetime) -> Choice | AssignmentOutcome:
+        """Decide from what :meth:`prepare` read: a :class:`Choice` to record, or the outcome.
+
+        Plugins implementing ``crm_sync_assign_lead`` are asked here, so call it with no
+        connection held. A lead that already has an assignment gets its unapplied steps
+        applied; a lead nobody can take has ``lead.assignment_failed`` published.
+        """
+        stored = prepared.stored
+        lead, lead_id = stored.data, stored.id
+        if prepared.existing is not None:
+            for history_id in prepared.pending:
                 self.apply(history_id)
-            return self._outcome(existing, "existing")
+            return self._outcome(prepared.existing, "existing")
         if lead.get("status") not in OPEN_STATUSES:
             return AssignmentOutcome(
                 lead_id, None, "unassigned", reason=f"lead is {lead['status']}"
             )
         if lead.get("owner_id"):
-            return self._decide(stored, lead["owner_id"], "adopted", "crm", now)
-        original, agents, rule, candidates, reason, sticky = decision
+            return Choice(lead["owner_id"], "adopted", "crm")
+        assert prepared.decision is not None
+        original, agents, rule, candidates, reason, sticky = prepared.decision
         if original is not None:
-            return self._decide(
-                stored, original.owner_id, "linked", "rules", now, linked_to=original.lead_id
-            )
+            return Choice(original.owner_id, "linked", "rules", linked_to=original.lead_id)
         chosen = self.ask_plugins(stored, candidates)
         if chosen is not None:
             if chosen in agents and agents[chosen].active:
-                return self._decide(
-                    stored, chosen, "plugin", "plugin", now, rule=rule, agents=agents
-                )
+                return Choice(chosen, "plugin", "plugin", rule=rule, agents=agents)
             log.warning("a plugin chose %r for lead %s, who is no active agent", chosen, lead_id)
         if sticky is not None:
-            return self._decide(
-                stored,
-                sticky[0],
-                "sticky",
-                "rules",
-                now,
-                rule=rule,
-                details={"customer": sticky[1]},
+            return Choice(
+                sticky[0], "sticky", "rules", rule=rule, details={"customer": sticky[1]},
                 agents=agents,
-            )
+            )  # fmt: skip
         if rule is None:
             self.publish(
                 f"unassigned-{lead_id}-{stored.version}",
@@ -892,9 +945,7 @@ class AssignmentService:
                 now,
             )
             return AssignmentOutcome(lead_id, None, "unassigned", reason=reason)
-        return self._decide(
-            stored, None, "rotation", "rules", now, rule=rule, agents=agents, pool=candidates
-        )
+        return Choice(None, "rotation", "rules", rule=rule, agents=agents, pool=candidates)
 
     def _read_decision(
         self, connection: Connection, stored: StoredRecord, national_id: str | None, now: datetime
@@ -915,83 +966,91 @@ class AssignmentService:
         sticky = self._sticky_owner(connection, lead, agents, national_id)
         return None, agents, rule, candidates, reason, sticky
 
-    def _decide(
-        self,
-        stored: StoredRecord,
-        agent_id: str | None,
-        action: str,
-        by: str,
-        now: datetime,
-        *,
-        rule: Rule | None = None,
-        linked_to: str | None = None,
-        details: dict[str, Any] | None = None,
-        agents: dict[str, Agent] | None = None,
-        pool: Sequence[str] = (),
-    ) -> AssignmentOutcome:
+    def _decide(self, stored: StoredRecord, choice: Choice, now: datetime) -> AssignmentOutcome:
         """Record a new lead's assignment and apply it, all in one transaction.
 
-        A ``rotation`` takes the pool's turn first (``pool`` are its candidates) and the
-        chosen agent is the owner. The owner is written onto the lead and the timeline
-        event stored in the same transaction, so the step is committed applied; the
-        outbox messages are sent after the commit. If the lead keeps changing under the
-        write, the decision is committed unapplied and applied the usual way.
+        See :meth:`decide_in`. The outbox messages are sent after the commit. If the
+        lead keeps changing under the write, the decision is committed unapplied and
+        applied the usual way.
         """
-        lead_id = stored.id
-        turn = None
-        known = agents or {}
         try:
             with self.engine.begin() as connection:
-                if action == "rotation":
-                    assert rule is not None
-                    agent_id, turn = self.take_turn(connection, rule.name, pool)
-                zone = known[agent_id].time_zone if agent_id in known else None
-                history_id, due = self.record(
-                    connection,
-                    lead_id=lead_id,
-                    to_agent=agent_id,
-                    action=action,
-                    by=by,
-                    now=now,
-                    rule=rule,
-                    pool=rule.name if action == "rotation" and rule is not None else None,
-                    turn=turn,
-                    linked_to=linked_to,
-                    new=True,
-                    details=details,
-                    time_zone=zone,
-                )
-                sends = self._apply_in(connection, stored, history_id, agent_id, action, by, rule,
-                                       details, linked_to, now)  # fmt: skip
+                outcome, sends = self.decide_in(connection, stored, choice, now)
         except _AlreadyAssigned:
-            return self._outcome(self.current(lead_id), "existing")
+            return self._outcome(self.current(stored.id), "existing")
         if sends is None:
-            self.apply(history_id)
+            assert outcome.history_id is not None
+            self.apply(outcome.history_id)
         else:
             for plugin, refs in sends:
                 self.dispatch(plugin, refs)
-        return AssignmentOutcome(
-            lead_id,
+        return outcome
+
+    def decide_in(
+        self,
+        connection: Connection,
+        stored: StoredRecord,
+        choice: Choice,
+        now: datetime,
+        *,
+        write_owner: bool = True,
+    ) -> tuple[AssignmentOutcome, list[tuple[str, list[tuple[str, str]]]] | None]:
+        """Record a new lead's assignment in ``connection``'s transaction; (outcome, sends).
+
+        A ``rotation`` takes the pool's turn first (its candidates are ``choice.pool``)
+        and the chosen agent is the owner. The owner is written onto the lead (unless
+        ``write_owner`` is False: the caller writes it in the same transaction) and the
+        timeline event stored, so the step is committed applied. ``sends`` are the
+        messages to dispatch after the commit, or None when the lead kept changing under
+        the owner write (the step is then left unapplied). Raises ``_AlreadyAssigned``
+        when another worker assigned the lead first: roll the transaction back.
+        """
+        agent_id, action, rule = choice.agent_id, choice.action, choice.rule
+        turn = None
+        known = choice.agents or {}
+        if action == "rotation":
+            assert rule is not None
+            agent_id, turn = self.take_turn(connection, rule.name, choice.pool)
+        zone = known[agent_id].time_zone if agent_id in known else None
+        history_id, due = self.record(
+            connection,
+            lead_id=stored.id,
+            to_agent=agent_id,
+            action=action,
+            by=choice.by,
+            now=now,
+            rule=rule,
+            pool=rule.name if action == "rotation" and rule is not None else None,
+            turn=turn,
+            linked_to=choice.linked_to,
+            new=True,
+            details=choice.details,
+            time_zone=zone,
+        )
+        sends = self._apply_in(
+            connection, stored, history_id, Choice(agent_id, action, choice.by, rule,
+            choice.linked_to, choice.details), now, write_owner=write_owner,
+        )  # fmt: skip
+        outcome = AssignmentOutcome(
+            stored.id,
             agent_id,
             action,
             rule.name if rule else None,
-            linked_to=linked_to,
+            linked_to=choice.linked_to,
             history_id=history_id,
             first_response_due_at=due,
         )
+        return outcome, sends
 
     def _apply_in(
         self,
         connection: Connection,
         stored: StoredRecord,
         history_id: int,
-        agent_id: str | None,
-        action: str,
-        by: str,
-        rule: Rule | None,
-        details: dict[str, Any] | None,
-        linked_to: str | None,
+        choice: Choice,
         now: datetime,
+        *,
+        write_owner: bool,
     ) -> list[tuple[str, list[tuple[str, str]]]] | None:
         """Apply a new step in its own transaction: owner onto the lead, timeline event.
 
@@ -1000,7 +1059,8 @@ class AssignmentService:
         """
         kind = KINDS_BY_TYPE["lead"]
         sends: list[tuple[str, list[tuple[str, str]]]] = []
-        if agent_id is not None:
+        agent_id = choice.agent_id
+        if agent_id is not None and write_owner:
             data, version = stored.data, stored.version
             subscribers = self.subscribers("lead")
             for _ in range(OWNER_WRITE_RETRIES):
@@ -1029,60 +1089,23 @@ class AssignmentService:
             else:
                 return None
         payload = {
-            "action": action,
+            "action": choice.action,
             "owner_id": agent_id,
             "previous_owner_id": None,
-            "by": by,
+            "by": choice.by,
             "why": None,
-            "rule": rule.name if rule else None,
-            **(details or {}),
-            **({"linked_to": linked_to} if linked_to else {}),
+            "rule": choice.rule.name if choice.rule else None,
+            **(choice.details or {}),
+            **({"linked_to": choice.linked_to} if choice.linked_to else {}),
         }
-        event_id = f"assignment-{history_id}"
-        type_ = f"lead.{EVENT_TYPES.get(action, action)}"
-        event_kind = KINDS_BY_TYPE["event"]
-        model = event_kind.schema.model_validate(
-            {
-                "type": type_,
-                "subject_type": "lead",
-                "subject_id": stored.id,
-                "source": self.source,
-                "occurred_at": now,
-                "payload": payload,
-            }
-        )
-        plugins = [p for p in self.subscribers(f"event.{type_}") if p != self.source]
-        written = write_record_in(
-            connection, event_kind, event_id, model, subscribers=plugins, now=now
-        )
-        if written.changed:
-            sends.extend((plugin, [("event", event_id)]) for plugin in written.subscribers)
+        type_ = f"lead.{EVENT_TYPES.get(choice.action, choice.action)}"
+        event_id, plugins = emit_event_in(
+            connection, type_, "lead", stored.id, payload, source=self.source,
+            subscribers=self.subscribers, now=now, event_id=f"assignment-{history_id}",
+        )  # fmt: skip
+        sends.extend((plugin, [("event", event_id)]) for plugin in plugins)
         connection.execute(_MARK_APPLIED, {"p_history_id": history_id})
         return sends
-
-    def _commit(
-        self,
-        lead_id: str,
-        agent_id: str | None,
-        action: str,
-        by: str,
-        now: datetime,
-        *,
-        rule: Rule | None = None,
-        linked_to: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> AssignmentOutcome:
-        """Record a new lead's assignment by ``lead_id`` (reads the lead, then ``_decide``)."""
-        return self._decide(
-            self.lead_record(lead_id),
-            agent_id,
-            action,
-            by,
-            now,
-            rule=rule,
-            linked_to=linked_to,
-            details=details,
-        )
 
     @staticmethod
     def _outcome(row: Any, action: str) -> AssignmentOutcome:
@@ -1381,8 +1404,10 @@ def cancel_timers(
 __all__ = [
     "AssignmentOutcome",
     "AssignmentService",
+    "Choice",
     "Clock",
     "LeadMeasures",
+    "Prepared",
     "UnknownRecord",
     "cancel_timers",
     "rules_from_environment",

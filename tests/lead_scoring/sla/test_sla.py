@@ -255,7 +255,7 @@ def test_a_step_committed_but_not_applied_is_applied_by_the_timer_job(
     world.lead("L")
     # The decision commits, but neither its own transaction (as when the lead keeps
     # changing under the owner write) nor the follow-up apply gets to the lead.
-    monkeypatch.setattr(service, "_apply_in", lambda *args: None)
+    monkeypatch.setattr(service, "_apply_in", lambda *args, **kwargs: None)
     monkeypatch.setattr(service, "apply", lambda history_id: None)
     service.assign("L")
     assert world.owner("lead", "L") is None
