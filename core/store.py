@@ -120,6 +120,7 @@ def write_record_in(
     now: datetime,
     origin: str | None = None,
     expected_version: int | None = None,
+    bind_origin: str | None = None,
 ) -> WriteResult:
     """``write_record`` in the transaction ``connection`` holds.
 
@@ -127,6 +128,12 @@ def write_record_in(
     chunk of rescored leads): one commit instead of several. Dispatching messages for
     the queued rows is the caller's job, after its commit. ConcurrentUpdate leaves
     nothing written and the transaction usable.
+
+    ``bind_origin`` (with ``origin`` and ``expected_version``) says the origin's target
+    holds exactly the version this write makes, as that external id: a plugin writing
+    back what it computed from ``expected_version``. Its row is then bound to the new
+    version (:func:`bind_in`) instead of being queued and marked, and the answer's
+    ``subscribers`` leave it out.
     """
     data, digest = canonical_document(model)
     table = kind.table
@@ -159,6 +166,9 @@ def write_record_in(
         )
         return WriteResult(record, created=False, changed=False, subscribers=())
     version = int(row.version)
+    if bind_origin is not None and origin is not None and expected_version is not None:
+        subscribers = [plugin for plugin in subscribers if plugin != origin]
+        bind_in(connection, origin, kind.type, record_id, bind_origin, version, now)
     if subscribers:
         _queue(engine, connection, kind.type, record_id, version, subscribers, now)
         if origin is not None and origin in subscribers:
@@ -179,32 +189,56 @@ def bind_in(
     """Record that ``plugin``'s target holds ``version`` of a record as ``external_id``.
 
     Runs in ``connection``'s transaction. The row becomes synced unless a newer version
-    is wanted or a worker is pushing it right now.
+    is wanted or a worker is pushing it right now; it wants at least ``version``.
     """
-    insert = upsert(connection.engine, SyncState).values(
-        plugin=plugin,
-        kind=type_,
-        record_id=record_id,
-        state=SYNCED,
-        wanted_version=version,
-        synced_version=version,
-        external_id=external_id,
-        attempts=0,
-        due_at=now,
-        updated_at=now,
-    )
-    behind = or_(SyncState.synced_version.is_(None), SyncState.synced_version < version)
-    idle = and_(SyncState.wanted_version <= version, SyncState.lease_owner.is_(None))
-    statement = insert.on_conflict_do_update(
-        index_elements=[SyncState.plugin, SyncState.kind, SyncState.record_id],
-        set_={
-            "external_id": external_id,
-            "synced_version": case((behind, version), else_=SyncState.synced_version),
-            "state": case((idle, SYNCED), else_=SyncState.state),
-            "updated_at": now,
-        },
-    )
-    connection.execute(statement)
+    params = {
+        "p_plugin": plugin,
+        "p_kind": type_,
+        "p_record": record_id,
+        "p_external": external_id,
+        "p_version": version,
+        "p_now": now,
+    }
+    connection.execute(_bind_upsert(connection.engine), params)
+
+
+def _bind_upsert(engine: Engine) -> Any:
+    """The upsert of ``bind_in`` with bound parameters, built once per dialect."""
+    key = (engine.dialect.name, "bind")
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        version = bindparam("p_version", type_=Integer)
+        columns = SyncState.__table__.c
+        external_id = bindparam("p_external", type_=columns.external_id.type)
+        now = bindparam("p_now", type_=columns.due_at.type)
+        insert = upsert(engine, SyncState).values(
+            plugin=bindparam("p_plugin"),
+            kind=bindparam("p_kind"),
+            record_id=bindparam("p_record"),
+            state=SYNCED,
+            wanted_version=version,
+            synced_version=version,
+            external_id=external_id,
+            attempts=0,
+            due_at=now,
+            updated_at=now,
+        )
+        behind = or_(SyncState.synced_version.is_(None), SyncState.synced_version < version)
+        idle = and_(SyncState.wanted_version <= version, SyncState.lease_owner.is_(None))
+        statement = insert.on_conflict_do_update(
+            index_elements=[SyncState.plugin, SyncState.kind, SyncState.record_id],
+            set_={
+                "external_id": external_id,
+                "wanted_version": case(
+                    (SyncState.wanted_version < version, version), else_=SyncState.wanted_version
+                ),
+                "synced_version": case((behind, version), else_=SyncState.synced_version),
+                "state": case((idle, SYNCED), else_=SyncState.state),
+                "updated_at": now,
+            },
+        )
+        _STATEMENTS[key] = statement
+    return statement
 
 
 #: Statements of the write path, built once per (dialect, purpose): building a

@@ -5,8 +5,9 @@ interaction linked to a lead by ``lead_id``, reaches :func:`crm_sync_push` throu
 sync engine (with its retries and leases); the push rescores the lead with the
 configured rules file, writes ``score``, ``fit_score``, ``engagement_score`` and
 ``grade`` back onto the Lead, stores the exact breakdown, publishes ``lead.mql`` and
-``lead.sql`` when a threshold is crossed, and then runs the after-scoring steps
-(assignment and the first-response SLA hang there). Other plugins add engagement
+``lead.sql`` when a threshold is crossed, and assigns an open lead without an owner
+(with its first-response clock), all in one transaction (:mod:`lead_scoring.job`).
+Other plugins add engagement
 events through ``crm_sync_scoring_signals``. :func:`periodic_jobs` gives the scheduler
 the model retraining and the rescoring that lets old engagement fade.
 """
@@ -14,7 +15,7 @@ the model retraining and the rescoring that lets old engagement fade.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
@@ -35,7 +36,9 @@ from core.records import RecordAccess
 from core.schemas.activities import Interaction
 from core.schemas.leads import Lead
 from core.sync.scheduler import PeriodicJob
+from lead_scoring.assignment.step import service_for
 from lead_scoring.facts import EngagementEvent
+from lead_scoring.job import score_and_assign
 from lead_scoring.rules import RulesError
 from lead_scoring.service import LeadScorer, ScoredLead, ScoringConfig, Signals, no_signals, train
 from lead_scoring.settings import LeadScoringSettings
@@ -47,23 +50,6 @@ log = logging.getLogger(__name__)
 
 NAME = "lead_scoring"
 SUBSCRIPTIONS = ("lead", "interaction")
-
-#: A step run after a batch of leads is scored, in the same job: (context, scored leads).
-AfterScoring = Callable[[PluginContext, Sequence[ScoredLead]], None]
-
-
-def after_scoring_steps() -> list[AfterScoring]:
-    """The steps that run after each batch of leads is scored, in order.
-
-    This is where assignment and the first-response SLA plug in: each step gets the
-    plugin's context (records facade, settings) and the leads just scored, with their
-    new version, grade, qualification and the threshold events published now. A step
-    runs inside the sync job: if it raises, the job is retried (rescoring is
-    idempotent and publishes nothing twice), so a step must be idempotent too.
-    """
-    from lead_scoring.assignment.step import assign_after_scoring
-
-    return [assign_after_scoring]
 
 
 def _settings(context: PluginContext) -> LeadScoringSettings:
@@ -188,28 +174,34 @@ def crm_sync_map_record(context: PluginContext, record: SyncRecord) -> dict[str,
     raise PermanentError(f"lead scoring does not take {record.type} records")
 
 
+def run_job(context: PluginContext, lead_ids: Sequence[str]) -> list[ScoredLead]:
+    """Rescore these leads and assign the open ones without an owner (see lead_scoring.job).
+
+    Assignment, the first-response SLA and the threshold events run inside the sync
+    job: if anything raises, the job is retried, and every step is idempotent
+    (rescoring publishes nothing twice, an assigned lead keeps its assignment).
+    """
+    return score_and_assign(scorer(context), service_for(context), lead_ids)
+
+
 @hookimpl
 def crm_sync_push(context: PluginContext, documents: list[OutboundDocument]) -> list[PushResult]:
-    """Rescore the leads of a batch of changes, then run the after-scoring steps.
+    """Rescore the leads of a batch of changes and assign those that need an owner.
 
     An interaction without a lead, or for a lead not stored yet, needs nothing (the lead
     is scored with its interactions when it arrives). A lead whose score cannot be
     stored fails alone; database errors fail the whole batch, to be retried.
     """
     lead_ids = [doc.payload["lead_id"] for doc in documents if doc.payload.get("lead_id")]
-    job = scorer(context)
     failures: dict[str, PermanentError] = {}
     try:
-        scored = job.score_ids(lead_ids)
+        run_job(context, lead_ids)
     except PermanentError:
-        scored = []
         for lead_id in dict.fromkeys(lead_ids):
             try:
-                scored.extend(job.score_ids([lead_id]))
+                run_job(context, [lead_id])
             except PermanentError as error:
                 failures[lead_id] = error
-    for step in after_scoring_steps():
-        step(context, scored)
     return [PushResult(error=failures.get(doc.payload.get("lead_id") or "")) for doc in documents]
 
 
@@ -255,11 +247,10 @@ def periodic_jobs(runtime: SyncRuntime) -> list[PeriodicJob]:
 
 __all__ = [
     "NAME",
-    "AfterScoring",
-    "after_scoring_steps",
     "database",
     "periodic_jobs",
     "plugin_host",
+    "run_job",
     "scorer",
     "signals_from",
 ]

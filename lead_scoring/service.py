@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, bindparam, func, select
 
 from core.db.engine import reading
 from core.db.records import InteractionRow, LeadRow, OpportunityRow
@@ -25,7 +25,7 @@ from core.db.types import utcnow
 from core.kinds import KINDS_BY_TYPE
 from core.records import RecordAccess, emit_event_in
 from core.schemas.leads import Lead
-from core.store import ConcurrentUpdate, bind_in, write_record_in
+from core.store import ConcurrentUpdate, write_record_in
 from lead_scoring.bulk import score_many
 from lead_scoring.facts import EngagementEvent, LeadFacts
 from lead_scoring.predictive import LeadModel, lead_features
@@ -38,6 +38,7 @@ from lead_scoring.store import (
     StoredScore,
     get_scores,
     latest_model,
+    latest_model_id,
     publish_qualification,
     save_model,
     save_predictions,
@@ -76,12 +77,13 @@ class ScoringConfig:
 
 @dataclass(frozen=True)
 class LeadInput:
-    """One lead as loaded for scoring: its record, version and creation time."""
+    """One lead as loaded for scoring: its record, version, creation and change times."""
 
     id: str
     version: int
     lead: Lead
     created_at: datetime
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -149,19 +151,22 @@ def interaction_event(
     return None if event_type is None else EngagementEvent(event_type, occurred_at)
 
 
+_SELECT_LEADS = select(
+    LeadRow.id, LeadRow.version, LeadRow.data, LeadRow.created_at, LeadRow.updated_at
+).where(LeadRow.id.in_(bindparam("ids", expanding=True)))
+
+
 def load_leads(source: Engine | Connection, lead_ids: Sequence[str]) -> dict[str, LeadInput]:
     """Load leads by id (missing ids are absent from the answer)."""
     found: dict[str, LeadInput] = {}
     with reading(source) as connection:
         for start in range(0, len(lead_ids), 500):
             chunk = list(lead_ids[start : start + 500])
-            statement = select(LeadRow.id, LeadRow.version, LeadRow.data, LeadRow.created_at).where(
-                LeadRow.id.in_(chunk)
-            )
-            for row in connection.execute(statement):
+            for row in connection.execute(_SELECT_LEADS, {"ids": chunk}):
                 found[row.id] = LeadInput(
-                    row.id, row.version, Lead.model_validate(row.data), row.created_at
-                )
+                    row.id, row.version, Lead.model_validate(row.data), row.created_at,
+                    row.updated_at,
+                )  # fmt: skip
     return found
 
 
@@ -242,12 +247,20 @@ class ModelCache:
     checked: dict[str, int] = field(default_factory=dict)
 
     def current(self, source: Engine | Connection) -> tuple[StoredModel, LeadModel] | None:
-        """Return the newest stored model, parsed (None before the first training)."""
-        newest = latest_model(source)
-        if newest is None:
-            return None
-        if self.stored is None or self.stored.id != newest.id or self.model is None:
-            self.stored, self.model = newest, LeadModel.from_json(newest.model)
+        """Return the newest stored model, parsed (None before the first training).
+
+        Only the newest model's id is read each time; the model itself is read and
+        parsed again when a newer one was trained.
+        """
+        with reading(source) as connection:
+            newest_id = latest_model_id(connection)
+            if newest_id is None:
+                return None
+            if self.stored is None or self.stored.id != newest_id or self.model is None:
+                newest = latest_model(connection)
+                if newest is None:
+                    return None
+                self.stored, self.model = newest, LeadModel.from_json(newest.model)
         return self.stored, self.model
 
 
@@ -504,6 +517,7 @@ class LeadScorer:
                         now=now,
                         origin=records.plugin,
                         expected_version=item.version,
+                        bind_origin=item.id,
                     )
                 except ConcurrentUpdate:
                     if strict:
@@ -511,14 +525,7 @@ class LeadScorer:
                     continue
                 version = outcome.record.version
                 written = version != item.version
-                if version == item.version + 1:
-                    bind_in(connection, records.plugin, "lead", item.id, item.id, version, now)
-                if outcome.changed:
-                    answer.sends.extend(
-                        (plugin, "lead", item.id)
-                        for plugin in subscribers
-                        if plugin != records.plugin
-                    )
+                answer.sends.extend((plugin, "lead", item.id) for plugin in outcome.subscribers)
             save_score(
                 self.engine,
                 item.id,

@@ -195,6 +195,7 @@ def save_score(
     ``connection`` the row is written in that connection's transaction.
     """
     values: dict[str, Any] = {
+        "lead_id": lead_id,
         "lead_version": lead_version,
         "fit_cents": _cents(result.fit),
         "engagement_cents": _cents(result.engagement),
@@ -207,15 +208,44 @@ def save_score(
     }
     if prediction is not None:
         values.update(_prediction_values(prediction))
-    statement = upsert(engine, LeadScoreRow).values(
-        lead_id=lead_id, published_qualification="none", **values
-    )
-    statement = statement.on_conflict_do_update(index_elements=[LeadScoreRow.lead_id], set_=values)
+    statement = _score_upsert(engine, with_prediction=prediction is not None)
     if connection is not None:
-        connection.execute(statement)
+        connection.execute(statement, values)
         return
     with engine.begin() as own:
-        own.execute(statement)
+        own.execute(statement, values)
+
+
+#: Upserts of ``save_score`` by (dialect, with a prediction), built once.
+_SCORE_UPSERTS: dict[tuple[str, bool], Any] = {}
+_SCORE_COLUMNS = (
+    "lead_version", "fit_cents", "engagement_cents", "total_cents", "grade", "qualification",
+    "rules_digest", "explanation", "scored_at",
+)  # fmt: skip
+_PREDICTION_COLUMNS = ("probability", "factors", "model_id", "predicted_at")
+
+
+def _score_upsert(engine: Engine, *, with_prediction: bool) -> Any:
+    """The upsert of one lead's score, with bound parameters.
+
+    Building a statement costs more than running it, and the job stores a score for
+    every lead it touches.
+    """
+    key = (engine.dialect.name, with_prediction)
+    statement = _SCORE_UPSERTS.get(key)
+    if statement is None:
+        table = LeadScoreRow.__table__
+        names = _SCORE_COLUMNS + (_PREDICTION_COLUMNS if with_prediction else ())
+        params = {name: bindparam(name, type_=table.c[name].type) for name in names}
+        insert = upsert(engine, LeadScoreRow).values(
+            lead_id=bindparam("lead_id"), published_qualification="none", **params
+        )
+        statement = insert.on_conflict_do_update(
+            index_elements=[LeadScoreRow.lead_id],
+            set_={name: insert.excluded[name] for name in names},
+        )
+        _SCORE_UPSERTS[key] = statement
+    return statement
 
 
 def _prediction_values(prediction: Prediction) -> dict[str, Any]:
@@ -298,6 +328,21 @@ def save_model(
         return int(connection.execute(statement).scalar_one())
 
 
+#: The id of the most recently trained model.
+_LATEST_MODEL_ID = (
+    select(LeadModelRow.id)
+    .order_by(LeadModelRow.trained_at.desc(), LeadModelRow.id.desc())
+    .limit(1)
+)
+
+
+def latest_model_id(source: Engine | Connection) -> int | None:
+    """Return the id of the most recently trained model, or None before the first training."""
+    with reading(source) as connection:
+        found = connection.execute(_LATEST_MODEL_ID).scalar()
+    return int(found) if found is not None else None
+
+
 def latest_model(source: Engine | Connection) -> StoredModel | None:
     """Return the most recently trained model, or None before the first training."""
     statement = (
@@ -323,6 +368,7 @@ __all__ = [
     "get_score",
     "get_scores",
     "latest_model",
+    "latest_model_id",
     "publish_qualification",
     "save_model",
     "save_predictions",

@@ -255,7 +255,15 @@ _CANCEL_FIRST_RESPONSE = (
     )
     .values(state=TIMER_CANCELLED)
 )
-_INSERT_TIMER = insert(Timer).returning(Timer.id)
+_TIMER_COLUMNS = ("kind", "subject_type", "subject_id", "due_at", "state", "attempts", "created_at")
+_INSERT_TIMER = (
+    insert(Timer).values({name: bindparam(name) for name in _TIMER_COLUMNS}).returning(Timer.id)
+)
+_INSERT_DECIDED_TIMER = (
+    insert(Timer)
+    .values({name: bindparam(name) for name in (*_TIMER_COLUMNS, "decision")})
+    .returning(Timer.id)
+)
 _INSERT_HISTORY = insert(AssignmentHistory).returning(AssignmentHistory.id)
 _MARK_APPLIED = (
     update(AssignmentHistory)
@@ -307,8 +315,8 @@ class Choice:
     pool: Sequence[str] = ()
 
 
-class _AlreadyAssigned(Exception):
-    """Another worker assigned the lead first; the transaction is rolled back."""
+class AlreadyAssigned(Exception):
+    """Another worker assigned the lead first: roll the transaction back."""
 
 
 def rules_from_environment() -> AssignmentRules:
@@ -692,7 +700,7 @@ class AssignmentService:
     ) -> tuple[int, datetime | None]:
         """Write one assignment step in ``connection``'s transaction; (history id, due).
 
-        With ``new`` the lead must have no assignment yet (else ``_AlreadyAssigned``,
+        With ``new`` the lead must have no assignment yet (else ``AlreadyAssigned``,
         found by the insert itself, so nothing is read first). Pending first-response
         timers of the lead are cancelled and, unless the lead is linked or already
         answered, a new one is set at the owner's deadline (``time_zone``, when the
@@ -722,7 +730,7 @@ class AssignmentService:
             }
             inserted = connection.execute(self._statement("insert_assignment"), values).first()
             if inserted is None:
-                raise _AlreadyAssigned(lead_id)
+                raise AlreadyAssigned(lead_id)
         else:
             changes: dict[str, Any] = {
                 "owner_id": to_agent,
@@ -739,7 +747,8 @@ class AssignmentService:
             connection.execute(
                 update(LeadAssignment).where(LeadAssignment.lead_id == lead_id).values(**changes)
             )
-        connection.execute(_CANCEL_FIRST_RESPONSE, {"lead_id": lead_id})
+        if not new:  # a lead without an assignment has no first-response timers
+            connection.execute(_CANCEL_FIRST_RESPONSE, {"lead_id": lead_id})
         if due is not None:
             schedule_timer(connection, "first_response", "lead", lead_id, due, now)
         history_id = self.add_history(
@@ -976,7 +985,7 @@ class AssignmentService:
         try:
             with self.engine.begin() as connection:
                 outcome, sends = self.decide_in(connection, stored, choice, now)
-        except _AlreadyAssigned:
+        except AlreadyAssigned:
             return self._outcome(self.current(stored.id), "existing")
         if sends is None:
             assert outcome.history_id is not None
@@ -1002,7 +1011,7 @@ class AssignmentService:
         ``write_owner`` is False: the caller writes it in the same transaction) and the
         timeline event stored, so the step is committed applied. ``sends`` are the
         messages to dispatch after the commit, or None when the lead kept changing under
-        the owner write (the step is then left unapplied). Raises ``_AlreadyAssigned``
+        the owner write (the step is then left unapplied). Raises ``AlreadyAssigned``
         when another worker assigned the lead first: roll the transaction back.
         """
         agent_id, action, rule = choice.agent_id, choice.action, choice.rule
@@ -1026,6 +1035,7 @@ class AssignmentService:
             new=True,
             details=choice.details,
             time_zone=zone,
+            applied=not write_owner,
         )
         sends = self._apply_in(
             connection, stored, history_id, Choice(agent_id, action, choice.by, rule,
@@ -1104,7 +1114,8 @@ class AssignmentService:
             subscribers=self.subscribers, now=now, event_id=f"assignment-{history_id}",
         )  # fmt: skip
         sends.extend((plugin, [("event", event_id)]) for plugin in plugins)
-        connection.execute(_MARK_APPLIED, {"p_history_id": history_id})
+        if write_owner:  # else the step was recorded applied: nothing here can fail
+            connection.execute(_MARK_APPLIED, {"p_history_id": history_id})
         return sends
 
     @staticmethod
@@ -1379,8 +1390,8 @@ def schedule_timer(
     }
     if decision is not None:  # a JSON None would be stored as 'null', not as NULL
         values["decision"] = decision
-    statement = insert(Timer).values(**values).returning(Timer.id)
-    return int(connection.execute(statement).scalar_one())
+        return int(connection.execute(_INSERT_DECIDED_TIMER, values).scalar_one())
+    return int(connection.execute(_INSERT_TIMER, values).scalar_one())
 
 
 def cancel_timers(
@@ -1402,6 +1413,7 @@ def cancel_timers(
 
 
 __all__ = [
+    "AlreadyAssigned",
     "AssignmentOutcome",
     "AssignmentService",
     "Choice",

@@ -51,12 +51,16 @@ def service_for(context: PluginContext) -> AssignmentService | None:
 def assign_after_scoring(context: PluginContext, scored: Sequence[ScoredLead]) -> None:
     """Stop answered leads' clocks and assign every open lead that has no assignment."""
     service = service_for(context)
-    if service is None:
-        return
+    if service is not None:
+        assign_scored(service, scored)
+
+
+def assign_scored(service: AssignmentService, scored: Sequence[ScoredLead]) -> None:
+    """``assign_after_scoring`` with the service given: each lead in its own transactions."""
     for item in scored:
         service.refresh(item.lead_id)
         if item.lead.status in ("new", "contacted", "qualified"):
             service.assign(item.lead_id)
 
 
-__all__ = ["assign_after_scoring", "service_for"]
+__all__ = ["assign_after_scoring", "assign_scored", "service_for"]

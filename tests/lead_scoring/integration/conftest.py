@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from sqlalchemy import select
 import lead_scoring.plugin as lead_scoring_plugin
 from core.db.sync_tables import SyncState
 from core.kinds import kind_by_type
+from core.plugin_types import PluginContext
 from core.settings import Settings
 from core.store import get_record, write_record
 from core.sync.runtime import SyncRuntime
@@ -38,20 +39,27 @@ GOOD_LEAD: dict[str, Any] = {
 
 
 class Steps:
-    """Records what each after-scoring call received: one entry per push."""
+    """Records what each run of the plugin's job scored: one entry per push."""
 
     def __init__(self) -> None:
         self.calls: list[list[ScoredLead]] = []
 
-    def __call__(self, context: object, scored: Any) -> None:
+    def record(self, scored: Sequence[ScoredLead]) -> list[ScoredLead]:
+        """Keep a copy of one run's scored leads and hand them on."""
         self.calls.append(list(scored))
+        return list(scored)
 
 
 @pytest.fixture
 def steps(monkeypatch: pytest.MonkeyPatch) -> Steps:
-    """Count the plugin's pushes through its after-scoring seam."""
+    """Record each push's scored leads, around the plugin's real job."""
     recorder = Steps()
-    monkeypatch.setattr(lead_scoring_plugin, "after_scoring_steps", lambda: [recorder])
+    job = lead_scoring_plugin.run_job
+
+    def recording(context: PluginContext, lead_ids: Sequence[str]) -> list[ScoredLead]:
+        return recorder.record(job(context, lead_ids))
+
+    monkeypatch.setattr(lead_scoring_plugin, "run_job", recording)
     return recorder
 
 
