@@ -72,7 +72,8 @@ class PluginDescription:
 class SyncRecord:
     """The latest version of one canonical record, as the sync engine loaded it.
 
-    ``external_id`` is the target's id for this record when an earlier push returned one.
+    ``external_id`` is the target's id for this record when an earlier push returned one;
+    ``created_at`` is when the record was first stored (None where it is not known).
     """
 
     type: str
@@ -81,6 +82,7 @@ class SyncRecord:
     data: CanonicalModel
     updated_at: datetime
     external_id: str | None = None
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)

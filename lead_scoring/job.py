@@ -28,18 +28,35 @@ from lead_scoring.assignment.service import (
     Prepared,
 )
 from lead_scoring.assignment.step import assign_scored
-from lead_scoring.service import LeadScorer, PendingScore, ScoredLead, lead_fields, load_leads
+from lead_scoring.service import (
+    LeadInput,
+    LeadScorer,
+    PendingScore,
+    ScoredLead,
+    lead_fields,
+    load_leads,
+)
 
 log = logging.getLogger(__name__)
 
 
 def score_and_assign(
-    scorer: LeadScorer, service: AssignmentService | None, lead_ids: Sequence[str]
+    scorer: LeadScorer,
+    service: AssignmentService | None,
+    lead_ids: Sequence[str],
+    loaded: Sequence[LeadInput] = (),
 ) -> list[ScoredLead]:
-    """Rescore these leads (unknown ids are skipped) and assign those that need an owner."""
+    """Rescore these leads (unknown ids are skipped) and assign those that need an owner.
+
+    ``loaded`` are leads already read (by the sync engine, for the job): the others are
+    read here. A lead read too early is caught by the version check of the write-back.
+    """
     ids = list(dict.fromkeys(lead_ids))
+    inputs = {item.id: item for item in loaded if item.id in ids}
     with reading(scorer.engine) as reader:
-        inputs = load_leads(reader, ids)
+        missing = [lead_id for lead_id in ids if lead_id not in inputs]
+        if missing:
+            inputs.update(load_leads(reader, missing))
         batch = scorer.compute(list(inputs.values()), reader)
         if service is None:
             prepared: dict[str, Prepared] = {}

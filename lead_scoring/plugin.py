@@ -40,7 +40,15 @@ from lead_scoring.assignment.step import service_for
 from lead_scoring.facts import EngagementEvent
 from lead_scoring.job import score_and_assign
 from lead_scoring.rules import RulesError
-from lead_scoring.service import LeadScorer, ScoredLead, ScoringConfig, Signals, no_signals, train
+from lead_scoring.service import (
+    LeadInput,
+    LeadScorer,
+    ScoredLead,
+    ScoringConfig,
+    Signals,
+    no_signals,
+    train,
+)
 from lead_scoring.settings import LeadScoringSettings
 
 if TYPE_CHECKING:
@@ -166,22 +174,34 @@ def crm_sync_describe(context: PluginContext) -> PluginDescription:
 
 @hookimpl
 def crm_sync_map_record(context: PluginContext, record: SyncRecord) -> dict[str, Any]:
-    """The document of a change is just the lead to rescore (None: nothing to rescore)."""
+    """The document of a change is the lead to rescore (None: nothing to rescore).
+
+    A lead's own change carries the lead as the engine loaded it, so the job need not
+    read it again.
+    """
     if isinstance(record.data, Lead):
-        return {"lead_id": record.id}
+        if record.created_at is None:
+            return {"lead_id": record.id}
+        loaded = LeadInput(
+            record.id, record.version, record.data, record.created_at, record.updated_at
+        )
+        return {"lead_id": record.id, "loaded": loaded}
     if isinstance(record.data, Interaction):
         return {"lead_id": record.data.lead_id}
     raise PermanentError(f"lead scoring does not take {record.type} records")
 
 
-def run_job(context: PluginContext, lead_ids: Sequence[str]) -> list[ScoredLead]:
+def run_job(
+    context: PluginContext, lead_ids: Sequence[str], loaded: Sequence[LeadInput] = ()
+) -> list[ScoredLead]:
     """Rescore these leads and assign the open ones without an owner (see lead_scoring.job).
 
-    Assignment, the first-response SLA and the threshold events run inside the sync
-    job: if anything raises, the job is retried, and every step is idempotent
-    (rescoring publishes nothing twice, an assigned lead keeps its assignment).
+    ``loaded`` are leads the sync engine already read (not read again). Assignment,
+    the first-response SLA and the threshold events run inside the sync job: if
+    anything raises, the job is retried, and every step is idempotent (rescoring
+    publishes nothing twice, an assigned lead keeps its assignment).
     """
-    return score_and_assign(scorer(context), service_for(context), lead_ids)
+    return score_and_assign(scorer(context), service_for(context), lead_ids, loaded)
 
 
 @hookimpl
@@ -193,9 +213,10 @@ def crm_sync_push(context: PluginContext, documents: list[OutboundDocument]) -> 
     stored fails alone; database errors fail the whole batch, to be retried.
     """
     lead_ids = [doc.payload["lead_id"] for doc in documents if doc.payload.get("lead_id")]
+    loaded = [doc.payload["loaded"] for doc in documents if "loaded" in doc.payload]
     failures: dict[str, PermanentError] = {}
     try:
-        run_job(context, lead_ids)
+        run_job(context, lead_ids, loaded)
     except PermanentError:
         for lead_id in dict.fromkeys(lead_ids):
             try:

@@ -213,6 +213,7 @@ class SyncEngine:
             data=kind.schema.model_validate(row.data),
             updated_at=row.updated_at,
             external_id=claim.external_id,
+            created_at=row.created_at,
         )
         payload = self.host.map_record(plugin, record)
         return OutboundDocument(
@@ -477,9 +478,9 @@ class _Statements:
         statement = self._loads.get(kind_type)
         if statement is None:
             table = kind_by_type(kind_type).table
-            statement = select(table.id, table.version, table.data, table.updated_at).where(
-                table.id.in_(bindparam("ids", expanding=True))
-            )
+            statement = select(
+                table.id, table.version, table.data, table.updated_at, table.created_at
+            ).where(table.id.in_(bindparam("ids", expanding=True)))
             self._loads[kind_type] = statement
         return statement
 

@@ -17,7 +17,7 @@ from core.plugin_types import PluginContext
 from core.settings import Settings
 from core.store import get_record, write_record
 from core.sync.runtime import SyncRuntime
-from lead_scoring.service import ScoredLead
+from lead_scoring.service import LeadInput, ScoredLead
 from tests.core.conftest import make_runtime, make_settings
 
 __all__ = ["make_runtime", "make_settings"]
@@ -56,8 +56,10 @@ def steps(monkeypatch: pytest.MonkeyPatch) -> Steps:
     recorder = Steps()
     job = lead_scoring_plugin.run_job
 
-    def recording(context: PluginContext, lead_ids: Sequence[str]) -> list[ScoredLead]:
-        return recorder.record(job(context, lead_ids))
+    def recording(
+        context: PluginContext, lead_ids: Sequence[str], loaded: Sequence[LeadInput] = ()
+    ) -> list[ScoredLead]:
+        return recorder.record(job(context, lead_ids, loaded))
 
     monkeypatch.setattr(lead_scoring_plugin, "run_job", recording)
     return recorder
