@@ -253,6 +253,12 @@ class PluginHost:
                 schemas.update(found)
         return schemas
 
+    def implementers(self, hook: str) -> list[str]:
+        """The enabled plugins that implement ``hook``, in name order."""
+        caller = getattr(self.pm.hook, hook)
+        implementers = {impl.plugin_name for impl in caller.get_hookimpls()}
+        return [name for name in self.names() if name in implementers]
+
     def call_each(self, hook: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
         """Call ``hook`` on every enabled plugin that implements it, in name order.
 
@@ -261,11 +267,8 @@ class PluginHost:
         stop iterating to get first-result behaviour.
         """
         caller = getattr(self.pm.hook, hook)
-        implementers = {impl.plugin_name for impl in caller.get_hookimpls()}
         broadcast = not (caller.spec is not None and caller.spec.opts.get("firstresult"))
-        for name in self.names():
-            if name not in implementers:
-                continue
+        for name in self.implementers(hook):
             try:
                 answer = self._call(name, hook, context=self._contexts[name], **kwargs)
             except Exception as error:

@@ -111,9 +111,11 @@ def signals_from(host: PluginHost | None) -> Signals:
     ``crm_sync_scoring_signals`` is a broadcast hook: each implementing plugin is
     called with its own context and the events of all of them are added up. A plugin
     that raises adds nothing for that lead (the failure is logged), so one broken
-    plugin cannot stop scoring.
+    plugin cannot stop scoring. Without any implementing plugin it is ``no_signals``
+    (plugins are registered when the host starts), which lets bulk rescoring skip
+    loading whole leads.
     """
-    if host is None:
+    if host is None or not host.implementers("crm_sync_scoring_signals"):
         return no_signals
     found_host = host
 

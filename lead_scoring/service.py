@@ -27,15 +27,17 @@ from core.records import RecordAccess, emit_event_in
 from core.schemas.leads import Lead
 from core.store import ConcurrentUpdate, write_record_in
 from lead_scoring.bulk import score_many
-from lead_scoring.facts import EngagementEvent, LeadFacts
+from lead_scoring.facts import TEXT_FIELDS, EngagementEvent, LeadFacts
 from lead_scoring.predictive import LeadModel, lead_features
 from lead_scoring.rules import ScoringRules
 from lead_scoring.scoring import QualificationEvent, ScoreResult, score, threshold_events
 from lead_scoring.settings import LeadScoringSettings
 from lead_scoring.store import (
     Prediction,
+    ScoreSummary,
     StoredModel,
     StoredScore,
+    get_score_summaries,
     get_scores,
     latest_model,
     latest_model_id,
@@ -109,7 +111,7 @@ class PendingScore(NamedTuple):
 
     item: LeadInput
     result: ScoreResult
-    previous: StoredScore | None
+    previous: StoredScore | ScoreSummary | None
     prediction: Prediction | None
 
 
@@ -184,6 +186,70 @@ def iter_leads(engine: Engine, chunk: int) -> Iterator[list[LeadInput]]:
             return
         yield [
             LeadInput(row.id, row.version, Lead.model_validate(row.data), row.created_at)
+            for row in rows
+        ]
+        after = rows[-1].id
+
+
+@dataclass(frozen=True)
+class LeadProfile:
+    """A lead as bulk rescoring reads it: its profile and the fields scoring wrote back.
+
+    ``written`` is (score, fit_score, engagement_score, grade) as stored on the Lead.
+    """
+
+    id: str
+    version: int
+    facts: LeadFacts
+    written: tuple[int | None, int | None, int | None, str | None]
+
+
+_SELECT_PROFILES = select(
+    LeadRow.id,
+    LeadRow.version,
+    LeadRow.created_at,
+    LeadRow.score,
+    LeadRow.fit_score,
+    LeadRow.engagement_score,
+    LeadRow.grade,
+    *(LeadRow.data[name].as_string().label(name) for name in TEXT_FIELDS),
+    LeadRow.data["company_size"].as_integer().label("company_size"),
+    LeadRow.data["budget"].as_string().label("budget"),
+)
+
+
+def iter_profiles(engine: Engine, chunk: int) -> Iterator[list[LeadProfile]]:
+    """Yield every lead's :class:`LeadProfile` in chunks, ordered by id (keyset paging).
+
+    The profile fields are taken out of the stored documents by the database, so no
+    document is parsed or validated here: the documents were validated when stored.
+    """
+    after: str | None = None
+    while True:
+        statement = _SELECT_PROFILES
+        if after is not None:
+            statement = statement.where(LeadRow.id > after)
+        with reading(engine) as connection:
+            rows = connection.execute(statement.order_by(LeadRow.id).limit(chunk)).all()
+        if not rows:
+            return
+        yield [
+            LeadProfile(
+                row.id,
+                row.version,
+                LeadFacts(
+                    created_at=row.created_at,
+                    source=row.source,
+                    campaign=row.campaign,
+                    province=row.province,
+                    city=row.city,
+                    industry=row.industry,
+                    job_title=row.job_title,
+                    company_size=row.company_size,
+                    budget=Decimal(row.budget) if row.budget is not None else None,
+                ),
+                (row.score, row.fit_score, row.engagement_score, row.grade),
+            )
             for row in rows
         ]
         after = rows[-1].id
@@ -556,7 +622,7 @@ class LeadScorer:
         self,
         item: LeadInput,
         result: ScoreResult,
-        previous: StoredScore | None,
+        previous: StoredScore | ScoreSummary | None,
         prediction: Prediction | None,
     ) -> ScoredLead:
         """Write a lead's score back, store its breakdown and publish crossed thresholds.
@@ -642,64 +708,82 @@ class LeadScorer:
     ) -> RescoreOutcome:
         """Rescore every lead with the bulk path; store and write back only what changed.
 
-        Each chunk is scored with :func:`score_many`; a lead whose scores, grade,
-        qualification or rules differ from what is stored (or whose Lead fields differ)
-        is then scored with :func:`score` for its full explanation and stored exactly
-        as the job stores it. The two paths must agree: a difference is an error.
+        Each chunk's profiles are read from the stored documents by the database (no
+        document is parsed here, unless a plugin adds signals and needs whole leads)
+        and scored with :func:`score_many`. A lead whose scores, grade, qualification or
+        rules differ from what is stored (or whose written-back fields differ) is then
+        loaded whole, scored with :func:`score` for its full explanation and stored
+        exactly as the job stores it. The two paths must agree: a difference is an error.
         """
         now = now or utcnow()
         outcome = RescoreOutcome()
         rules = self.config.rules
+        mapping = self.config.settings.interaction_events
         predictions_model = self.models.current(self.engine)
-        for inputs in iter_leads(self.engine, chunk):
-            events = self.events_of(inputs)
-            facts = [lead_facts(item.lead, item.created_at) for item in inputs]
-            lead_events = [events.get(item.id, []) for item in inputs]
-            bulk = score_many(facts, lead_events, rules, now)
-            stored = get_scores(self.engine, [item.id for item in inputs])
+        for profiles in iter_profiles(self.engine, chunk):
+            ids = [profile.id for profile in profiles]
+            with reading(self.engine) as reader:
+                if self.signals is no_signals:
+                    events = load_events(reader, ids, mapping)
+                else:
+                    events = self.events_of(list(load_leads(reader, ids).values()), reader)
+                stored = get_score_summaries(reader, ids)
+            lead_events = [events.get(lead_id, []) for lead_id in ids]
+            bulk = score_many([p.facts for p in profiles], lead_events, rules, now)
+            changed = {
+                profile.id: row
+                for row, profile in enumerate(profiles)
+                if self._changed(profile, stored.get(profile.id), bulk, row)
+            }
             batch = []
-            for row, item in enumerate(inputs):
-                previous = stored.get(item.id)
-                if not self._changed(item, previous, bulk, row):
+            if changed:
+                with reading(self.engine) as reader:
+                    leads = load_leads(reader, list(changed))
+            for lead_id, row in changed.items():
+                item = leads.get(lead_id)
+                if item is None:  # deleted since the chunk was read
                     continue
-                result = score(facts[row], lead_events[row], rules, now)
-                if int(result.total * 100) != int(bulk.total[row]) or result.grade != bulk.grade(
-                    row
+                facts = lead_facts(item.lead, item.created_at)
+                result = score(facts, lead_events[row], rules, now)
+                same = int(result.total * 100) == int(bulk.total[row])
+                if item.version == profiles[row].version and (
+                    not same or result.grade != bulk.grade(row)
                 ):
-                    raise AssertionError(f"bulk and per-lead scores of lead {item.id} differ")
+                    raise AssertionError(f"bulk and per-lead scores of lead {lead_id} differ")
                 prediction = None
                 if predictions_model is not None:
                     model_row, model = predictions_model
                     top = self.config.settings.top_factors
-                    prediction = predict(model, model_row.id, [facts[row]], top, now)[0]
-                batch.append(PendingScore(item, result, previous, prediction))
+                    prediction = predict(model, model_row.id, [facts], top, now)[0]
+                batch.append(PendingScore(item, result, stored.get(lead_id), prediction))
             for scored in self.store_many(batch):
                 outcome.changed += 1
                 outcome.written += int(scored.written)
                 outcome.events += len(scored.events)
-            outcome.leads += len(inputs)
+            outcome.leads += len(profiles)
             if progress is not None:
-                progress(len(inputs))
+                progress(len(profiles))
         return outcome
 
-    def _changed(self, item: LeadInput, previous: StoredScore | None, bulk: Any, row: int) -> bool:
+    def _changed(
+        self, profile: LeadProfile, previous: ScoreSummary | None, bulk: Any, row: int
+    ) -> bool:
         if previous is None or previous.rules_digest != self.config.rules_digest:
             return True
         fit, engagement = int(bulk.fit[row]), int(bulk.engagement[row])
-        if int(previous.fit * 100) != fit or int(previous.engagement * 100) != engagement:
+        if previous.fit_cents != fit or previous.engagement_cents != engagement:
             return True
         if previous.grade != bulk.grade(row):
             return True
         if previous.qualification != bulk.qualification_of(row):
             return True
-        lead = item.lead
-        expected = {
-            "score": percent(Decimal(fit + engagement).scaleb(-2)),
-            "fit_score": percent(Decimal(fit).scaleb(-2)),
-            "engagement_score": percent(Decimal(engagement).scaleb(-2)),
-            "grade": bulk.grade(row),
-        }
-        return any(getattr(lead, name) != value for name, value in expected.items())
+        expected = (
+            percent(Decimal(fit + engagement).scaleb(-2)),
+            percent(Decimal(fit).scaleb(-2)),
+            percent(Decimal(engagement).scaleb(-2)),
+            bulk.grade(row),
+        )
+        return profile.written != expected
 
 
 @dataclass
@@ -714,6 +798,7 @@ class RescoreOutcome:
 
 __all__ = [
     "LeadInput",
+    "LeadProfile",
     "LeadScorer",
     "PendingScore",
     "RescoreOutcome",
@@ -723,6 +808,7 @@ __all__ = [
     "StoredBatch",
     "TrainingOutcome",
     "interaction_event",
+    "iter_profiles",
     "lead_facts",
     "lead_fields",
     "percent",
