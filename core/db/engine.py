@@ -16,13 +16,20 @@ PING_AFTER_IDLE_SECONDS = 2.0
 READ_ONLY = "crm_sync_read_only"
 
 
-def create_db_engine(url: str, *, pool_size: int = 10, durable: bool = True) -> Engine:
+def create_db_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    durable: bool = True,
+    ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
+) -> Engine:
     """Create an engine for ``url`` with the settings crm-sync relies on.
 
     SQLite runs in WAL mode and every writing transaction begins IMMEDIATE, so
     concurrent writers queue on the busy timeout instead of failing half-way;
     PostgreSQL gets a pool sized for a worker's threads whose connections are pinged
-    when they come out of the pool after a rest (:func:`_ping_when_idle`).
+    when they come out of the pool after resting ``ping_after_idle`` seconds
+    (:func:`_ping_when_idle`).
     ``durable=False`` turns PostgreSQL's synchronous commit off for this engine's
     sessions: for bookkeeping that may be replayed after a database crash (a lost lease
     or a lost "synced" mark only causes a push the target drops by its idempotency
@@ -38,7 +45,7 @@ def create_db_engine(url: str, *, pool_size: int = 10, durable: bool = True) -> 
         return engine
     if durable:
         engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
-        _ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
+        _ping_when_idle(engine, ping_after_idle)
         return engine
     return create_engine(
         url,

@@ -1,0 +1,125 @@
+"""Engines: reads that skip transaction round trips, and pings only after a rest."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.pq import TransactionStatus
+from sqlalchemy import Engine, exc, text
+
+from core.db.engine import create_db_engine, reading
+
+
+@pytest.fixture
+def pg_engine(postgres_url: str) -> Iterator[Engine]:
+    """An engine on a scratch PostgreSQL database, pinging every checked-out connection."""
+    engine = create_db_engine(postgres_url, pool_size=1, ping_after_idle=0)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE notes (id integer PRIMARY KEY)"))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """An engine on a scratch SQLite file with one table."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'engine.db'}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE notes (id integer PRIMARY KEY)"))
+    yield engine
+    engine.dispose()
+
+
+def _status(connection: object) -> TransactionStatus:
+    driver = connection.connection.driver_connection  # type: ignore[attr-defined]
+    assert isinstance(driver, psycopg.Connection)
+    return driver.info.transaction_status
+
+
+def test_reading_on_postgresql_opens_no_transaction(pg_engine: Engine) -> None:
+    with reading(pg_engine) as connection:
+        assert connection.execute(text("SELECT count(*) FROM notes")).scalar_one() == 0
+        assert _status(connection) == TransactionStatus.IDLE
+    with pg_engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+        assert _status(connection) == TransactionStatus.INTRANS
+
+
+def test_a_connection_used_for_reading_writes_transactionally_afterwards(
+    pg_engine: Engine,
+) -> None:
+    with reading(pg_engine) as connection:
+        connection.execute(text("SELECT 1"))
+    with pytest.raises(RuntimeError), pg_engine.begin() as connection:
+        connection.execute(text("INSERT INTO notes VALUES (1)"))
+        raise RuntimeError("roll back")
+    with reading(pg_engine) as connection:
+        assert connection.execute(text("SELECT count(*) FROM notes")).scalar_one() == 0
+
+
+def test_reading_inside_a_transaction_sees_its_writes(sqlite_engine: Engine) -> None:
+    with sqlite_engine.begin() as connection:
+        connection.execute(text("INSERT INTO notes VALUES (1)"))
+        with reading(connection) as same:
+            assert same is connection
+            assert same.execute(text("SELECT count(*) FROM notes")).scalar_one() == 1
+
+
+def test_reading_on_sqlite_takes_no_write_lock(tmp_path: Path, sqlite_engine: Engine) -> None:
+    impatient = create_db_engine(f"sqlite:///{tmp_path / 'engine.db'}")
+    with impatient.connect() as probe:
+        probe.exec_driver_sql("PRAGMA busy_timeout=100")
+    wrote = threading.Event()
+    with reading(sqlite_engine) as reader:
+        assert reader.execute(text("SELECT count(*) FROM notes")).scalar_one() == 0
+
+        def write() -> None:
+            with impatient.begin() as connection:
+                connection.exec_driver_sql("PRAGMA busy_timeout=100")
+                connection.execute(text("INSERT INTO notes VALUES (1)"))
+            wrote.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(timeout=10)
+        assert wrote.is_set(), "a writer waited for a reading connection"
+    impatient.dispose()
+    with reading(sqlite_engine) as reader:
+        assert reader.execute(text("SELECT count(*) FROM notes")).scalar_one() == 1
+
+
+def _backend_pid(engine: Engine) -> int:
+    with reading(engine) as connection:
+        return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate(postgres_url: str, pid: int) -> None:
+    url = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_a_rested_connection_the_server_dropped_is_replaced_before_use(
+    pg_engine: Engine, postgres_url: str
+) -> None:
+    pid = _backend_pid(pg_engine)
+    _terminate(postgres_url, pid)
+    assert _backend_pid(pg_engine) != pid
+
+
+def test_a_connection_dropped_within_the_rest_fails_once_then_the_pool_recovers(
+    postgres_url: str,
+) -> None:
+    engine = create_db_engine(postgres_url, pool_size=1, ping_after_idle=3600)
+    try:
+        pid = _backend_pid(engine)
+        _terminate(postgres_url, pid)
+        with pytest.raises(exc.OperationalError):
+            _backend_pid(engine)
+        assert _backend_pid(engine) != pid
+    finally:
+        engine.dispose()
