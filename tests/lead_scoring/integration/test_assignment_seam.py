@@ -1,12 +1,26 @@
-"""The scoring job assigns each new lead once it is scored, fairly, with a timeline entry."""
+"""The scoring job assigns each new lead once it is scored, fairly, with a timeline entry.
+
+A new lead is scored and assigned in one transaction; when the lead changes or another
+worker assigns it between the job's reads and its write, the job falls back to storing
+the score and assigning step by step, with the same outcome.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
+from typing import Any
 
-from core.store import timeline
+import pytest
+from sqlalchemy import select
+
+from core.kinds import KINDS_BY_TYPE
+from core.store import get_record, timeline
 from core.sync.runtime import SyncRuntime
-from tests.lead_scoring.integration.conftest import GOOD_LEAD, drain, lead_data, put
+from lead_scoring.assignment.service import AssignmentService, Prepared
+from lead_scoring.assignment.step import service_for
+from lead_scoring.assignment.tables import AssignmentHistory, Timer
+from tests.lead_scoring.integration.conftest import GOOD_LEAD, drain, lead_data, put, sync_row
 
 
 def test_scored_leads_are_assigned_in_rotation(runtime: SyncRuntime) -> None:
@@ -25,3 +39,105 @@ def test_scored_leads_are_assigned_in_rotation(runtime: SyncRuntime) -> None:
     assert any("assign" in type_ for type_ in types), types
     drain(runtime)
     assert [lead_data(runtime, f"L-{n}").get("owner_id") for n in range(6)] == owners
+
+
+def _agents(runtime: SyncRuntime, count: int) -> None:
+    for number in range(count):
+        body = {"name": f"کارشناس {number}", "team": "sales", "provinces": ["تهران"]}
+        put(runtime, "agent", f"A-{number}", body)
+
+
+def _job_service(runtime: SyncRuntime) -> AssignmentService:
+    service = service_for(runtime.host.context("lead_scoring"))
+    assert service is not None
+    return service
+
+
+def _history(runtime: SyncRuntime, lead_id: str) -> list[tuple[str, str | None, bool]]:
+    statement = (
+        select(AssignmentHistory.action, AssignmentHistory.to_agent, AssignmentHistory.applied)
+        .where(AssignmentHistory.subject_id == lead_id)
+        .order_by(AssignmentHistory.id)
+    )
+    with runtime.engine.connect() as connection:
+        return [(row.action, row.to_agent, row.applied) for row in connection.execute(statement)]
+
+
+def _pending_timers(runtime: SyncRuntime, lead_id: str) -> list[str]:
+    statement = select(Timer.kind).where(Timer.subject_id == lead_id, Timer.state == "pending")
+    with runtime.engine.connect() as connection:
+        return list(connection.execute(statement).scalars())
+
+
+def test_a_new_lead_gets_its_scores_and_owner_in_one_write(runtime: SyncRuntime) -> None:
+    _agents(runtime, 2)
+    put(runtime, "lead", "L-1", GOOD_LEAD)
+    drain(runtime)
+    stored = get_record(runtime.engine, KINDS_BY_TYPE["lead"], "L-1")
+    assert stored is not None
+    assert stored.version == 2
+    assert stored.data["owner_id"] in ("A-0", "A-1")
+    assert stored.data["score"] is not None and stored.data["grade"] is not None
+    assert _history(runtime, "L-1") == [("rotation", stored.data["owner_id"], True)]
+    assert _pending_timers(runtime, "L-1") == ["first_response"]
+    row = sync_row(runtime, "L-1")
+    assert (row.state, row.synced_version, row.wanted_version) == ("synced", 2, 2)
+    types = [event.data["type"] for event in timeline(runtime.engine, "lead", "L-1")]
+    assert types.count("lead.assigned") == 1
+
+
+def test_a_lead_changed_while_it_is_scored_is_stored_step_by_step(
+    runtime: SyncRuntime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _agents(runtime, 2)
+    put(runtime, "lead", "L-1", GOOD_LEAD)
+    service = _job_service(runtime)
+    choose = service.choose
+    changed: list[int] = []
+
+    def change_first(prepared: Prepared, now: datetime) -> Any:
+        if not changed:  # the CRM edits the lead between the job's read and its write
+            changed.append(put(runtime, "lead", "L-1", {**GOOD_LEAD, "contact_name": "نام نو"}))
+        return choose(prepared, now)
+
+    monkeypatch.setattr(service, "choose", change_first)
+    with caplog.at_level("INFO", logger="lead_scoring.job"):
+        drain(runtime)
+    assert "step by step" in caplog.text
+    stored = get_record(runtime.engine, KINDS_BY_TYPE["lead"], "L-1")
+    assert stored is not None and changed == [2]
+    assert stored.data["contact_name"] == "نام نو"
+    assert stored.data["owner_id"] in ("A-0", "A-1")
+    assert stored.data["score"] is not None
+    assert [action for action, _, _ in _history(runtime, "L-1")] == ["rotation"]
+    assert _pending_timers(runtime, "L-1") == ["first_response"]
+    row = sync_row(runtime, "L-1")
+    assert row.state == "synced" and row.synced_version == stored.version
+
+
+def test_a_lead_another_worker_assigned_meanwhile_keeps_that_assignment(
+    runtime: SyncRuntime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _agents(runtime, 2)
+    put(runtime, "lead", "L-1", GOOD_LEAD)
+    other = AssignmentService.from_runtime(runtime)
+    service = _job_service(runtime)
+    choose = service.choose
+    taken: list[str | None] = []
+
+    def other_first(prepared: Prepared, now: datetime) -> Any:
+        if not taken:  # another worker assigns the lead between the read and the write
+            taken.append(other.assign("L-1").owner_id)
+        return choose(prepared, now)
+
+    monkeypatch.setattr(service, "choose", other_first)
+    with caplog.at_level("INFO", logger="lead_scoring.job"):
+        drain(runtime)
+    assert "step by step" in caplog.text
+    assert taken and taken[0] in ("A-0", "A-1")
+    assert _history(runtime, "L-1") == [("rotation", taken[0], True)]
+    stored = get_record(runtime.engine, KINDS_BY_TYPE["lead"], "L-1")
+    assert stored is not None
+    assert stored.data["owner_id"] == taken[0]
+    assert stored.data["score"] is not None
+    assert _pending_timers(runtime, "L-1") == ["first_response"]
