@@ -184,6 +184,10 @@ def test_plugin_signals_are_added_to_the_score(
     assert first is not None and second is not None
     assert first.engagement == Decimal("25.00")
     assert second.engagement == Decimal("0.00")
+    # Bulk rescoring loads whole leads when a plugin adds signals, and adds them too.
+    plugin.scorer(runtime.host.context("lead_scoring")).rescore_all()
+    again = get_score(runtime.engine, "L-1")
+    assert again is not None and again.engagement == Decimal("25.00")
 
 
 BAD_RULES = """
