@@ -90,7 +90,7 @@ class LeadInput:
 
 @dataclass(frozen=True)
 class ScoredLead:
-    """What scoring one lead did, handed to the steps that run after scoring.
+    """What scoring one lead did, as the job and ``score_ids`` report it.
 
     ``version`` is the lead's version after the write-back (the one assignment should
     build on); ``written`` says whether the write-back changed the lead; ``events``

@@ -1,11 +1,12 @@
-"""The after-scoring step: assign scored leads and stop their SLA clocks.
+"""Assignment after scoring, step by step: the job's service and its slower path.
 
-The bundled ``lead_scoring`` plugin runs its after-scoring steps inside the sync job
-that rescored a batch of leads (a lead or one of its interactions changed). This step
-builds an :class:`AssignmentService` on the same database, subscriptions and dispatch
-as the plugin's records facade, then for each scored lead records the first outbound
-contact (which stops the first-response clock) and assigns the lead if it has no
-assignment yet. Both are idempotent, as a step must be: the job may run again.
+The bundled ``lead_scoring`` plugin scores and assigns a batch of leads in one
+transaction (:mod:`lead_scoring.job`) with the :class:`AssignmentService` built here
+on the same database, subscriptions and dispatch as the plugin's records facade.
+When that transaction loses a race (the lead changed, another worker assigned it),
+the job stores the scores first and then runs :func:`assign_scored`: for each scored
+lead it records the first outbound contact (which stops the first-response clock) and
+assigns the lead if it has no assignment yet. Both are idempotent: the job may run again.
 
 The owner is written on the plugin's behalf (as its origin): the plugin's target, the
 scores, does not depend on the owner, so the write is not queued back to the plugin

@@ -1,4 +1,4 @@
-"""The after-scoring step assigns scored leads and stops answered leads' clocks."""
+"""Assigning step by step after scoring: assigns scored leads, stops answered leads' clocks."""
 
 from __future__ import annotations
 
