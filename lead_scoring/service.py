@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, bindparam, func, select
+from sqlalchemy import Connection, Engine, Row, bindparam, func, select
 
 from core.db.engine import reading
 from core.db.records import InteractionRow, LeadRow, OpportunityRow
@@ -130,8 +130,13 @@ class StoredBatch:
 # -- canonical records -> scoring inputs ------------------------------------------------
 
 
-def lead_facts(lead: Lead, created_at: datetime) -> LeadFacts:
-    """Return the profile of a canonical lead as fit rules see it."""
+def lead_facts(lead: Lead | Row[Any], created_at: datetime) -> LeadFacts:
+    """Return the profile of a canonical lead as fit rules see it.
+
+    ``lead`` is a Lead, or a row holding its profile fields by name (text as stored,
+    the budget as its JSON text) as bulk rescoring reads them.
+    """
+    budget = lead.budget
     return LeadFacts(
         created_at=created_at,
         source=lead.source,
@@ -141,7 +146,7 @@ def lead_facts(lead: Lead, created_at: datetime) -> LeadFacts:
         industry=lead.industry,
         job_title=lead.job_title,
         company_size=lead.company_size,
-        budget=lead.budget,
+        budget=Decimal(budget) if isinstance(budget, str) else budget,
     )
 
 
@@ -237,17 +242,7 @@ def iter_profiles(engine: Engine, chunk: int) -> Iterator[list[LeadProfile]]:
             LeadProfile(
                 row.id,
                 row.version,
-                LeadFacts(
-                    created_at=row.created_at,
-                    source=row.source,
-                    campaign=row.campaign,
-                    province=row.province,
-                    city=row.city,
-                    industry=row.industry,
-                    job_title=row.job_title,
-                    company_size=row.company_size,
-                    budget=Decimal(row.budget) if row.budget is not None else None,
-                ),
+                lead_facts(row, row.created_at),
                 (row.score, row.fit_score, row.engagement_score, row.grade),
             )
             for row in rows
