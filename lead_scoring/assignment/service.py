@@ -526,7 +526,7 @@ class AssignmentService:
         if not candidates or (max_open is None and quota is None):
             return list(candidates)
         if reads is None:
-            with self.engine.connect() as connection:
+            with reading(self.engine) as connection:
                 open_counts, today = self._counts(connection, candidates, agents, now)
         else:
             if reads.counts is None:

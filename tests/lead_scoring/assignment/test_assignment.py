@@ -107,6 +107,30 @@ def test_capacity_counts_open_leads(world: World) -> None:
     assert service.assign("L2").owner_id == "a"
 
 
+def test_each_rule_applies_its_own_open_lead_limit(
+    world: World,
+) -> None:
+    for agent in ("a", "b", "c"):
+        world.agent(agent)
+    rules = (
+        "[defaults]\nmax_open_leads = 2\n"
+        '[[rules]]\nname = "vip"\nwhen.campaign = ["vip"]\nmax_open_leads = 5\n'
+        '[[rules]]\nname = "all"\n'
+    )
+    service = world.service(rules)
+    for number in range(7):  # a holds more open leads than any rule allows
+        world.lead(f"a{number}", owner_id="a")
+    for number in range(4):  # b is over the default limit, under the vip one
+        world.lead(f"b{number}", owner_id="b")
+    world.lead("plain")
+    assert service.assign("plain").owner_id == "c"
+    owners = set()
+    for number in range(2):
+        world.lead(f"vip{number}", campaign="vip")
+        owners.add(service.assign(f"vip{number}").owner_id)
+    assert owners == {"b", "c"}
+
+
 def test_capacity_counts_a_daily_quota_per_local_day(world: World) -> None:
     world.agent("a")
     world.agent("b")
