@@ -19,7 +19,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
-from core.db.engine import create_db_engine
+from core.db.engine import WalCheckpointer, create_db_engine
 from core.plugins import PluginHost
 from core.records import RecordAccess
 from core.settings import Settings
@@ -67,8 +67,11 @@ class SyncRuntime:
     ) -> None:
         self.settings = settings
         self.engine = create_db_engine(
-            settings.resolved_database_url, pool_size=settings.worker_threads + 2
+            settings.resolved_database_url,
+            pool_size=settings.worker_threads + 2,
+            autocheckpoint=False,
         )
+        self.checkpointer = WalCheckpointer(self.engine)
         self.host = PluginHost(
             settings,
             extra_plugins=extra_plugins,
@@ -113,6 +116,7 @@ class SyncRuntime:
                 priority=0,
                 options={"max_retries": 20, "min_backoff": 1000, "max_backoff": 300_000},
             )
+        self.checkpointer.start()
 
     def queue_name(self, plugin: str) -> str:
         """The queue of ``plugin``'s sync messages."""
@@ -210,6 +214,7 @@ class SyncRuntime:
 
     def close(self) -> None:
         """Release the broker, the plugins' HTTP clients and the database pool."""
+        self.checkpointer.stop()
         self.broker.close()
         self.host.close()
         self.engine.dispose()

@@ -1,9 +1,11 @@
-"""Engines: reads that skip transaction round trips, and pings only after a rest."""
+"""Engines: cheap reads, pings after a rest, SQLite checkpoints in the background."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -11,7 +13,9 @@ import pytest
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine, exc, text
 
-from core.db.engine import create_db_engine, reading
+from core.db.engine import WalCheckpointer, create_db_engine, reading
+from core.settings import Settings
+from core.sync.runtime import SyncRuntime
 
 
 @pytest.fixture
@@ -123,3 +127,50 @@ def test_a_connection_dropped_within_the_rest_fails_once_then_the_pool_recovers(
         assert _backend_pid(engine) != pid
     finally:
         engine.dispose()
+
+
+def _rows_in_main_file(folder: Path) -> int:
+    """Rows of ``notes`` in the database file alone, without its write-ahead log."""
+    copy = folder / "copy.db"
+    copy.write_bytes((folder / "engine.db").read_bytes())
+    with sqlite3.connect(copy) as connection:
+        try:
+            return int(connection.execute("SELECT count(*) FROM notes").fetchone()[0])
+        except sqlite3.OperationalError:  # the table itself is still in the log
+            return 0
+
+
+def test_without_autocheckpoint_commits_leave_the_database_file_alone(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'engine.db'}", autocheckpoint=False)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE notes (id integer PRIMARY KEY, body text)"))
+    for start in range(0, 3000, 100):
+        with engine.begin() as connection:
+            rows = [{"id": n, "body": "x" * 2000} for n in range(start, start + 100)]
+            connection.execute(text("INSERT INTO notes VALUES (:id, :body)"), rows)
+    assert _rows_in_main_file(tmp_path) == 0
+    checkpointer = WalCheckpointer(engine, interval=0.05)
+    checkpointer.start()
+    deadline = time.monotonic() + 10
+    while _rows_in_main_file(tmp_path) < 3000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    checkpointer.stop()
+    assert _rows_in_main_file(tmp_path) == 3000
+    assert not any(thread.name == "wal-checkpoint" for thread in threading.enumerate())
+    engine.dispose()
+
+
+def test_the_checkpointer_does_nothing_on_postgresql(pg_engine: Engine) -> None:
+    checkpointer = WalCheckpointer(pg_engine)
+    checkpointer.start()
+    assert not checkpointer.running
+    checkpointer.stop()
+
+
+def test_a_runtime_on_sqlite_checkpoints_in_the_background_until_closed(
+    make_settings: Callable[..., Settings], make_runtime: Callable[..., SyncRuntime]
+) -> None:
+    runtime = make_runtime(make_settings())
+    assert runtime.checkpointer.running
+    runtime.close()
+    assert not runtime.checkpointer.running
