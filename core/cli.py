@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -61,6 +63,16 @@ def _runtime(settings: Settings) -> Any:
         raise _fail(str(error)) from None
 
 
+@contextmanager
+def _open_runtime(settings: Settings) -> Iterator[Any]:
+    """A runtime for one command, closed when the command ends, failed or not."""
+    runtime = _runtime(settings)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
 def _current_schema(engine: Any) -> None:
     """Stop with a clear message unless the database opens and its schema is current."""
     try:
@@ -96,19 +108,21 @@ def serve(
 
     settings = _settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    runtime = _runtime(settings)
-    _ready_schema(settings, runtime)
-    if not settings.api_tokens:
-        token, created = ensure_admin_token(settings)
-        path = settings.data_dir / "admin-token"
-        if created:
-            console.print(f"Created an admin API token (saved in {path}, shown only now):\n{token}")
-        else:
-            console.print(f"Using the admin API token in {path}")
-    mode = "embedded (in-process broker and workers)" if settings.embedded else "API only"
-    active = ", ".join(runtime.host.active()) or "none active"
-    console.print(f"crm-sync serving on http://{host}:{port} ({mode}); plugins: {active}")
-    uvicorn.run(create_app(runtime), host=host, port=port, log_level=settings.log_level.lower())
+    with _open_runtime(settings) as runtime:
+        _ready_schema(settings, runtime)
+        if not settings.api_tokens:
+            token, created = ensure_admin_token(settings)
+            path = settings.data_dir / "admin-token"
+            if created:
+                console.print(
+                    f"Created an admin API token (saved in {path}, shown only now):\n{token}"
+                )
+            else:
+                console.print(f"Using the admin API token in {path}")
+        mode = "embedded (in-process broker and workers)" if settings.embedded else "API only"
+        active = ", ".join(runtime.host.active()) or "none active"
+        console.print(f"crm-sync serving on http://{host}:{port} ({mode}); plugins: {active}")
+        uvicorn.run(create_app(runtime), host=host, port=port, log_level=settings.log_level.lower())
 
 
 @app.command()
@@ -146,17 +160,16 @@ def scheduler() -> None:
     from lead_scoring.sla import periodic_jobs as sla_jobs
 
     settings = _settings()
-    runtime = _runtime(settings)
-    _ready_schema(settings, runtime)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    running = Scheduler(runtime, [*lead_scoring_jobs(runtime), *sla_jobs(runtime)])
-    running.start()
-    console.print("crm-sync scheduler running (stand-by while another one holds the lease)")
-    stop.wait()
-    running.stop()
-    runtime.close()
+    with _open_runtime(settings) as runtime:
+        _ready_schema(settings, runtime)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        running = Scheduler(runtime, [*lead_scoring_jobs(runtime), *sla_jobs(runtime)])
+        running.start()
+        console.print("crm-sync scheduler running (stand-by while another one holds the lease)")
+        stop.wait()
+        running.stop()
 
 
 @inbox_app.command("list")
@@ -199,12 +212,11 @@ def inbox_retry(
     if not (every or plugin or event_id):
         raise _fail("name --plugin or --event, or pass --all")
     settings = _settings()
-    runtime = _runtime(settings)
-    ids = retry_inbox(runtime.engine, plugin=plugin, event_id=event_id)
-    if not settings.embedded:
-        for name, plugin_ids in ids.items():
-            runtime.dispatch_inbound(name, plugin_ids)
-    runtime.close()
+    with _open_runtime(settings) as runtime:
+        ids = retry_inbox(runtime.engine, plugin=plugin, event_id=event_id)
+        if not settings.embedded:
+            for name, plugin_ids in ids.items():
+                runtime.dispatch_inbound(name, plugin_ids)
     console.print(f"retrying {sum(len(i) for i in ids.values())} inbound events")
 
 
@@ -332,13 +344,12 @@ def dead_retry(
 
     settings = _settings()
     selection = _selection(plugin, kind, record_id, every)
-    runtime = _runtime(settings)
-    _current_schema(runtime.engine)
-    refs = retry_dead(runtime.engine, selection)
-    if not settings.embedded:
-        for name, plugin_refs in refs.items():
-            runtime.dispatch(name, plugin_refs)
-    runtime.close()
+    with _open_runtime(settings) as runtime:
+        _current_schema(runtime.engine)
+        refs = retry_dead(runtime.engine, selection)
+        if not settings.embedded:
+            for name, plugin_refs in refs.items():
+                runtime.dispatch(name, plugin_refs)
     console.print(f"retrying {sum(len(r) for r in refs.values())} deliveries")
 
 
@@ -369,39 +380,38 @@ def resync(
     from core.sync.admin import resync as queue_all
 
     settings = _settings()
-    runtime = _runtime(settings)
-    _current_schema(runtime.engine)
-    if plugin not in runtime.host.active():
-        raise _fail(f"plugin {plugin!r} is not installed, enabled and configured")
-    subscribed = list(runtime.host.description(plugin).subscriptions)
-    if kind is not None and kind not in subscribed:
-        raise _fail(f"plugin {plugin!r} does not subscribe to {kind!r} (it takes {subscribed})")
-    kinds = [kind_by_type(k) for k in ([kind] if kind else subscribed)]
-    total = sum(count_records(runtime.engine, k) for k in kinds)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
-        queued = progress.add_task("queued", total=total)
-        advance = lambda n: progress.advance(queued, n)  # noqa: E731
-        batches = queue_all(
-            runtime.engine, plugin, kinds, progress=advance, mark_enqueued=not settings.embedded
+    with _open_runtime(settings) as runtime:
+        _current_schema(runtime.engine)
+        if plugin not in runtime.host.active():
+            raise _fail(f"plugin {plugin!r} is not installed, enabled and configured")
+        subscribed = list(runtime.host.description(plugin).subscriptions)
+        if kind is not None and kind not in subscribed:
+            raise _fail(f"plugin {plugin!r} does not subscribe to {kind!r} (it takes {subscribed})")
+        kinds = [kind_by_type(k) for k in ([kind] if kind else subscribed)]
+        total = sum(count_records(runtime.engine, k) for k in kinds)
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
         )
-        for refs in batches:
-            if not settings.embedded:
-                runtime.dispatch(plugin, refs)
-        if wait:
-            delivered = progress.add_task("delivered", total=total)
-            left = outstanding(runtime.engine, plugin)
-            while left > 0:
-                progress.update(delivered, completed=total - left)
-                time.sleep(0.5)
+        with Progress(*columns, console=console) as progress:
+            queued = progress.add_task("queued", total=total)
+            advance = lambda n: progress.advance(queued, n)  # noqa: E731
+            batches = queue_all(
+                runtime.engine, plugin, kinds, progress=advance, mark_enqueued=not settings.embedded
+            )
+            for refs in batches:
+                if not settings.embedded:
+                    runtime.dispatch(plugin, refs)
+            if wait:
+                delivered = progress.add_task("delivered", total=total)
                 left = outstanding(runtime.engine, plugin)
-            progress.update(delivered, completed=total)
-    runtime.close()
+                while left > 0:
+                    progress.update(delivered, completed=total - left)
+                    time.sleep(0.5)
+                    left = outstanding(runtime.engine, plugin)
+                progress.update(delivered, completed=total)
 
 
 @app.command()
@@ -418,39 +428,38 @@ def score(
     if not (every or train or lead):
         raise _fail("say what to do: --train, --all or --lead ID")
     settings = _settings()
-    runtime = _runtime(settings)
-    _current_schema(runtime.engine)
-    if NAME not in runtime.host.active():
-        raise _fail(f"plugin {NAME!r} is not installed and enabled")
-    context = runtime.host.context(NAME)
-    if train:
-        outcome = train_model(runtime.engine, context.settings)
-        if outcome.model is None:
-            console.print(f"no model trained: {outcome.reason}")
-        else:
-            console.print(
-                f"model {outcome.model.id} trained on {outcome.history} won or lost leads "
-                f"({outcome.conversions} won); {outcome.predicted} leads predicted"
+    with _open_runtime(settings) as runtime:
+        _current_schema(runtime.engine)
+        if NAME not in runtime.host.active():
+            raise _fail(f"plugin {NAME!r} is not installed and enabled")
+        context = runtime.host.context(NAME)
+        if train:
+            outcome = train_model(runtime.engine, context.settings)
+            if outcome.model is None:
+                console.print(f"no model trained: {outcome.reason}")
+            else:
+                console.print(
+                    f"model {outcome.model.id} trained on {outcome.history} won or lost leads "
+                    f"({outcome.conversions} won); {outcome.predicted} leads predicted"
+                )
+        job = scorer(context)
+        if lead:
+            for result in job.score_ids(lead):
+                console.print(f"{result.lead_id}: {result.result.total} ({result.result.grade})")
+        if every:
+            columns = (
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
             )
-    job = scorer(context)
-    if lead:
-        for result in job.score_ids(lead):
-            console.print(f"{result.lead_id}: {result.result.total} ({result.result.grade})")
-    if every:
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=console) as progress:
-            task = progress.add_task("rescored", total=count_leads(runtime.engine))
-            outcome_all = job.rescore_all(progress=lambda n: progress.advance(task, n))
-        console.print(
-            f"rescored {outcome_all.leads} leads: {outcome_all.changed} changed, "
-            f"{outcome_all.written} written back, {outcome_all.events} threshold events"
-        )
-    runtime.close()
+            with Progress(*columns, console=console) as progress:
+                task = progress.add_task("rescored", total=count_leads(runtime.engine))
+                outcome_all = job.rescore_all(progress=lambda n: progress.advance(task, n))
+            console.print(
+                f"rescored {outcome_all.leads} leads: {outcome_all.changed} changed, "
+                f"{outcome_all.written} written back, {outcome_all.events} threshold events"
+            )
 
 
 def main() -> None:

@@ -156,7 +156,7 @@ def test_without_autocheckpoint_commits_leave_the_database_file_alone(tmp_path: 
         time.sleep(0.05)
     checkpointer.stop()
     assert _rows_in_main_file(tmp_path) == 3000
-    assert not any(thread.name == "wal-checkpoint" for thread in threading.enumerate())
+    assert not checkpointer.running
     engine.dispose()
 
 
