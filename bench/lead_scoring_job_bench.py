@@ -3,10 +3,11 @@
 1. One new lead through the job, scored and assigned: 7 agents of one team share the
    rotation (capacity checks on, limits high enough never to bind). The lead is written
    as ``PUT /v1/leads/{id}`` writes it (record and outbox row in one transaction), then
-   the sync engine runs the plugin's push (load the lead and its interactions, score,
-   write back, store the breakdown, then assignment: duplicates, sticky owner, rules,
-   capacity, rotation turn, history, first-response timer, owner written back,
-   timeline event) and any follow-up message the write-backs leave. The time is
+   the sync engine claims it and runs the plugin's push (read the lead's interactions,
+   stored score, model, assignment, duplicates, agents, capacity and customers; score;
+   then one transaction: rotation turn, assignment, history, first-response timer, the
+   lead written back with scores and owner, breakdown, timeline events) and any
+   follow-up message the write-back leaves. The time is
    measured in the process around those calls: no HTTP, no broker hop. On SQLite
    always, and on PostgreSQL when the server of ``CRM_SYNC_TEST_POSTGRES_URL`` (or
    ``--postgres-url``) answers; a scratch database is created there and dropped.
