@@ -63,6 +63,17 @@ def _runtime(settings: Settings) -> Any:
         raise _fail(str(error)) from None
 
 
+def _progress() -> Progress:
+    """A progress display of counted work: what, bar, done of total, time taken."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    return Progress(*columns, console=console)
+
+
 @contextmanager
 def _open_runtime(settings: Settings) -> Iterator[Any]:
     """A runtime for one command, closed when the command ends, failed or not."""
@@ -389,13 +400,7 @@ def resync(
             raise _fail(f"plugin {plugin!r} does not subscribe to {kind!r} (it takes {subscribed})")
         kinds = [kind_by_type(k) for k in ([kind] if kind else subscribed)]
         total = sum(count_records(runtime.engine, k) for k in kinds)
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=console) as progress:
+        with _progress() as progress:
             queued = progress.add_task("queued", total=total)
             advance = lambda n: progress.advance(queued, n)  # noqa: E731
             batches = queue_all(
@@ -447,13 +452,7 @@ def score(
             for result in job.score_ids(lead):
                 console.print(f"{result.lead_id}: {result.result.total} ({result.result.grade})")
         if every:
-            columns = (
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-            )
-            with Progress(*columns, console=console) as progress:
+            with _progress() as progress:
                 task = progress.add_task("rescored", total=count_leads(runtime.engine))
                 outcome_all = job.rescore_all(progress=lambda n: progress.advance(task, n))
             console.print(

@@ -490,14 +490,6 @@ class LeadScorer:
             batch = self.compute(list(inputs.values()), reader, now=now)
         return self.store_many(batch)
 
-    def score_inputs(
-        self, inputs: Sequence[LeadInput], *, now: datetime | None = None
-    ) -> list[ScoredLead]:
-        """Score loaded leads one by one with :func:`score` and store each result."""
-        with reading(self.engine) as reader:
-            batch = self.compute(inputs, reader, now=now)
-        return self.store_many(batch)
-
     def compute(
         self, inputs: Sequence[LeadInput], reader: Connection, *, now: datetime | None = None
     ) -> list[PendingScore]:
@@ -519,19 +511,18 @@ class LeadScorer:
         return batch
 
     def store_many(self, batch: Sequence[PendingScore]) -> list[ScoredLead]:
-        """Store a batch of scores as :meth:`store` does, in one transaction.
+        """Store a batch of scores in one transaction (see :meth:`store_in`).
 
-        See :meth:`store_in`; the outbox messages go out after the commit. A lead that
-        changed meanwhile is stored alone afterwards through :meth:`store` (the facade
-        re-reads and retries).
+        The outbox messages go out after the commit. A lead that changed since it was
+        read is left out: its change queued it for this plugin again, and that job
+        scores the new version.
         """
         if not batch:
             return []
         with self.engine.begin() as connection:
             stored = self.store_in(connection, batch)
         self.send(stored.sends)
-        done = {item.lead_id: item for item in stored.scored}
-        return [done.get(entry.item.id) or self.store(*entry) for entry in batch]
+        return stored.scored
 
     def send(self, sends: Sequence[tuple[str, str, str]]) -> None:
         """Dispatch the messages of a committed :meth:`store_in`: (plugin, type, id)."""
@@ -597,7 +588,7 @@ class LeadScorer:
                 connection=connection,
             )
             published = previous.published_qualification if previous is not None else "none"
-            events = self._publish_in(connection, item.id, published, result, now, answer.sends)
+            events = self._publish(connection, item.id, published, result, now, answer.sends)
             lead = item.lead.model_copy(update=wanted) if written else item.lead
             answer.scored.append(
                 ScoredLead(item.id, lead, version, result, events, written, prediction)
@@ -613,53 +604,7 @@ class LeadScorer:
         stored, model = current
         return predict(model, stored.id, facts, self.config.settings.top_factors, now)
 
-    def store(
-        self,
-        item: LeadInput,
-        result: ScoreResult,
-        previous: StoredScore | ScoreSummary | None,
-        prediction: Prediction | None,
-    ) -> ScoredLead:
-        """Write a lead's score back, store its breakdown and publish crossed thresholds.
-
-        When the write-back lands directly on the version that was scored, the plugin's
-        binding is moved to the new version, so the sync engine does not hand the
-        plugin its own write (a lead changed meanwhile is rescored as usual).
-        """
-        changes = lead_fields(result)
-        current = {name: getattr(item.lead, name) for name in changes}
-        version, written = item.version, False
-        if current != changes:
-            version = self.records.update("lead", item.id, changes)
-            written = version != item.version
-            if version == item.version + 1:
-                self.records.bind("lead", item.id, item.id, version)
-        save_score(
-            self.engine,
-            item.id,
-            version,
-            result,
-            rules_digest=self.config.rules_digest,
-            prediction=prediction,
-        )
-        published = previous.published_qualification if previous is not None else "none"
-        events = self._publish(item.id, published, result)
-        lead = item.lead.model_copy(update=changes) if written else item.lead
-        return ScoredLead(item.id, lead, version, result, events, written, prediction)
-
     def _publish(
-        self, lead_id: str, published: Any, result: ScoreResult
-    ) -> tuple[QualificationEvent, ...]:
-        """Publish the threshold events from ``published`` up to the new qualification, once."""
-        if result.qualification == published:
-            return ()
-        sends: list[tuple[str, str, str]] = []
-        with self.engine.begin() as connection:
-            events = self._publish_in(connection, lead_id, published, result, utcnow(), sends)
-        self.send(sends)
-        return events
-
-    def _publish_in(
         self,
         connection: Connection,
         lead_id: str,
@@ -668,7 +613,11 @@ class LeadScorer:
         now: datetime,
         sends: list[tuple[str, str, str]],
     ) -> tuple[QualificationEvent, ...]:
-        """:meth:`_publish` in ``connection``'s transaction; messages are added to ``sends``."""
+        """Publish the threshold events from ``published`` up to the new qualification, once.
+
+        Runs in ``connection``'s transaction (the compare-and-set of the published
+        qualification and the events commit together); messages are added to ``sends``.
+        """
         new = result.qualification
         if new == published:
             return ()
