@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
@@ -178,19 +179,35 @@ def crm_sync_describe(context: PluginContext) -> PluginDescription:
 def crm_sync_map_record(context: PluginContext, record: SyncRecord) -> dict[str, Any]:
     """The document of a change is the lead to rescore (None: nothing to rescore).
 
-    A lead's own change carries the lead as the engine loaded it, so the job need not
-    read it again.
+    A lead's own change carries the lead as the engine loaded it (JSON, as every
+    payload), so the job need not read it again.
     """
     if isinstance(record.data, Lead):
         if record.created_at is None:
             return {"lead_id": record.id}
-        loaded = LeadInput(
-            record.id, record.version, record.data, record.created_at, record.updated_at
-        )
-        return {"lead_id": record.id, "loaded": loaded}
+        return {
+            "lead_id": record.id,
+            "version": record.version,
+            "lead": record.data.model_dump(mode="json", exclude_computed_fields=True),
+            "created_at": record.created_at.isoformat(),
+            "updated_at": record.updated_at.isoformat(),
+        }
     if isinstance(record.data, Interaction):
         return {"lead_id": record.data.lead_id}
     raise PermanentError(f"lead scoring does not take {record.type} records")
+
+
+def _loaded(payload: dict[str, Any]) -> LeadInput | None:
+    """The lead a document carries (see ``crm_sync_map_record``), or None."""
+    if "lead" not in payload:
+        return None
+    return LeadInput(
+        payload["lead_id"],
+        payload["version"],
+        Lead.model_validate(payload["lead"]),
+        datetime.fromisoformat(payload["created_at"]),
+        datetime.fromisoformat(payload["updated_at"]),
+    )
 
 
 def run_job(
@@ -215,7 +232,7 @@ def crm_sync_push(context: PluginContext, documents: list[OutboundDocument]) -> 
     stored fails alone; database errors fail the whole batch, to be retried.
     """
     lead_ids = [doc.payload["lead_id"] for doc in documents if doc.payload.get("lead_id")]
-    loaded = [doc.payload["loaded"] for doc in documents if "loaded" in doc.payload]
+    loaded = [item for doc in documents if (item := _loaded(doc.payload)) is not None]
     failures: dict[str, PermanentError] = {}
     try:
         run_job(context, lead_ids, loaded)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from core.errors import ConfigurationError
-from core.store import timeline
+from core.kinds import kind_by_type
+from core.plugin_types import SyncRecord
+from core.store import get_record, timeline
 from core.sync.runtime import SyncRuntime
 from lead_scoring.store import get_score
 from tests.lead_scoring.integration.conftest import (
@@ -268,3 +272,23 @@ def qualification_events(runtime: SyncRuntime, lead_id: str) -> list[str]:
     """
     events = [event.data["type"] for event in timeline(runtime.engine, "lead", lead_id)]
     return [event for event in events if event in ("lead.mql", "lead.sql")]
+
+
+def test_a_lead_document_is_json_and_carries_the_lead_the_engine_loaded(
+    runtime: SyncRuntime,
+) -> None:
+    put(runtime, "lead", "L-1", GOOD_LEAD)
+    stored = get_record(runtime.engine, kind_by_type("lead"), "L-1")
+    assert stored is not None
+    record = SyncRecord(
+        type="lead",
+        id="L-1",
+        version=stored.version,
+        data=stored.model(),
+        updated_at=stored.updated_at,
+        created_at=stored.created_at,
+    )
+    payload = json.loads(json.dumps(runtime.host.map_record("lead_scoring", record)))
+    assert (payload["lead_id"], payload["version"]) == ("L-1", 1)
+    assert payload["lead"]["contact_name"] == GOOD_LEAD["contact_name"]
+    assert datetime.fromisoformat(payload["created_at"]) == stored.created_at
