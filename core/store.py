@@ -203,13 +203,16 @@ def bind_in(
 
 
 def _bind_upsert(engine: Engine) -> Any:
-    """The upsert of ``bind_in`` with bound parameters, built once per dialect."""
+    """The upsert of ``bind_in`` with bound parameters, built once per dialect.
+
+    Its update refers only to the row it would have inserted (``excluded``), so one
+    statement can bind many rows at once (``bind_many_in``).
+    """
     key = (engine.dialect.name, "bind")
     statement = _STATEMENTS.get(key)
     if statement is None:
         version = bindparam("p_version", type_=Integer)
         columns = SyncState.__table__.c
-        external_id = bindparam("p_external", type_=columns.external_id.type)
         now = bindparam("p_now", type_=columns.due_at.type)
         insert = upsert(engine, SyncState).values(
             plugin=bindparam("p_plugin"),
@@ -218,24 +221,158 @@ def _bind_upsert(engine: Engine) -> Any:
             state=SYNCED,
             wanted_version=version,
             synced_version=version,
-            external_id=external_id,
+            external_id=bindparam("p_external", type_=columns.external_id.type),
             attempts=0,
             due_at=now,
             updated_at=now,
         )
-        behind = or_(SyncState.synced_version.is_(None), SyncState.synced_version < version)
-        idle = and_(SyncState.wanted_version <= version, SyncState.lease_owner.is_(None))
+        held = insert.excluded.synced_version
+        behind = or_(SyncState.synced_version.is_(None), SyncState.synced_version < held)
+        idle = and_(SyncState.wanted_version <= held, SyncState.lease_owner.is_(None))
         statement = insert.on_conflict_do_update(
             index_elements=[SyncState.plugin, SyncState.kind, SyncState.record_id],
             set_={
-                "external_id": external_id,
+                "external_id": insert.excluded.external_id,
                 "wanted_version": case(
-                    (SyncState.wanted_version < version, version), else_=SyncState.wanted_version
+                    (SyncState.wanted_version < held, held), else_=SyncState.wanted_version
                 ),
-                "synced_version": case((behind, version), else_=SyncState.synced_version),
+                "synced_version": case((behind, held), else_=SyncState.synced_version),
                 "state": case((idle, SYNCED), else_=SyncState.state),
-                "updated_at": now,
+                "updated_at": insert.excluded.updated_at,
             },
+        )
+        _STATEMENTS[key] = statement
+    return statement
+
+
+@dataclass(frozen=True)
+class RecordUpdate:
+    """One stored record to write back on top of the version that was read.
+
+    ``external_id``: the origin's target holds exactly the version this makes, under
+    that id (a plugin writing back what it computed from ``expected_version``).
+    """
+
+    id: str
+    model: CanonicalModel
+    expected_version: int
+    external_id: str
+
+
+def update_records_in(
+    connection: Connection,
+    kind: Kind,
+    updates: Sequence[RecordUpdate],
+    *,
+    subscribers: Sequence[str],
+    origin: str,
+    now: datetime,
+) -> dict[str, WriteResult]:
+    """Write many stored records back in ``connection``'s transaction, one statement each step.
+
+    For a plugin writing back what it computed for many records (a rescoring): a record
+    still at its expected version gets the new document as version + 1; one that moved
+    on or was deleted meanwhile is left out of the answer, untouched. ``origin``'s row is
+    bound to the new version (not queued) and every other subscriber gets an outbox row.
+    Returns a WriteResult per record written, keyed by id; the caller dispatches the
+    messages after its commit. Documents must differ from the stored ones.
+    """
+    if not updates:
+        return {}
+    table = kind.table
+    params = []
+    documents = {}
+    for item in updates:
+        data, digest = canonical_document(item.model)
+        documents[item.id] = (data, digest)
+        params.append(
+            {"p_id": item.id, "p_expected": item.expected_version, "p_digest": digest,
+             "p_data": data, "p_now": now, **_lookup_params(kind, item.model)}
+        )  # fmt: skip
+    result = connection.execute(_record_update(kind), params)
+    if result.rowcount == len(updates):
+        versions = {item.id: item.expected_version + 1 for item in updates}
+        created: dict[str, datetime | None] = dict.fromkeys(versions)
+    else:
+        ids = [item.id for item in updates]
+        rows = connection.execute(
+            select(table.id, table.version, table.digest, table.created_at).where(table.id.in_(ids))
+        ).all()
+        expected = {item.id: item.expected_version + 1 for item in updates}
+        versions = {
+            row.id: row.version
+            for row in rows
+            if row.version == expected[row.id] and row.digest == documents[row.id][1]
+        }
+        created = {row.id: row.created_at for row in rows}
+    written = [item for item in updates if item.id in versions]
+    others = [plugin for plugin in subscribers if plugin != origin]
+    binds = [
+        {"p_plugin": origin, "p_kind": kind.type, "p_record": item.id,
+         "p_external": item.external_id, "p_version": versions[item.id], "p_now": now}
+        for item in written
+    ]  # fmt: skip
+    if binds:
+        connection.execute(_bind_upsert(connection.engine), binds)
+    queued = [
+        {"plugin": plugin, "kind": kind.type, "record_id": item.id, "state": PENDING,
+         "wanted_version": versions[item.id], "attempts": 0, "due_at": now,
+         "enqueued_at": now, "updated_at": now}
+        for item in written
+        for plugin in others
+    ]  # fmt: skip
+    if queued:
+        connection.execute(_outbox_upsert(connection.engine), queued)
+    return {
+        item.id: WriteResult(
+            StoredRecord(
+                kind,
+                item.id,
+                versions[item.id],
+                documents[item.id][0],
+                created[item.id] or now,
+                now,
+            ),
+            created=False,
+            changed=True,
+            subscribers=tuple(others),
+        )
+        for item in written
+    }
+
+
+def _lookup_params(kind: Kind, model: CanonicalModel) -> dict[str, Any]:
+    """The lookup columns of a record, as ``_record_update``'s parameters (``p_<column>``)."""
+    return {f"p_{name}": value for name, value in kind.index(model).items()}
+
+
+def _record_update(kind: Kind) -> Any:
+    """The UPDATE of ``update_records_in``: on top of the expected version, new document only."""
+    key = ("any", "record update", kind.type)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        table = kind.table
+        columns = sa_inspect(table).columns
+        lookups = [
+            name
+            for name, _ in columns.items()
+            if name not in ("id", "version", "digest", "data", "created_at", "updated_at")
+        ]
+        digest = bindparam("p_digest", type_=columns["digest"].type)
+        statement = (
+            update(table)
+            .where(
+                table.id == bindparam("p_id"),
+                table.version == bindparam("p_expected", type_=Integer),
+                table.digest != digest,
+            )
+            .values(
+                version=table.version + 1,
+                digest=digest,
+                data=bindparam("p_data", type_=columns["data"].type),
+                updated_at=bindparam("p_now", type_=columns["updated_at"].type),
+                **{name: bindparam(f"p_{name}", type_=columns[name].type) for name in lookups},
+            )
         )
         _STATEMENTS[key] = statement
     return statement

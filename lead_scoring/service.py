@@ -25,7 +25,7 @@ from core.db.types import utcnow
 from core.kinds import KINDS_BY_TYPE
 from core.records import RecordAccess, emit_event_in
 from core.schemas.leads import Lead
-from core.store import ConcurrentUpdate, write_record_in
+from core.store import ConcurrentUpdate, RecordUpdate, update_records_in
 from lead_scoring.bulk import score_many
 from lead_scoring.facts import TEXT_FIELDS, EngagementEvent, LeadFacts
 from lead_scoring.predictive import LeadModel, lead_features
@@ -44,7 +44,7 @@ from lead_scoring.store import (
     publish_qualification,
     save_model,
     save_predictions,
-    save_score,
+    save_scores,
 )
 
 log = logging.getLogger(__name__)
@@ -537,7 +537,7 @@ class LeadScorer:
         also: dict[str, dict[str, Any]] | None = None,
         strict: bool = False,
     ) -> StoredBatch:
-        """Write a batch of scores in ``connection``'s transaction.
+        """Write a batch of scores in ``connection``'s transaction, a few statements in all.
 
         Each changed lead is written back on top of the version that was scored (the
         loaded document is updated in place, not validated again), together with the
@@ -548,51 +548,50 @@ class LeadScorer:
         ``strict``. The messages to send after the commit are in the answer.
         """
         records = self.records
-        kind = KINDS_BY_TYPE["lead"]
-        subscribers = records.subscribers("lead")
         now = utcnow()
-        answer = StoredBatch()
-        for item, result, previous, prediction in batch:
-            changes = lead_fields(result)
-            extra = (also or {}).get(item.id, {})
-            wanted = {**changes, **extra}
-            version, written = item.version, False
-            if any(getattr(item.lead, name) != value for name, value in wanted.items()):
-                model = item.lead.model_copy(update=wanted)
-                try:
-                    outcome = write_record_in(
-                        connection,
-                        kind,
-                        item.id,
-                        model,
-                        subscribers=subscribers,
-                        now=now,
-                        origin=records.plugin,
-                        expected_version=item.version,
-                        bind_origin=item.id,
-                    )
-                except ConcurrentUpdate:
-                    if strict:
-                        raise
-                    continue
-                version = outcome.record.version
-                written = version != item.version
-                answer.sends.extend((plugin, "lead", item.id) for plugin in outcome.subscribers)
-            save_score(
-                self.engine,
-                item.id,
-                version,
-                result,
-                rules_digest=self.config.rules_digest,
-                prediction=prediction,
-                connection=connection,
+        wanted: dict[str, dict[str, Any]] = {}
+        updates = []
+        for entry in batch:
+            item = entry.item
+            wanted[item.id] = {**lead_fields(entry.result), **(also or {}).get(item.id, {})}
+            if any(getattr(item.lead, name) != value for name, value in wanted[item.id].items()):
+                model = item.lead.model_copy(update=wanted[item.id])
+                updates.append(RecordUpdate(item.id, model, item.version, item.id))
+        written = update_records_in(
+            connection, KINDS_BY_TYPE["lead"], updates, subscribers=records.subscribers("lead"),
+            origin=records.plugin, now=now,
+        )  # fmt: skip
+        stale = {update.id for update in updates} - set(written)
+        if strict and stale:
+            raise ConcurrentUpdate(f"leads {sorted(stale)} changed since they were scored")
+        kept = [entry for entry in batch if entry.item.id not in stale]
+        versions = {
+            entry.item.id: (
+                written[entry.item.id].record.version
+                if entry.item.id in written
+                else entry.item.version
             )
+            for entry in kept
+        }
+        save_scores(
+            connection,
+            [(e.item.id, versions[e.item.id], e.result, e.prediction) for e in kept],
+            rules_digest=self.config.rules_digest,
+        )
+        answer = StoredBatch()
+        for item, result, previous, prediction in kept:
+            change = written.get(item.id)
+            if change is not None:
+                answer.sends.extend((plugin, "lead", item.id) for plugin in change.subscribers)
             published = previous.published_qualification if previous is not None else "none"
             events = self._publish(connection, item.id, published, result, now, answer.sends)
-            lead = item.lead.model_copy(update=wanted) if written else item.lead
+            lead = item.lead.model_copy(update=wanted[item.id]) if change else item.lead
             answer.scored.append(
-                ScoredLead(item.id, lead, version, result, events, written, prediction)
-            )
+                ScoredLead(
+                    item.id, lead, versions[item.id], result, events, change is not None,
+                    prediction,
+                )
+            )  # fmt: skip
         return answer
 
     def _predictions(

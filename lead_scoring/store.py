@@ -219,46 +219,43 @@ def get_score_summaries(
     return found
 
 
-def save_score(
-    engine: Engine,
-    lead_id: str,
-    lead_version: int,
-    result: ScoreResult,
+def save_scores(
+    connection: Connection,
+    scores: Sequence[tuple[str, int, ScoreResult, Prediction | None]],
     *,
     rules_digest: str,
-    prediction: Prediction | None = None,
-    connection: Connection | None = None,
 ) -> None:
-    """Store a lead's score and explanation, replacing the previous one.
+    """Store leads' scores and explanations in ``connection``'s transaction.
 
-    The published qualification is kept (a new row starts at ``none``): only
-    :func:`publish_qualification` moves it. The prediction is replaced only when one
-    is given, so a rescore between two trainings keeps the last probability. With
-    ``connection`` the row is written in that connection's transaction.
+    ``scores`` holds (lead id, lead version scored, result, prediction); each replaces
+    the lead's previous score. The published qualification is kept (a new row starts at
+    ``none``): only :func:`publish_qualification` moves it. The prediction is replaced
+    only when one is given, so a rescore between two trainings keeps the last one.
     """
-    values: dict[str, Any] = {
-        "lead_id": lead_id,
-        "lead_version": lead_version,
-        "fit_cents": _cents(result.fit),
-        "engagement_cents": _cents(result.engagement),
-        "total_cents": _cents(result.total),
-        "grade": result.grade,
-        "qualification": result.qualification,
-        "rules_digest": rules_digest,
-        "explanation": [line.as_dict() for line in result.explanation],
-        "scored_at": result.scored_at,
-    }
-    if prediction is not None:
-        values.update(_prediction_values(prediction))
-    statement = _score_upsert(engine, with_prediction=prediction is not None)
-    if connection is not None:
-        connection.execute(statement, values)
-        return
-    with engine.begin() as own:
-        own.execute(statement, values)
+    rows: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+    for lead_id, lead_version, result, prediction in scores:
+        values: dict[str, Any] = {
+            "lead_id": lead_id,
+            "lead_version": lead_version,
+            "fit_cents": _cents(result.fit),
+            "engagement_cents": _cents(result.engagement),
+            "total_cents": _cents(result.total),
+            "grade": result.grade,
+            "qualification": result.qualification,
+            "rules_digest": rules_digest,
+            "explanation": [line.as_dict() for line in result.explanation],
+            "scored_at": result.scored_at,
+        }
+        if prediction is not None:
+            values.update(_prediction_values(prediction))
+        rows[prediction is not None].append(values)
+    for with_prediction, values_list in rows.items():
+        if values_list:
+            statement = _score_upsert(connection.engine, with_prediction=with_prediction)
+            connection.execute(statement, values_list)
 
 
-#: Upserts of ``save_score`` by (dialect, with a prediction), built once.
+#: Upserts of ``save_scores`` by (dialect, with a prediction), built once.
 _SCORE_UPSERTS: dict[tuple[str, bool], Any] = {}
 _SCORE_COLUMNS = (
     "lead_version", "fit_cents", "engagement_cents", "total_cents", "grade", "qualification",
@@ -422,5 +419,5 @@ __all__ = [
     "publish_qualification",
     "save_model",
     "save_predictions",
-    "save_score",
+    "save_scores",
 ]

@@ -19,11 +19,13 @@ from core.schemas.base import CanonicalModel
 from core.settings import Settings
 from core.store import (
     ConcurrentUpdate,
+    RecordUpdate,
     canonical_document,
     count_records,
     get_record,
     list_records,
     sync_rows,
+    update_records_in,
     write_record,
     write_record_in,
 )
@@ -267,3 +269,58 @@ def test_a_write_back_on_a_stale_version_binds_nothing(engine: Engine) -> None:
         None,
         None,
     )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_engine(
+    request: pytest.FixtureRequest,
+    make_settings: Callable[..., Settings],
+    make_runtime: Callable[..., SyncRuntime],
+) -> Engine:
+    """The store on the embedded SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return make_runtime(make_settings()).engine
+    url = request.getfixturevalue("postgres_url")
+    return make_runtime(make_settings(database_url=url)).engine
+
+
+def test_many_write_backs_skip_records_that_moved_on(any_engine: Engine) -> None:
+    engine = any_engine
+    for number in range(4):
+        write(engine, f"C-{number}", customer(), "erp", "shop")
+    write(engine, "C-2", customer(name="نام از CRM"), "erp", "shop")  # moved on to version 2
+    updates = [
+        RecordUpdate(f"C-{number}", customer(name=f"نام {number}"), 1, f"ERP-{number}")
+        for number in range(4)
+    ] + [RecordUpdate("C-9", customer(name="نام"), 1, "ERP-9")]  # never stored
+    with engine.begin() as connection:
+        written = update_records_in(
+            connection, CUSTOMERS, updates, subscribers=["erp", "shop"], origin="erp",
+            now=utcnow(),
+        )  # fmt: skip
+    assert sorted(written) == ["C-0", "C-1", "C-3"]
+    assert all(result.record.version == 2 for result in written.values())
+    assert all(result.subscribers == ("shop",) for result in written.values())
+    for number in (0, 1, 3):
+        stored = get_record(engine, CUSTOMERS, f"C-{number}")
+        assert stored is not None and stored.data["name"] == f"نام {number}"
+        queued = rows(engine, f"C-{number}")
+        erp, shop = queued["erp"], queued["shop"]
+        assert (erp.state, erp.synced_version, erp.external_id) == ("synced", 2, f"ERP-{number}")
+        assert (shop.state, shop.wanted_version) == ("pending", 2)
+    moved = get_record(engine, CUSTOMERS, "C-2")
+    assert moved is not None and moved.data["name"] == "نام از CRM"
+    assert rows(engine, "C-2")["erp"].external_id is None
+    assert get_record(engine, CUSTOMERS, "C-9") is None
+
+
+def test_many_write_backs_that_all_land_answer_without_reading_back(engine: Engine) -> None:
+    write(engine, "C-1", customer(), "erp")
+    with engine.begin() as connection:
+        written = update_records_in(
+            connection, CUSTOMERS, [RecordUpdate("C-1", customer(name="نو"), 1, "ERP-1")],
+            subscribers=["erp"], origin="erp", now=utcnow(),
+        )  # fmt: skip
+    assert written["C-1"].record.version == 2 and written["C-1"].subscribers == ()
+    row = rows(engine)["erp"]
+    assert (row.state, row.wanted_version, row.synced_version) == ("synced", 2, 2)
