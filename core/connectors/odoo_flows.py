@@ -827,10 +827,18 @@ class OdooFlows:
         return self.read_picking(picking_id)
 
     def reserve_parts(self, request: PartsRequest) -> PickingStatus:
-        """Create (once) the picking of a service case's parts, confirm it and reserve them."""
+        """Create (once) the picking of a service case's parts, confirm it and reserve them.
+
+        A cancelled picking of the same case (released earlier) is not reused: asking
+        again after a release makes a new one.
+        """
         found = self.client.search(
             "stock.picking",
-            [("origin", "=", request.crm_id), ("picking_type_id", "=", request.picking_type_id)],
+            [
+                ("origin", "=", request.crm_id),
+                ("picking_type_id", "=", request.picking_type_id),
+                ("state", "!=", "cancel"),
+            ],
             limit=1,
         )
         if found:
