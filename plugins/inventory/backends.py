@@ -155,6 +155,26 @@ def expired_reservations(
     return events
 
 
+def ensure_reservation(context: PluginContext, request: ReservationRequest) -> None:
+    """Create the canonical reservation the plugin keeps for a pro-forma or an order.
+
+    Every backend calls it when a reservation is asked for. When it exists already,
+    its expiry follows the document's: a pro-forma whose validity is extended or
+    shortened holds its stock until the new end.
+    """
+    if not request.derived:
+        return
+    records = context.store()
+    record = records.get("reservation", request.reservation_id)
+    if record is None:
+        records.update(
+            "reservation", request.reservation_id, request.reservation_fields(), create=True
+        )
+    elif isinstance(record.data, StockReservation) and record.data.expires_at != request.expires_at:
+        expires = request.expires_at.isoformat() if request.expires_at else None
+        records.update("reservation", request.reservation_id, {"expires_at": expires})
+
+
 def sku_map(products: Sequence[str], sku_of: SkuOf) -> dict[str, str | None]:
     """The SKU of each CRM product id."""
     return {product: sku_of(product) for product in dict.fromkeys(products)}

@@ -12,19 +12,16 @@ applied by the same ``crm_sync_apply_inbound``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
-from standardwebhooks import Webhook, WebhookVerificationError
 
 from core import hookimpl
 from core.connectors.odoo import OdooClient
 from core.connectors.tryton import TrytonClient
-from core.connectors.webhook import WebhookSender, document_schema
-from core.errors import PermanentError, WebhookRejected
+from core.connectors.webhook import document_schema
+from core.errors import PermanentError
 from core.plugin_types import (
     HealthReport,
     InboundEvent,
@@ -36,13 +33,10 @@ from core.plugin_types import (
     SyncRecord,
 )
 from core.schemas.sales import StockReservation
-from plugins.inventory.backends import Answer, ErpBackend, SkuOf, sku_map
+from plugins.inventory.backends import Answer, ErpBackend, SkuOf, ensure_reservation, sku_map
 from plugins.inventory.mapping import (
-    DELIVERY_STATUS,
     OUTBOUND_MODELS,
     RESERVATION_EXPIRED,
-    RESERVATION_STATUS,
-    RETURN_STATUS,
     STATUS_MODELS,
     DeliveryStatus,
     ReservationExpired,
@@ -61,26 +55,12 @@ from plugins.inventory.mapping import (
 from plugins.inventory.odoo import OdooInventory
 from plugins.inventory.settings import InventorySettings
 from plugins.inventory.tryton import TrytonInventory
-
-#: Inbound status types a warehouse may send by webhook (expiry is found by polling only).
-WEBHOOK_STATUSES = (RESERVATION_STATUS, DELIVERY_STATUS, RETURN_STATUS)
+from plugins.inventory.webhook import WEBHOOK_STATUSES, parse_status, push_requests
 
 
 def _settings(context: PluginContext) -> InventorySettings:
     assert isinstance(context.settings, InventorySettings)
     return context.settings
-
-
-def _sender(context: PluginContext) -> WebhookSender:
-    sender = context.cache.get("sender")
-    if sender is None:
-        target = _settings(context).webhook_target()
-        if target is None:
-            raise RuntimeError("the inventory plugin has no webhook target configured")
-        sender = WebhookSender(target, context.http)
-        context.cache["sender"] = sender
-    assert isinstance(sender, WebhookSender)
-    return sender
 
 
 def _backend(context: PluginContext) -> ErpBackend:
@@ -162,46 +142,8 @@ def crm_sync_map_record(context: PluginContext, record: SyncRecord) -> dict[str,
 def crm_sync_push(context: PluginContext, documents: list[OutboundDocument]) -> list[PushResult]:
     """Send the documents' requests to the warehouse, or carry them out in the ERP."""
     if _settings(context).backend == "webhook":
-        return _push_webhook(context, documents)
+        return push_requests(context, _settings(context), documents)
     return [_push_erp(context, document) for document in documents]
-
-
-def _ensure_reservation(context: PluginContext, request: ReservationRequest) -> None:
-    """Create the canonical reservation the plugin keeps for a pro-forma or an order.
-
-    When it exists already, its expiry follows the document's: a pro-forma whose
-    validity is extended or shortened holds its stock until the new end.
-    """
-    if not request.derived:
-        return
-    records = context.store()
-    record = records.get("reservation", request.reservation_id)
-    if record is None:
-        records.update(
-            "reservation", request.reservation_id, request.reservation_fields(), create=True
-        )
-    elif isinstance(record.data, StockReservation) and record.data.expires_at != request.expires_at:
-        expires = request.expires_at.isoformat() if request.expires_at else None
-        records.update("reservation", request.reservation_id, {"expires_at": expires})
-
-
-def _push_webhook(context: PluginContext, documents: list[OutboundDocument]) -> list[PushResult]:
-    results: dict[int, PushResult] = {}
-    outgoing: list[tuple[int, OutboundDocument]] = []
-    for index, document in enumerate(documents):
-        request = request_from(document.payload)
-        if request is None or isinstance(request, Track):
-            results[index] = PushResult(external_id=document.external_id)
-            continue
-        if isinstance(request, ReservationRequest) and request.action == "reserve":
-            _ensure_reservation(context, request)
-        kind = str(document.payload["document"])
-        outgoing.append((index, replace(document, type=kind)))
-    if outgoing:
-        sent = _sender(context).push([document for _, document in outgoing])
-        for (index, _), result in zip(outgoing, sent, strict=True):
-            results[index] = result
-    return [results[index] for index in range(len(documents))]
 
 
 def _push_erp(context: PluginContext, document: OutboundDocument) -> PushResult:
@@ -213,7 +155,7 @@ def _push_erp(context: PluginContext, document: OutboundDocument) -> PushResult:
     if isinstance(request, ReservationRequest):
         answer = backend.reserve(request, _sku_of(context))
         if request.action == "reserve":
-            _ensure_reservation(context, request)
+            ensure_reservation(context, request)
         if isinstance(answer.status, ReservationStatus):
             known = context.store().get("reservation", request.reservation_id)
             if known is not None:
@@ -252,31 +194,7 @@ def crm_sync_parse_webhook(
     The body is one ``{"type": ..., "data": {...}}`` object; its ``webhook-id`` is the
     event id, so a status sent again is stored once.
     """
-    secret = _settings(context).secret
-    if secret is None:
-        raise WebhookRejected(401, "the inventory plugin has no secret to verify webhooks with")
-    try:
-        Webhook(secret.get_secret_value()).verify(body, dict(headers))
-    except WebhookVerificationError as error:
-        raise WebhookRejected(401, f"the signature does not verify: {error}") from None
-    except ValueError:
-        # The library reads the body as JSON once the signature holds.
-        raise WebhookRejected(400, "the body is not JSON") from None
-    message = json.loads(body)
-    if not isinstance(message, dict) or message.get("type") not in WEBHOOK_STATUSES:
-        raise WebhookRejected(
-            422, f"expected an object whose type is one of {', '.join(WEBHOOK_STATUSES)}"
-        )
-    type_ = str(message["type"])
-    try:
-        data = STATUS_MODELS[type_].model_validate(message.get("data"))
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, item['loc'])) or 'data'}: {item['msg']}"
-            for item in error.errors()[:5]
-        )
-        raise WebhookRejected(422, f"{type_} data is invalid: {problems}") from None
-    return [InboundEvent(headers["webhook-id"], type_, data.model_dump(mode="json"))]
+    return parse_status(_settings(context).secret, headers, body)
 
 
 @hookimpl
