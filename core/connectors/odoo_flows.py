@@ -672,6 +672,31 @@ class OdooFlows:
             expected_total=quotation.expected_total,
         )
 
+    def cancel_quotation(self, crm_id: str) -> tuple[int, str] | None:
+        """Cancel a pro-forma's quotation while it is still one; (order id, state after).
+
+        None when no order has ``crm_id`` as its customer reference. A draft or sent
+        quotation is cancelled with ``action_cancel`` in the ``disable_cancel_warning``
+        context, which skips the wizard Odoo opens for a sent quotation (it offers to
+        e-mail the customer). A confirmed order is left as it is: its deliveries and
+        invoices are for the staff to undo.
+        """
+        found = self.client.search_read(
+            "sale.order", [("client_order_ref", "=", crm_id)], ["state"], limit=2
+        )
+        if len(found) > 1:
+            raise PermanentError(f"several Odoo sale orders have the customer reference {crm_id!r}")
+        if not found:
+            return None
+        order_id, state = int(found[0]["id"]), str(found[0]["state"])
+        if state in ("draft", "sent"):
+            self.client.call(
+                "sale.order", "action_cancel", [order_id], context={"disable_cancel_warning": True}
+            )
+            (order,) = self.client.read("sale.order", [order_id], ["state"])
+            state = str(order["state"])
+        return order_id, state
+
     def _line_values(self, line: QuotationLine, quotation: QuotationData) -> list[dict[str, Any]]:
         tax_field = self.profile.sale_line_tax_field
         values: dict[str, Any] = {

@@ -142,16 +142,14 @@ class OdooBackend(FinanceBackend):
     def push_proforma(self, document: OutboundDocument, dependencies: Dependencies) -> PushResult:
         """Make the pro-forma's quotation; once approved, confirm it and post its invoice.
 
-        A pro-forma rejected, cancelled or expired is not sent (an existing quotation is
-        left for Odoo's staff, and the binding says so).
+        A pro-forma rejected, cancelled or expired is not sent; its quotation, if Odoo has
+        one, is cancelled while it is still a quotation (a confirmed order is left to
+        Odoo's staff, and the binding says so).
         """
         data = document.payload
         status = data["status"]
         if status in ("rejected", "cancelled", "expired"):
-            return PushResult(
-                external_id=document.external_id,
-                note=f"{status} in the CRM: nothing sent to Odoo; cancel any quotation there",
-            )
+            return self._withdraw(document, status)
         if dependencies.customer is None:
             raise MappingError(f"proforma {document.id}: its customer has no Odoo partner")
         rates = self.settings.tax_rates()
@@ -192,6 +190,21 @@ class OdooBackend(FinanceBackend):
             self.flows.create_invoice(quotation.order_id, post=True)
         note = totals_note(quotation.amount_total, quotation.expected_total, erp=self.label)
         return PushResult(external_id=str(quotation.order_id), note=note)
+
+    def _withdraw(self, document: OutboundDocument, status: str) -> PushResult:
+        """Cancel the quotation of a pro-forma the CRM gave up on, if it is still one."""
+        found = self.flows.cancel_quotation(document.id)
+        if found is None:
+            return PushResult(
+                external_id=document.external_id, note=f"{status}: nothing sent to Odoo"
+            )
+        order_id, state = found
+        if state == "cancel":
+            return PushResult(external_id=str(order_id), note=f"{status}: quotation cancelled")
+        return PushResult(
+            external_id=str(order_id),
+            note=f"{status} in the CRM, but Odoo's order is {state}: cancel it there",
+        )
 
     # -- inbound ------------------------------------------------------------------------
 

@@ -488,6 +488,21 @@ def test_confirmed_order_is_not_changed_by_a_repeated_pro_forma() -> None:
     assert (result.state, result.created, result.updated) == ("sale", False, False)
 
 
+def test_a_sent_quotation_is_cancelled_without_the_e_mail_wizard() -> None:
+    with recorded("quotations.json", "cancel_sent_quotation") as odoo:
+        assert odoo.cancel_quotation("pf-5002") == (78, "cancel")
+
+
+def test_a_confirmed_order_is_not_cancelled_from_the_crm() -> None:
+    with recorded("quotations.json", "cancel_confirmed_order_left") as odoo:
+        assert odoo.cancel_quotation("pf-5001") == (77, "sale")
+
+
+def test_cancelling_a_pro_forma_odoo_never_got_writes_nothing() -> None:
+    with recorded("quotations.json", "cancel_without_quotation") as odoo:
+        assert odoo.cancel_quotation("pf-5003") is None
+
+
 def test_inexact_discount_needs_a_discount_product() -> None:
     quotation = QuotationData(
         crm_id="pf-5003",

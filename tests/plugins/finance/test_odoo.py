@@ -153,6 +153,15 @@ def test_the_finance_flows_on_odoo(tmp_path: Path) -> None:
         replay = board.play("poll_unchanged")
         assert poll_once(runtime, "finance").stored == 0
         replay.assert_done()
+
+        # Cancelled in the CRM after Odoo confirmed the order: left for Odoo's staff.
+        write(runtime, "proforma", proforma_id, {**body, "status": "cancelled"})
+        replay = board.play("cancel_confirmed")
+        runtime.sync.process("finance", [("proforma", proforma_id)])
+        replay.assert_done()
+        row = state(runtime, "proforma", proforma_id)
+        assert (row.state, row.external_id) == ("synced", "77")
+        assert row.note == "cancelled in the CRM, but Odoo's order is sale: cancel it there"
     finally:
         runtime.close()
 
