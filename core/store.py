@@ -120,20 +120,13 @@ def write_record_in(
     now: datetime,
     origin: str | None = None,
     expected_version: int | None = None,
-    bind_origin: str | None = None,
 ) -> WriteResult:
     """``write_record`` in the transaction ``connection`` holds.
 
-    For callers that write several things at once (a decision and the owner it sets, a
-    chunk of rescored leads): one commit instead of several. Dispatching messages for
+    For callers that write several things at once (a decision and the owner it sets, an
+    event beside the change it reports): one commit instead of several. Dispatching messages for
     the queued rows is the caller's job, after its commit. ConcurrentUpdate leaves
     nothing written and the transaction usable.
-
-    ``bind_origin`` (with ``origin`` and ``expected_version``) says the origin's target
-    holds exactly the version this write makes, as that external id: a plugin writing
-    back what it computed from ``expected_version``. Its row is then bound to the new
-    version (:func:`bind_in`) instead of being queued and marked, and the answer's
-    ``subscribers`` leave it out.
     """
     data, digest = canonical_document(model)
     table = kind.table
@@ -166,9 +159,6 @@ def write_record_in(
         )
         return WriteResult(record, created=False, changed=False, subscribers=())
     version = int(row.version)
-    if bind_origin is not None and origin is not None and expected_version is not None:
-        subscribers = [plugin for plugin in subscribers if plugin != origin]
-        bind_in(connection, origin, kind.type, record_id, bind_origin, version, now)
     if subscribers:
         _queue(engine, connection, kind.type, record_id, version, subscribers, now)
         if origin is not None and origin in subscribers:

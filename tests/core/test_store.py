@@ -18,7 +18,6 @@ from core.kinds import KINDS
 from core.schemas.base import CanonicalModel
 from core.settings import Settings
 from core.store import (
-    ConcurrentUpdate,
     RecordUpdate,
     canonical_document,
     count_records,
@@ -27,7 +26,6 @@ from core.store import (
     sync_rows,
     update_records_in,
     write_record,
-    write_record_in,
 )
 from core.sync.runtime import SyncRuntime
 
@@ -219,56 +217,6 @@ def test_get_list_and_count(engine: Engine) -> None:
         engine, CUSTOMERS, after=None, limit=10, filters=[CUSTOMERS.table.id != "C-2"]
     )
     assert [record.id for record in blocked] == ["C-1", "C-3"]
-
-
-def test_a_write_back_binds_the_origin_and_queues_the_others(engine: Engine) -> None:
-    write(engine, "C-1", customer(), "erp", "shop")
-    with engine.begin() as connection:
-        result = write_record_in(
-            connection,
-            CUSTOMERS,
-            "C-1",
-            customer(name="نام از ERP"),
-            subscribers=["erp", "shop"],
-            now=utcnow(),
-            origin="erp",
-            expected_version=1,
-            bind_origin="ERP-1",
-        )
-    assert (result.record.version, result.subscribers) == (2, ("shop",))
-    queued = rows(engine)
-    erp, shop = queued["erp"], queued["shop"]
-    assert (erp.state, erp.synced_version, erp.wanted_version, erp.external_id) == (
-        "synced",
-        2,
-        2,
-        "ERP-1",
-    )
-    assert (shop.state, shop.wanted_version, shop.synced_version) == ("pending", 2, None)
-
-
-def test_a_write_back_on_a_stale_version_binds_nothing(engine: Engine) -> None:
-    write(engine, "C-1", customer(), "erp")
-    write(engine, "C-1", customer(name="نام دوم"), "erp")
-    with pytest.raises(ConcurrentUpdate), engine.begin() as connection:
-        write_record_in(
-            connection,
-            CUSTOMERS,
-            "C-1",
-            customer(name="نام از ERP"),
-            subscribers=["erp"],
-            now=utcnow(),
-            origin="erp",
-            expected_version=1,
-            bind_origin="ERP-1",
-        )
-    row = rows(engine)["erp"]
-    assert (row.state, row.wanted_version, row.synced_version, row.external_id) == (
-        "pending",
-        2,
-        None,
-        None,
-    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
