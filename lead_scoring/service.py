@@ -36,9 +36,7 @@ from lead_scoring.store import (
     Prediction,
     ScoreSummary,
     StoredModel,
-    StoredScore,
     get_score_summaries,
-    get_scores,
     latest_model,
     latest_model_id,
     publish_qualification,
@@ -111,7 +109,7 @@ class PendingScore(NamedTuple):
 
     item: LeadInput
     result: ScoreResult
-    previous: StoredScore | ScoreSummary | None
+    previous: ScoreSummary | None
     prediction: Prediction | None
 
 
@@ -500,7 +498,7 @@ class LeadScorer:
         """
         now = now or utcnow()
         events = self.events_of(inputs, reader)
-        stored = get_scores(reader, [item.id for item in inputs])
+        stored = get_score_summaries(reader, [item.id for item in inputs])
         facts = [lead_facts(item.lead, item.created_at) for item in inputs]
         predictions = self._predictions(facts, now, reader)
         batch = []

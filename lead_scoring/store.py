@@ -165,18 +165,6 @@ def get_score(source: Engine | Connection, lead_id: str) -> StoredScore | None:
     return StoredScore.from_row(row) if row is not None else None
 
 
-def get_scores(source: Engine | Connection, lead_ids: Sequence[str]) -> dict[str, StoredScore]:
-    """Return the stored scores of many leads, by lead id (unscored leads are absent)."""
-    found: dict[str, StoredScore] = {}
-    with reading(source) as connection:
-        for start in range(0, len(lead_ids), 500):
-            chunk = list(lead_ids[start : start + 500])
-            statement = select(LeadScoreRow.__table__).where(LeadScoreRow.lead_id.in_(chunk))
-            for row in connection.execute(statement):
-                found[row.lead_id] = StoredScore.from_row(row)
-    return found
-
-
 class ScoreSummary(NamedTuple):
     """What bulk rescoring compares of a stored score: no explanation, no prediction."""
 
@@ -205,7 +193,7 @@ def get_score_summaries(
 ) -> dict[str, ScoreSummary]:
     """Return :class:`ScoreSummary` of many leads by lead id (unscored leads are absent).
 
-    Cheaper than :func:`get_scores`: the explanations and factors (JSON) are not read.
+    Cheaper than :func:`get_score`: the explanations and factors (JSON) are not read.
     """
     found: dict[str, ScoreSummary] = {}
     with reading(source) as connection:
@@ -413,7 +401,6 @@ __all__ = [
     "StoredScore",
     "get_score",
     "get_score_summaries",
-    "get_scores",
     "latest_model",
     "latest_model_id",
     "publish_qualification",
