@@ -366,7 +366,7 @@ def training_history(engine: Engine) -> tuple[list[LeadFacts], list[int]]:
     Rows come ordered by lead id, so the same history always gives the same model.
     """
     opportunity_outcome: dict[str, int] = {}
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         statement = select(OpportunityRow.status, OpportunityRow.data).where(
             OpportunityRow.status.in_(("won", "lost"))
         )

@@ -21,6 +21,7 @@ from core.api import admin, assignment, leads, problems, schemas, webhooks
 from core.api.auth import TokenVerifier, configured_tokens, require
 from core.api.limits import BodySizeLimit
 from core.api.records import record_routers
+from core.db.engine import reading
 from core.metrics import ApiMetrics
 from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import Scheduler
@@ -139,7 +140,7 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
     def readyz() -> JSONResponse:
         checks: dict[str, str] = {}
         try:
-            with runtime.engine.connect() as connection:
+            with reading(runtime.engine) as connection:
                 connection.execute(text("SELECT 1"))
             checks["database"] = "ok"
         except Exception as error:

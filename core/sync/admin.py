@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, literal, select, text, true, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.db.engine import upsert
+from core.db.engine import reading, upsert
 from core.db.inbound_tables import InboxEvent
 from core.db.sync_tables import DEAD, DISCARDED, FAILED, PENDING, SyncState
 from core.db.types import UTCDateTime, utcnow
@@ -73,7 +73,7 @@ def queue_counts(engine: Engine) -> list[QueueCount]:
         .group_by(SyncState.plugin, SyncState.state)
         .order_by(SyncState.plugin, SyncState.state)
     )
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return [QueueCount(*row) for row in connection.execute(statement)]
 
 
@@ -95,7 +95,7 @@ def list_dead(engine: Engine, selection: Selection, *, limit: int = 1000) -> lis
         .order_by(SyncState.last_attempt_at.desc())
         .limit(limit)
     )
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return [Delivery(*row) for row in connection.execute(statement)]
 
 
@@ -228,7 +228,7 @@ def resync(
 
 def connection_scalar(engine: Engine, statement: Any) -> Any:
     """Run a one-value query on its own connection."""
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return connection.execute(statement).scalar()
 
 
@@ -237,7 +237,7 @@ def outstanding(engine: Engine, plugin: str) -> int:
     statement = select(func.count()).where(
         SyncState.plugin == plugin, SyncState.state.in_((PENDING, FAILED))
     )
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return int(connection.execute(statement).scalar_one())
 
 
@@ -276,7 +276,7 @@ def list_inbox(
     if state is not None:
         statement = statement.where(InboxEvent.state == state)
     statement = statement.order_by(InboxEvent.id.desc()).limit(limit)
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return [InboundRow(*row) for row in connection.execute(statement)]
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, bindparam, or_, select, update
 
 from core.connectors.http import classify_exception
-from core.db.engine import upsert
+from core.db.engine import reading, upsert
 from core.db.inbound_tables import APPLIED, Cursor, InboxEvent
 from core.db.sync_tables import DEAD, FAILED, PENDING
 from core.db.types import utcnow
@@ -97,7 +97,7 @@ def store_events(
 
 def load_cursor(engine: Engine, plugin: str) -> str | None:
     """The cursor the last poll of ``plugin`` saved, or None before the first poll."""
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return connection.execute(select(Cursor.value).where(Cursor.plugin == plugin)).scalar()
 
 

@@ -387,7 +387,7 @@ class AssignmentService:
 
     def agents(self) -> dict[str, Agent]:
         """Every agent, active or not, by id."""
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             return self._agents_and_away(connection, self.clock())[0]
 
     def _agents_and_away(
@@ -441,7 +441,7 @@ class AssignmentService:
         statement = select(AgentAway.agent_id).where(
             or_(AgentAway.until.is_(None), AgentAway.until > now)
         )
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             return set(connection.execute(statement).scalars())
 
     def current(self, lead_id: str, connection: Connection | None = None) -> Any:
@@ -449,7 +449,7 @@ class AssignmentService:
         params = {"lead_id": lead_id}
         if connection is not None:
             return connection.execute(_SELECT_CURRENT, params).first()
-        with self.engine.connect() as own:
+        with reading(self.engine) as own:
             return own.execute(_SELECT_CURRENT, params).first()
 
     def history(self, subject_type: str, subject_id: str) -> list[dict[str, Any]]:
@@ -460,7 +460,7 @@ class AssignmentService:
             .where(table.c.subject_type == subject_type, table.c.subject_id == subject_id)
             .order_by(table.c.id)
         )
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             rows = connection.execute(statement).all()
         return [
             {
@@ -673,7 +673,7 @@ class AssignmentService:
             if connection is not None:
                 data = connection.execute(statement).scalar()
             else:
-                with self.engine.connect() as own:
+                with reading(self.engine) as own:
                     data = own.execute(statement).scalar()
             if data is not None:
                 zone = Agent.model_validate(data).time_zone
@@ -781,7 +781,7 @@ class AssignmentService:
     def apply(self, history_id: int) -> None:
         """Write a recorded step to the record (owner) and its timeline; safe to repeat."""
         table = AssignmentHistory.__table__
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             row = connection.execute(select(table).where(table.c.id == history_id)).first()
         if row is None or row.applied:
             return
@@ -824,7 +824,7 @@ class AssignmentService:
             .order_by(AssignmentHistory.id)
             .limit(limit)
         )
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             ids = list(connection.execute(statement).scalars())
         for history_id in ids:
             self.apply(history_id)
@@ -1135,7 +1135,7 @@ class AssignmentService:
             AssignmentHistory.subject_id == lead_id,
             AssignmentHistory.applied.is_(False),
         )
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             ids = list(connection.execute(statement).scalars())
         for history_id in ids:
             self.apply(history_id)
@@ -1178,7 +1178,7 @@ class AssignmentService:
 
     def duplicate_of(self, lead_id: str, lead: dict[str, Any]) -> Any:
         """The assignment of the oldest open, assigned lead sharing a phone or e-mail."""
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             return self._duplicate_of(connection, lead_id, lead)
 
     def _duplicate_of(self, connection: Connection, lead_id: str, lead: dict[str, Any]) -> Any:
@@ -1198,7 +1198,7 @@ class AssignmentService:
         self, lead: dict[str, Any], agents: dict[str, Agent], national_id: str | None
     ) -> tuple[str, str] | None:
         """(owner, customer id) of a known customer matching the lead, if the owner is active."""
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             return self._sticky_owner(connection, lead, agents, national_id)
 
     def _sticky_owner(
@@ -1264,7 +1264,7 @@ class AssignmentService:
         statement = select(InteractionRow.data, InteractionRow.occurred_at).where(
             InteractionRow.lead_id == lead_id
         )
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             rows = connection.execute(statement).all()
         times = [row.occurred_at for row in rows if row.data.get("direction") == "outbound"]
         return min(times) if times else None
@@ -1306,7 +1306,7 @@ class AssignmentService:
             for lead_id in lead_ids:
                 self.refresh(lead_id)
         table = LeadAssignment.__table__
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             rows = {
                 row.lead_id: row
                 for row in connection.execute(select(table).where(table.c.lead_id.in_(lead_ids)))

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
+from core.db.engine import reading
 from core.kinds import KINDS_BY_TYPE
 from core.store import get_record
 from core.sync.runtime import process_name
@@ -114,7 +115,7 @@ def fire_due(
 
 def _timer(service: AssignmentService, timer_id: int) -> Any:
     table = Timer.__table__
-    with service.engine.connect() as connection:
+    with reading(service.engine) as connection:
         return connection.execute(select(table).where(table.c.id == timer_id)).first()
 
 
