@@ -30,7 +30,6 @@ from typing import Any, ClassVar
 
 import pytest
 
-from core.db.migrate import upgrade
 from core.db.sync_tables import SyncState
 from core.kinds import KINDS_BY_TYPE
 from core.plugin_types import HealthReport, PluginSettings, SyncRecord
@@ -38,6 +37,7 @@ from core.plugins import ENTRY_POINT_GROUP
 from core.settings import Settings
 from core.store import get_record, sync_rows, write_record
 from core.sync.runtime import SyncRuntime
+from core.testing.fixtures import migrated_runtime
 from core.testing.samples import SAMPLES
 
 
@@ -98,10 +98,7 @@ class PluginContract:
                 plugins={self.plugin_name: plugin_settings},
                 sync={"push_timeout_seconds": 5, "lease_seconds": 15, "max_attempts": 3},
             )
-            runtime = SyncRuntime(
-                settings, extra_plugins={self.plugin_name: plugin}, load_entry_points=False
-            )
-            upgrade(runtime.engine)
+            runtime = migrated_runtime(settings, {self.plugin_name: plugin})
             built.append(runtime)
             return runtime
 

@@ -12,10 +12,14 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
+from core.db.migrate import upgrade
+from core.settings import Settings
+from core.sync.runtime import SyncRuntime
 from core.testing.receiver import Receiver
 from core.testing.services import (
     POSTGRES,
@@ -39,6 +43,37 @@ _MARKER_HELP = {
     "redis": "needs Redis (fails under CI=true when missing, skips locally)",
     "rabbitmq": "needs RabbitMQ (fails under CI=true when missing, skips locally)",
 }
+
+
+def migrated_runtime(
+    settings: Settings, plugins: dict[str, object] | None = None, **kwargs: Any
+) -> SyncRuntime:
+    """A runtime holding ``plugins`` (entry points not loaded unless asked), schema migrated.
+
+    ``kwargs`` go to ``SyncRuntime`` (``transport`` answers the plugins' HTTP calls).
+    The caller closes it; the ``make_runtime`` fixture does that for a test.
+    """
+    kwargs.setdefault("load_entry_points", False)
+    runtime = SyncRuntime(settings, extra_plugins=plugins or {}, **kwargs)
+    upgrade(runtime.engine)
+    return runtime
+
+
+@pytest.fixture
+def make_runtime() -> Iterator[Callable[..., SyncRuntime]]:
+    """Build migrated runtimes (see :func:`migrated_runtime`); each is closed after the test."""
+    built: list[SyncRuntime] = []
+
+    def build(
+        settings: Settings, plugins: dict[str, object] | None = None, **kwargs: Any
+    ) -> SyncRuntime:
+        runtime = migrated_runtime(settings, plugins, **kwargs)
+        built.append(runtime)
+        return runtime
+
+    yield build
+    for runtime in built:
+        runtime.close()
 
 
 def _unique(prefix: str) -> str:

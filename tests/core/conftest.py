@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from core.db.migrate import upgrade
 from core.settings import Settings
-from core.sync.runtime import SyncRuntime
 from tests.core.scripted_plugin import ScriptedPlugin
 
 TOKENS = ",".join(
@@ -44,25 +42,6 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
         return Settings(**values)
 
     return build
-
-
-@pytest.fixture
-def make_runtime() -> Iterator[Callable[..., SyncRuntime]]:
-    """Build migrated runtimes with extra plugins; every one is closed after the test."""
-    built: list[SyncRuntime] = []
-
-    def build(
-        settings: Settings, plugins: dict[str, object] | None = None, **kwargs: Any
-    ) -> SyncRuntime:
-        kwargs.setdefault("load_entry_points", False)
-        runtime = SyncRuntime(settings, extra_plugins=plugins or {}, **kwargs)
-        upgrade(runtime.engine)
-        built.append(runtime)
-        return runtime
-
-    yield build
-    for runtime in built:
-        runtime.close()
 
 
 @pytest.fixture

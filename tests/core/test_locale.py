@@ -1,6 +1,5 @@
 """Tests of the Iranian locale helpers."""
 
-
 from __future__ import annotations
 
 from datetime import date, timedelta

@@ -1,6 +1,5 @@
 """The kind registry: every kind's schema, table and lookup columns, and the stored round trip."""
 
-
 from __future__ import annotations
 
 import json

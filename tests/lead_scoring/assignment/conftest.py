@@ -18,9 +18,9 @@ from core.kinds import KINDS_BY_TYPE
 from core.store import timeline, write_record
 from lead_scoring.assignment import AssignmentService, parse_assignment_rules
 from lead_scoring.assignment.tables import AssignmentHistory
-from tests.core.conftest import make_runtime, make_settings
+from tests.core.conftest import make_settings
 
-__all__ = ["make_runtime", "make_settings"]
+__all__ = ["make_settings"]
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 

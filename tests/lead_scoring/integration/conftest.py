@@ -18,9 +18,9 @@ from core.settings import Settings
 from core.store import get_record, write_record
 from core.sync.runtime import SyncRuntime
 from lead_scoring.service import LeadInput, ScoredLead
-from tests.core.conftest import make_runtime, make_settings
+from tests.core.conftest import make_settings
 
-__all__ = ["make_runtime", "make_settings"]
+__all__ = ["make_settings"]
 
 NOW = datetime.now(UTC)
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+import itertools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import plugins.finance.plugin as finance
-from core.db.migrate import upgrade
 from core.db.sync_tables import SyncState
 from core.kinds import KINDS_BY_TYPE
 from core.settings import Settings
@@ -110,14 +110,16 @@ def drain(runtime: SyncRuntime, refs: list[tuple[str, str]] | None = None) -> No
 
 
 @pytest.fixture
-def make_runtime(tmp_path: Path) -> Iterator[Callable[..., SyncRuntime]]:
+def make_finance(
+    tmp_path: Path, make_runtime: Callable[..., SyncRuntime]
+) -> Callable[..., SyncRuntime]:
     """Build migrated runtimes holding only the finance plugin with the given settings."""
-    built: list[SyncRuntime] = []
+    numbers = itertools.count()
 
     def build(plugin_settings: dict[str, Any], **sync: Any) -> SyncRuntime:
         settings = Settings(
             data_dir=tmp_path,
-            database_url=f"sqlite:///{tmp_path / f'finance-{len(built)}.db'}",
+            database_url=f"sqlite:///{tmp_path / f'finance-{next(numbers)}.db'}",
             api_tokens="admin:admin:admin-token-0123456789",
             plugins={"finance": plugin_settings},
             sync={
@@ -129,11 +131,6 @@ def make_runtime(tmp_path: Path) -> Iterator[Callable[..., SyncRuntime]]:
                 **sync,
             },
         )
-        runtime = SyncRuntime(settings, extra_plugins={"finance": finance}, load_entry_points=False)
-        upgrade(runtime.engine)
-        built.append(runtime)
-        return runtime
+        return make_runtime(settings, {"finance": finance})
 
-    yield build
-    for runtime in built:
-        runtime.close()
+    return build

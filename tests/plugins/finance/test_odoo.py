@@ -17,11 +17,11 @@ import httpx
 import pytest
 
 import plugins.finance.plugin as finance
-from core.db.migrate import upgrade
 from core.settings import Settings
 from core.sync.admin import list_inbox
 from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import poll_once
+from core.testing.fixtures import migrated_runtime
 from core.testing.odoo_replay import Replay, Switchboard
 from tests.plugins.finance.conftest import (
     CUSTOMER,
@@ -51,13 +51,9 @@ def runtime_with(tmp_path: Path, handler: Callable[[httpx.Request], httpx.Respon
         plugins={"finance": SETTINGS},
         sync={"max_attempts": 3},
     )
-    runtime = SyncRuntime(
-        settings,
-        extra_plugins={"finance": finance},
-        load_entry_points=False,
-        transport=httpx.MockTransport(handler),
+    runtime = migrated_runtime(
+        settings, {"finance": finance}, transport=httpx.MockTransport(handler)
     )
-    upgrade(runtime.engine)
     return runtime
 
 

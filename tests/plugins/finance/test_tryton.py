@@ -104,8 +104,8 @@ def tryton_settings(server: TrytonServer, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def runtime(make_runtime: Callable[..., SyncRuntime], erp_server: TrytonServer) -> SyncRuntime:
-    return make_runtime(tryton_settings(erp_server))
+def runtime(make_finance: Callable[..., SyncRuntime], erp_server: TrytonServer) -> SyncRuntime:
+    return make_finance(tryton_settings(erp_server))
 
 
 def sales_of(erp: TrytonERP, reference: str) -> list[int]:
@@ -140,7 +140,7 @@ def poll_and_apply(runtime: SyncRuntime) -> int:
 
 def test_a_customer_is_created_updated_and_found_again_by_its_crm_id(
     runtime: SyncRuntime,
-    make_runtime: Callable[..., SyncRuntime],
+    make_finance: Callable[..., SyncRuntime],
     erp_server: TrytonServer,
     erp: TrytonERP,
 ) -> None:
@@ -191,7 +191,7 @@ def test_a_customer_is_created_updated_and_found_again_by_its_crm_id(
     assert [a["city"] for a in addresses] == ["کرج"]
 
     # A crm-sync that lost its bindings (a new database) finds the same party again.
-    fresh = make_runtime(tryton_settings(erp_server))
+    fresh = make_finance(tryton_settings(erp_server))
     write(fresh, "customer", "C-t1", changed)
     drain(fresh, [("customer", "C-t1")])
     assert state(fresh, "customer", "C-t1").external_id == str(party_id)
@@ -213,12 +213,12 @@ def count_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
 
 def test_a_backlog_of_customers_syncs_in_batches_and_a_resync_creates_nothing(
-    make_runtime: Callable[..., SyncRuntime],
+    make_finance: Callable[..., SyncRuntime],
     erp_server: TrytonServer,
     erp: TrytonERP,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    runtime = make_runtime(tryton_settings(erp_server, max_batch=20))
+    runtime = make_finance(tryton_settings(erp_server, max_batch=20))
     ids = [f"C-bl{i}" for i in range(50)]
     for number, record_id in enumerate(ids):
         write(runtime, "customer", record_id, {**CUSTOMER, "name": f"مشتری {number}"})
@@ -236,7 +236,7 @@ def test_a_backlog_of_customers_syncs_in_batches_and_a_resync_creates_nothing(
 
     # A crm-sync that lost its bindings sends the whole backlog again: nothing new.
     calls.clear()
-    fresh = make_runtime(tryton_settings(erp_server, max_batch=20))
+    fresh = make_finance(tryton_settings(erp_server, max_batch=20))
     for number, record_id in enumerate(ids):
         write(fresh, "customer", record_id, {**CUSTOMER, "name": f"مشتری {number}"})
     drain(fresh)
@@ -497,11 +497,11 @@ def test_the_binding_says_when_tryton_computes_another_total(
 
 
 def test_tryton_down_is_a_transient_failure(
-    make_runtime: Callable[..., SyncRuntime], erp_server: TrytonServer
+    make_finance: Callable[..., SyncRuntime], erp_server: TrytonServer
 ) -> None:
     settings = tryton_settings(erp_server)
     settings["tryton"] = {**settings["tryton"], "url": f"http://127.0.0.1:{free_port()}"}
-    runtime = make_runtime(settings)
+    runtime = make_finance(settings)
     proforma_id = write_linked(runtime, "-d")
     runtime.sync.process("finance", [("proforma", proforma_id)])
     row = state(runtime, "proforma", proforma_id)
@@ -510,7 +510,7 @@ def test_tryton_down_is_a_transient_failure(
 
 
 def test_a_slow_tryton_is_a_transient_failure(
-    make_runtime: Callable[..., SyncRuntime], erp_server: TrytonServer
+    make_finance: Callable[..., SyncRuntime], erp_server: TrytonServer
 ) -> None:
     with socket.socket() as silent:
         # Accepts connections (the kernel's backlog) but never answers a request.
@@ -519,7 +519,7 @@ def test_a_slow_tryton_is_a_transient_failure(
         settings = tryton_settings(erp_server)
         port = silent.getsockname()[1]
         settings["tryton"] = {**settings["tryton"], "url": f"http://127.0.0.1:{port}"}
-        runtime = make_runtime(settings, push_timeout_seconds=0.5)
+        runtime = make_finance(settings, push_timeout_seconds=0.5)
         proforma_id = write_linked(runtime, "-s")
         runtime.sync.process("finance", [("proforma", proforma_id)])
     row = state(runtime, "proforma", proforma_id)

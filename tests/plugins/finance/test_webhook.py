@@ -41,9 +41,9 @@ ADMIN = {"Authorization": "Bearer admin-token-0123456789"}
 
 @pytest.fixture
 def runtime(
-    make_runtime: Callable[..., SyncRuntime], receiver: Receiver, webhook_secret: str
+    make_finance: Callable[..., SyncRuntime], receiver: Receiver, webhook_secret: str
 ) -> SyncRuntime:
-    return make_runtime({"url": receiver.url, "secret": webhook_secret})
+    return make_finance({"url": receiver.url, "secret": webhook_secret})
 
 
 @pytest.fixture
@@ -312,9 +312,9 @@ def test_the_finance_system_down_is_retried(runtime: SyncRuntime, receiver: Rece
 
 
 def test_a_slow_finance_system_is_a_transient_timeout(
-    make_runtime: Callable[..., SyncRuntime], receiver: Receiver, webhook_secret: str
+    make_finance: Callable[..., SyncRuntime], receiver: Receiver, webhook_secret: str
 ) -> None:
-    runtime = make_runtime(
+    runtime = make_finance(
         {"url": receiver.url, "secret": webhook_secret}, push_timeout_seconds=0.3
     )
     proforma_id = write_linked(runtime)

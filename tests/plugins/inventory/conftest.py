@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import itertools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,6 @@ import pytest
 from sqlalchemy import select
 
 from core.db.inbound_tables import InboxEvent
-from core.db.migrate import upgrade
 from core.kinds import KINDS_BY_TYPE
 from core.plugin_types import SyncRecord
 from core.settings import Settings
@@ -35,25 +35,22 @@ __all__ = [
 
 
 @pytest.fixture
-def make_inventory(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], SyncRuntime]]:
+def make_inventory(
+    tmp_path: Path, make_runtime: Callable[..., SyncRuntime]
+) -> Callable[[dict[str, Any]], SyncRuntime]:
     """Build runtimes of only the inventory plugin on a throwaway SQLite database."""
-    built: list[SyncRuntime] = []
+    numbers = itertools.count()
 
     def build(plugin_settings: dict[str, Any]) -> SyncRuntime:
         settings = Settings(
             data_dir=tmp_path,
-            database_url=f"sqlite:///{tmp_path / f'inventory-{len(built)}.db'}",
+            database_url=f"sqlite:///{tmp_path / f'inventory-{next(numbers)}.db'}",
             plugins={PLUGIN: plugin_settings},
             sync={"push_timeout_seconds": 5, "lease_seconds": 15, "max_attempts": 3},
         )
-        runtime = SyncRuntime(settings, extra_plugins={PLUGIN: inventory}, load_entry_points=False)
-        upgrade(runtime.engine)
-        built.append(runtime)
-        return runtime
+        return make_runtime(settings, {PLUGIN: inventory})
 
-    yield build
-    for runtime in built:
-        runtime.close()
+    return build
 
 
 def put(runtime: SyncRuntime, type_: str, record_id: str, body: dict[str, Any]) -> int:

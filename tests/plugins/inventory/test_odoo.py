@@ -24,13 +24,13 @@ import httpx
 import pytest
 
 import plugins.inventory.plugin as inventory
-from core.db.migrate import upgrade
 from core.errors import TransientError
 from core.settings import Settings
 from core.store import sync_rows
 from core.sync.inbound import load_cursor
 from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import poll_once
+from core.testing.fixtures import migrated_runtime
 from core.testing.odoo_replay import URL, Switchboard
 from tests.plugins.inventory.conftest import PLUGIN, apply_inbound, get, put
 
@@ -83,13 +83,9 @@ def runtime_with(
         plugins={PLUGIN: {"backend": "odoo", "odoo": ODOO, **extra}},
         sync={"max_attempts": 3},
     )
-    runtime = SyncRuntime(
-        settings,
-        extra_plugins={PLUGIN: inventory},
-        load_entry_points=False,
-        transport=httpx.MockTransport(handler),
+    runtime = migrated_runtime(
+        settings, {PLUGIN: inventory}, transport=httpx.MockTransport(handler)
     )
-    upgrade(runtime.engine)
     for product_id, sku in PRODUCTS.items():
         put(runtime, "product", product_id, {"sku": sku, "name": sku})
     return runtime

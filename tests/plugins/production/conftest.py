@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ from core import (
     SyncRecord,
     hookimpl,
 )
-from core.db.migrate import upgrade
 from core.kinds import KINDS_BY_TYPE
 from core.schemas.events import Event
 from core.settings import Settings
@@ -65,13 +64,14 @@ def listener() -> PromiseListener:
 
 
 @pytest.fixture
-def make_runtime(tmp_path: Path, listener: PromiseListener) -> Iterator[Callable[..., SyncRuntime]]:
+def make_production(
+    tmp_path: Path, listener: PromiseListener, make_runtime: Callable[..., SyncRuntime]
+) -> Callable[..., SyncRuntime]:
     """Runtimes with the production plugin (configured as given) and the listener.
 
     Runtimes built in one test share one SQLite database, so a second one is a restart;
     ``transport`` answers the plugin's HTTP calls (recorded Odoo exchanges).
     """
-    built: list[SyncRuntime] = []
 
     def build(
         plugin_settings: dict[str, Any], transport: httpx.BaseTransport | None = None
@@ -83,19 +83,10 @@ def make_runtime(tmp_path: Path, listener: PromiseListener) -> Iterator[Callable
             api_tokens=TOKENS,
             sync={"min_backoff_seconds": 0.2, "max_backoff_seconds": 2.0, "max_attempts": 4},
         )
-        runtime = SyncRuntime(
-            settings,
-            extra_plugins={"production": production_plugin, "listener": listener},
-            load_entry_points=False,
-            transport=transport,
-        )
-        upgrade(runtime.engine)
-        built.append(runtime)
-        return runtime
+        plugins = {"production": production_plugin, "listener": listener}
+        return make_runtime(settings, plugins, transport=transport)
 
-    yield build
-    for runtime in built:
-        runtime.close()
+    return build
 
 
 def order(runtime: SyncRuntime, order_id: str, promised: dt.date | None = None) -> None:

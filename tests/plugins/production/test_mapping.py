@@ -53,9 +53,9 @@ def test_a_malformed_or_foreign_event_is_permanent() -> None:
 
 
 def test_records_are_found_only_by_lookup_columns(
-    make_runtime: Callable[..., SyncRuntime],
+    make_production: Callable[..., SyncRuntime],
 ) -> None:
-    records = make_runtime({}).host.context("production").store()
+    records = make_production({}).host.context("production").store()
     assert records.find("production_status", "order_id", "so-1") == []
     with pytest.raises(PermanentError, match="cannot be looked up by 'data'"):
         records.find("production_status", "data", "x")

@@ -42,9 +42,11 @@ def odoo_settings(version: int) -> dict[str, Any]:
     }
 
 
-def runtime_for(make_runtime: Callable[..., SyncRuntime], flow: str) -> tuple[SyncRuntime, Replay]:
+def runtime_for(
+    make_production: Callable[..., SyncRuntime], flow: str
+) -> tuple[SyncRuntime, Replay]:
     replay = Replay(RECORDINGS, flow)
-    runtime = make_runtime(odoo_settings(replay.version), httpx.MockTransport(replay))
+    runtime = make_production(odoo_settings(replay.version), httpx.MockTransport(replay))
     return runtime, replay
 
 
@@ -61,9 +63,9 @@ def data(runtime: SyncRuntime, type_: str, record_id: str) -> dict[str, Any]:
 
 
 def test_manufacturing_orders_set_the_promise_and_the_next_poll_resumes(
-    make_runtime: Callable[..., SyncRuntime],
+    make_production: Callable[..., SyncRuntime],
 ) -> None:
-    runtime, replay = runtime_for(make_runtime, "poll_v16")
+    runtime, replay = runtime_for(make_production, "poll_v16")
     order(runtime, "so-1", promised=dt.date(2024, 5, 15))
     first = poll_once(runtime, "production")
     replay.assert_done()
@@ -81,7 +83,7 @@ def test_manufacturing_orders_set_the_promise_and_the_next_poll_resumes(
         "2024-05-15 12:00:01"
     )
 
-    restarted, replay = runtime_for(make_runtime, "poll_v16_next")
+    restarted, replay = runtime_for(make_production, "poll_v16_next")
     second = poll_once(restarted, "production")
     replay.assert_done()
     assert (second.stored, second.duplicates) == (2, 0)
@@ -97,8 +99,8 @@ def test_manufacturing_orders_set_the_promise_and_the_next_poll_resumes(
     assert promises == [("2024-05-15", "2024-05-20"), ("2024-05-20", "2024-05-19")]
 
 
-def test_odoo_18_field_names(make_runtime: Callable[..., SyncRuntime]) -> None:
-    runtime, replay = runtime_for(make_runtime, "poll_v18")
+def test_odoo_18_field_names(make_production: Callable[..., SyncRuntime]) -> None:
+    runtime, replay = runtime_for(make_production, "poll_v18")
     order(runtime, "so-1")
     assert poll_once(runtime, "production").stored == 1
     replay.assert_done()
@@ -107,16 +109,16 @@ def test_odoo_18_field_names(make_runtime: Callable[..., SyncRuntime]) -> None:
     assert (status["stage"], status["progress"], status["eta"]) == ("done", 100, "2024-05-19")
 
 
-def test_an_unknown_order_is_passed_over(make_runtime: Callable[..., SyncRuntime]) -> None:
-    runtime, replay = runtime_for(make_runtime, "poll_v16")
+def test_an_unknown_order_is_passed_over(make_production: Callable[..., SyncRuntime]) -> None:
+    runtime, replay = runtime_for(make_production, "poll_v16")
     outcome = poll_once(runtime, "production")
     replay.assert_done()
     assert outcome.stored == 0
     assert load_cursor(runtime.engine, "production") is not None
 
 
-def test_odoo_down_moves_no_cursor(make_runtime: Callable[..., SyncRuntime]) -> None:
-    runtime, replay = runtime_for(make_runtime, "down")
+def test_odoo_down_moves_no_cursor(make_production: Callable[..., SyncRuntime]) -> None:
+    runtime, replay = runtime_for(make_production, "down")
     with pytest.raises(TransientError):
         poll_once(runtime, "production")
     replay.assert_done()

@@ -13,8 +13,8 @@ from plugins.production.settings import ProductionSettings
 SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk="
 
 
-def test_idle_without_a_backend(make_runtime: Callable[..., SyncRuntime]) -> None:
-    runtime = make_runtime({})
+def test_idle_without_a_backend(make_production: Callable[..., SyncRuntime]) -> None:
+    runtime = make_production({})
     assert runtime.host.description("production").target is None
     assert "production" not in runtime.host.active()
     assert runtime.host.health("production").detail == "idle: no backend configured"
@@ -42,8 +42,8 @@ def test_a_secret_alone_selects_the_inbound_webhook_backend() -> None:
     ],
 )
 def test_bad_settings_stop_start_up_naming_the_field(
-    make_runtime: Callable[..., SyncRuntime], values: dict[str, object], field: str
+    make_production: Callable[..., SyncRuntime], values: dict[str, object], field: str
 ) -> None:
     with pytest.raises(ConfigurationError, match="production") as raised:
-        make_runtime(values)
+        make_production(values)
     assert field in str(raised.value)

@@ -138,11 +138,11 @@ def promise_events(runtime: SyncRuntime, order_id: str) -> list[dict[str, Any]]:
 def test_a_production_sets_the_promise_and_each_change_is_applied_once(
     erp: TrytonERP,
     tryton_server: TrytonServer,
-    make_runtime: Build,
+    make_production: Build,
     listener: PromiseListener,
 ) -> None:
     cabinet = producible(erp, "CAB-1")
-    runtime = make_runtime(settings(tryton_server))
+    runtime = make_production(settings(tryton_server))
     order(runtime, "so-1")
     sale = sell(erp, "so-1", cabinet)
     (production,) = erp.productions(sale)
@@ -198,10 +198,10 @@ def test_a_production_sets_the_promise_and_each_change_is_applied_once(
 
 
 def test_productions_sharing_a_timestamp_are_each_handed_out_once_and_a_restart_resumes(
-    erp: TrytonERP, tryton_server: TrytonServer, make_runtime: Build
+    erp: TrytonERP, tryton_server: TrytonServer, make_production: Build
 ) -> None:
     first_product, second_product = producible(erp, "CAB-A"), producible(erp, "CAB-B")
-    runtime = make_runtime(settings(tryton_server, poll_batch=1))
+    runtime = make_production(settings(tryton_server, poll_batch=1))
     order(runtime, "so-2")
     productions = erp.productions(sell(erp, "so-2", first_product, second_product))
     assert len(productions) == 2
@@ -212,7 +212,7 @@ def test_productions_sharing_a_timestamp_are_each_handed_out_once_and_a_restart_
     assert (one.stored, one.more) == (1, True)
     cursor = load_cursor(runtime.engine, "production")
 
-    restarted = make_runtime(settings(tryton_server, poll_batch=1))
+    restarted = make_production(settings(tryton_server, poll_batch=1))
     assert load_cursor(restarted.engine, "production") == cursor
     two = poll_once(restarted, "production")
     assert (two.stored, two.duplicates) == (1, 0)
@@ -223,10 +223,10 @@ def test_productions_sharing_a_timestamp_are_each_handed_out_once_and_a_restart_
 
 
 def test_an_erp_down_during_a_poll_moves_no_cursor_and_the_change_arrives_later(
-    erp: TrytonERP, tryton_server: TrytonServer, make_runtime: Build
+    erp: TrytonERP, tryton_server: TrytonServer, make_production: Build
 ) -> None:
     cabinet = producible(erp, "CAB-9")
-    runtime = make_runtime(settings(tryton_server))
+    runtime = make_production(settings(tryton_server))
     order(runtime, "so-9")
     (production,) = erp.productions(sell(erp, "so-9", cabinet))
     assert poll_once(runtime, "production").stored == 1
@@ -235,7 +235,7 @@ def test_an_erp_down_during_a_poll_moves_no_cursor_and_the_change_arrives_later(
 
     down = dict(settings(tryton_server))
     down["tryton"] = {**down["tryton"], "url": f"http://127.0.0.1:{free_port()}"}
-    unreachable = make_runtime(down)
+    unreachable = make_production(down)
     with pytest.raises(TransientError):
         poll_once(unreachable, "production")
     assert load_cursor(unreachable.engine, "production") == cursor
@@ -252,10 +252,10 @@ def test_an_erp_down_during_a_poll_moves_no_cursor_and_the_change_arrives_later(
 
 
 def test_productions_of_sales_the_crm_does_not_know_are_passed_over(
-    erp: TrytonERP, tryton_server: TrytonServer, make_runtime: Build
+    erp: TrytonERP, tryton_server: TrytonServer, make_production: Build
 ) -> None:
     cabinet = producible(erp, "CAB-5")
-    runtime = make_runtime(settings(tryton_server))
+    runtime = make_production(settings(tryton_server))
     sell(erp, "not-a-crm-order", cabinet)
     outcome = poll_once(runtime, "production")
     assert (outcome.stored, outcome.more) == (0, False)

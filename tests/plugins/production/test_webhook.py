@@ -54,9 +54,9 @@ def document(
 
 @pytest.fixture
 def runtime(
-    make_runtime: Callable[[dict[str, Any]], SyncRuntime], webhook_secret: str
+    make_production: Callable[[dict[str, Any]], SyncRuntime], webhook_secret: str
 ) -> SyncRuntime:
-    built = make_runtime({"secret": webhook_secret})
+    built = make_production({"secret": webhook_secret})
     order(built, "so-1", promised=dt.date(2030, 5, 1))
     return built
 
