@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.api import admin, assignment, leads, problems, schemas, webhooks
@@ -110,6 +111,7 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
     app.add_exception_handler(RequestValidationError, problems.on_validation_error)
     app.add_exception_handler(ValidationError, problems.on_validation_error)
     app.add_exception_handler(StarletteHTTPException, problems.on_http_error)
+    app.add_exception_handler(OperationalError, problems.on_database_error)
     app.add_exception_handler(Exception, problems.on_unexpected)
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
 
@@ -118,11 +120,15 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-        metrics.latency.labels(route).observe(time.perf_counter() - started)
-        return response
+        status = "500"  # an exception no handler answered becomes a 500 further out
+        try:
+            response = await call_next(request)
+            status = str(response.status_code)
+            return response
+        finally:
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            metrics.requests.labels(request.method, route, status).inc()
+            metrics.latency.labels(route).observe(time.perf_counter() - started)
 
     for router in record_routers():
         app.include_router(router)

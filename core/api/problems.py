@@ -23,6 +23,7 @@ TITLES = {
     413: "Content too large",
     415: "Unsupported media type",
     422: "Validation failed",
+    500: "Internal server error",
     503: "Service unavailable",
 }
 
@@ -122,6 +123,19 @@ async def on_http_error(request: Request, error: Exception) -> JSONResponse:
     headers = dict(error.headers) if error.headers else None
     return problem_response(
         Problem(error.status_code, slug, detail, headers=headers), request.url.path
+    )
+
+
+async def on_database_error(request: Request, error: Exception) -> JSONResponse:
+    """Answer a database that cannot be reached with 503: the client may try again soon."""
+    return problem_response(
+        Problem(
+            503,
+            "database-unavailable",
+            "the database does not answer; try again shortly",
+            headers={"Retry-After": "5"},
+        ),
+        request.url.path,
     )
 
 

@@ -36,6 +36,7 @@ class InboundPlugin:
         self.feed: list[InboundEvent] = []
         self.polled_with: list[str | None] = []
         self.fail_next_apply: Exception | None = None
+        self.fail_next_parse: Exception | None = None
         self.pushed: list[Any] = []
 
     @hookimpl
@@ -55,6 +56,9 @@ class InboundPlugin:
 
     @hookimpl
     def crm_sync_parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[InboundEvent]:
+        if self.fail_next_parse is not None:
+            error, self.fail_next_parse = self.fail_next_parse, None
+            raise error
         if not hmac.compare_digest(headers.get("x-signature", ""), sign(body)):
             raise WebhookRejected(401, "the signature does not match")
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from core.kinds import KINDS
 from core.settings import Settings
 from core.sync.runtime import SyncRuntime
 from tests.core.api.conftest import PROBLEM, READER, WRITER, TestClient, sample
+from tests.core.inbound_plugin import InboundPlugin
 
 
 def test_healthz_needs_no_token(client: TestClient) -> None:
@@ -109,6 +111,49 @@ def test_metrics_expose_deliveries_per_plugin_and_state(client: TestClient) -> N
         'crm_sync_http_requests_total{method="PUT",route="/v1/customers/{record_id}",status="201"}'
         " 2.0"
     ) in lines
+
+
+def _requests_counted(client: TestClient, method: str, route: str, status: str) -> str | None:
+    """The request counter's line for one method, route and status, if there is one."""
+    labels = f'method="{method}",route="{route}",status="{status}"'
+    lines = client.get("/metrics", headers=READER).text.splitlines()
+    return next((line for line in lines if f"requests_total{{{labels}}}" in line), None)
+
+
+def test_a_database_that_does_not_answer_is_503_and_counted(
+    runtime: SyncRuntime, tmp_path: Path
+) -> None:
+    database = Path(runtime.engine.url.database or "")
+    with TestClient(create_app(runtime, background=False)) as client:
+        runtime.engine.dispose()
+        database.rename(tmp_path / "away.db")
+        database.mkdir()  # where the file was, SQLite now cannot open a database
+        try:
+            answer = client.get("/v1/customers", headers=READER)
+        finally:
+            database.rmdir()
+            (tmp_path / "away.db").rename(database)
+            runtime.engine.dispose()
+        assert answer.status_code == 503
+        assert answer.headers["content-type"] == PROBLEM
+        assert answer.headers["retry-after"] == "5"
+        assert answer.json()["type"].endswith("database-unavailable")
+        assert _requests_counted(client, "GET", "/v1/customers", "503") is not None
+
+
+def test_an_unexpected_error_is_a_500_problem_and_counted(
+    make_settings: Callable[..., Settings], make_runtime: Callable[..., SyncRuntime]
+) -> None:
+    plugin = InboundPlugin()
+    runtime = make_runtime(make_settings(), {"erp": plugin})
+    plugin.fail_next_parse = RuntimeError("secret detail of the crash")
+    app = create_app(runtime, background=False)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.post("/v1/webhooks/erp", content=b"[]")
+        assert answer.status_code == 500
+        assert answer.json()["title"] == "Internal server error"
+        assert "secret detail" not in answer.text
+        assert _requests_counted(client, "POST", "/v1/webhooks/{plugin}", "500") is not None
 
 
 def test_docs_and_openapi_are_served_without_a_token(client: TestClient) -> None:
