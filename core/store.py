@@ -609,16 +609,16 @@ def write_from_caller(
     keep = [name for name in kind.schema.system_fields if name not in model.model_fields_set]
     if not keep:
         return write_record(engine, kind, record_id, model, subscribers=subscribers)
+    body = model.model_dump(mode="json", exclude_computed_fields=True)
     for _ in range(20):
         stored = get_record(engine, kind, record_id)
         kept = {}
         if stored is not None:
             kept = {name: stored.data[name] for name in keep if stored.data.get(name) is not None}
-        if not kept:
-            return write_record(engine, kind, record_id, model, subscribers=subscribers)
-        body = model.model_dump(mode="json", exclude_computed_fields=True)
-        merged = kind.schema.model_validate({**body, **kept})
+        merged = kind.schema.model_validate({**body, **kept}) if kept else model
         try:
+            # Even with nothing to keep, only on top of the version read: a system field
+            # written in between would otherwise be erased by this body.
             return write_record(
                 engine,
                 kind,
