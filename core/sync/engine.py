@@ -38,12 +38,12 @@ from sqlalchemy import (
 from core.connectors.http import classify_exception
 from core.db.sync_tables import DEAD, FAILED, PENDING, SYNCED, SyncState
 from core.db.types import UTCDateTime, utcnow
-from core.errors import PermanentError, SyncError, TransientError
+from core.errors import PermanentError, SyncError
 from core.kinds import kind_by_type
 from core.plugin_types import OutboundDocument, PushResult, SyncRecord
 from core.plugins import PluginHost
 from core.settings import SyncSettings
-from core.sync.backoff import retry_delay
+from core.sync.backoff import exhausted, plan_retry
 from core.sync.idempotency import idempotency_key
 
 log = logging.getLogger(__name__)
@@ -182,11 +182,9 @@ class SyncEngine:
         for claim in claims:
             result = _Result(claim)
             results.append(result)
-            if claim.attempts > self.settings.max_attempts:
-                reason = claim.last_error or "the worker stopped during every attempt"
-                result.error = PermanentError(
-                    f"gave up after {claim.attempts - 1} attempts: {reason}"
-                )
+            given_up = exhausted(claim.attempts, self.settings, claim.last_error)
+            if given_up is not None:
+                result.error = given_up
                 continue
             row = rows.get((claim.kind, claim.record_id))
             if row is None:
@@ -261,24 +259,18 @@ class SyncEngine:
             if error is None:
                 params.update(v=result.version, ext=result.external_id, p_note=result.note)
                 done.append(params)
-            elif isinstance(error, TransientError) and claim.attempts < self.settings.max_attempts:
-                delay = retry_delay(
-                    claim.attempts,
-                    minimum=self.settings.min_backoff_seconds,
-                    maximum=self.settings.max_backoff_seconds,
-                    retry_after=error.retry_after,
-                    rng=self.rng,
-                )
-                delays.append(delay)
-                params.update(err=str(error), due=now + timedelta(seconds=delay))
+                continue
+            plan = plan_retry(error, claim.attempts, self.settings, rng=self.rng)
+            if plan.delay is not None:
+                delays.append(plan.delay)
+                params.update(err=plan.message, due=now + timedelta(seconds=plan.delay))
                 retry.append(params)
             else:
-                message = str(error)
-                if isinstance(error, TransientError):
-                    message = f"gave up after {claim.attempts} attempts: {message}"
-                params.update(err=message)
+                params.update(err=plan.message)
                 dead.append(params)
-                log.warning("%s %s %s is dead: %s", plugin, claim.kind, claim.record_id, message)
+                log.warning(
+                    "%s %s %s is dead: %s", plugin, claim.kind, claim.record_id, plan.message
+                )
         statements = self._statements
         with self.engine.begin() as connection:
             if done:

@@ -23,11 +23,11 @@ from core.db.engine import reading, upsert
 from core.db.inbound_tables import APPLIED, Cursor, InboxEvent
 from core.db.sync_tables import DEAD, FAILED, PENDING
 from core.db.types import utcnow
-from core.errors import TransientError
+from core.errors import SyncError
 from core.plugin_types import InboundEvent
 from core.plugins import PluginHost
 from core.settings import SyncSettings
-from core.sync.backoff import retry_delay
+from core.sync.backoff import exhausted, plan_retry
 
 log = logging.getLogger(__name__)
 
@@ -120,32 +120,27 @@ class InboundEngine:
         delays = []
         for row in claimed:
             event = InboundEvent(row.event_id, row.type, row.payload, row.occurred_at)
-            try:
-                self.host.apply_inbound(plugin, event)
-            except Exception as error:
-                failure = classify_exception(error)
-                if (
-                    isinstance(failure, TransientError)
-                    and row.attempts < self.settings.max_attempts
-                ):
-                    delay = retry_delay(
-                        row.attempts,
-                        minimum=self.settings.min_backoff_seconds,
-                        maximum=self.settings.max_backoff_seconds,
-                        retry_after=failure.retry_after,
-                    )
-                    delays.append(delay)
-                    self._finish(
-                        row.id, owner, FAILED, str(failure), now + timedelta(seconds=delay)
-                    )
-                    outcome.retry.append(row.id)
-                else:
-                    log.warning("%s inbound event %s is dead: %s", plugin, row.event_id, failure)
-                    self._finish(row.id, owner, DEAD, str(failure), now)
-                    outcome.dead += 1
+            error: SyncError | None = exhausted(row.attempts, self.settings, row.last_error)
+            if error is None:
+                try:
+                    self.host.apply_inbound(plugin, event)
+                except Exception as failure:
+                    error = classify_exception(failure)
+            if error is None:
+                self._finish(row.id, owner, APPLIED, None, now)
+                outcome.applied += 1
                 continue
-            self._finish(row.id, owner, APPLIED, None, now)
-            outcome.applied += 1
+            plan = plan_retry(error, row.attempts, self.settings)
+            if plan.delay is not None:
+                delays.append(plan.delay)
+                self._finish(
+                    row.id, owner, FAILED, plan.message, now + timedelta(seconds=plan.delay)
+                )
+                outcome.retry.append(row.id)
+            else:
+                log.warning("%s inbound event %s is dead: %s", plugin, row.event_id, plan.message)
+                self._finish(row.id, owner, DEAD, plan.message, now)
+                outcome.dead += 1
         outcome.retry_delay = max(delays, default=0.0)
         return outcome
 
@@ -171,6 +166,7 @@ class InboundEngine:
                 InboxEvent.payload,
                 InboxEvent.occurred_at,
                 InboxEvent.attempts,
+                InboxEvent.last_error,
             )
         )
         with self.engine.begin() as connection:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,11 +13,12 @@ from sqlalchemy import select
 from core import InboundEvent, TransientError
 from core.api.app import create_app
 from core.db.inbound_tables import InboxEvent
+from core.db.types import utcnow
 from core.kinds import KINDS
 from core.settings import Settings
 from core.store import sync_rows, timeline, write_record
 from core.sync.admin import list_inbox, retry_inbox
-from core.sync.inbound import load_cursor
+from core.sync.inbound import load_cursor, store_events
 from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import poll_once
 from tests.core.api.conftest import TestClient
@@ -234,3 +236,40 @@ def test_the_sweeper_resends_inbound_events_whose_message_was_lost(
     apply_all(runtime)
     assert sweep_inbox(runtime, now=later + timedelta(seconds=5)) == 0
     assert status_of(runtime, "C-1")[1] == "blocked"
+
+
+def test_an_event_that_kills_its_worker_ends_dead(
+    runtime: SyncRuntime, plugin: InboundPlugin
+) -> None:
+    customer(runtime, "C-1")
+    stored = store_events(runtime.engine, "erp", [InboundEvent("E-1", "status", {"id": "C-1"})])
+    (row_id,) = stored.ids
+    now = utcnow()
+    for _ in range(4):  # four workers claim it and die before recording anything
+        assert len(runtime.inbound._claim("erp", [row_id], "crashed", now)) == 1
+        now += timedelta(seconds=6)
+    plugin.fail_next_apply = AssertionError("the event must not be applied again")
+    outcome = runtime.inbound.process("erp", [row_id], now=now)
+    assert (outcome.dead, outcome.applied) == (1, 0)
+    assert plugin.fail_next_apply is not None
+    (event,) = list_inbox(runtime.engine, plugin="erp")
+    assert event.state == "dead"
+    assert "gave up after 4 attempts: the worker stopped during every attempt" in (
+        event.last_error or ""
+    )
+
+
+def test_a_transient_failure_on_the_last_attempt_ends_dead_saying_so(
+    runtime: SyncRuntime, plugin: InboundPlugin
+) -> None:
+    customer(runtime, "C-1")
+    stored = store_events(runtime.engine, "erp", [InboundEvent("E-1", "status", {"id": "C-1"})])
+    (row_id,) = stored.ids
+    now = utcnow()
+    for attempt in range(1, 5):
+        plugin.fail_next_apply = TransientError("ERP busy")
+        outcome = runtime.inbound.process("erp", [row_id], now=now)
+        assert (outcome.retry, outcome.dead) == (([row_id], 0) if attempt < 4 else ([], 1))
+        now += timedelta(seconds=60)
+    (event,) = list_inbox(runtime.engine, plugin="erp")
+    assert event.state == "dead" and event.last_error == "gave up after 4 attempts: ERP busy"
