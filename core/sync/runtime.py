@@ -95,18 +95,21 @@ class SyncRuntime:
         self.actors: dict[str, Any] = {}
         self.inbound_actors: dict[str, Any] = {}
         for plugin in self.host.active():
+            # Both kinds of job hold a lease: one must not outlive it, or the sweeper
+            # hands the same work to a second worker while the first still runs.
+            options = {
+                "max_retries": 20,
+                "min_backoff": 1000,
+                "max_backoff": 300_000,
+                "time_limit": int(settings.sync.lease_seconds * 1000),
+            }
             self.actors[plugin] = dramatiq.Actor(
                 self._handler(plugin),
                 broker=self.broker,
                 actor_name=f"crm_sync_{plugin}",
                 queue_name=self.queue_name(plugin),
                 priority=0,
-                options={
-                    "max_retries": 20,
-                    "min_backoff": 1000,
-                    "max_backoff": 300_000,
-                    "time_limit": int(settings.sync.lease_seconds * 1000),
-                },
+                options=options,
             )
             self.inbound_actors[plugin] = dramatiq.Actor(
                 self._inbound_handler(plugin),
@@ -114,7 +117,7 @@ class SyncRuntime:
                 actor_name=f"crm_sync_inbound_{plugin}",
                 queue_name=self.queue_name(plugin),
                 priority=0,
-                options={"max_retries": 20, "min_backoff": 1000, "max_backoff": 300_000},
+                options=options,
             )
         self.checkpointer.start()
 
@@ -131,7 +134,14 @@ class SyncRuntime:
 
     def _inbound_handler(self, plugin: str) -> Any:
         def apply(ids: list[int]) -> None:
-            outcome = self.inbound.process(plugin, ids)
+            limit = self.host.inflight(plugin)
+            if not limit.acquire(timeout=BUSY_WAIT_SECONDS):
+                self.dispatch_inbound(plugin, ids, delay_seconds=BUSY_DELAY_MS / 1000)
+                return
+            try:
+                outcome = self.inbound.process(plugin, ids)
+            finally:
+                limit.release()
             if outcome.retry:
                 self.dispatch_inbound(plugin, outcome.retry, delay_seconds=outcome.retry_delay)
 

@@ -11,15 +11,17 @@ from typing import Any
 import dramatiq
 import pytest
 
-from core import PushResult
+from core import InboundEvent, PluginContext, PushResult, hookimpl
 from core.db.types import utcnow
 from core.kinds import KINDS
 from core.settings import Settings
 from core.store import write_record
 from core.sync.admin import queue_counts
+from core.sync.inbound import store_events
 from core.sync.leases import acquire_lease, release_lease
 from core.sync.runtime import SyncRuntime
 from core.sync.sweeper import sweep_once
+from tests.core.inbound_plugin import InboundPlugin
 from tests.core.scripted_plugin import ScriptedPlugin
 
 CUSTOMERS = KINDS["customers"]
@@ -92,6 +94,42 @@ def test_a_stuck_target_does_not_hold_up_the_others(
         release.set()
     stuck.script.clear()
     assert wait_until(lambda: synced(runtime, "stuck") == 10, 20)
+
+
+class StuckInbound(InboundPlugin):
+    """An inbound target whose events hang until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__(subscriptions=())
+        self.release = threading.Event()
+        self.applied = 0
+
+    @hookimpl
+    def crm_sync_apply_inbound(self, context: PluginContext, event: InboundEvent) -> None:
+        self.release.wait(30)
+        self.applied += 1
+
+
+def test_a_stuck_inbound_target_does_not_hold_up_the_others(
+    make_settings: Callable[..., Settings],
+    make_runtime: Callable[..., SyncRuntime],
+    running: Callable[[SyncRuntime], dramatiq.Worker],
+) -> None:
+    stuck, healthy = StuckInbound(), ScriptedPlugin()
+    runtime = make_runtime(make_settings(worker_threads=4), {"erp": stuck, "healthy": healthy})
+    events = [InboundEvent(f"E-{n}", "status", {"id": f"C-{n}"}) for n in range(8)]
+    stored = store_events(runtime.engine, "erp", events)
+    running(runtime)
+    for row_id in stored.ids:
+        runtime.dispatch_inbound("erp", [row_id])
+    time.sleep(0.5)  # the stuck events take the threads they are allowed
+    for number in range(10):
+        write(runtime, f"C-{number}")
+    try:
+        assert wait_until(lambda: len(healthy.documents) == 10), len(healthy.documents)
+    finally:
+        stuck.release.set()
+    assert wait_until(lambda: stuck.applied == 8, 20), stuck.applied
 
 
 def test_the_sweeper_resends_a_lost_message(
