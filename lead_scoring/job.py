@@ -10,6 +10,8 @@ timeline events are committed together, and the outbox messages go out after.
 When the lead changed since it was read, or another worker assigned it first, the
 transaction is rolled back and the batch is done again the step-by-step way (score and
 store, then assign), which re-reads and retries: the outcome is the same, only slower.
+A batch with several new leads is stored at once and assigned step by step, so each
+decision sees the ones before it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from lead_scoring.assignment.service import (
     AssignmentOutcome,
     AssignmentService,
     Choice,
-    Prepared,
 )
 from lead_scoring.assignment.step import assign_scored
 from lead_scoring.service import (
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 
 def score_and_assign(
     scorer: LeadScorer,
-    service: AssignmentService | None,
+    service: AssignmentService,
     lead_ids: Sequence[str],
     loaded: Sequence[LeadInput] = (),
 ) -> list[ScoredLead]:
@@ -50,24 +51,24 @@ def score_and_assign(
 
     ``loaded`` are leads already read (by the sync engine, for the job): the others are
     read here. A lead read too early is caught by the version check of the write-back.
+    A batch with more than one lead to assign goes step by step: each decision must
+    see the ones before it (capacity, quotas, turns, a duplicate in the same batch).
     """
     ids = list(dict.fromkeys(lead_ids))
     inputs = {item.id: item for item in loaded if item.id in ids}
+    now = service.clock()
     with reading(scorer.engine) as reader:
         missing = [lead_id for lead_id in ids if lead_id not in inputs]
         if missing:
             inputs.update(load_leads(reader, missing))
         batch = scorer.compute(list(inputs.values()), reader)
-        if service is None:
-            prepared: dict[str, Prepared] = {}
-        else:
-            now = service.clock()
-            prepared = {
-                entry.item.id: service.prepare(reader, _scored_record(entry), now)
-                for entry in batch
-            }
-    if service is None:
-        return scorer.store_many(batch)
+        prepared = {
+            entry.item.id: service.prepare(reader, _scored_record(entry), now) for entry in batch
+        }
+    if sum(ready.new for ready in prepared.values()) > 1:
+        scored = scorer.store_many(batch)
+        assign_scored(service, scored)
+        return scored
     choices: dict[str, Choice] = {}
     for lead_id, ready in prepared.items():
         choice = service.choose(ready, now)

@@ -37,7 +37,7 @@ from core.records import RecordAccess
 from core.schemas.activities import Interaction
 from core.schemas.leads import Lead
 from core.sync.scheduler import PeriodicJob
-from lead_scoring.assignment.step import service_for
+from lead_scoring.assignment.step import assignment_rules, service_for
 from lead_scoring.facts import EngagementEvent
 from lead_scoring.job import score_and_assign
 from lead_scoring.rules import RulesError
@@ -166,6 +166,7 @@ def crm_sync_settings_model() -> type[LeadScoringSettings]:
 def crm_sync_describe(context: PluginContext) -> PluginDescription:
     """Leads and interactions are rescored; a bad rules file stops start-up here."""
     config = load_config(context)
+    assignment_rules(context)
     source = _settings(context).rules_file or "lead_scoring/default_rules.toml"
     rules = len(config.rules.fit.rules) + len(config.rules.engagement.rules)
     return PluginDescription(

@@ -300,6 +300,11 @@ class Prepared:
         | None
     )
 
+    @property
+    def new(self) -> bool:
+        """Whether the lead is open and has no assignment yet: a decision will be made."""
+        return self.existing is None and self.stored.data.get("status") in OPEN_STATUSES
+
 
 @dataclass(frozen=True)
 class Choice:

@@ -11,7 +11,7 @@ import pytest
 from core.plugin_types import PluginContext, PluginSettings
 from core.records import RecordAccess
 from core.schemas.leads import Lead
-from lead_scoring.assignment.step import assign_after_scoring, service_for
+from lead_scoring.assignment.step import assign_scored, service_for
 from tests.lead_scoring.assignment.conftest import World
 
 
@@ -31,8 +31,8 @@ def test_the_step_assigns_open_leads_once(world: World, context: PluginContext) 
     world.agent("a1")
     world.lead("L")
     world.lead("lost", status="lost")
-    assign_after_scoring(context, [scored("L"), scored("lost", status="lost")])
-    assign_after_scoring(context, [scored("L")])
+    assign_scored(service_for(context), [scored("L"), scored("lost", status="lost")])
+    assign_scored(service_for(context), [scored("L")])
     assert world.owner("lead", "L") == "a1"
     assert world.owner("lead", "lost") is None
     assert len(world.history("L")) == 1
@@ -42,9 +42,8 @@ def test_the_step_assigns_open_leads_once(world: World, context: PluginContext) 
 def test_the_step_records_the_first_response(world: World, context: PluginContext) -> None:
     world.agent("a1")
     world.lead("L")
-    assign_after_scoring(context, [scored("L")])
+    assign_scored(service_for(context), [scored("L")])
     service = service_for(context)
-    assert service is not None
     occurred = service.measures(["L"])["L"].assigned_at
     assert occurred is not None
     world.put(
@@ -55,11 +54,11 @@ def test_the_step_records_the_first_response(world: World, context: PluginContex
         direction="outbound",
         occurred_at=occurred.isoformat(),
     )
-    assign_after_scoring(context, [scored("L")])
+    assign_scored(service_for(context), [scored("L")])
     assert service.measures(["L"], refresh=False)["L"].sla == "met"
 
 
-def test_without_a_database_the_step_does_nothing() -> None:
+def test_without_a_database_there_is_no_assignment_service() -> None:
     bare = PluginContext(name="lead_scoring", settings=PluginSettings(), http=httpx.Client())
-    assign_after_scoring(bare, [scored("L")])
-    assert service_for(bare) is None
+    with pytest.raises(RuntimeError, match="records facade"):
+        service_for(bare)

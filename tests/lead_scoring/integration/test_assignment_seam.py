@@ -8,16 +8,19 @@ the score and assigning step by step, with the same outcome.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from core.errors import ConfigurationError
 from core.kinds import KINDS_BY_TYPE
 from core.store import get_record, timeline
 from core.sync.runtime import SyncRuntime
-from lead_scoring.assignment.service import AssignmentService, Prepared
+from lead_scoring.assignment.service import RULES_ENV, AssignmentService, Prepared
 from lead_scoring.assignment.step import service_for
 from lead_scoring.assignment.tables import AssignmentHistory, Timer
 from tests.lead_scoring.integration.conftest import GOOD_LEAD, drain, lead_data, put, sync_row
@@ -141,3 +144,38 @@ def test_a_lead_another_worker_assigned_meanwhile_keeps_that_assignment(
     assert stored.data["owner_id"] == taken[0]
     assert stored.data["score"] is not None
     assert _pending_timers(runtime, "L-1") == ["first_response"]
+
+
+def test_new_leads_pushed_together_each_see_the_decisions_before_them(
+    scoring_runtime: Callable[..., SyncRuntime],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rules = tmp_path / "assignment.toml"
+    rules.write_text('[defaults]\nmax_open_leads = 1\n[[rules]]\nname = "all"\n', "utf-8")
+    monkeypatch.setenv(RULES_ENV, str(rules))
+    runtime = scoring_runtime()
+    _agents(runtime, 2)
+    for number in range(4):
+        phone = f"0912000{number:04d}"
+        put(runtime, "lead", f"L-{number}", {**GOOD_LEAD, "phones": [phone], "emails": []})
+    put(runtime, "lead", "L-copy", {**GOOD_LEAD, "phones": ["09120000000"], "emails": []})
+    drain(runtime)  # one push takes them all (max_batch 50)
+    owners = {n: lead_data(runtime, f"L-{n}").get("owner_id") for n in range(4)}
+    assert sorted(o for o in owners.values() if o) == ["A-0", "A-1"]
+    assert list(owners.values()).count(None) == 2
+    actions = [action for action, _, _ in _history(runtime, "L-copy")]
+    assert actions == ["linked"]
+    assert lead_data(runtime, "L-copy")["owner_id"] == owners[0]
+
+
+def test_a_bad_assignment_rules_file_stops_start_up(
+    scoring_runtime: Callable[..., SyncRuntime],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rules = tmp_path / "assignment.toml"
+    rules.write_text('[[rules]]\nname = "all"\nwhen.colour = ["red"]\n', "utf-8")
+    monkeypatch.setenv(RULES_ENV, str(rules))
+    with pytest.raises(ConfigurationError, match=r"rule 1 \('all'\): when.colour"):
+        scoring_runtime()
