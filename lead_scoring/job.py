@@ -89,12 +89,12 @@ def score_and_assign(
     except (ConcurrentUpdate, AlreadyAssigned) as race:
         log.info("leads %s changed while being scored (%s); storing them step by step", ids, race)
         return step_by_step(scorer, service, ids)
-    scorer.send(stored.sends)
-    for plugin, refs in sends:
-        service.dispatch(plugin, refs)
+    scorer.send(
+        [*stored.sends, *((plugin, type_, id_) for plugin, refs in sends for type_, id_ in refs)]
+    )
     for ready in prepared.values():
-        if ready.existing is not None and ready.existing.first_response_at is None:
-            service.refresh(ready.stored.id)
+        if ready.existing is not None:
+            service.refresh(ready.stored.id, current=ready.existing)
     return stored.scored
 
 

@@ -523,9 +523,15 @@ class LeadScorer:
         return stored.scored
 
     def send(self, sends: Sequence[tuple[str, str, str]]) -> None:
-        """Dispatch the messages of a committed :meth:`store_in`: (plugin, type, id)."""
+        """Dispatch committed outbox rows, (plugin, type, id): one call per plugin.
+
+        The runtime splits each plugin's refs into messages of the plugin's batch size.
+        """
+        refs: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for plugin, type_, record_id in sends:
-            self.records.dispatch(plugin, [(type_, record_id)])
+            refs[plugin].append((type_, record_id))
+        for plugin, plugin_refs in refs.items():
+            self.records.dispatch(plugin, plugin_refs)
 
     def store_in(
         self,

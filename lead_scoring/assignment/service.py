@@ -265,6 +265,11 @@ _INSERT_DECIDED_TIMER = (
     .returning(Timer.id)
 )
 _INSERT_HISTORY = insert(AssignmentHistory).returning(AssignmentHistory.id)
+#: The lead's earliest outbound interaction: when its first response was given.
+_FIRST_OUTBOUND = select(func.min(InteractionRow.occurred_at)).where(
+    InteractionRow.lead_id == bindparam("lead_id"),
+    InteractionRow.data["direction"].as_string() == "outbound",
+)
 _MARK_APPLIED = (
     update(AssignmentHistory)
     .where(AssignmentHistory.id == bindparam("p_history_id"))
@@ -1243,7 +1248,7 @@ class AssignmentService:
 
     def ask_plugins(self, lead: StoredRecord, candidates: Sequence[str]) -> str | None:
         """The first agent id a plugin's ``crm_sync_assign_lead`` returns, in name order."""
-        if self.host is None:
+        if self.host is None or not self.host.implementers("crm_sync_assign_lead"):
             return None
         record = SyncRecord(
             type="lead",
@@ -1265,27 +1270,26 @@ class AssignmentService:
     # -- first response and measures -------------------------------------------------
 
     def first_outbound(self, lead_id: str) -> datetime | None:
-        """When the lead was first contacted by us (the first outbound interaction)."""
-        statement = select(InteractionRow.data, InteractionRow.occurred_at).where(
-            InteractionRow.lead_id == lead_id
-        )
-        with reading(self.engine) as connection:
-            rows = connection.execute(statement).all()
-        times = [row.occurred_at for row in rows if row.data.get("direction") == "outbound"]
-        return min(times) if times else None
+        """When the lead was first contacted by us (its earliest outbound interaction)."""
+        with reading(self.engine) as reader:
+            found = reader.execute(_FIRST_OUTBOUND, {"lead_id": lead_id}).scalar()
+        return found if isinstance(found, datetime) else None
 
-    def refresh(self, lead_id: str) -> Any:
-        """Stop the clock if the lead was answered: store the time, cancel its timers."""
-        row = self.current(lead_id)
+    def refresh(self, lead_id: str, *, current: Any = None) -> None:
+        """Stop the clock if the lead was answered: store the time, cancel its timers.
+
+        ``current`` is the lead's assignment row when the caller has just read it.
+        """
+        row = current if current is not None else self.current(lead_id)
         if row is None or row.first_response_at is not None:
-            return row
+            return
         answered = self.first_outbound(lead_id)
         if answered is None:
-            return row
+            return
+        changes: dict[str, Any] = {"first_response_at": answered}
+        if row.first_response_due_at is not None and answered > row.first_response_due_at:
+            changes["breached"] = True
         with self.engine.begin() as connection:
-            changes: dict[str, Any] = {"first_response_at": answered}
-            if row.first_response_due_at is not None and answered > row.first_response_due_at:
-                changes["breached"] = True
             connection.execute(
                 update(LeadAssignment)
                 .where(
@@ -1293,17 +1297,7 @@ class AssignmentService:
                 )
                 .values(**changes)
             )
-            connection.execute(
-                update(Timer)
-                .where(
-                    Timer.subject_type == "lead",
-                    Timer.subject_id == lead_id,
-                    Timer.kind.in_(FIRST_RESPONSE_TIMERS),
-                    Timer.state == TIMER_PENDING,
-                )
-                .values(state=TIMER_CANCELLED)
-            )
-        return self.current(lead_id)
+            connection.execute(_CANCEL_FIRST_RESPONSE, {"lead_id": lead_id})
 
     def measures(self, lead_ids: Sequence[str], *, refresh: bool = True) -> dict[str, LeadMeasures]:
         """The assignment measures of leads (leads never assigned get ``sla`` = none)."""

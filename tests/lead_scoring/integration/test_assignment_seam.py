@@ -23,7 +23,14 @@ from core.sync.runtime import SyncRuntime
 from lead_scoring.assignment.service import RULES_ENV, AssignmentService, Prepared
 from lead_scoring.assignment.step import service_for
 from lead_scoring.assignment.tables import AssignmentHistory, Timer
-from tests.lead_scoring.integration.conftest import GOOD_LEAD, drain, lead_data, put, sync_row
+from tests.lead_scoring.integration.conftest import (
+    GOOD_LEAD,
+    drain,
+    interaction,
+    lead_data,
+    put,
+    sync_row,
+)
 
 
 def test_scored_leads_are_assigned_in_rotation(runtime: SyncRuntime) -> None:
@@ -179,3 +186,18 @@ def test_a_bad_assignment_rules_file_stops_start_up(
     monkeypatch.setenv(RULES_ENV, str(rules))
     with pytest.raises(ConfigurationError, match=r"rule 1 \('all'\): when.colour"):
         scoring_runtime()
+
+
+def test_an_outbound_interaction_stops_the_clock_in_the_job(runtime: SyncRuntime) -> None:
+    _agents(runtime, 1)
+    put(runtime, "lead", "L-1", GOOD_LEAD)
+    drain(runtime)
+    assert _pending_timers(runtime, "L-1") == ["first_response"]
+    put(runtime, "interaction", "I-in", interaction("L-1", "whatsapp", "inbound", 0))
+    drain(runtime)
+    assert _pending_timers(runtime, "L-1") == ["first_response"]  # the lead spoke, not us
+    put(runtime, "interaction", "I-out", interaction("L-1", "call", "outbound", 0))
+    drain(runtime)
+    assert _pending_timers(runtime, "L-1") == []
+    measures = _job_service(runtime).measures(["L-1"], refresh=False)["L-1"]
+    assert measures.sla == "met" and measures.first_response_at is not None
