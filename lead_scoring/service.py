@@ -624,7 +624,7 @@ class LeadScorer:
         new = result.qualification
         if new == published:
             return ()
-        if not publish_qualification(self.engine, lead_id, published, new, connection=connection):
+        if not publish_qualification(connection, lead_id, published, new):
             return ()
         events = threshold_events(published, new)
         payload = {

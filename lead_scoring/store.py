@@ -285,23 +285,15 @@ def _prediction_values(prediction: Prediction) -> dict[str, Any]:
 
 
 def publish_qualification(
-    engine: Engine,
-    lead_id: str,
-    old: QualificationLevel,
-    new: QualificationLevel,
-    *,
-    connection: Connection | None = None,
+    connection: Connection, lead_id: str, old: QualificationLevel, new: QualificationLevel
 ) -> bool:
     """Move a lead's published qualification from ``old`` to ``new``; False if it was not ``old``.
 
-    A compare-and-set: of two processes that saw the same crossing, exactly one gets
-    True and publishes the events. With ``connection`` it runs in that transaction.
+    A compare-and-set in ``connection``'s transaction: of two processes that saw the
+    same crossing, exactly one gets True and publishes the events.
     """
     params = {"p_lead": lead_id, "p_old": old, "p_new": new}
-    if connection is not None:
-        return connection.execute(_PUBLISH, params).rowcount == 1
-    with engine.begin() as own:
-        return own.execute(_PUBLISH, params).rowcount == 1
+    return bool(connection.execute(_PUBLISH, params).rowcount == 1)
 
 
 _PUBLISH = (

@@ -70,7 +70,7 @@ from core.plugin_types import SyncRecord
 from core.plugins import PluginHost
 from core.records import Dispatch, RecordAccess, Subscribers, emit_event_in
 from core.schemas.parties import Agent
-from core.store import ConcurrentUpdate, StoredRecord, get_record, write_record, write_record_in
+from core.store import ConcurrentUpdate, StoredRecord, get_record, write_record_in
 from lead_scoring.assignment.rules import (
     AssignmentRules,
     Rule,
@@ -511,12 +511,6 @@ class AssignmentService:
             and norm(province) not in {norm(p) for p in agent.provinces}
         )
 
-    def with_capacity(
-        self, rule: Rule, candidates: Sequence[str], agents: dict[str, Agent], now: datetime
-    ) -> list[str]:
-        """The candidates below the rule's open-lead limit and daily quota."""
-        return self._with_capacity(rule, candidates, agents, now, None)
-
     def _with_capacity(
         self,
         rule: Rule,
@@ -819,11 +813,7 @@ class AssignmentService:
             row.at,
         )
         with self.engine.begin() as connection:
-            connection.execute(
-                update(AssignmentHistory)
-                .where(AssignmentHistory.id == history_id)
-                .values(applied=True)
-            )
+            connection.execute(_MARK_APPLIED, {"p_history_id": history_id})
 
     def apply_pending(self, *, older_than: float = 30.0, limit: int = 100) -> int:
         """Apply steps committed at least ``older_than`` seconds ago but never applied."""
@@ -850,22 +840,13 @@ class AssignmentService:
         occurred_at: datetime,
     ) -> None:
         """Store an event with a fixed id (so publishing twice stores it once) and queue it."""
-        kind = KINDS_BY_TYPE["event"]
-        model = kind.schema.model_validate(
-            {
-                "type": type_,
-                "subject_type": subject_type,
-                "subject_id": subject_id,
-                "source": self.source,
-                "occurred_at": occurred_at,
-                "payload": payload,
-            }
-        )
-        plugins = [p for p in self.subscribers(f"event.{type_}") if p != self.source]
-        result = write_record(self.engine, kind, event_id, model, subscribers=plugins)
-        if result.changed:
-            for plugin in result.subscribers:
-                self.dispatch(plugin, [("event", event_id)])
+        with self.engine.begin() as connection:
+            _, plugins = emit_event_in(
+                connection, type_, subject_type, subject_id, payload, source=self.source,
+                subscribers=self.subscribers, now=occurred_at, event_id=event_id,
+            )  # fmt: skip
+        for plugin in plugins:
+            self.dispatch(plugin, [("event", event_id)])
 
     # -- assignment ----------------------------------------------------------------
 
@@ -1139,17 +1120,6 @@ class AssignmentService:
             first_response_due_at=row.first_response_due_at,
         )
 
-    def _apply_lead_steps(self, lead_id: str) -> None:
-        statement = select(AssignmentHistory.id).where(
-            AssignmentHistory.subject_type == "lead",
-            AssignmentHistory.subject_id == lead_id,
-            AssignmentHistory.applied.is_(False),
-        )
-        with reading(self.engine) as connection:
-            ids = list(connection.execute(statement).scalars())
-        for history_id in ids:
-            self.apply(history_id)
-
     def reassign(self, lead_id: str, agent_id: str, *, by: str, why: str) -> AssignmentOutcome:
         """Give a lead to ``agent_id`` by hand; the history keeps who, when and why.
 
@@ -1186,11 +1156,6 @@ class AssignmentService:
 
     # -- matching ------------------------------------------------------------------
 
-    def duplicate_of(self, lead_id: str, lead: dict[str, Any]) -> Any:
-        """The assignment of the oldest open, assigned lead sharing a phone or e-mail."""
-        with reading(self.engine) as connection:
-            return self._duplicate_of(connection, lead_id, lead)
-
     def _duplicate_of(self, connection: Connection, lead_id: str, lead: dict[str, Any]) -> Any:
         """``duplicate_of`` on an open connection: one statement (two for a linked one)."""
         phones = _phones(lead.get("phones", []))
@@ -1203,13 +1168,6 @@ class AssignmentService:
             root = connection.execute(_SELECT_ROOT, {"root": row.linked_to}).first()
             return root or row
         return row
-
-    def sticky_owner(
-        self, lead: dict[str, Any], agents: dict[str, Agent], national_id: str | None
-    ) -> tuple[str, str] | None:
-        """(owner, customer id) of a known customer matching the lead, if the owner is active."""
-        with reading(self.engine) as connection:
-            return self._sticky_owner(connection, lead, agents, national_id)
 
     def _sticky_owner(
         self,

@@ -7,15 +7,17 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from core.errors import ConfigurationError
+from core.errors import ConfigurationError, PermanentError
 from core.kinds import kind_by_type
 from core.plugin_types import SyncRecord
 from core.store import get_record, timeline
 from core.sync.runtime import SyncRuntime
-from lead_scoring.store import get_score
+from lead_scoring.service import LeadScorer
+from lead_scoring.store import get_score, publish_qualification
 from tests.lead_scoring.integration.conftest import (
     GOOD_LEAD,
     Steps,
@@ -292,3 +294,36 @@ def test_a_lead_document_is_json_and_carries_the_lead_the_engine_loaded(
     assert (payload["lead_id"], payload["version"]) == ("L-1", 1)
     assert payload["lead"]["contact_name"] == GOOD_LEAD["contact_name"]
     assert datetime.fromisoformat(payload["created_at"]) == stored.created_at
+
+
+def test_a_lead_that_cannot_be_scored_fails_alone(
+    runtime: SyncRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compute = LeadScorer.compute
+
+    def refuse_one(self: LeadScorer, inputs: Any, reader: Any, **kwargs: Any) -> Any:
+        if any(item.id == "L-bad" for item in inputs):
+            raise PermanentError("lead L-bad cannot be scored")
+        return compute(self, inputs, reader, **kwargs)
+
+    monkeypatch.setattr(LeadScorer, "compute", refuse_one)
+    put(runtime, "lead", "L-good", GOOD_LEAD)
+    put(runtime, "lead", "L-bad", GOOD_LEAD)
+    outcome = runtime.sync.process("lead_scoring", [("lead", "L-good"), ("lead", "L-bad")])
+    assert (outcome.pushed, outcome.dead) == (1, 1)
+    assert get_score(runtime.engine, "L-good") is not None
+    assert get_score(runtime.engine, "L-bad") is None
+    assert sync_row(runtime, "L-bad").last_error == "lead L-bad cannot be scored"
+
+
+def test_a_threshold_crossing_is_published_by_one_writer_only(runtime: SyncRuntime) -> None:
+    put(runtime, "lead", "L-1", GOOD_LEAD)
+    drain(runtime)
+    stored = get_score(runtime.engine, "L-1")
+    assert stored is not None and stored.published_qualification != "none"
+    with runtime.engine.begin() as connection:  # as if the crossing had not been published
+        assert publish_qualification(connection, "L-1", stored.published_qualification, "none")
+    with runtime.engine.begin() as connection:
+        first = publish_qualification(connection, "L-1", "none", "mql")
+        second = publish_qualification(connection, "L-1", "none", "mql")
+    assert (first, second) == (True, False)

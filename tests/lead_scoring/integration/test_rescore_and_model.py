@@ -17,7 +17,7 @@ import lead_scoring.plugin as lead_scoring_plugin
 from core.cli import app
 from core.store import timeline
 from core.sync.runtime import SyncRuntime
-from lead_scoring.service import train
+from lead_scoring.service import percent, train
 from lead_scoring.settings import LeadScoringSettings
 from lead_scoring.store import get_score, latest_model
 from tests.lead_scoring.integration.conftest import drain, lead_data, put
@@ -32,6 +32,17 @@ CHANNELS = [
     ("email", "inbound"),
     ("note", "outbound"),
 ]
+
+
+#: A profile the default rules like: big manufacturer in Tehran, a buyer, a large budget.
+GOOD_PROFILE = {
+    "industry": "تولیدی",
+    "company_size": 250,
+    "province": "تهران",
+    "job_title": "مدیر خرید",
+    "budget": "6000000000",
+    "source": "referral",
+}
 
 
 def random_lead(rng: random.Random) -> dict[str, Any]:
@@ -99,9 +110,33 @@ def test_rescore_all_writes_back_only_what_changed(runtime: SyncRuntime) -> None
     versions = {i: lead_data(runtime, i) for i in (f"L-{n:03d}" for n in range(40))}
     again = job.rescore_all(now=NOW)
     assert (again.leads, again.changed, again.written, again.events) == (40, 0, 0, 0)
-    put(runtime, "lead", "L-007", {**versions["L-007"], "job_title": "مدیر عامل"})
+    before = get_score(runtime.engine, "L-007")
+    assert before is not None
+    changed = {**versions["L-007"], **GOOD_PROFILE}
+    put(runtime, "lead", "L-007", changed)
     later = job.rescore_all(now=NOW)
-    assert later.changed <= 1
+    assert (later.changed, later.written) == (1, 1)
+    after = get_score(runtime.engine, "L-007")
+    assert after is not None and after.fit > before.fit
+    assert lead_data(runtime, "L-007")["fit_score"] == percent(after.fit)
+
+
+def test_rescore_all_lets_old_engagement_fade(runtime: SyncRuntime) -> None:
+    ids = fill(runtime, 40)
+    job = lead_scoring_plugin.scorer(runtime.host.context("lead_scoring"))
+    job.rescore_all(now=NOW)
+    engaged = {
+        lead_id: score.engagement
+        for lead_id in ids
+        if (score := get_score(runtime.engine, lead_id)) is not None and score.engagement > 0
+    }
+    assert engaged
+    later = job.rescore_all(now=NOW + timedelta(days=90))
+    assert later.changed >= len(engaged)
+    for lead_id, engagement in engaged.items():
+        faded = get_score(runtime.engine, lead_id)
+        assert faded is not None and faded.engagement < engagement
+        assert lead_data(runtime, lead_id)["engagement_score"] == percent(faded.engagement)
 
 
 def test_rescore_all_publishes_threshold_events_once(runtime: SyncRuntime) -> None:
