@@ -13,17 +13,21 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, Field, HttpUrl, SecretStr, field_validator
-from standardwebhooks import Webhook
+from pydantic import BaseModel, Field, HttpUrl, SecretStr, ValidationError, field_validator
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from core.connectors.http import error_for_response
-from core.errors import PermanentError, SyncError, TransientError
+from core.errors import PermanentError, SyncError, TransientError, WebhookRejected
 from core.plugin_types import OutboundDocument, PushResult
+
+#: The Standard Webhooks headers every signed call carries.
+SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
 try:
     USER_AGENT = f"crm-sync/{metadata.version('crm-sync')}"
@@ -185,3 +189,35 @@ def _batch_result(answer: Any) -> PushResult:
     else:
         error = PermanentError(f"HTTP {status} for this document: {reason}")
     return PushResult(error=error)
+
+
+def verify_signature(secret: SecretStr, headers: Mapping[str, str], body: bytes) -> str:
+    """Check the Standard Webhooks signature of a received body; return its ``webhook-id``.
+
+    ``headers`` are lower-cased. Refused with 401 (``WebhookRejected``) when a header is
+    missing, the timestamp is outside the library's tolerance (five minutes), no
+    signature matches, or the headers or body are malformed (a signature without its
+    version, a body that is not UTF-8): nothing is read before the sender is known.
+    """
+    missing = [name for name in SIGNATURE_HEADERS if not headers.get(name)]
+    if missing:
+        raise WebhookRejected(401, f"missing signature headers: {', '.join(missing)}")
+    signed = {name: headers[name] for name in SIGNATURE_HEADERS}
+    try:
+        Webhook(secret.get_secret_value()).verify(body, signed, json_parse=False)
+    except WebhookVerificationError as error:
+        raise WebhookRejected(401, f"bad signature: {error}") from None
+    except (ValueError, binascii.Error):  # UnicodeDecodeError is a ValueError
+        raise WebhookRejected(401, "bad signature: the signature or body is malformed") from None
+    return headers["webhook-id"]
+
+
+def validation_problems(error: ValidationError, *, limit: int = 5) -> str:
+    """The first ``limit`` problems of a pydantic error as ``field: message; ...``.
+
+    The values sent are not echoed, so a rejection never repeats a sender's data.
+    """
+    return "; ".join(
+        f"{'.'.join(str(part) for part in item['loc']) or 'body'}: {item['msg']}"
+        for item in error.errors(include_input=False, include_url=False)[:limit]
+    )

@@ -12,10 +12,14 @@ import json
 from collections.abc import Mapping
 
 from pydantic import ValidationError
-from standardwebhooks import Webhook, WebhookVerificationError
 
 from core.connectors.http import classify_exception
-from core.connectors.webhook import WebhookSender, WebhookTarget
+from core.connectors.webhook import (
+    WebhookSender,
+    WebhookTarget,
+    validation_problems,
+    verify_signature,
+)
 from core.errors import WebhookRejected
 from core.plugin_types import (
     HealthReport,
@@ -29,8 +33,6 @@ from plugins.finance.backends import Dependencies, FinanceBackend
 from plugins.finance.mapping import INVOICE_STATUS, InvoiceStatusDocument
 from plugins.finance.settings import FinanceSettings
 
-_SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
-
 
 class WebhookBackend(FinanceBackend):
     """Signed JSON documents to one URL; invoice statuses back through the webhook endpoint."""
@@ -41,7 +43,6 @@ class WebhookBackend(FinanceBackend):
         super().__init__(context, settings)
         self.target = target
         self.sender = WebhookSender(target, context.http)
-        self.verifier = Webhook(target.secret.get_secret_value())
 
     def _send_one(self, document: OutboundDocument) -> PushResult:
         return self.sender.push([document])[0]
@@ -100,15 +101,7 @@ class WebhookBackend(FinanceBackend):
         Webhooks library allows) is refused with 401; a body that is not JSON with 400; a
         document that does not match the schema with 422 naming the fields.
         """
-        missing = [name for name in _SIGNATURE_HEADERS if not headers.get(name)]
-        if missing:
-            raise WebhookRejected(401, f"missing signature headers: {', '.join(missing)}")
-        try:
-            self.verifier.verify(
-                body, {name: headers[name] for name in _SIGNATURE_HEADERS}, json_parse=False
-            )
-        except WebhookVerificationError as error:
-            raise WebhookRejected(401, f"bad signature: {error}") from None
+        webhook_id = verify_signature(self.target.secret, headers, body)
         try:
             raw = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -116,14 +109,11 @@ class WebhookBackend(FinanceBackend):
         try:
             document = InvoiceStatusDocument.model_validate(raw)
         except ValidationError as error:
-            fields = "; ".join(
-                f"{'.'.join(str(part) for part in item['loc']) or 'body'}: {item['msg']}"
-                for item in error.errors()
-            )
+            fields = validation_problems(error)
             raise WebhookRejected(422, f"not an {INVOICE_STATUS} document: {fields}") from None
         return [
             InboundEvent(
-                event_id=headers["webhook-id"],
+                event_id=webhook_id,
                 type=INVOICE_STATUS,
                 payload=document.model_dump(mode="json", exclude_none=True),
                 occurred_at=document.occurred_at,

@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from pydantic import SecretStr, ValidationError
-from standardwebhooks import Webhook, WebhookVerificationError
 
-from core.connectors.webhook import WebhookSender
+from core.connectors.webhook import WebhookSender, validation_problems, verify_signature
 from core.errors import WebhookRejected
 from core.plugin_types import InboundEvent, OutboundDocument, PluginContext, PushResult
 from plugins.inventory.backends import ensure_reservation
@@ -83,14 +82,11 @@ def parse_status(
     """
     if secret is None:
         raise WebhookRejected(401, "the inventory plugin has no secret to verify webhooks with")
+    webhook_id = verify_signature(secret, headers, body)
     try:
-        Webhook(secret.get_secret_value()).verify(body, dict(headers))
-    except WebhookVerificationError as error:
-        raise WebhookRejected(401, f"the signature does not verify: {error}") from None
+        message = json.loads(body)
     except ValueError:
-        # The library reads the body as JSON once the signature holds.
         raise WebhookRejected(400, "the body is not JSON") from None
-    message = json.loads(body)
     if not isinstance(message, dict) or message.get("type") not in WEBHOOK_STATUSES:
         raise WebhookRejected(
             422, f"expected an object whose type is one of {', '.join(WEBHOOK_STATUSES)}"
@@ -99,12 +95,9 @@ def parse_status(
     try:
         data = STATUS_MODELS[type_].model_validate(message.get("data"))
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, item['loc'])) or 'data'}: {item['msg']}"
-            for item in error.errors()[:5]
-        )
+        problems = validation_problems(error)
         raise WebhookRejected(422, f"{type_} data is invalid: {problems}") from None
-    return [InboundEvent(headers["webhook-id"], type_, data.model_dump(mode="json"))]
+    return [InboundEvent(webhook_id, type_, data.model_dump(mode="json"))]
 
 
 __all__ = ["WEBHOOK_STATUSES", "parse_status", "push_requests"]

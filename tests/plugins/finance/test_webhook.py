@@ -245,6 +245,8 @@ def test_a_late_status_older_than_the_one_held_changes_nothing(
         ("unsigned", 401),
         ("wrong-secret", 401),
         ("tampered", 401),
+        ("garbage-signature", 401),
+        ("not-utf8", 401),
         ("not-json", 400),
         ("unknown-field", 422),
         ("bad-state", 422),
@@ -263,6 +265,10 @@ def test_bad_webhooks_are_refused_and_store_nothing(
         headers = signed(webhook_secret, body, sign_with=other)
     elif case == "tampered":
         body = body.replace(b"partly_paid", b"paid")
+    elif case == "garbage-signature":
+        headers = {**headers, "webhook-signature": "v1"}
+    elif case == "not-utf8":
+        body = b"\xff\xfe" + body
     elif case == "not-json":
         body = b"{not json"
         headers = signed(webhook_secret, body)

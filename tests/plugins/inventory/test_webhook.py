@@ -194,6 +194,8 @@ def test_delivery_and_return_results_come_back_onto_the_records(
     ("body", "signature", "status"),
     [
         (b'{"type": "inventory.delivery_status"}', "v1,AAAA", 401),
+        (b'{"type": "inventory.delivery_status"}', "v1", 401),
+        (b"\xff\xfe not utf-8", "v1,AAAA", 401),
         (b"not json", None, 400),
         (b'{"type": "other", "data": {}}', None, 422),
         (b'{"type": "inventory.delivery_status", "data": {"order_id": "so-1"}}', None, 422),
