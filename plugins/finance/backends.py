@@ -47,6 +47,10 @@ def totals_note(erp_total: Decimal, crm_total: Decimal, *, erp: str) -> str | No
     )
 
 
+#: Pro-forma statuses that withdraw it: no quotation is made for it any more.
+WITHDRAWN = ("rejected", "cancelled", "expired")
+
+
 class FinanceBackend(ABC):
     """One way of reaching the finance system; ``push`` handles a pro-forma's dependencies."""
 
@@ -70,6 +74,10 @@ class FinanceBackend(ABC):
     @abstractmethod
     def push_proforma(self, document: OutboundDocument, dependencies: Dependencies) -> PushResult:
         """Create or update the quotation; issue the sale and invoice once approved."""
+
+    @abstractmethod
+    def withdraw(self, document: OutboundDocument) -> PushResult:
+        """Handle a pro-forma the CRM gave up on (``WITHDRAWN``); its dependencies are not sent."""
 
     @abstractmethod
     def poll(self, cursor: str | None) -> PollResult:
@@ -97,6 +105,8 @@ class FinanceBackend(ABC):
             return self.push_customer(document)
         if document.type == "product":
             return self.push_product(document)
+        if document.payload.get("status") in WITHDRAWN:
+            return self.withdraw(document)
         return self.push_proforma(document, self.dependencies(document))
 
     def dependencies(self, document: OutboundDocument) -> Dependencies:

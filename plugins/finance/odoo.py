@@ -142,14 +142,10 @@ class OdooBackend(FinanceBackend):
     def push_proforma(self, document: OutboundDocument, dependencies: Dependencies) -> PushResult:
         """Make the pro-forma's quotation; once approved, confirm it and post its invoice.
 
-        A pro-forma rejected, cancelled or expired is not sent; its quotation, if Odoo has
-        one, is cancelled while it is still a quotation (a confirmed order is left to
-        Odoo's staff, and the binding says so).
+        A withdrawn pro-forma never comes here (see :meth:`withdraw`).
         """
         data = document.payload
         status = data["status"]
-        if status in ("rejected", "cancelled", "expired"):
-            return self._withdraw(document, status)
         if dependencies.customer is None:
             raise MappingError(f"proforma {document.id}: its customer has no Odoo partner")
         rates = self.settings.tax_rates()
@@ -191,8 +187,12 @@ class OdooBackend(FinanceBackend):
         note = totals_note(quotation.amount_total, quotation.expected_total, erp=self.label)
         return PushResult(external_id=str(quotation.order_id), note=note)
 
-    def _withdraw(self, document: OutboundDocument, status: str) -> PushResult:
-        """Cancel the quotation of a pro-forma the CRM gave up on, if it is still one."""
+    def withdraw(self, document: OutboundDocument) -> PushResult:
+        """Cancel the quotation of a pro-forma the CRM gave up on, while it is one.
+
+        A confirmed order is left to Odoo's staff, and the binding says so.
+        """
+        status = document.payload["status"]
         found = self.flows.cancel_quotation(document.id)
         if found is None:
             return PushResult(

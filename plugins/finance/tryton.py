@@ -283,14 +283,10 @@ class TrytonBackend(FinanceBackend):
     def push_proforma(self, document: OutboundDocument, dependencies: Dependencies) -> PushResult:
         """Make the pro-forma's quotation; once approved, confirm it and post its invoice.
 
-        A pro-forma that was rejected, cancelled or expired before Tryton saw it is not
-        sent; a quotation of one is cancelled in Tryton (a confirmed sale is left to the
-        ERP's staff, and the binding says so).
+        A withdrawn pro-forma never comes here (see :meth:`withdraw`).
         """
         data = document.payload
         status = data["status"]
-        if status in ("rejected", "cancelled", "expired"):
-            return self._withdraw(document.id, status)
         if dependencies.customer is None:
             raise MappingError(f"proforma {document.id}: its customer has no Tryton party")
         lines = tuple(self._line(document.id, line, dependencies) for line in data["lines"])
@@ -350,7 +346,13 @@ class TrytonBackend(FinanceBackend):
         if drafts:
             self.client.button("account.invoice", "post", drafts)
 
-    def _withdraw(self, proforma_id: str, status: str) -> PushResult:
+    def withdraw(self, document: OutboundDocument) -> PushResult:
+        """Cancel the quotation of a pro-forma the CRM gave up on, while it is one.
+
+        One Tryton never had is not sent; a confirmed sale is left to the ERP's staff,
+        and the binding says so.
+        """
+        proforma_id, status = document.id, document.payload["status"]
         sale_id = self.erp.find_sale(proforma_id)
         if sale_id is None:
             return PushResult(note=f"{status} in the CRM before Tryton had it: nothing was sent")

@@ -59,6 +59,10 @@ class WebhookBackend(FinanceBackend):
         """POST the pro-forma document (its customer and products were sent before)."""
         return self._send_one(document)
 
+    def withdraw(self, document: OutboundDocument) -> PushResult:
+        """POST the withdrawn pro-forma: the finance system learns its new status."""
+        return self._send_one(document)
+
     def push(self, documents: list[OutboundDocument]) -> list[PushResult]:
         """Send the pro-formas' missing dependencies, then every document (batched if set).
 

@@ -162,6 +162,25 @@ def test_the_finance_flows_on_odoo(tmp_path: Path) -> None:
         runtime.close()
 
 
+def test_a_pro_forma_withdrawn_before_odoo_had_it_sends_nothing(tmp_path: Path) -> None:
+    board = Switchboard(RECORDINGS_FILE)
+    runtime = runtime_with(tmp_path, board)
+    try:
+        *dependencies, (_, proforma_id, body) = linked_records()
+        for type_, record_id, data in dependencies:
+            write(runtime, type_, record_id, data)
+        write(runtime, "proforma", proforma_id, {**body, "status": "cancelled"})
+        replay = board.play("withdrawn_before_sent")
+        runtime.sync.process("finance", [("proforma", proforma_id)])
+        replay.assert_done()
+        row = state(runtime, "proforma", proforma_id)
+        assert (row.state, row.external_id) == ("synced", None)
+        assert row.note == "cancelled: nothing sent to Odoo"
+        assert state(runtime, "customer", "cust-1").external_id is None
+    finally:
+        runtime.close()
+
+
 @pytest.mark.parametrize(
     ("answer", "state_name", "reason"),
     [

@@ -314,6 +314,34 @@ def test_a_proforma_becomes_a_quotation_after_its_customer_and_products(
     assert lines[erp.find_product("VALVE-7-q")].tax_ids == ()
 
 
+def test_a_pro_forma_withdrawn_before_tryton_had_it_sends_nothing(
+    runtime: SyncRuntime, erp: TrytonERP
+) -> None:
+    # Its customer and products are not even in the CRM: a withdrawn pro-forma needs none.
+    *_, (_, proforma_id, body) = linked_records("-w")
+    write(runtime, "proforma", proforma_id, {**body, "status": "expired"})
+    runtime.sync.process("finance", [("proforma", proforma_id)])
+    row = state(runtime, "proforma", proforma_id)
+    assert (row.state, row.external_id) == ("synced", None), row.last_error
+    assert row.note == "expired in the CRM before Tryton had it: nothing was sent"
+    assert sales_of(erp, proforma_id) == []
+
+
+def test_a_withdrawn_quotation_is_cancelled_in_tryton(
+    runtime: SyncRuntime, erp: TrytonERP
+) -> None:
+    proforma_id = write_linked(runtime, "-x")
+    runtime.sync.process("finance", [("proforma", proforma_id)])
+    [sale_id] = sales_of(erp, proforma_id)
+    *_, (_, _, body) = linked_records("-x")
+    write(runtime, "proforma", proforma_id, {**body, "status": "rejected"})
+    runtime.sync.process("finance", [("proforma", proforma_id)])
+    row = state(runtime, "proforma", proforma_id)
+    assert (row.state, row.external_id) == ("synced", str(sale_id)), row.last_error
+    assert row.note == "rejected: quotation cancelled"
+    assert erp.sale(sale_id).state == "cancelled"
+
+
 def test_approval_issues_one_sale_and_invoice_and_payments_come_back(
     runtime: SyncRuntime, erp: TrytonERP
 ) -> None:
