@@ -336,16 +336,26 @@ class OdooClient:
         """
         with self._lock:
             if self._uid is None:
-                result = self._rpc(
-                    "common", "authenticate", [self.database, self.login, self._api_key, {}]
-                )
-                if isinstance(result, bool) or not isinstance(result, int):
-                    raise PermanentError(
-                        f"Odoo refused login {self.login!r} on database {self.database!r}; "
-                        "check the settings odoo.database, odoo.login and odoo.api_key"
-                    )
-                self._uid = result
+                self._uid = self._login()
             return self._uid
+
+    def check_login(self) -> int:
+        """Log in again now, whatever was cached: a health check that really asks Odoo.
+
+        Raises like any call when Odoo does not answer, PermanentError when it refuses.
+        """
+        with self._lock:
+            self._uid = self._login()
+            return self._uid
+
+    def _login(self) -> int:
+        result = self._rpc("common", "authenticate", [self.database, self.login, self._api_key, {}])
+        if isinstance(result, bool) or not isinstance(result, int):
+            raise PermanentError(
+                f"Odoo refused login {self.login!r} on database {self.database!r}; "
+                "check the settings odoo.database, odoo.login and odoo.api_key"
+            )
+        return result
 
     # -- calls ------------------------------------------------------------------------
 

@@ -267,7 +267,7 @@ class OdooBackend(FinanceBackend):
     def health(self) -> HealthReport:
         """Authenticate: proves the server answers and the API key works."""
         try:
-            self.client.authenticate()
+            self.client.check_login()
         except Exception as error:
             return HealthReport(ok=False, detail=f"Odoo: {error}")
         return HealthReport(ok=True, detail=f"Odoo database {self.client.database} answers")

@@ -247,7 +247,7 @@ class OdooInventory:
 
     def check(self) -> str:
         """Log in."""
-        uid = self.client.authenticate()
+        uid = self.client.check_login()
         return f"logged in to Odoo as user {uid}"
 
     def poll(self, context: PluginContext, cursor: str | None) -> PollResult:

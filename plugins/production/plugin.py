@@ -133,7 +133,7 @@ def crm_sync_health(context: PluginContext) -> HealthReport:
             _tryton(context).login()
             return HealthReport(ok=True, detail=f"{settings.target_description()}: logged in")
         if settings.backend == "odoo":
-            _odoo(context).client.authenticate()
+            _odoo(context).client.check_login()
             return HealthReport(ok=True, detail=f"{settings.target_description()}: logged in")
     except SyncError as error:
         return HealthReport(ok=False, detail=f"{settings.target_description()}: {error}")

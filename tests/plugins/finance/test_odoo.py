@@ -224,3 +224,24 @@ def test_odoo_faults_are_classified(
         assert reason in (row.last_error or "")
     finally:
         runtime.close()
+
+
+def test_health_asks_odoo_every_time(tmp_path: Path) -> None:
+    up = {"answering": True}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if not up["answering"]:
+            raise httpx.ConnectError("refused")
+        body = json.loads(request.content)
+        return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "result": 7})
+
+    runtime = runtime_with(tmp_path, handler)
+    try:
+        assert runtime.host.health("finance").ok
+        up["answering"] = False
+        report = runtime.host.health("finance")
+        assert not report.ok and "cannot reach Odoo" in report.detail
+        up["answering"] = True
+        assert runtime.host.health("finance").ok
+    finally:
+        runtime.close()
