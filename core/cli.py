@@ -100,10 +100,7 @@ def _ready_schema(settings: Settings, runtime: Any) -> None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(runtime.engine)
         return
-    try:
-        check_schema(runtime.engine)
-    except SchemaOutOfDate as error:
-        raise _fail(str(error)) from None
+    _current_schema(runtime.engine)
 
 
 @app.command()
@@ -150,13 +147,8 @@ def worker(
             "worker needs CRM_SYNC_BROKER_URL (redis:// or amqp://); "
             "on the embedded default `crm-sync serve` runs the workers itself"
         )
-    runtime = _runtime(settings)
-    try:
-        check_schema(runtime.engine)
-    except SchemaOutOfDate as error:
-        raise _fail(str(error)) from None
-    finally:
-        runtime.close()
+    with _open_runtime(settings) as runtime:
+        _current_schema(runtime.engine)
     Supervisor(processes, threads, settings.log_level).run()
 
 
@@ -193,6 +185,7 @@ def inbox_list(
     from core.sync.admin import list_inbox
 
     engine = create_db_engine(_settings().resolved_database_url)
+    _current_schema(engine)
     rows = list_inbox(engine, plugin=plugin, state=state)
     if as_json:
         console.print_json(json.dumps([asdict(row) for row in rows], default=str))
@@ -224,6 +217,7 @@ def inbox_retry(
         raise _fail("name --plugin or --event, or pass --all")
     settings = _settings()
     with _open_runtime(settings) as runtime:
+        _current_schema(runtime.engine)
         ids = retry_inbox(runtime.engine, plugin=plugin, event_id=event_id)
         if not settings.embedded:
             for name, plugin_ids in ids.items():

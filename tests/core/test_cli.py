@@ -439,6 +439,8 @@ ADMIN_COMMANDS = [
     ["dead", "retry", "--all"],
     ["dead", "purge", "--all"],
     ["resync", "finance", "--no-wait"],
+    ["inbox", "list"],
+    ["inbox", "retry", "--all"],
 ]
 
 
