@@ -27,6 +27,7 @@ from core.metrics import ApiMetrics
 from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import Scheduler
 from core.sync.sweeper import Sweeper
+from lead_scoring.assignment import UnknownRecord
 from lead_scoring.plugin import periodic_jobs as lead_scoring_jobs
 from lead_scoring.sla import periodic_jobs as sla_jobs
 
@@ -112,6 +113,7 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
     app.add_exception_handler(ValidationError, problems.on_validation_error)
     app.add_exception_handler(StarletteHTTPException, problems.on_http_error)
     app.add_exception_handler(OperationalError, problems.on_database_error)
+    app.add_exception_handler(UnknownRecord, assignment.on_unknown_record)
     app.add_exception_handler(Exception, problems.on_unexpected)
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
 

@@ -9,18 +9,20 @@ deadline, snooze and overdue alert. Every step also lands on the record's timeli
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from core.api.auth import Principal, require
-from core.api.problems import Problem
+from core.api.problems import Problem, problem_response
 from core.api.records import RecordIdPath, runtime_of
 from core.schemas.base import RecordId
-from lead_scoring.assignment import AssignmentService, UnknownRecord
-from lead_scoring.sla import Stage, create_followup, reassign_task, snooze
+from lead_scoring.assignment import AssignmentService
+from lead_scoring.sla import Stage, create_followup, reassign_task, snooze, task_history
 
 router = APIRouter(tags=["assignment"])
 
@@ -123,25 +125,15 @@ def service_of(request: Request) -> AssignmentService:
     return service
 
 
-def _not_found(error: UnknownRecord) -> Problem:
-    return Problem(404, "not-found", str(error))
+async def on_unknown_record(request: Request, error: Exception) -> JSONResponse:
+    """Answer an unknown lead, task or agent (``UnknownRecord``) with a 404 problem."""
+    return problem_response(Problem(404, "not-found", str(error)), request.url.path)
 
 
 def assignment_out(service: AssignmentService, lead_id: str) -> dict[str, Any]:
     """The lead's measures and history as the API returns them."""
     measures = service.measures([lead_id])[lead_id]
-    return {
-        "lead_id": lead_id,
-        "owner_id": measures.owner_id,
-        "assigned_at": measures.assigned_at,
-        "first_response_due_at": measures.first_response_due_at,
-        "first_response_at": measures.first_response_at,
-        "sla": measures.sla,
-        "rule": measures.rule,
-        "linked_to": measures.linked_to,
-        "escalations": measures.escalations,
-        "history": service.history("lead", lead_id),
-    }
+    return {**asdict(measures), "history": service.history("lead", lead_id)}
 
 
 def lead_measure_fields(request: Request, lead_id: str) -> dict[str, Any]:
@@ -150,12 +142,8 @@ def lead_measure_fields(request: Request, lead_id: str) -> dict[str, Any]:
     For other lead routes (``GET /v1/leads/{id}/measures``) to merge into their answer.
     """
     measures = service_of(request).measures([lead_id])[lead_id]
-    return {
-        "assigned_at": measures.assigned_at,
-        "first_response_due_at": measures.first_response_due_at,
-        "first_response_at": measures.first_response_at,
-        "sla": measures.sla,
-    }
+    names = ("assigned_at", "first_response_due_at", "first_response_at", "sla")
+    return {name: getattr(measures, name) for name in names}
 
 
 @router.post(
@@ -171,20 +159,17 @@ def assign_lead(
 ) -> dict[str, Any]:
     """Give the lead to ``agent_id`` (``why`` required), or let the rules assign it."""
     service = service_of(request)
-    try:
-        if body.agent_id is None:
-            service.assign(record_id)
-        else:
-            if body.why is None:
-                raise Problem(
-                    422,
-                    "validation",
-                    "a manual assignment needs a reason",
-                    errors=[{"field": "why", "message": "required with agent_id"}],
-                )
-            service.reassign(record_id, body.agent_id, by=principal.name, why=body.why)
-    except UnknownRecord as error:
-        raise _not_found(error) from None
+    if body.agent_id is None:
+        service.assign(record_id)
+    else:
+        if body.why is None:
+            raise Problem(
+                422,
+                "validation",
+                "a manual assignment needs a reason",
+                errors=[{"field": "why", "message": "required with agent_id"}],
+            )
+        service.reassign(record_id, body.agent_id, by=principal.name, why=body.why)
     return assignment_out(service, record_id)
 
 
@@ -200,10 +185,7 @@ def get_assignment(
 ) -> dict[str, Any]:
     """Return the lead's current assignment, SLA state and every step so far."""
     service = service_of(request)
-    try:
-        service.lead_record(record_id)
-    except UnknownRecord as error:
-        raise _not_found(error) from None
+    service.lead_record(record_id)
     return assignment_out(service, record_id)
 
 
@@ -220,18 +202,15 @@ def post_followup(
     principal: Annotated[Principal, Depends(require("writer"))],
 ) -> dict[str, Any]:
     """Create a task with a stage and deadline; an alert fires if it is still open then."""
-    try:
-        task_id = create_followup(
-            service_of(request),
-            record_id,
-            stage=body.stage,
-            due_at=body.due_at,
-            by=principal.name,
-            subject=body.subject,
-            owner_id=body.owner_id,
-        )
-    except UnknownRecord as error:
-        raise _not_found(error) from None
+    task_id = create_followup(
+        service_of(request),
+        record_id,
+        stage=body.stage,
+        due_at=body.due_at,
+        by=principal.name,
+        subject=body.subject,
+        owner_id=body.owner_id,
+    )
     return {"task_id": task_id}
 
 
@@ -246,8 +225,6 @@ def post_snooze(
     service = service_of(request)
     try:
         snooze(service, record_id, until=body.until, by=principal.name, why=body.why)
-    except UnknownRecord as error:
-        raise _not_found(error) from None
     except ValueError as error:
         raise Problem(409, "conflict", str(error)) from None
     return {"task_id": record_id, "history": service.history("task", record_id)}
@@ -264,10 +241,7 @@ def post_task_assign(
 ) -> dict[str, Any]:
     """Move a task to another agent, keeping who, when and why."""
     service = service_of(request)
-    try:
-        reassign_task(service, record_id, body.agent_id, by=principal.name, why=body.why)
-    except UnknownRecord as error:
-        raise _not_found(error) from None
+    reassign_task(service, record_id, body.agent_id, by=principal.name, why=body.why)
     return {"task_id": record_id, "history": service.history("task", record_id)}
 
 
@@ -282,7 +256,7 @@ def get_task_history(
     principal: Annotated[Principal, Depends(require("reader"))],
 ) -> dict[str, Any]:
     """Return every change of owner and deadline of a task."""
-    return {"task_id": record_id, "history": service_of(request).history("task", record_id)}
+    return {"task_id": record_id, "history": task_history(service_of(request), record_id)}
 
 
 @router.put("/v1/agents/{record_id}/away", status_code=204, summary="Mark an agent away")
@@ -293,10 +267,7 @@ def put_away(
     principal: Annotated[Principal, Depends(require("writer"))],
 ) -> Response:
     """Take an agent out of the rotation until ``until`` (or until cleared)."""
-    try:
-        service_of(request).set_away(record_id, until=body.until, reason=body.reason)
-    except UnknownRecord as error:
-        raise _not_found(error) from None
+    service_of(request).set_away(record_id, until=body.until, reason=body.reason)
     return Response(status_code=204)
 
 
@@ -311,4 +282,4 @@ def delete_away(
     return Response(status_code=204)
 
 
-__all__ = ["assignment_out", "lead_measure_fields", "router", "service_of"]
+__all__ = ["assignment_out", "lead_measure_fields", "on_unknown_record", "router", "service_of"]

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
+from core.api.assignment import lead_measure_fields
 from core.api.auth import Principal, require
 from core.api.problems import Problem
 from core.api.records import RecordIdPath, runtime_of
@@ -83,8 +84,8 @@ class LeadScoreOut(BaseModel):
 class LeadMeasuresOut(BaseModel):
     """What is tracked per lead: score and grade, then ownership and the first-response SLA.
 
-    The assignment fields (``owner_id`` aside, which is the Lead's own) are filled in
-    by the assignment and SLA work; until then they are null.
+    ``sla`` is none (no owner yet), pending, met or breached; the times are null until
+    they happen.
     """
 
     lead_id: str
@@ -94,10 +95,10 @@ class LeadMeasuresOut(BaseModel):
     qualification: str | None
     probability: float | None
     owner_id: str | None
-    assigned_at: datetime | None = None
-    first_response_due_at: datetime | None = None
-    first_response_at: datetime | None = None
-    sla: str | None = None
+    assigned_at: datetime | None
+    first_response_due_at: datetime | None
+    first_response_at: datetime | None
+    sla: str
 
 
 def _lead(request: Request, lead_id: str) -> Lead:
@@ -114,16 +115,6 @@ def _points_by_rule(stored: StoredScore) -> dict[str, str]:
     for line in stored.explanation:
         totals[line["rule"]] = totals.get(line["rule"], Decimal("0.00")) + Decimal(line["points"])
     return {rule: str(points) for rule, points in totals.items()}
-
-
-def assignment_fields(request: Request, lead_id: str) -> dict[str, Any]:
-    """The assignment and SLA measures of one lead (assigned_at, first response, sla).
-
-    They come from the assignment and SLA records (core.api.assignment).
-    """
-    from core.api.assignment import lead_measure_fields
-
-    return lead_measure_fields(request, lead_id)
 
 
 @router.get("/{record_id}/score", response_model=LeadScoreOut, summary="Explain a lead's score")
@@ -195,7 +186,7 @@ def get_lead_measures(
             else None
         ),
         "owner_id": lead.owner_id,
-        **assignment_fields(request, record_id),
+        **lead_measure_fields(request, record_id),
     }
 
 

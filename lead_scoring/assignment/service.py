@@ -158,23 +158,6 @@ class LeadMeasures:
     linked_to: str | None
     escalations: int
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready fields, for the API and for other routers that embed them."""
-
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat() if value is not None else None
-
-        return {
-            "owner_id": self.owner_id,
-            "assigned_at": iso(self.assigned_at),
-            "first_response_due_at": iso(self.first_response_due_at),
-            "first_response_at": iso(self.first_response_at),
-            "sla": self.sla,
-            "rule": self.rule,
-            "linked_to": self.linked_to,
-            "escalations": self.escalations,
-        }
-
 
 _ASSIGNMENTS = LeadAssignment.__table__
 _HISTORY = AssignmentHistory.__table__
@@ -1308,6 +1291,8 @@ class AssignmentService:
 
     def clear_away(self, agent_id: str) -> None:
         """The agent is back."""
+        if agent_id not in self.agents():
+            raise UnknownRecord(f"there is no agent with id {agent_id!r}")
         with self.engine.begin() as connection:
             connection.execute(delete(AgentAway).where(AgentAway.agent_id == agent_id))
 

@@ -12,7 +12,14 @@ from typing import Any
 
 from core.sync.scheduler import PeriodicJob
 from lead_scoring.assignment.service import AssignmentService
-from lead_scoring.sla.followups import STAGES, Stage, create_followup, reassign_task, snooze
+from lead_scoring.sla.followups import (
+    STAGES,
+    Stage,
+    create_followup,
+    reassign_task,
+    snooze,
+    task_history,
+)
 from lead_scoring.sla.timers import claim_due, fire_due, fire_one
 
 #: Seconds between two looks at the due timers.
@@ -43,4 +50,5 @@ __all__ = [
     "reassign_task",
     "run_timers",
     "snooze",
+    "task_history",
 ]

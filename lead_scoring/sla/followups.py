@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from core.kinds import KINDS_BY_TYPE
 from core.store import get_record
@@ -27,6 +27,12 @@ from lead_scoring.sla.timers import TASK_OVERDUE
 #: The stages a follow-up moves through.
 Stage = Literal["initial", "technical", "pricing", "final"]
 STAGES: tuple[str, ...] = ("initial", "technical", "pricing", "final")
+
+
+def task_history(service: AssignmentService, task_id: str) -> list[dict[str, Any]]:
+    """Every change of a task's owner and deadline, oldest first; UnknownRecord if no task."""
+    _task(service, task_id)
+    return service.history("task", task_id)
 
 
 def _task(service: AssignmentService, task_id: str) -> dict[str, object]:
@@ -146,4 +152,4 @@ def reassign_task(
     service.apply(history_id)
 
 
-__all__ = ["STAGES", "Stage", "create_followup", "reassign_task", "snooze"]
+__all__ = ["STAGES", "Stage", "create_followup", "reassign_task", "snooze", "task_history"]

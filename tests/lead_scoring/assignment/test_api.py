@@ -151,3 +151,29 @@ def test_an_away_agent_gets_no_leads(api: tuple[TestClient, World]) -> None:
             client.post(f"/v1/leads/{lead_id}/assign", json={}, headers=WRITER).json()["owner_id"]
         )
     assert owners == {"a1", "a2"}  # back, and joining the rotation level with a2
+
+
+def test_unknown_tasks_and_agents_are_404_and_a_closed_task_cannot_be_snoozed(
+    api: tuple[TestClient, World],
+) -> None:
+    client, world = api
+    until = {"until": "2025-06-03T12:00:00+03:30", "why": "later"}
+    assert client.get("/v1/tasks/nope/assignment", headers=READER).status_code == 404
+    assert client.post("/v1/tasks/nope/snooze", json=until, headers=WRITER).status_code == 404
+    moved = client.post(
+        "/v1/tasks/nope/assign", json={"agent_id": "a2", "why": "x"}, headers=WRITER
+    )
+    assert moved.status_code == 404
+    gone = client.delete("/v1/agents/ghost/away", headers=WRITER)
+    assert gone.status_code == 404 and gone.json()["type"].endswith("not-found")
+    world.lead("L", owner_id="a1")
+    created = client.post(
+        "/v1/leads/L/followups",
+        json={"stage": "final", "due_at": "2025-06-02T12:00:00+03:30"},
+        headers=WRITER,
+    )
+    task_id = created.json()["task_id"]
+    task = client.get(f"/v1/tasks/{task_id}", headers=READER).json()["data"]
+    world.put("task", task_id, **{**task, "status": "done"})
+    closed = client.post(f"/v1/tasks/{task_id}/snooze", json=until, headers=WRITER)
+    assert closed.status_code == 409 and "only open tasks" in closed.json()["detail"]

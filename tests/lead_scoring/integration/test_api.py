@@ -73,6 +73,8 @@ def test_lead_measures_report_score_grade_and_owner(
     assert body["qualification"] == "mql"
     assert body["owner_id"] == "A-1"
     assert body["status"] == "new"
+    assert body["sla"] == "pending" and body["assigned_at"] is not None
+    assert body["first_response_due_at"] is not None and body["first_response_at"] is None
 
 
 def test_unknown_and_unscored_leads_are_404(runtime: SyncRuntime, client: TestClient) -> None:
