@@ -226,13 +226,19 @@ def test_production_refuses_embedded_storage_and_broker(
         Settings(**{**PRODUCTION, **changes})
 
 
-@pytest.mark.parametrize("placeholder", ["changeme", "change-me", "secret", "token", ""])
+@pytest.mark.parametrize("placeholder", ["changeme", "change-me", "secret", "token"])
 @pytest.mark.parametrize("environment", ["production", "development"])
 def test_placeholder_tokens_are_refused(placeholder: str, environment: str) -> None:
-    with pytest.raises(ValidationError, match="api_tokens"):
+    with pytest.raises(ValidationError, match="at least 16 characters"):
         Settings(
             **{**PRODUCTION, "environment": environment}, api_tokens=f"ops:admin:{placeholder}"
         )
+
+
+def test_the_log_level_is_checked_and_case_does_not_matter() -> None:
+    assert Settings(log_level="debug").log_level == "DEBUG"
+    with pytest.raises(ValidationError, match="log_level"):
+        Settings(log_level="verbose")
 
 
 def test_development_allows_the_embedded_default() -> None:
