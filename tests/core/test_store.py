@@ -272,3 +272,29 @@ def test_many_write_backs_that_all_land_answer_without_reading_back(engine: Engi
     assert written["C-1"].record.version == 2 and written["C-1"].subscribers == ()
     row = rows(engine)["erp"]
     assert (row.state, row.wanted_version, row.synced_version) == ("synced", 2, 2)
+
+
+def test_a_write_from_a_plugin_whose_target_was_behind_still_goes_to_it(engine: Engine) -> None:
+    write(engine, "C-1", customer(), "erp")
+    write(engine, "C-1", customer(name="دوم"), "erp")  # erp never got version 1 or 2
+    write_record(
+        engine,
+        CUSTOMERS,
+        "C-1",
+        customer(name="سوم از erp"),
+        subscribers=["erp"],
+        origin="erp",
+    )
+    row = rows(engine)["erp"]
+    assert (row.state, row.wanted_version, row.synced_version) == ("pending", 3, None)
+
+
+def test_a_write_from_a_plugin_whose_target_was_current_is_not_echoed(engine: Engine) -> None:
+    write(engine, "C-1", customer(), "erp")
+    with engine.begin() as connection:
+        connection.execute(update(SyncState).values(state="synced", synced_version=1))
+    write_record(
+        engine, CUSTOMERS, "C-1", customer(name="از erp"), subscribers=["erp"], origin="erp"
+    )
+    row = rows(engine)["erp"]
+    assert (row.state, row.wanted_version, row.synced_version) == ("synced", 2, 2)

@@ -18,6 +18,7 @@ from core.kinds import KINDS
 from core.settings import Settings
 from core.store import write_record
 from core.sync.admin import Selection, retry_dead
+from core.sync.engine import Outcome, _Result
 from core.sync.runtime import SyncRuntime
 from tests.core.scripted_plugin import ScriptedPlugin
 
@@ -237,11 +238,15 @@ def test_an_expired_lease_is_taken_over_and_the_late_worker_records_nothing(
 ) -> None:
     put(runtime, "C-1")
     now = utcnow()
-    runtime.sync._claim("scripted", [("customer", "C-1")], "stale", now, 1)
+    (claim,), _ = runtime.sync._claim("scripted", [("customer", "C-1")], "stale", now, 1)
     taken = runtime.sync.process("scripted", [("customer", "C-1")], now=now + timedelta(seconds=6))
     assert taken.pushed == 1
+    # The first worker wakes up and reports a failure: its lease is gone, nothing changes.
+    late = Outcome()
+    failure = _Result(claim, error=TransientError("target was slow"))
+    runtime.sync._finalize("scripted", "stale", [failure], late)
     row = state(runtime, "C-1")
-    assert row.state == "synced" and row.lease_owner is None
+    assert row.state == "synced" and row.lease_owner is None and row.last_error is None
 
 
 def test_mapping_errors_are_permanent(
