@@ -23,6 +23,7 @@ from pydantic_settings import (
 
 Role = Literal["admin", "writer", "reader"]
 
+
 class ApiToken(BaseModel):
     """One bearer token of the HTTP API and the role it grants."""
 

@@ -16,7 +16,6 @@ SYNCED = "synced"
 FAILED = "failed"
 DEAD = "dead"
 DISCARDED = "discarded"
-SYNC_STATES = (PENDING, SYNCED, FAILED, DEAD, DISCARDED)
 
 
 class SyncState(Base):

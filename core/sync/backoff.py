@@ -51,9 +51,7 @@ class RetryPlan:
     message: str
 
 
-def plan_retry(
-    error: SyncError, attempts: int, settings: SyncSettings, *, rng: random.Random | None = None
-) -> RetryPlan:
+def plan_retry(error: SyncError, attempts: int, settings: SyncSettings) -> RetryPlan:
     """Retry a transient failure of attempt ``attempts`` while attempts remain; else give up."""
     if isinstance(error, TransientError) and attempts < settings.max_attempts:
         delay = retry_delay(
@@ -61,7 +59,6 @@ def plan_retry(
             minimum=settings.min_backoff_seconds,
             maximum=settings.max_backoff_seconds,
             retry_after=error.retry_after,
-            rng=rng,
         )
         return RetryPlan(delay, str(error))
     if isinstance(error, TransientError):

@@ -11,7 +11,6 @@ letter, only if this worker still holds the lease.
 from __future__ import annotations
 
 import logging
-import random
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -98,13 +97,10 @@ class SyncEngine:
         engine: Engine,
         host: PluginHost,
         settings: SyncSettings,
-        *,
-        rng: random.Random | None = None,
     ) -> None:
         self.engine = engine
         self.host = host
         self.settings = settings
-        self.rng = rng or random.Random()
         self._statements = _Statements()
 
     # -- the whole step -------------------------------------------------------
@@ -123,7 +119,7 @@ class SyncEngine:
         outcome = Outcome()
         if not claims:
             return outcome
-        results = self._push(plugin, claims, rows, now)
+        results = self._push(plugin, claims, rows)
         self._finalize(plugin, owner, results, outcome)
         return outcome
 
@@ -174,9 +170,7 @@ class SyncEngine:
                 rows[(kind_type, row.id)] = row
         return rows
 
-    def _push(
-        self, plugin: str, claims: list[Claim], rows: dict[Ref, Any], now: datetime
-    ) -> list[_Result]:
+    def _push(self, plugin: str, claims: list[Claim], rows: dict[Ref, Any]) -> list[_Result]:
         results: list[_Result] = []
         documents: list[tuple[_Result, OutboundDocument]] = []
         for claim in claims:
@@ -194,7 +188,7 @@ class SyncEngine:
             if claim.synced_version is not None and claim.synced_version >= row.version:
                 continue
             try:
-                document = self._document(plugin, claim, row, now)
+                document = self._document(plugin, claim, row)
             except Exception as error:
                 result.error = _mapping_error(error)
                 continue
@@ -202,7 +196,7 @@ class SyncEngine:
         self._send(plugin, documents)
         return results
 
-    def _document(self, plugin: str, claim: Claim, row: Any, now: datetime) -> OutboundDocument:
+    def _document(self, plugin: str, claim: Claim, row: Any) -> OutboundDocument:
         kind = kind_by_type(claim.kind)
         record = SyncRecord(
             type=claim.kind,
@@ -260,7 +254,7 @@ class SyncEngine:
                 params.update(v=result.version, ext=result.external_id, p_note=result.note)
                 done.append(params)
                 continue
-            plan = plan_retry(error, claim.attempts, self.settings, rng=self.rng)
+            plan = plan_retry(error, claim.attempts, self.settings)
             if plan.delay is not None:
                 delays.append(plan.delay)
                 params.update(err=plan.message, due=now + timedelta(seconds=plan.delay))
