@@ -160,7 +160,8 @@ def write_record_in(
         return WriteResult(record, created=False, changed=False, subscribers=())
     version = int(row.version)
     if subscribers:
-        _queue(engine, connection, kind.type, record_id, version, subscribers, now)
+        rows = _outbox_rows(kind.type, record_id, version, subscribers, now)
+        connection.execute(_outbox_upsert(engine), rows[0] if len(rows) == 1 else rows)
         if origin is not None and origin in subscribers:
             _mark_origin(connection, origin, kind.type, record_id, version)
     record = StoredRecord(kind, record_id, version, data, row.created_at, now)
@@ -257,24 +258,25 @@ def update_records_in(
     subscribers: Sequence[str],
     origin: str,
     now: datetime,
-) -> dict[str, WriteResult]:
+) -> dict[str, int]:
     """Write many stored records back in ``connection``'s transaction, one statement each step.
 
     For a plugin writing back what it computed for many records (a rescoring): a record
     still at its expected version gets the new document as version + 1; one that moved
     on or was deleted meanwhile is left out of the answer, untouched. ``origin``'s row is
     bound to the new version (not queued) and every other subscriber gets an outbox row.
-    Returns a WriteResult per record written, keyed by id; the caller dispatches the
-    messages after its commit. Documents must differ from the stored ones.
+    Returns the new version of each record written, by id; the caller dispatches
+    messages to the other subscribers after its commit. Documents must differ from the
+    stored ones.
     """
     if not updates:
         return {}
     table = kind.table
     params = []
-    documents = {}
+    digests: dict[str, str] = {}
     for item in updates:
         data, digest = canonical_document(item.model)
-        documents[item.id] = (data, digest)
+        digests[item.id] = digest
         params.append(
             {"p_id": item.id, "p_expected": item.expected_version, "p_digest": digest,
              "p_data": data, "p_now": now, **_lookup_params(kind, item.model)}
@@ -282,19 +284,17 @@ def update_records_in(
     result = connection.execute(_record_update(kind), params)
     if result.rowcount == len(updates):
         versions = {item.id: item.expected_version + 1 for item in updates}
-        created: dict[str, datetime | None] = dict.fromkeys(versions)
     else:
         ids = [item.id for item in updates]
         rows = connection.execute(
-            select(table.id, table.version, table.digest, table.created_at).where(table.id.in_(ids))
+            select(table.id, table.version, table.digest).where(table.id.in_(ids))
         ).all()
         expected = {item.id: item.expected_version + 1 for item in updates}
         versions = {
             row.id: row.version
             for row in rows
-            if row.version == expected[row.id] and row.digest == documents[row.id][1]
+            if row.version == expected[row.id] and row.digest == digests[row.id]
         }
-        created = {row.id: row.created_at for row in rows}
     written = [item for item in updates if item.id in versions]
     others = [plugin for plugin in subscribers if plugin != origin]
     binds = [
@@ -305,30 +305,13 @@ def update_records_in(
     if binds:
         connection.execute(_bind_upsert(connection.engine), binds)
     queued = [
-        {"plugin": plugin, "kind": kind.type, "record_id": item.id, "state": PENDING,
-         "wanted_version": versions[item.id], "attempts": 0, "due_at": now,
-         "enqueued_at": now, "updated_at": now}
+        row
         for item in written
-        for plugin in others
-    ]  # fmt: skip
+        for row in _outbox_rows(kind.type, item.id, versions[item.id], others, now)
+    ]
     if queued:
         connection.execute(_outbox_upsert(connection.engine), queued)
-    return {
-        item.id: WriteResult(
-            StoredRecord(
-                kind,
-                item.id,
-                versions[item.id],
-                documents[item.id][0],
-                created[item.id] or now,
-                now,
-            ),
-            created=False,
-            changed=True,
-            subscribers=tuple(others),
-        )
-        for item in written
-    }
+    return versions
 
 
 def _lookup_params(kind: Kind, model: CanonicalModel) -> dict[str, Any]:
@@ -429,17 +412,11 @@ def _outbox_upsert(engine: Engine) -> Any:
     return statement
 
 
-def _queue(
-    engine: Engine,
-    connection: Any,
-    kind_type: str,
-    record_id: str,
-    version: int,
-    plugins: Sequence[str],
-    now: datetime,
-) -> None:
-    """Upsert the outbox rows of one record version for each plugin."""
-    rows = [
+def _outbox_rows(
+    kind_type: str, record_id: str, version: int, plugins: Sequence[str], now: datetime
+) -> list[dict[str, Any]]:
+    """The outbox rows that queue one record version for each plugin."""
+    return [
         {
             "plugin": plugin,
             "kind": kind_type,
@@ -453,7 +430,6 @@ def _queue(
         }
         for plugin in plugins
     ]
-    connection.execute(_outbox_upsert(engine), rows[0] if len(rows) == 1 else rows)
 
 
 def _origin_update(created: bool) -> Any:

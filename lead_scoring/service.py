@@ -561,22 +561,16 @@ class LeadScorer:
             if any(getattr(item.lead, name) != value for name, value in wanted[item.id].items()):
                 model = item.lead.model_copy(update=wanted[item.id])
                 updates.append(RecordUpdate(item.id, model, item.version, item.id))
+        others = [plugin for plugin in records.subscribers("lead") if plugin != records.plugin]
         written = update_records_in(
-            connection, KINDS_BY_TYPE["lead"], updates, subscribers=records.subscribers("lead"),
+            connection, KINDS_BY_TYPE["lead"], updates, subscribers=others,
             origin=records.plugin, now=now,
         )  # fmt: skip
         stale = {update.id for update in updates} - set(written)
         if strict and stale:
             raise ConcurrentUpdate(f"leads {sorted(stale)} changed since they were scored")
         kept = [entry for entry in batch if entry.item.id not in stale]
-        versions = {
-            entry.item.id: (
-                written[entry.item.id].record.version
-                if entry.item.id in written
-                else entry.item.version
-            )
-            for entry in kept
-        }
+        versions = {entry.item.id: written.get(entry.item.id, entry.item.version) for entry in kept}
         save_scores(
             connection,
             [(e.item.id, versions[e.item.id], e.result, e.prediction) for e in kept],
@@ -584,18 +578,15 @@ class LeadScorer:
         )
         answer = StoredBatch()
         for item, result, previous, prediction in kept:
-            change = written.get(item.id)
-            if change is not None:
-                answer.sends.extend((plugin, "lead", item.id) for plugin in change.subscribers)
+            changed = item.id in written
+            if changed:
+                answer.sends.extend((plugin, "lead", item.id) for plugin in others)
             published = previous.published_qualification if previous is not None else "none"
             events = self._publish(connection, item.id, published, result, now, answer.sends)
-            lead = item.lead.model_copy(update=wanted[item.id]) if change else item.lead
+            lead = item.lead.model_copy(update=wanted[item.id]) if changed else item.lead
             answer.scored.append(
-                ScoredLead(
-                    item.id, lead, versions[item.id], result, events, change is not None,
-                    prediction,
-                )
-            )  # fmt: skip
+                ScoredLead(item.id, lead, versions[item.id], result, events, changed, prediction)
+            )
         return answer
 
     def _predictions(
