@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from core.connectors.targets import ErpTargetSettings
 
@@ -34,9 +34,3 @@ class InventorySettings(ErpTargetSettings):
     odoo_parts_to: int | None = Field(
         default=None, description="odoo: stock.location id service parts go to"
     )
-
-    @field_validator("backend", "url", "secret", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: Any) -> Any:
-        """Read an empty value (``CRM_SYNC_PLUGINS__INVENTORY__URL=``) as not set."""
-        return None if isinstance(value, str) and not value.strip() else value
