@@ -368,6 +368,14 @@ def latest_model_id(source: Engine | Connection) -> int | None:
     return int(found) if found is not None else None
 
 
+def model_trained_at(source: Engine | Connection, model_id: int) -> datetime | None:
+    """When model ``model_id`` was trained (None when there is no such model)."""
+    statement = select(LeadModelRow.trained_at).where(LeadModelRow.id == model_id)
+    with reading(source) as connection:
+        found = connection.execute(statement).scalar()
+    return found if isinstance(found, datetime) else None
+
+
 def latest_model(source: Engine | Connection) -> StoredModel | None:
     """Return the most recently trained model, or None before the first training."""
     statement = (
@@ -395,6 +403,7 @@ __all__ = [
     "get_score_summaries",
     "latest_model",
     "latest_model_id",
+    "model_trained_at",
     "publish_qualification",
     "save_model",
     "save_predictions",

@@ -21,7 +21,7 @@ from core.api.records import RecordIdPath, runtime_of
 from core.kinds import kind_by_type
 from core.schemas.leads import Lead
 from core.store import get_record
-from lead_scoring.store import StoredScore, get_score, latest_model
+from lead_scoring.store import StoredScore, get_score, model_trained_at
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
@@ -131,12 +131,7 @@ def get_lead_score(
         raise Problem(404, "not-scored", f"lead {record_id!r} has not been scored yet")
     prediction = None
     if stored.prediction is not None:
-        model = latest_model(engine)
-        trained_at = (
-            model.trained_at
-            if model is not None and model.id == stored.prediction.model_id
-            else None
-        )
+        trained_at = model_trained_at(engine, stored.prediction.model_id)
         prediction = {
             "probability": stored.prediction.probability,
             "model_id": stored.prediction.model_id,

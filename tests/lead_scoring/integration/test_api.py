@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -57,7 +58,7 @@ def test_the_score_endpoint_shows_the_prediction_and_its_factors(
     prediction = body["prediction"]
     assert 0 < prediction["probability"] < 1
     assert prediction["model_id"] == trained.model.id
-    assert prediction["trained_at"] is not None
+    assert datetime.fromisoformat(prediction["trained_at"]) == trained.model.trained_at
     assert len(prediction["top_factors"]) == 3
     assert {"feature", "value", "condition", "contribution"} <= set(prediction["top_factors"][0])
 
