@@ -420,8 +420,8 @@ def score(
     lead: Annotated[list[str] | None, typer.Option("--lead", help="rescore one lead")] = None,
 ) -> None:
     """Lead scoring: retrain the model (--train), rescore every lead (--all) or some (--lead)."""
+    from core.store import count_records
     from lead_scoring.plugin import NAME, scorer
-    from lead_scoring.service import count_leads
     from lead_scoring.service import train as train_model
 
     if not (every or train or lead):
@@ -447,7 +447,9 @@ def score(
                 console.print(f"{result.lead_id}: {result.result.total} ({result.result.grade})")
         if every:
             with _progress() as progress:
-                task = progress.add_task("rescored", total=count_leads(runtime.engine))
+                task = progress.add_task(
+                    "rescored", total=count_records(runtime.engine, kind_by_type("lead"))
+                )
                 outcome_all = job.rescore_all(progress=lambda n: progress.advance(task, n))
             console.print(
                 f"rescored {outcome_all.leads} leads: {outcome_all.changed} changed, "

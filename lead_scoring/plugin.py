@@ -19,8 +19,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
-
 from core import hookimpl
 from core.errors import ConfigurationError, PermanentError
 from core.plugin_types import (
@@ -29,7 +27,6 @@ from core.plugin_types import (
     PluginContext,
     PluginDescription,
     PushResult,
-    Records,
     SyncRecord,
 )
 from core.plugins import PluginHost
@@ -90,22 +87,6 @@ def _records(context: PluginContext) -> RecordAccess:
     return records
 
 
-def database(records: Records) -> Engine:
-    """The database behind a records facade: lead scoring keeps its own tables there.
-
-    ``Records`` has no queries (interactions of a lead, every lead), so the bundled
-    plugin reads them from the same database core gave its facade.
-    """
-    if not isinstance(records, RecordAccess):
-        raise RuntimeError("lead scoring needs core's records facade and its database")
-    return records.engine
-
-
-def plugin_host(records: Records) -> PluginHost | None:
-    """The plugin host behind a records facade, to broadcast the signals hook."""
-    return records.host if isinstance(records, RecordAccess) else None
-
-
 def signals_from(host: PluginHost | None) -> Signals:
     """Return a function that asks every enabled plugin for a lead's scoring signals.
 
@@ -146,10 +127,7 @@ def scorer(context: PluginContext) -> LeadScorer:
     if found is None:
         records = _records(context)
         found = LeadScorer(
-            database(records),
-            records,
-            load_config(context),
-            signals=signals_from(plugin_host(records)),
+            records.engine, records, load_config(context), signals=signals_from(records.host)
         )
         context.cache["scorer"] = found
     assert isinstance(found, LeadScorer)
@@ -288,9 +266,7 @@ def periodic_jobs(runtime: SyncRuntime) -> list[PeriodicJob]:
 
 __all__ = [
     "NAME",
-    "database",
     "periodic_jobs",
-    "plugin_host",
     "run_job",
     "scorer",
     "signals_from",

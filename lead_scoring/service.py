@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Row, bindparam, func, select
+from sqlalchemy import Connection, Engine, Row, bindparam, select
 
 from core.db.engine import reading
 from core.db.records import InteractionRow, LeadRow, OpportunityRow
@@ -246,12 +246,6 @@ def iter_profiles(engine: Engine, chunk: int) -> Iterator[list[LeadProfile]]:
             for row in rows
         ]
         after = rows[-1].id
-
-
-def count_leads(engine: Engine) -> int:
-    """Return how many leads are stored."""
-    with reading(engine) as connection:
-        return int(connection.execute(select(func.count()).select_from(LeadRow)).scalar_one())
 
 
 def load_events(

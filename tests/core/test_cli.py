@@ -19,7 +19,7 @@ from core.db.engine import create_db_engine
 from core.db.migrate import current_revision, head_revision
 from core.db.sync_tables import SyncState
 from core.db.types import utcnow
-from core.kinds import KINDS
+from core.kinds import KINDS, KINDS_BY_TYPE
 from core.settings import Settings
 from core.store import write_record
 from core.sync.runtime import SyncRuntime
@@ -491,3 +491,29 @@ def test_dead_list_shows_a_reason_with_brackets_as_sent(
     result = run(["dead", "list"], database, COLUMNS="400")
     assert result.exit_code == 0, result.output
     assert reason in result.stdout
+
+
+# -- score -----------------------------------------------------------------------------
+
+
+def test_score_needs_to_be_told_what_to_do(database: str) -> None:
+    result = run(["score"], database)
+    assert result.exit_code == 2
+    assert "say what to do: --train, --all or --lead ID" in flat(result.stderr)
+
+
+def test_score_all_rescores_every_lead_and_training_says_why_it_did_not(database: str) -> None:
+    assert run(["db", "upgrade"], database).exit_code == 0
+    engine = create_db_engine(database)
+    lead = KINDS_BY_TYPE["lead"]
+    for number in range(3):
+        model = lead.schema.model_validate({"contact_name": f"لید {number}", "source": "referral"})
+        write_record(engine, lead, f"L-{number}", model, subscribers=[])
+    engine.dispose()
+    result = run(["score", "--all", "--train"], database)
+    assert result.exit_code == 0, result.output
+    output = flat(result.stdout)
+    assert "no model trained: 0 won or lost leads; at least 50 are needed" in output
+    assert "rescored 3 leads: 3 changed, 3 written back" in output
+    again = run(["score", "--all"], database)
+    assert "rescored 3 leads: 0 changed, 0 written back" in flat(again.stdout)

@@ -330,10 +330,10 @@ def test_a_pro_forma_withdrawn_before_tryton_had_it_sends_nothing(
 def test_a_withdrawn_quotation_is_cancelled_in_tryton(
     runtime: SyncRuntime, erp: TrytonERP
 ) -> None:
-    proforma_id = write_linked(runtime, "-x")
+    proforma_id = write_linked(runtime, "-wq")
     runtime.sync.process("finance", [("proforma", proforma_id)])
     [sale_id] = sales_of(erp, proforma_id)
-    *_, (_, _, body) = linked_records("-x")
+    *_, (_, _, body) = linked_records("-wq")
     write(runtime, "proforma", proforma_id, {**body, "status": "rejected"})
     runtime.sync.process("finance", [("proforma", proforma_id)])
     row = state(runtime, "proforma", proforma_id)
