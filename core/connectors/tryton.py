@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from core.connectors.http import parse_retry_after
+from core.connectors.http import RETRYABLE_4XX, parse_retry_after
 from core.errors import PermanentError, SyncError, TransientError
 
 __all__ = [
@@ -502,7 +502,7 @@ class TrytonClient:
         status = response.status_code
         if status == 200:
             return
-        if status == 429 or status >= 500:
+        if status >= 500 or status in RETRYABLE_4XX or status == 423:  # 423: record locked
             raise TransientError(
                 f"Tryton answered {method} with HTTP {status}",
                 retry_after=_retry_after(response),
@@ -519,10 +519,6 @@ class TrytonClient:
             raise PermanentError(
                 f"Tryton has no database {self.database!r} at {self._endpoint} (HTTP 404); "
                 "check the settings tryton.url and tryton.database"
-            )
-        if status in (408, 409, 423, 425):
-            raise TransientError(
-                f"Tryton answered {method} with HTTP {status}", retry_after=_retry_after(response)
             )
         raise PermanentError(
             f"Tryton answered {method} with HTTP {status}: {response.text[:300].strip()}"

@@ -22,7 +22,7 @@ import httpx
 from pydantic import BaseModel, Field, HttpUrl, SecretStr, ValidationError, field_validator
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from core.connectors.http import error_for_response
+from core.connectors.http import RETRYABLE_4XX, error_for_response
 from core.errors import PermanentError, SyncError, TransientError, WebhookRejected
 from core.plugin_types import OutboundDocument, PushResult
 
@@ -184,7 +184,7 @@ def _batch_result(answer: Any) -> PushResult:
         return PushResult(external_id=str(external) if external is not None else None)
     reason = str(answer.get("error") or f"status {status}")
     error: SyncError
-    if status >= 500 or status in (408, 409, 425, 429):
+    if status >= 500 or status in RETRYABLE_4XX:
         error = TransientError(f"HTTP {status} for this document: {reason}")
     else:
         error = PermanentError(f"HTTP {status} for this document: {reason}")

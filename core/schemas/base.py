@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 RecordId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")]
 
 #: Exact money amount; never a float.
-Amount = Annotated[Decimal, Field(max_digits=20, decimal_places=4)]
 
 #: ISO 4217 currency code; IRR unless the caller says otherwise.
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
