@@ -22,8 +22,6 @@ from tests.core.conftest import make_settings
 
 __all__ = ["make_settings"]
 
-NOW = datetime.now(UTC)
-
 #: A lead that fits well: manufacturing, 250 people, Tehran, a manager, big budget.
 GOOD_LEAD: dict[str, Any] = {
     "contact_name": "سارا احمدی",
@@ -127,7 +125,7 @@ def sync_row(runtime: SyncRuntime, lead_id: str, plugin: str = "lead_scoring") -
 
 def interaction(lead_id: str, channel: str, direction: str, days_ago: float) -> dict[str, Any]:
     """An interaction body on a lead's timeline."""
-    at = NOW - timedelta(days=days_ago)
+    at = datetime.now(UTC) - timedelta(days=days_ago)
     return {
         "lead_id": lead_id,
         "channel": channel,

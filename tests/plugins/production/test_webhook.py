@@ -22,7 +22,9 @@ from core.sync.runtime import SyncRuntime
 from tests.core.api.conftest import ADMIN, TestClient
 from tests.plugins.production.conftest import PromiseListener, order
 
-NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+#: When the documents of this module happened: a fixed past moment, so their order is
+#: known. Signatures are made at request time (see ``post``), never from this value.
+NOW = dt.datetime(2026, 5, 1, 9, 30, tzinfo=dt.UTC)
 
 
 def document(
@@ -77,11 +79,13 @@ def post(
     signature: str | None = None,
 ) -> Any:
     content = raw if raw is not None else json.dumps(body).encode()
+    signed_at = dt.datetime.now(dt.UTC)
     headers = {
         "content-type": "application/json",
         "webhook-id": webhook_id,
-        "webhook-timestamp": str(int(NOW.timestamp())),
-        "webhook-signature": signature or Webhook(secret).sign(webhook_id, NOW, content.decode()),
+        "webhook-timestamp": str(int(signed_at.timestamp())),
+        "webhook-signature": signature
+        or Webhook(secret).sign(webhook_id, signed_at, content.decode()),
     }
     return client.post("/v1/webhooks/production", content=content, headers=headers)
 
