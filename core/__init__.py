@@ -5,6 +5,7 @@ The names below are the public API for plugin authors; everything else may chang
 
 from core.errors import (
     ConfigurationError,
+    HoldSending,
     MappingError,
     PermanentError,
     SyncError,
@@ -28,6 +29,7 @@ from core.plugin_types import (
 __all__ = [
     "ConfigurationError",
     "HealthReport",
+    "HoldSending",
     "InboundEvent",
     "MappingError",
     "OutboundDocument",

@@ -32,6 +32,16 @@ class PermanentError(SyncError):
     """
 
 
+class HoldSending(SyncError):
+    """The target refuses every document until a person acts: an expired or revoked token.
+
+    Spending each delivery's attempts would only fill the dead list, so the engine pauses
+    the plugin's sending instead (held in the database, obeyed by every worker), leaves
+    the delivery due without counting the attempt, and reports the plugin unhealthy with
+    this message until an admin resumes it.
+    """
+
+
 class MappingError(PermanentError):
     """The canonical record cannot be turned into the target's document."""
 

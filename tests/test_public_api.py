@@ -7,6 +7,7 @@ import core
 PUBLIC = [
     "ConfigurationError",
     "HealthReport",
+    "HoldSending",
     "InboundEvent",
     "MappingError",
     "OutboundDocument",

@@ -1,4 +1,4 @@
-"""Tables of the sync engine: per-(plugin, record) delivery state and leader leases."""
+"""Tables of the sync engine: per-(plugin, record) delivery state, leader leases, pauses."""
 
 from __future__ import annotations
 
@@ -66,3 +66,18 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128), nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class PluginPause(Base):
+    """A plugin whose sending is paused: while its row exists no worker claims its deliveries.
+
+    ``paused_by`` names who paused it (an API token's name, ``cli``, or ``plugin`` when the
+    plugin's own target refused every document) and ``reason`` says why, for the admins.
+    """
+
+    __tablename__ = "plugin_pauses"
+
+    plugin: Mapped[str] = mapped_column(String(64), primary_key=True)
+    paused_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    paused_by: Mapped[str] = mapped_column(String(128), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)

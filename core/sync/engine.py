@@ -37,13 +37,14 @@ from sqlalchemy import (
 from core.connectors.http import classify_exception
 from core.db.sync_tables import DEAD, FAILED, PENDING, SYNCED, SyncState
 from core.db.types import UTCDateTime, utcnow
-from core.errors import PermanentError, SyncError
+from core.errors import HoldSending, PermanentError, SyncError
 from core.kinds import kind_by_type
 from core.plugin_types import OutboundDocument, PushResult, SyncRecord
 from core.plugins import PluginHost
 from core.settings import SyncSettings
 from core.sync.backoff import exhausted, plan_retry
 from core.sync.idempotency import idempotency_key
+from core.sync.pause import BY_PLUGIN, claimable_now, pause_in
 
 log = logging.getLogger(__name__)
 
@@ -220,8 +221,13 @@ class SyncEngine:
 
     def _send(self, plugin: str, documents: list[tuple[_Result, OutboundDocument]]) -> None:
         size = max(1, self.host.description(plugin).max_batch)
+        held: HoldSending | None = None
         for start in range(0, len(documents), size):
             chunk = documents[start : start + size]
+            if held is not None:
+                for result, _ in chunk:
+                    result.error = held
+                continue
             try:
                 answers = self.host.push(plugin, [document for _, document in chunk])
             except Exception as error:
@@ -230,6 +236,8 @@ class SyncEngine:
             for (result, _), answer in zip(chunk, answers, strict=True):
                 if answer.error is not None:
                     result.error = classify_exception(answer.error)
+                    if isinstance(result.error, HoldSending):
+                        held = result.error
                 else:
                     result.external_id = answer.external_id
                     result.note = answer.note
@@ -238,7 +246,7 @@ class SyncEngine:
 
     def _finalize(self, plugin: str, owner: str, results: list[_Result], outcome: Outcome) -> None:
         now = utcnow()
-        done, retry, dead = [], [], []
+        done, retry, dead, held = [], [], [], []
         delays = []
         for result in results:
             claim = result.claim
@@ -253,6 +261,10 @@ class SyncEngine:
             if error is None:
                 params.update(v=result.version, ext=result.external_id, p_note=result.note)
                 done.append(params)
+                continue
+            if isinstance(error, HoldSending):
+                params.update(err=f"held: {error}")
+                held.append(params)
                 continue
             plan = plan_retry(error, claim.attempts, self.settings)
             if plan.delay is not None:
@@ -273,6 +285,11 @@ class SyncEngine:
                 connection.execute(statements.retry, retry)
             if dead:
                 connection.execute(statements.dead, dead)
+            if held:
+                connection.execute(statements.hold, held)
+                reason = str(next(r.error for r in results if isinstance(r.error, HoldSending)))
+                if pause_in(connection, plugin, by=BY_PLUGIN, reason=reason, now=now):
+                    log.warning("%s paused its sending: %s", plugin, reason)
         outcome.pushed += len(done)
         outcome.failed += len(retry)
         outcome.dead += len(dead)
@@ -324,6 +341,7 @@ class _Statements:
             SyncState.state.in_((PENDING, FAILED)),
             SyncState.due_at <= now,
             or_(SyncState.lease_until.is_(None), SyncState.lease_until < now),
+            claimable_now(),
         )
         lease = {
             "lease_owner": bindparam("owner"),
@@ -418,6 +436,18 @@ class _Statements:
             .where(mine)
             .values(state=DEAD, last_error=bindparam("err"), due_at=now, **released)
         )
+        # A held delivery gives its attempt back and stays due; resuming the plugin
+        # clears ``enqueued_at`` again, so the sweeper sends it at once.
+        self.hold = (
+            update(SyncState)
+            .where(mine)
+            .values(
+                attempts=SyncState.attempts - 1,
+                last_error=bindparam("err"),
+                due_at=now,
+                **released,
+            )
+        )
         self.pending = select(SyncState.kind, SyncState.record_id).where(
             SyncState.plugin == bindparam("p_plugin"),
             SyncState.state == PENDING,
@@ -438,6 +468,7 @@ class _Statements:
         " AND sync_state.state IN ('pending', 'failed')"
         " AND sync_state.due_at <= :now"
         " AND (sync_state.lease_until IS NULL OR sync_state.lease_until < :now)"
+        " AND NOT EXISTS (SELECT 1 FROM plugin_pauses WHERE plugin_pauses.plugin = :p_plugin)"
         " RETURNING sync_state.kind, sync_state.record_id, sync_state.wanted_version,"
         " sync_state.synced_version, sync_state.external_id, sync_state.attempts,"
         " sync_state.last_error"

@@ -20,6 +20,7 @@ from core.db.sync_tables import FAILED, PENDING, SyncState
 from core.db.types import utcnow
 from core.sync.engine import Ref
 from core.sync.leased_loop import LeasedLoop
+from core.sync.pause import claimable_now
 from core.sync.runtime import SyncRuntime
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def sweep_once(runtime: SyncRuntime, *, now: datetime | None = None) -> int:
             SyncState.due_at <= now,
             or_(SyncState.enqueued_at.is_(None), SyncState.enqueued_at <= cutoff),
             or_(SyncState.lease_until.is_(None), SyncState.lease_until < now),
+            claimable_now(SyncState.plugin),
         )
         .order_by(SyncState.due_at)
         .limit(SWEEP_LIMIT)

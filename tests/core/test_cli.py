@@ -425,6 +425,30 @@ def test_plugins_check_reports_an_unreachable_target(webhook_secret: str) -> Non
     assert "unreachable" in table.stdout
 
 
+def test_plugins_check_reports_a_paused_plugin_unhealthy(
+    receiver: Receiver, webhook_secret: str, tmp_path: Path
+) -> None:
+    from core.db.engine import create_db_engine
+    from core.sync.pause import pause_plugin
+
+    database = f"sqlite:///{tmp_path / 'paused.db'}"
+    assert run(["db", "upgrade"], database).exit_code == 0
+    engine = create_db_engine(database)
+    pause_plugin(engine, "finance", by="plugin", reason="access token expired")
+    engine.dispose()
+    env = {
+        "CRM_SYNC_PLUGINS__FINANCE__URL": receiver.url + "/crm",
+        "CRM_SYNC_PLUGINS__FINANCE__SECRET": webhook_secret,
+    }
+    result = run(["plugins", "--json", "--check"], database, **env)
+    assert result.exit_code == 0, result.output
+    [finance] = [row for row in json.loads(result.stdout) if row["name"] == "finance"]
+    assert finance["health"] == {
+        "ok": False,
+        "detail": "sending paused by plugin: access token expired",
+    }
+
+
 def test_plugins_check_skips_idle_plugins() -> None:
     result = run(["plugins", "--json", "--check"])
     [finance] = [row for row in json.loads(result.stdout) if row["name"] == "finance"]
