@@ -21,7 +21,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-Role = Literal["admin", "writer", "reader"]
+#: Roles of API tokens: ``reader`` sees, ``writer`` also writes records, ``operator`` also
+#: retries and pauses deliveries, ``admin`` may do everything (see core.api.auth.ALLOWS).
+Role = Literal["admin", "operator", "writer", "reader"]
 
 
 class ApiToken(BaseModel):
@@ -69,6 +71,37 @@ class SyncSettings(BaseModel):
         return self
 
 
+class ConsoleSettings(BaseModel):
+    """The admin console at ``/admin``: how it shows figures and how long it keeps history."""
+
+    model_config = {"extra": "forbid"}
+
+    language: Literal["fa", "en"] = Field(default="fa", description="default page language")
+    calendar: Literal["jalali", "gregorian"] = "jalali"
+    digits: Literal["persian", "latin"] = "persian"
+    time_zone: str = Field(default="Asia/Tehran", description="zone dates are shown in")
+    refresh_seconds: float = Field(default=10.0, ge=2, description="overview self-refresh")
+    session_hours: float = Field(default=12.0, gt=0, description="a sign-in lasts this long")
+    snapshot_seconds: float = Field(default=60.0, gt=0, description="queue snapshot interval")
+    history_days: int = Field(default=90, ge=1, description="hourly and daily history kept")
+    minute_history_hours: int = Field(default=48, ge=1, description="per-minute history kept")
+    attempts_per_delivery: int = Field(
+        default=20, ge=0, description="attempts kept per delivery (0: no attempts log)"
+    )
+    health_cache_seconds: float = Field(default=30.0, ge=0)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
 class Settings(BaseSettings):
     """Settings of one crm-sync process (API server, worker, scheduler or CLI)."""
 
@@ -94,6 +127,7 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=8, ge=1, description="threads of the in-process worker")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("log_level", mode="before")

@@ -35,6 +35,7 @@ class InboxEvent(Base):
     state: Mapped[str] = mapped_column(String(16), nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    error_class: Mapped[str | None] = mapped_column(String(32))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
@@ -44,6 +45,7 @@ class InboxEvent(Base):
     __table_args__ = (
         UniqueConstraint("plugin", "event_id"),
         Index("ix_inbox_due", "state", "due_at"),
+        Index("ix_inbox_plugin_state_due", "plugin", "state", "due_at"),
     )
 
 

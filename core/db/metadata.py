@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from core.db import inbound_tables, records, sync_tables
+from core.db import admin_tables, inbound_tables, records, sync_tables
 from core.db.base import Base
 from lead_scoring import store as lead_scoring_store  # noqa: F401  (lead scoring's tables)
 from lead_scoring.assignment import tables as assignment_tables  # noqa: F401  (assignment's tables)
 
 metadata = Base.metadata
 
-__all__ = ["inbound_tables", "metadata", "records", "sync_tables"]
+__all__ = ["admin_tables", "inbound_tables", "metadata", "records", "sync_tables"]

@@ -16,6 +16,7 @@ SYNCED = "synced"
 FAILED = "failed"
 DEAD = "dead"
 DISCARDED = "discarded"
+RESOLVED = "resolved"
 
 
 class SyncState(Base):
@@ -30,7 +31,8 @@ class SyncState(Base):
     that kills its worker still ends dead after ``max_attempts``. ``due_at`` is when the
     next attempt may run and ``enqueued_at`` when a message for it was last sent (the
     sweeper re-sends one that is overdue). ``discarded`` means an admin gave the delivery
-    up; the record's next change queues it again.
+    up, ``resolved`` that an admin settled it by hand; the record's next change queues it
+    again. ``error_class`` names the kind of the last error (``http-422``, ``timeout``...).
     """
 
     __tablename__ = "sync_state"
@@ -44,6 +46,7 @@ class SyncState(Base):
     external_id: Mapped[str | None] = mapped_column(String(256))
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    error_class: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(Text)
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
@@ -54,7 +57,8 @@ class SyncState(Base):
 
     __table_args__ = (
         Index("ix_sync_state_due", "state", "due_at"),
-        Index("ix_sync_state_plugin_state", "plugin", "state"),
+        Index("ix_sync_state_plugin_state_due", "plugin", "state", "due_at"),
+        Index("ix_sync_state_state_class", "state", "error_class"),
     )
 
 

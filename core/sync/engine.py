@@ -11,6 +11,7 @@ letter, only if this worker still holds the lease.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -35,6 +36,7 @@ from sqlalchemy import (
 )
 
 from core.connectors.http import classify_exception
+from core.db.admin_tables import OUT
 from core.db.sync_tables import DEAD, FAILED, PENDING, SYNCED, SyncState
 from core.db.types import UTCDateTime, utcnow
 from core.errors import HoldSending, PermanentError, SyncError
@@ -42,7 +44,9 @@ from core.kinds import kind_by_type
 from core.plugin_types import OutboundDocument, PushResult, SyncRecord
 from core.plugins import PluginHost
 from core.settings import SyncSettings
+from core.sync.attempts import HELD, RETRY, SKIPPED, attempt_row, record_attempts
 from core.sync.backoff import exhausted, plan_retry
+from core.sync.error_class import error_class
 from core.sync.idempotency import idempotency_key
 from core.sync.pause import BY_PLUGIN, claimable_now, pause_in
 
@@ -88,6 +92,8 @@ class _Result:
     external_id: str | None = None
     note: str | None = None
     error: SyncError | None = None
+    #: How long the push that carried this document took; None when nothing was sent.
+    duration_ms: float | None = None
 
 
 class SyncEngine:
@@ -98,10 +104,13 @@ class SyncEngine:
         engine: Engine,
         host: PluginHost,
         settings: SyncSettings,
+        *,
+        log_attempts: bool = True,
     ) -> None:
         self.engine = engine
         self.host = host
         self.settings = settings
+        self.log_attempts = log_attempts
         self._statements = _Statements()
 
     # -- the whole step -------------------------------------------------------
@@ -121,7 +130,7 @@ class SyncEngine:
         if not claims:
             return outcome
         results = self._push(plugin, claims, rows)
-        self._finalize(plugin, owner, results, outcome)
+        self._finalize(plugin, owner, results, outcome, now)
         return outcome
 
     # -- claim ------------------------------------------------------------------
@@ -228,12 +237,15 @@ class SyncEngine:
                 for result, _ in chunk:
                     result.error = held
                 continue
+            started = time.perf_counter()
             try:
                 answers = self.host.push(plugin, [document for _, document in chunk])
             except Exception as error:
                 failure = classify_exception(error)
                 answers = [PushResult(error=failure)] * len(chunk)
+            took = (time.perf_counter() - started) * 1000
             for (result, _), answer in zip(chunk, answers, strict=True):
+                result.duration_ms = took
                 if answer.error is not None:
                     result.error = classify_exception(answer.error)
                     if isinstance(result.error, HoldSending):
@@ -244,10 +256,19 @@ class SyncEngine:
 
     # -- finalize -------------------------------------------------------------------
 
-    def _finalize(self, plugin: str, owner: str, results: list[_Result], outcome: Outcome) -> None:
+    def _finalize(
+        self,
+        plugin: str,
+        owner: str,
+        results: list[_Result],
+        outcome: Outcome,
+        started: datetime | None = None,
+    ) -> None:
         now = utcnow()
+        started = started or now
         done, retry, dead, held = [], [], [], []
         delays = []
+        attempts: list[dict[str, Any]] = []
         for result in results:
             claim = result.claim
             params: dict[str, Any] = {
@@ -261,19 +282,25 @@ class SyncEngine:
             if error is None:
                 params.update(v=result.version, ext=result.external_id, p_note=result.note)
                 done.append(params)
+                sent = result.duration_ms is not None
+                self._log(attempts, plugin, result, started, now, SYNCED if sent else SKIPPED)
                 continue
+            params.update(cls=error_class(error))
             if isinstance(error, HoldSending):
                 params.update(err=f"held: {error}")
                 held.append(params)
+                self._log(attempts, plugin, result, started, now, HELD, params)
                 continue
             plan = plan_retry(error, claim.attempts, self.settings)
             if plan.delay is not None:
                 delays.append(plan.delay)
                 params.update(err=plan.message, due=now + timedelta(seconds=plan.delay))
                 retry.append(params)
+                self._log(attempts, plugin, result, started, now, RETRY, params)
             else:
                 params.update(err=plan.message)
                 dead.append(params)
+                self._log(attempts, plugin, result, started, now, DEAD, params)
                 log.warning(
                     "%s %s %s is dead: %s", plugin, claim.kind, claim.record_id, plan.message
                 )
@@ -290,11 +317,54 @@ class SyncEngine:
                 reason = str(next(r.error for r in results if isinstance(r.error, HoldSending)))
                 if pause_in(connection, plugin, by=BY_PLUGIN, reason=reason, now=now):
                     log.warning("%s paused its sending: %s", plugin, reason)
+            record_attempts(connection, attempts)
         outcome.pushed += len(done)
         outcome.failed += len(retry)
         outcome.dead += len(dead)
         outcome.retry = [(p["k"], p["r"]) for p in retry]
         outcome.retry_delay = max(delays, default=0.0)
+
+    def _log(
+        self,
+        attempts: list[dict[str, Any]],
+        plugin: str,
+        result: _Result,
+        started: datetime,
+        now: datetime,
+        outcome: str,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        """Add one attempt to the job's attempts-log rows (inserted with the outcomes)."""
+        if not self.log_attempts:
+            return
+        claim = result.claim
+        answer = None
+        if params is None and result.duration_ms is not None:
+            answer = "; ".join(
+                text
+                for text in (
+                    f"external id {result.external_id}" if result.external_id else None,
+                    result.note,
+                )
+                if text
+            )
+        attempts.append(
+            attempt_row(
+                direction=OUT,
+                plugin=plugin,
+                kind=claim.kind,
+                record_id=claim.record_id,
+                version=result.version,
+                attempt=claim.attempts,
+                started_at=started,
+                finished_at=now,
+                duration_ms=result.duration_ms,
+                outcome=outcome,
+                error_class=params["cls"] if params else None,
+                error=params["err"] if params else None,
+                answer=answer or None,
+            )
+        )
 
     def _record_success(
         self, connection: Connection, plugin: str, done: list[dict[str, Any]]
@@ -408,6 +478,7 @@ class _Statements:
                 synced_version=case((behind, version), else_=SyncState.synced_version),
                 external_id=func.coalesce(bindparam("ext"), SyncState.external_id),
                 note=bindparam("p_note"),
+                error_class=None,
                 state=case(
                     (and_(SyncState.wanted_version > version, ahead), PENDING), else_=SYNCED
                 ),
@@ -426,6 +497,7 @@ class _Statements:
             .values(
                 state=FAILED,
                 last_error=bindparam("err"),
+                error_class=bindparam("cls"),
                 due_at=due_at,
                 enqueued_at=due_at,
                 **released,
@@ -434,7 +506,13 @@ class _Statements:
         self.dead = (
             update(SyncState)
             .where(mine)
-            .values(state=DEAD, last_error=bindparam("err"), due_at=now, **released)
+            .values(
+                state=DEAD,
+                last_error=bindparam("err"),
+                error_class=bindparam("cls"),
+                due_at=now,
+                **released,
+            )
         )
         # A held delivery gives its attempt back and stays due; resuming the plugin
         # clears ``enqueued_at`` again, so the sweeper sends it at once.
@@ -444,6 +522,7 @@ class _Statements:
             .values(
                 attempts=SyncState.attempts - 1,
                 last_error=bindparam("err"),
+                error_class=bindparam("cls"),
                 due_at=now,
                 **released,
             )
@@ -480,7 +559,7 @@ class _Statements:
         " state = CASE WHEN sync_state.wanted_version > done.v AND (sync_state.synced_version"
         " IS NULL OR sync_state.wanted_version > sync_state.synced_version)"
         " THEN 'pending' ELSE 'synced' END,"
-        " attempts = 0, last_error = NULL, due_at = :now, enqueued_at = :now,"
+        " attempts = 0, last_error = NULL, error_class = NULL, due_at = :now, enqueued_at = :now,"
         " lease_owner = NULL, lease_until = NULL, updated_at = :now"
         " FROM unnest(CAST(:rs AS text[]), CAST(:vs AS integer[]),"
         " CAST(:exts AS text[]), CAST(:notes AS text[])) AS done(r, v, ext, note)"

@@ -10,6 +10,7 @@ with the reason) just as deliveries are.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, bindparam, or_, select, update
 
 from core.connectors.http import classify_exception
+from core.db.admin_tables import IN
 from core.db.engine import reading, upsert
 from core.db.inbound_tables import APPLIED, Cursor, InboxEvent
 from core.db.sync_tables import DEAD, FAILED, PENDING
@@ -27,7 +29,9 @@ from core.errors import SyncError
 from core.plugin_types import InboundEvent
 from core.plugins import PluginHost
 from core.settings import SyncSettings
+from core.sync.attempts import RETRY, attempt_row, record_attempts
 from core.sync.backoff import exhausted, plan_retry
+from core.sync.error_class import error_class
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +108,13 @@ def load_cursor(engine: Engine, plugin: str) -> str | None:
 class InboundEngine:
     """Applies stored inbound events through their plugins."""
 
-    def __init__(self, engine: Engine, host: PluginHost, settings: SyncSettings) -> None:
+    def __init__(
+        self, engine: Engine, host: PluginHost, settings: SyncSettings, *, log_attempts: bool = True
+    ) -> None:
         self.engine = engine
         self.host = host
         self.settings = settings
+        self.log_attempts = log_attempts
 
     def process(
         self, plugin: str, ids: Sequence[int], *, now: datetime | None = None
@@ -118,29 +125,64 @@ class InboundEngine:
         outcome = InboundOutcome()
         claimed = self._claim(plugin, ids, owner, now)
         delays = []
+        attempts: list[dict[str, Any]] = []
         for row in claimed:
             event = InboundEvent(row.event_id, row.type, row.payload, row.occurred_at)
             error: SyncError | None = exhausted(row.attempts, self.settings, row.last_error)
+            started = time.perf_counter()
+            took: float | None = None
             if error is None:
                 try:
                     self.host.apply_inbound(plugin, event)
                 except Exception as failure:
                     error = classify_exception(failure)
+                took = (time.perf_counter() - started) * 1000
+            log_row = {
+                "direction": IN,
+                "plugin": plugin,
+                "kind": row.type,
+                "record_id": str(row.id),
+                "version": None,
+                "attempt": row.attempts,
+                "started_at": now,
+                "duration_ms": took,
+            }
             if error is None:
-                self._finish(row.id, owner, APPLIED, None, now)
+                self._finish(row.id, owner, APPLIED, None, None, now)
                 outcome.applied += 1
+                attempts.append(attempt_row(**log_row, finished_at=utcnow(), outcome=APPLIED))
                 continue
             plan = plan_retry(error, row.attempts, self.settings)
+            kind_of = error_class(error)
             if plan.delay is not None:
                 delays.append(plan.delay)
                 self._finish(
-                    row.id, owner, FAILED, plan.message, now + timedelta(seconds=plan.delay)
+                    row.id,
+                    owner,
+                    FAILED,
+                    plan.message,
+                    kind_of,
+                    now + timedelta(seconds=plan.delay),
                 )
                 outcome.retry.append(row.id)
+                state = RETRY
             else:
                 log.warning("%s inbound event %s is dead: %s", plugin, row.event_id, plan.message)
-                self._finish(row.id, owner, DEAD, plan.message, now)
+                self._finish(row.id, owner, DEAD, plan.message, kind_of, now)
                 outcome.dead += 1
+                state = DEAD
+            attempts.append(
+                attempt_row(
+                    **log_row,
+                    finished_at=utcnow(),
+                    outcome=state,
+                    error_class=kind_of,
+                    error=plan.message,
+                )
+            )
+        if attempts and self.log_attempts:
+            with self.engine.begin() as connection:
+                record_attempts(connection, attempts)
         outcome.retry_delay = max(delays, default=0.0)
         return outcome
 
@@ -174,11 +216,18 @@ class InboundEngine:
         return sorted(rows, key=lambda row: row.id)
 
     def _finish(
-        self, row_id: int, owner: str, state: str, error: str | None, due: datetime
+        self,
+        row_id: int,
+        owner: str,
+        state: str,
+        error: str | None,
+        kind_of: str | None,
+        due: datetime,
     ) -> None:
         values: dict[str, Any] = {
             "state": state,
             "last_error": error,
+            "error_class": kind_of,
             "due_at": due,
             "enqueued_at": due,
             "lease_owner": None,

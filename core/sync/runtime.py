@@ -85,8 +85,13 @@ class SyncRuntime:
                 settings.resolved_database_url, pool_size=settings.worker_threads + 2, durable=False
             )
         )
-        self.sync = SyncEngine(self.sync_engine, self.host, settings.sync)
-        self.inbound = InboundEngine(self.engine, self.host, settings.sync)
+        log_attempts = settings.console.attempts_per_delivery > 0
+        self.sync = SyncEngine(
+            self.sync_engine, self.host, settings.sync, log_attempts=log_attempts
+        )
+        self.inbound = InboundEngine(
+            self.engine, self.host, settings.sync, log_attempts=log_attempts
+        )
         for plugin in self.host.names():
             self.host.context(plugin).records = RecordAccess(
                 self.engine, plugin, self.host.subscribers, self.dispatch, host=self.host
