@@ -157,70 +157,96 @@ def resync(
     about the rows a bulk load added.
     """
     now = now or utcnow()
-    enqueued = now if mark_enqueued else None
     for kind in kinds:
-        table = kind.table
         after: str | None = None
         while True:
-            # The page's last id, found by the database so paging follows its collation.
-            last = connection_scalar(
-                engine,
-                select(table.id)
-                .where(table.id > after if after is not None else true())
-                .order_by(table.id)
-                .limit(1)
-                .offset(chunk - 1),
+            ids, after = resync_page(
+                engine, plugin, kind, after, chunk=chunk, mark_enqueued=mark_enqueued, now=now
             )
-            page = (
-                select(
-                    literal(plugin),
-                    literal(kind.type),
-                    table.id,
-                    literal(PENDING),
-                    table.version,
-                    literal(0),
-                    literal(now, UTCDateTime),
-                    literal(enqueued, UTCDateTime),
-                    literal(now, UTCDateTime),
-                )
-                .where(table.id > after if after is not None else true())
-                .where(table.id <= last if last is not None else true())
-            )
-            insert = upsert(engine, SyncState).from_select(
-                [
-                    "plugin",
-                    "kind",
-                    "record_id",
-                    "state",
-                    "wanted_version",
-                    "attempts",
-                    "due_at",
-                    "enqueued_at",
-                    "updated_at",
-                ],
-                page,
-            )
-            statement = insert.on_conflict_do_update(
-                index_elements=[SyncState.plugin, SyncState.kind, SyncState.record_id],
-                set_={
-                    "state": PENDING,
-                    "wanted_version": insert.excluded.wanted_version,
-                    "synced_version": None,
-                    "attempts": 0,
-                    "due_at": now,
-                    "enqueued_at": enqueued,
-                    "updated_at": now,
-                },
-            ).returning(SyncState.record_id)
-            with engine.begin() as connection:
-                ids = list(connection.execute(statement).scalars())
             if ids:
                 if progress is not None:
                     progress(len(ids))
                 yield [(kind.type, record_id) for record_id in ids]
-            if last is None:
+            if after is None:
                 break
-            after = last
+    analyze_sync_state(engine)
+
+
+def resync_page(
+    engine: Engine,
+    plugin: str,
+    kind: Kind,
+    after: str | None,
+    *,
+    chunk: int = 2000,
+    mark_enqueued: bool = True,
+    now: datetime | None = None,
+) -> tuple[list[str], str | None]:
+    """Queue the next ``chunk`` records of ``kind`` after id ``after`` for ``plugin`` again.
+
+    Returns the ids queued and the id to continue after (None when the kind is done),
+    so a caller can stop between pages and resume later.
+    """
+    now = now or utcnow()
+    enqueued = now if mark_enqueued else None
+    table = kind.table
+    # The page's last id, found by the database so paging follows its collation.
+    last = connection_scalar(
+        engine,
+        select(table.id)
+        .where(table.id > after if after is not None else true())
+        .order_by(table.id)
+        .limit(1)
+        .offset(chunk - 1),
+    )
+    page = (
+        select(
+            literal(plugin),
+            literal(kind.type),
+            table.id,
+            literal(PENDING),
+            table.version,
+            literal(0),
+            literal(now, UTCDateTime),
+            literal(enqueued, UTCDateTime),
+            literal(now, UTCDateTime),
+        )
+        .where(table.id > after if after is not None else true())
+        .where(table.id <= last if last is not None else true())
+    )
+    insert = upsert(engine, SyncState).from_select(
+        [
+            "plugin",
+            "kind",
+            "record_id",
+            "state",
+            "wanted_version",
+            "attempts",
+            "due_at",
+            "enqueued_at",
+            "updated_at",
+        ],
+        page,
+    )
+    statement = insert.on_conflict_do_update(
+        index_elements=[SyncState.plugin, SyncState.kind, SyncState.record_id],
+        set_={
+            "state": PENDING,
+            "wanted_version": insert.excluded.wanted_version,
+            "synced_version": None,
+            "attempts": 0,
+            "due_at": now,
+            "enqueued_at": enqueued,
+            "updated_at": now,
+        },
+    ).returning(SyncState.record_id)
+    with engine.begin() as connection:
+        ids = list(connection.execute(statement).scalars())
+    return ids, last
+
+
+def analyze_sync_state(engine: Engine) -> None:
+    """Refresh PostgreSQL's statistics of ``sync_state`` after a bulk change."""
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("ANALYZE sync_state"))

@@ -86,16 +86,21 @@ def pause_plugin(
 def resume_plugin(engine: Engine, plugin: str) -> bool:
     """Resume ``plugin``'s sending; its due deliveries are swept at once. False if not paused."""
     with engine.begin() as connection:
-        removed = connection.execute(delete(PluginPause).where(PluginPause.plugin == plugin))
-        if not removed.rowcount:
-            return False
-        connection.execute(
-            update(SyncState)
-            .where(
-                and_(SyncState.plugin == plugin, SyncState.state.in_((PENDING, FAILED))),
-            )
-            .values(enqueued_at=None)
+        return resume_in(connection, plugin)
+
+
+def resume_in(connection: Connection, plugin: str) -> bool:
+    """Resume ``plugin`` inside the caller's transaction; False if it was not paused."""
+    removed = connection.execute(delete(PluginPause).where(PluginPause.plugin == plugin))
+    if not removed.rowcount:
+        return False
+    connection.execute(
+        update(SyncState)
+        .where(
+            and_(SyncState.plugin == plugin, SyncState.state.in_((PENDING, FAILED))),
         )
+        .values(enqueued_at=None)
+    )
     return True
 
 
