@@ -1,4 +1,4 @@
-"""Bearer-token authentication with three roles: admin, writer, reader."""
+"""Bearer-token authentication with four roles: admin, operator, writer, reader."""
 
 from __future__ import annotations
 
@@ -15,7 +15,14 @@ from pydantic import SecretStr
 from core.api.problems import Problem
 from core.settings import ApiToken, Role, Settings
 
-RANK: dict[Role, int] = {"reader": 1, "writer": 2, "admin": 3}
+#: The roles each role includes: ``writer`` adds writing records to ``reader``,
+#: ``operator`` adds retrying and pausing deliveries, ``admin`` has them all.
+ALLOWS: dict[Role, frozenset[Role]] = {
+    "reader": frozenset({"reader"}),
+    "writer": frozenset({"writer", "reader"}),
+    "operator": frozenset({"operator", "reader"}),
+    "admin": frozenset({"admin", "operator", "writer", "reader"}),
+}
 TOKEN_FILE = "admin-token"  # noqa: S105 (a file name, not a secret)
 
 
@@ -60,6 +67,13 @@ class TokenVerifier:
             (t.token.get_secret_value().encode(), Principal(t.name, t.role)) for t in tokens
         ]
 
+    def by_name(self, name: str) -> Principal | None:
+        """The principal of the configured token named ``name``, or None."""
+        for _, principal in self.tokens:
+            if principal.name == name:
+                return principal
+        return None
+
     def verify(self, presented: str) -> Principal | None:
         """Return the principal of a presented token, or None."""
         found = None
@@ -68,6 +82,11 @@ class TokenVerifier:
             if hmac.compare_digest(secret, candidate):
                 found = principal
         return found
+
+
+def allows(role: Role, needed: Role) -> bool:
+    """Whether a token with ``role`` may do what needs ``needed``."""
+    return needed in ALLOWS[role]
 
 
 def require(role: Role) -> Callable[[Request], Principal]:
@@ -92,7 +111,7 @@ def require(role: Role) -> Callable[[Request], Principal]:
                 "the bearer token is not valid",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        if RANK[principal.role] < RANK[role]:
+        if not allows(principal.role, role):
             raise Problem(
                 403, "forbidden", f"this needs the {role} role; the token has {principal.role}"
             )
