@@ -18,6 +18,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.admin.console import mount_console
+from core.admin.jobs import Dispatchers, JobRunner
+from core.admin.snapshots import Maintenance
 from core.api import admin, assignment, leads, problems, schemas, webhooks
 from core.api.auth import TokenVerifier, configured_tokens, require
 from core.api.limits import BodySizeLimit
@@ -57,6 +60,8 @@ class Background:
         self.worker: dramatiq.Worker | None = None
         self.sweeper: Sweeper | None = None
         self.scheduler: Scheduler | None = None
+        self.jobs: JobRunner | None = None
+        self.maintenance: Maintenance | None = None
 
     def start(self) -> None:
         """Start the sweeper and, on the embedded default, the worker and the scheduler."""
@@ -71,9 +76,17 @@ class Background:
             self.scheduler.start()
         self.sweeper = Sweeper(self.runtime)
         self.sweeper.start()
+        self.maintenance = Maintenance(self.runtime)
+        self.maintenance.start()
+        dispatch = Dispatchers(self.runtime.dispatch, self.runtime.dispatch_inbound)
+        self.jobs = JobRunner(self.runtime.engine, dispatch)
+        self.jobs.start()
 
     def stop(self) -> None:
-        """Stop the scheduler and sweeper, then let the worker finish its messages."""
+        """Stop the scheduler, sweeper and console loops, then let the worker finish."""
+        for loop in (self.jobs, self.maintenance):
+            if loop is not None:
+                loop.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.sweeper is not None:
@@ -139,6 +152,7 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
     app.include_router(schemas.router)
     app.include_router(leads.router)
     app.include_router(assignment.router)
+    mount_console(app, runtime)
 
     @app.get("/healthz", tags=["operations"], summary="The process is up")
     def healthz() -> dict[str, str]:

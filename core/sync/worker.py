@@ -18,6 +18,7 @@ from types import FrameType
 
 import dramatiq
 
+from core.admin.snapshots import Maintenance
 from core.db.migrate import check_schema
 from core.settings import load_settings
 from core.sync.runtime import SyncRuntime
@@ -79,6 +80,8 @@ class Supervisor:
         check_schema(runtime.engine)
         sweeper = Sweeper(runtime)
         sweeper.start()
+        maintenance = Maintenance(runtime)
+        maintenance.start()
         self.children = [self._start_child() for _ in range(self.processes)]
         log.info("supervising %d worker processes", self.processes)
         while not self.stop.wait(1.0):
@@ -89,6 +92,7 @@ class Supervisor:
                     )
                     self.children[index] = self._start_child()
         sweeper.stop()
+        maintenance.stop()
         for child in self.children:
             child.terminate()
         deadline = time.monotonic() + STOP_TIMEOUT
