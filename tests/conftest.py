@@ -1,3 +1,3 @@
-"""Test-suite set-up: the project's own pytest plugin and pytester, nothing else."""
+"""Test-suite set-up: the project's own pytest plugins (fixtures, browser) and pytester."""
 
-pytest_plugins = ["core.testing.fixtures", "pytester"]
+pytest_plugins = ["core.testing.fixtures", "core.testing.browser", "pytester"]

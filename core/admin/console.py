@@ -6,7 +6,6 @@ action needs (``core.admin.actions.NEEDS``), acts through the same functions as 
 and the CLI, and answers with a redirect (post/redirect/get).
 """
 
-
 from datetime import timedelta
 from typing import Annotated, Any
 

@@ -170,7 +170,10 @@ def count_job(
                 InboxEvent.due_at,
             ).where(criteria.condition(dialect), InboxEvent.state.in_(allowed))
         columns = ["job_id", "seq", "plugin", "kind", "record_id", "stamp"]
-        total = connection.execute(insert(AdminJobItem).from_select(columns, rows)).rowcount
+        connection.execute(insert(AdminJobItem).from_select(columns, rows))
+        total = connection.execute(
+            select(func.count()).where(AdminJobItem.job_id == job_id)
+        ).scalar_one()
         connection.execute(update(AdminJob).where(AdminJob.id == job_id).values(total=total))
     job = get_job(engine, job_id)
     assert job is not None

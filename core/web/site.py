@@ -15,6 +15,7 @@ outside the server, no inline script and no inline style.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -100,6 +101,11 @@ def local_target(value: str | None, fallback: str) -> str:
     return value
 
 
+def pretty_json(value: Any) -> str:
+    """A document as indented JSON for people (the template escapes it as text)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
 def query_without(values: dict[str, str], key: str) -> str:
     """A query string of the set ``values`` without ``key`` (a link to the first page)."""
     return urlencode({k: v for k, v in values.items() if v and k != key})
@@ -141,6 +147,7 @@ class WebSite:
         self.env.globals["prefix"] = prefix
         self.env.filters["urlencode_without"] = query_without
         self.env.filters["urlencode_with"] = query_with
+        self.env.filters["pretty"] = pretty_json
         self.add_package("core.web")
         self.sessions = SessionStore(engine, verifier, timedelta(hours=self.console.session_hours))
         self.verifier = verifier
@@ -191,7 +198,8 @@ class WebSite:
         if self.prefs_cookie not in request.cookies:
             wanted = request.headers.get("accept-language", "")[:2].lower()
             if wanted in ("fa", "en") and wanted != prefs.language:
-                prefs = Preferences(wanted, prefs.calendar, prefs.digits)
+                digits = "latin" if wanted == "en" else "persian"
+                prefs = Preferences(wanted, prefs.calendar, digits)
         return Locale(self.catalog, prefs, self.zone)
 
     def current(self, request: Request) -> Viewer | None:

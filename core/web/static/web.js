@@ -13,8 +13,9 @@
     }
     var timer = null;
     var busy = false;
+    var finished = false;
     function load() {
-      if (busy || document.visibilityState !== "visible") {
+      if (busy || finished || document.visibilityState !== "visible") {
         return;
       }
       busy = true;
@@ -31,7 +32,18 @@
           var fresh = page.getElementById(region.id);
           if (fresh) {
             region.replaceChildren.apply(region, Array.from(fresh.childNodes));
+            Array.from(fresh.attributes).forEach(function (attribute) {
+              if (attribute.name.indexOf("data-") === 0) {
+                region.setAttribute(attribute.name, attribute.value);
+              }
+            });
             region.setAttribute("data-refreshed", String(Date.now()));
+            if (!fresh.hasAttribute("data-refresh")) {
+              // The region says it is final (a finished job): stop asking.
+              region.removeAttribute("data-refresh");
+              stop();
+              finished = true;
+            }
           }
         })
         .catch(function () {
@@ -43,6 +55,9 @@
     }
     function start() {
       stop();
+      if (finished) {
+        return;
+      }
       timer = window.setInterval(load, seconds * 1000);
     }
     function stop() {
