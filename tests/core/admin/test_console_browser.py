@@ -15,6 +15,12 @@ from core.sync.runtime import SyncRuntime
 from tests.core.admin.conftest import TOKENS, put
 from tests.core.scripted_plugin import ScriptedPlugin
 
+#: Makes the page believe its tab was hidden or shown again.
+VISIBILITY = (
+    "Object.defineProperty(document, 'visibilityState', {{value: '{state}', configurable: true}});"
+    "document.dispatchEvent(new Event('visibilitychange'));"
+)
+
 
 def sign_in(page: Any, base_url: str, role: str, path: str = "/admin") -> None:
     page.goto(f"{base_url}{path}")
@@ -207,17 +213,11 @@ def test_the_overview_refreshes_itself_only_while_the_tab_is_visible(
     page = new_page(locale="en-US")
     sign_in(page, base_url, "reader")
     page.wait_for_selector("#overview[data-refreshed]", timeout=10_000)
-    page.evaluate(
-        "Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});"
-        "document.dispatchEvent(new Event('visibilitychange'));"
-    )
+    page.evaluate(VISIBILITY.format(state="hidden"))
     stamp = page.get_attribute("#overview", "data-refreshed")
     page.wait_for_timeout(4500)
     assert page.get_attribute("#overview", "data-refreshed") == stamp
-    page.evaluate(
-        "Object.defineProperty(document, 'visibilityState', {value: 'visible', configurable: true});"
-        "document.dispatchEvent(new Event('visibilitychange'));"
-    )
+    page.evaluate(VISIBILITY.format(state="visible"))
     wait_for(
         lambda: page.get_attribute("#overview", "data-refreshed") != stamp,
         "a refresh once the tab is visible again",
