@@ -1,4 +1,8 @@
-"""Admin routes: queue counts, the dead list, retry and purge."""
+"""Admin routes: queue counts, the dead list, retry and purge (audited).
+
+Reading needs ``reader``; retrying ``operator``; purging ``admin``. The console's other
+actions (filters, bulk jobs, pause, the audit) are in core/api/admin_console.py.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from core.admin.audit import API, Actor
 from core.api.auth import Principal, require
 from core.api.problems import Problem
 from core.api.records import runtime_of
@@ -24,6 +29,12 @@ from core.sync.admin import (
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
+def api_actor(principal: Principal, request: Request) -> Actor:
+    """The audit's actor for a request of the admin API."""
+    source = request.client.host if request.client else "unknown"
+    return Actor(principal.name, principal.role, API, source)
+
+
 class SelectionIn(BaseModel):
     """Which dead deliveries to act on; ``all`` must be true to act on every one."""
 
@@ -33,6 +44,7 @@ class SelectionIn(BaseModel):
     kind: str | None = None
     id: str | None = None
     all: bool = False
+    reason: str | None = Field(default=None, max_length=500)
 
     def selection(self) -> Selection:
         """The selection, refusing an empty one unless ``all`` is set."""
@@ -53,7 +65,7 @@ def get_queues(
 @router.get("/dead", summary="The dead list")
 def get_dead(
     request: Request,
-    principal: Annotated[Principal, Depends(require("admin"))],
+    principal: Annotated[Principal, Depends(require("reader"))],
     plugin: str | None = None,
     kind: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
@@ -65,11 +77,14 @@ def get_dead(
 
 @router.post("/dead/retry", summary="Retry dead deliveries")
 def post_retry(
-    body: SelectionIn, request: Request, principal: Annotated[Principal, Depends(require("admin"))]
+    body: SelectionIn,
+    request: Request,
+    principal: Annotated[Principal, Depends(require("operator"))],
 ) -> dict[str, Any]:
     """Make the selected dead deliveries pending again and enqueue them."""
     runtime = runtime_of(request)
-    refs = retry_dead(runtime.engine, body.selection())
+    actor = api_actor(principal, request)
+    refs = retry_dead(runtime.engine, body.selection(), actor=actor, reason=body.reason)
     for plugin, plugin_refs in refs.items():
         runtime.dispatch(plugin, plugin_refs)
     return {"retried": sum(len(plugin_refs) for plugin_refs in refs.values())}
@@ -80,7 +95,9 @@ def post_purge(
     body: SelectionIn, request: Request, principal: Annotated[Principal, Depends(require("admin"))]
 ) -> dict[str, Any]:
     """Mark the selected dead deliveries discarded."""
-    return {"purged": purge_dead(runtime_of(request).engine, body.selection())}
+    actor = api_actor(principal, request)
+    engine = runtime_of(request).engine
+    return {"purged": purge_dead(engine, body.selection(), actor=actor, reason=body.reason)}
 
 
 class InboxRetryIn(BaseModel):
@@ -91,12 +108,13 @@ class InboxRetryIn(BaseModel):
     plugin: str | None = None
     event_id: str | None = None
     all: bool = False
+    reason: str | None = Field(default=None, max_length=500)
 
 
 @router.get("/inbox", summary="Inbound events")
 def get_inbox(
     request: Request,
-    principal: Annotated[Principal, Depends(require("admin"))],
+    principal: Annotated[Principal, Depends(require("reader"))],
     plugin: str | None = None,
     state: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
@@ -110,13 +128,19 @@ def get_inbox(
 def post_inbox_retry(
     body: InboxRetryIn,
     request: Request,
-    principal: Annotated[Principal, Depends(require("admin"))],
+    principal: Annotated[Principal, Depends(require("operator"))],
 ) -> dict[str, Any]:
     """Make the selected dead inbound events pending again and enqueue them."""
     if not (body.all or body.plugin or body.event_id):
         raise Problem(422, "empty-selection", "name a plugin or event_id, or set all to true")
     runtime = runtime_of(request)
-    ids = retry_inbox(runtime.engine, plugin=body.plugin, event_id=body.event_id)
+    ids = retry_inbox(
+        runtime.engine,
+        plugin=body.plugin,
+        event_id=body.event_id,
+        actor=api_actor(principal, request),
+        reason=body.reason,
+    )
     for plugin, plugin_ids in ids.items():
         runtime.dispatch_inbound(plugin, plugin_ids)
     return {"retried": sum(len(plugin_ids) for plugin_ids in ids.values())}

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from core.admin.console import mount_console
 from core.admin.jobs import Dispatchers, JobRunner
 from core.admin.snapshots import Maintenance
-from core.api import admin, assignment, leads, problems, schemas, webhooks
+from core.api import admin, admin_console, assignment, leads, problems, schemas, webhooks
 from core.api.auth import TokenVerifier, configured_tokens, require
 from core.api.limits import BodySizeLimit
 from core.api.records import record_routers
@@ -148,6 +148,7 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
     for router in record_routers():
         app.include_router(router)
     app.include_router(admin.router)
+    app.include_router(admin_console.router)
     app.include_router(webhooks.router)
     app.include_router(schemas.router)
     app.include_router(leads.router)

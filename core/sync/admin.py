@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, literal, select, text, true, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from core.admin.audit import Actor, record
 from core.db.engine import reading, upsert
 from core.db.inbound_tables import InboxEvent
 from core.db.sync_tables import DEAD, DISCARDED, FAILED, PENDING, SyncState
@@ -38,6 +39,11 @@ class Selection:
     plugin: str | None = None
     kind: str | None = None
     record_id: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        """The selection as the audit records it."""
+        named = {"plugin": self.plugin, "kind": self.kind, "record_id": self.record_id}
+        return {key: value for key, value in named.items() if value is not None} or {"all": "true"}
 
     def condition(self) -> ColumnElement[bool]:
         """The SQL condition for this selection."""
@@ -100,12 +106,18 @@ def list_dead(engine: Engine, selection: Selection, *, limit: int = 1000) -> lis
 
 
 def retry_dead(
-    engine: Engine, selection: Selection, *, now: datetime | None = None
+    engine: Engine,
+    selection: Selection,
+    *,
+    now: datetime | None = None,
+    actor: Actor | None = None,
+    reason: str | None = None,
 ) -> dict[str, list[Ref]]:
     """Make matching dead deliveries pending again with a fresh attempt count.
 
     Returns the refs per plugin so the caller can enqueue them at once; the sweeper
-    sends them too, since they are due and not marked as enqueued.
+    sends them too, since they are due and not marked as enqueued. With ``actor`` the
+    action is audited in the same transaction.
     """
     now = now or utcnow()
     statement = (
@@ -118,10 +130,20 @@ def retry_dead(
     with engine.begin() as connection:
         for row in connection.execute(statement):
             refs.setdefault(row.plugin, []).append((row.kind, row.record_id))
+        if actor is not None:
+            rows = sum(len(plugin_refs) for plugin_refs in refs.values())
+            record(connection, actor, "retry", filter=selection.to_dict(), rows=rows, reason=reason)
     return refs
 
 
-def purge_dead(engine: Engine, selection: Selection, *, now: datetime | None = None) -> int:
+def purge_dead(
+    engine: Engine,
+    selection: Selection,
+    *,
+    now: datetime | None = None,
+    actor: Actor | None = None,
+    reason: str | None = None,
+) -> int:
     """Give matching dead deliveries up (state ``discarded``); return how many.
 
     The binding (external id, synced version) is kept, and the record's next change
@@ -134,7 +156,12 @@ def purge_dead(engine: Engine, selection: Selection, *, now: datetime | None = N
         .values(state=DISCARDED, updated_at=now)
     )
     with engine.begin() as connection:
-        return int(connection.execute(statement).rowcount)
+        purged = int(connection.execute(statement).rowcount)
+        if actor is not None:
+            record(
+                connection, actor, "purge", filter=selection.to_dict(), rows=purged, reason=reason
+            )
+    return purged
 
 
 def resync(
@@ -312,6 +339,8 @@ def retry_inbox(
     plugin: str | None = None,
     event_id: str | None = None,
     now: datetime | None = None,
+    actor: Actor | None = None,
+    reason: str | None = None,
 ) -> dict[str, list[int]]:
     """Make dead inbound events pending again; return their ids per plugin to enqueue."""
     now = now or utcnow()
@@ -327,4 +356,9 @@ def retry_inbox(
     with engine.begin() as connection:
         for row in connection.execute(statement):
             ids.setdefault(row.plugin, []).append(int(row.id))
+        if actor is not None:
+            named = {"plugin": plugin, "event_id": event_id}
+            chosen = {key: value for key, value in named.items() if value} or {"all": "true"}
+            rows = sum(len(plugin_ids) for plugin_ids in ids.values())
+            record(connection, actor, "inbox.retry", filter=chosen, rows=rows, reason=reason)
     return ids

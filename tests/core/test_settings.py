@@ -181,7 +181,7 @@ def test_api_tokens_are_parsed_from_name_role_token(monkeypatch: pytest.MonkeyPa
         ("ops:admin", "api_tokens", "name:role:token"),
         (f"ops::{TOKEN}", "api_tokens", "name:role:token"),
         (f":admin:{TOKEN}", "api_tokens", "name:role:token"),
-        (f"ops:owner:{TOKEN}", "api_tokens.0.role", "'admin', 'writer' or 'reader'"),
+        (f"ops:owner:{TOKEN}", "api_tokens.0.role", "'admin', 'operator', 'writer' or 'reader'"),
         ("ops:admin:too-short", "api_tokens.0.token", "at least 16 characters"),
         (f"ops team:admin:{TOKEN}", "api_tokens.0.name", "pattern"),
     ],
