@@ -1,4 +1,4 @@
-"""The ``crm-sync`` command line: serve, worker, db, plugins, dead and resync."""
+"""The ``crm-sync`` command line: serve, worker, db, plugins, queues, dead, audit and resync."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.admin import cli as admin_cli
 from core.db.engine import create_db_engine
 from core.db.migrate import SchemaOutOfDate, check_schema, current_revision, head_revision, upgrade
 from core.errors import ConfigurationError
-from core.kinds import KINDS, kind_by_type
+from core.kinds import kind_by_type
 from core.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -29,10 +30,11 @@ app = typer.Typer(
     add_completion=False,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-dead_app = typer.Typer(help="The dead list: deliveries that failed for good.", no_args_is_help=True)
 inbox_app = typer.Typer(help="Inbound events targets sent or polls found.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-app.add_typer(dead_app, name="dead")
+app.add_typer(admin_cli.dead_app, name="dead")
+app.add_typer(admin_cli.queues_app, name="queues")
+app.add_typer(admin_cli.audit_app, name="audit")
 app.add_typer(inbox_app, name="inbox")
 console = Console()
 errors = Console(stderr=True)
@@ -115,6 +117,8 @@ def serve(
     from core.api.auth import ensure_admin_token
 
     settings = _settings()
+    if settings.environment == "production" and not settings.api_tokens:
+        raise _fail("production needs CRM_SYNC_API_TOKENS: the API and the console refuse to start")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with _open_runtime(settings) as runtime:
         _ready_schema(settings, runtime)
@@ -311,83 +315,11 @@ def _health(settings: Settings, host: Any, plugin: str) -> Any:
         engine.dispose()
 
 
-def _selection(plugin: str | None, kind: str | None, record_id: str | None, every: bool) -> Any:
-    from core.sync.admin import Selection
-
-    if not (every or plugin or kind or record_id):
-        raise _fail("name --plugin, --kind or --id, or pass --all")
-    if kind is not None and kind not in {k.type for k in KINDS.values()}:
-        raise _fail(f"unknown kind {kind!r}")
-    return Selection(plugin=plugin, kind=kind, record_id=record_id)
-
-
 PluginOpt = Annotated[str | None, typer.Option("--plugin", help="only this plugin")]
 KindOpt = Annotated[
     str | None, typer.Option("--kind", help="only this document type, e.g. customer")
 ]
-IdOpt = Annotated[str | None, typer.Option("--id", help="only this record id")]
 AllOpt = Annotated[bool, typer.Option("--all", help="every dead delivery")]
-
-
-@dead_app.command("list")
-def dead_list(
-    plugin: PluginOpt = None,
-    kind: KindOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-) -> None:
-    """Show dead deliveries with the reason they failed."""
-    from core.sync.admin import Selection, list_dead
-
-    engine = create_db_engine(_settings().resolved_database_url)
-    _current_schema(engine)
-    rows = list_dead(engine, Selection(plugin=plugin, kind=kind))
-    if as_json:
-        console.print_json(json.dumps([asdict(row) for row in rows], default=str))
-        return
-    table = Table("plugin", "kind", "id", "version", "attempts", "last attempt", "reason")
-    for row in rows:
-        table.add_row(
-            row.plugin,
-            row.kind,
-            row.record_id,
-            str(row.wanted_version),
-            str(row.attempts),
-            str(row.last_attempt_at or "-"),
-            escape(row.last_error or "-"),
-        )
-    console.print(table)
-    console.print(f"{len(rows)} dead")
-
-
-@dead_app.command("retry")
-def dead_retry(
-    plugin: PluginOpt = None, kind: KindOpt = None, record_id: IdOpt = None, every: AllOpt = False
-) -> None:
-    """Queue dead deliveries again (after fixing the record or the target)."""
-    from core.sync.admin import retry_dead
-
-    settings = _settings()
-    selection = _selection(plugin, kind, record_id, every)
-    with _open_runtime(settings) as runtime:
-        _current_schema(runtime.engine)
-        refs = retry_dead(runtime.engine, selection)
-        if not settings.embedded:
-            for name, plugin_refs in refs.items():
-                runtime.dispatch(name, plugin_refs)
-    console.print(f"retrying {sum(len(r) for r in refs.values())} deliveries")
-
-
-@dead_app.command("purge")
-def dead_purge(
-    plugin: PluginOpt = None, kind: KindOpt = None, record_id: IdOpt = None, every: AllOpt = False
-) -> None:
-    """Give dead deliveries up; the record's next change queues it again."""
-    from core.sync.admin import purge_dead
-
-    selection = _selection(plugin, kind, record_id, every)
-    engine = create_db_engine(_settings().resolved_database_url)
-    _current_schema(engine)
-    console.print(f"purged {purge_dead(engine, selection)} dead deliveries")
 
 
 @app.command()

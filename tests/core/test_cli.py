@@ -246,9 +246,13 @@ def test_dead_retry_makes_the_selection_pending(
     dead: Engine, database: str, options: list[str], retried: set[tuple[str, str]]
 ) -> None:
     before = states(dead)
-    result = run(["dead", "retry", *options], database)
+    result = run(["dead", "retry", *options, "--yes"], database)
     assert result.exit_code == 0, result.output
-    assert flat(result.stdout) == f"retrying {len(retried)} deliveries"
+    assert flat(result.stdout).startswith(f"{len(retried)} dead deliveries match")
+    if retried:
+        assert flat(result.stdout).endswith(
+            f"retry: {len(retried)} changed, 0 skipped (changed since count)"
+        )
     after = states(dead)
     for key, state in before.items():
         assert after[key] == ("pending" if key in retried else state)
@@ -275,20 +279,43 @@ def test_dead_purge_discards_the_selection(
     dead: Engine, database: str, options: list[str], purged: set[tuple[str, str]]
 ) -> None:
     before = states(dead)
-    result = run(["dead", "purge", *options], database)
+    result = run(["dead", "purge", *options, "--yes", "--reason", "ERP gone"], database)
     assert result.exit_code == 0, result.output
-    assert flat(result.stdout) == f"purged {len(purged)} dead deliveries"
+    assert flat(result.stdout).endswith(
+        f"purge: {len(purged)} changed, 0 skipped (changed since count)"
+    )
     after = states(dead)
     for key, state in before.items():
         assert after[key] == ("discarded" if key in purged else state)
 
 
-@pytest.mark.parametrize("command", ["retry", "purge"])
+def test_dead_commands_ask_first_and_are_audited(dead: Engine, database: str) -> None:
+    before = states(dead)
+    declined = CliRunner().invoke(
+        app, ["dead", "retry", "--plugin", "first"], input="n\n",
+        env={"COLUMNS": "200", "CRM_SYNC_DATABASE_URL": database},
+    )  # fmt: skip
+    assert declined.exit_code == 0 and "nothing changed" in declined.stdout
+    assert states(dead) == before
+    accepted = CliRunner().invoke(
+        app, ["dead", "retry", "--plugin", "first", "--reason", "fixed"], input="y\n",
+        env={"COLUMNS": "200", "CRM_SYNC_DATABASE_URL": database},
+    )  # fmt: skip
+    assert accepted.exit_code == 0, accepted.output
+    assert states(dead)[("first", "C-1")] == "pending"
+    result = run(["audit", "--json"], database)
+    actions = [
+        (e["action"], e["channel"], e["rows"], e["reason"]) for e in json.loads(result.stdout)
+    ]
+    assert actions[:2] == [("retry.finished", "system", 2, None), ("retry", "cli", 2, "fixed")]
+
+
+@pytest.mark.parametrize("command", ["retry", "purge", "resolve"])
 def test_dead_commands_refuse_an_empty_selection(dead: Engine, database: str, command: str) -> None:
     before = states(dead)
     result = run(["dead", command], database)
     assert result.exit_code == 2
-    assert "name --plugin, --kind or --id, or pass --all" in flat(result.stderr)
+    assert "name a filter" in flat(result.stderr)
     assert states(dead) == before
 
 

@@ -327,9 +327,7 @@ def test_a_pro_forma_withdrawn_before_tryton_had_it_sends_nothing(
     assert sales_of(erp, proforma_id) == []
 
 
-def test_a_withdrawn_quotation_is_cancelled_in_tryton(
-    runtime: SyncRuntime, erp: TrytonERP
-) -> None:
+def test_a_withdrawn_quotation_is_cancelled_in_tryton(runtime: SyncRuntime, erp: TrytonERP) -> None:
     proforma_id = write_linked(runtime, "-wq")
     runtime.sync.process("finance", [("proforma", proforma_id)])
     [sale_id] = sales_of(erp, proforma_id)
