@@ -24,6 +24,7 @@ from core.plugin_types import (
     Records,
     SyncRecord,
 )
+from core.sync.idempotency import idempotency_key
 
 __all__ = [
     "ConfigurationError",
@@ -43,4 +44,5 @@ __all__ = [
     "TransientError",
     "WebhookRejected",
     "hookimpl",
+    "idempotency_key",
 ]

@@ -22,6 +22,7 @@ PUBLIC = [
     "TransientError",
     "WebhookRejected",
     "hookimpl",
+    "idempotency_key",
 ]
 
 
