@@ -9,7 +9,7 @@ source scripts/venv.sh
 ensure_venv test
 
 .venv/bin/ruff check .
-.venv/bin/mypy core plugins lead_scoring
+.venv/bin/mypy core erp plugins lead_scoring
 
 status=0
 .venv/bin/pytest "$@" || status=$?
