@@ -25,6 +25,7 @@ from core.plugin_types import (
     Records,
     SyncRecord,
 )
+from core.sync.idempotency import idempotency_key
 
 __all__ = [
     "ConfigurationError",
@@ -45,4 +46,5 @@ __all__ = [
     "TransientError",
     "WebhookRejected",
     "hookimpl",
+    "idempotency_key",
 ]

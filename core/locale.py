@@ -13,6 +13,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
+import jdatetime
+import phonenumbers
+
 PERSIAN_DIGITS = "۰۱۲۳۴۵۶۷۸۹"
 ARABIC_INDIC_DIGITS = "٠١٢٣٤٥٦٧٨٩"
 
@@ -72,76 +75,79 @@ def search_text(*parts: str | None) -> str:
 
 # --------------------------------------------------------------------------- phones
 
-#: Characters people put between the digits of a phone number.
-_PHONE_SEPARATORS = re.compile(r"[\s\-.()/\u200c\u200e\u200f]")
-_IRAN_CODE = "98"
+#: Characters people put between the digits of a phone number (tatweel included).
+_PHONE_SEPARATORS = re.compile(r"[\s\-.()/\u0640]")
+#: An extension written after the number: ``ext. 12``, ``x12``, ``#12``, ``داخلی ۱۲``.
+_EXTENSION = re.compile(r"(?:ext\.?|extension|x|#|داخلی)\s*(\d{1,7})\s*$", re.IGNORECASE)
+_IRAN_CODE = 98
+_TOO_SHORT_FOR_IRAN = (
+    "is too short for an Iranian phone number: a mobile number has 11 digits "
+    "(09121234567) and a landline needs its area code (02188881234)"
+)
 
 
 def normalize_phone(s: str) -> str:
     """Return the E.164 form (``+989121234567``) of a phone number written any common way.
 
-    Iranian numbers are accepted with the trunk prefix (``09121234567``,
-    ``02188881234``), without it (``9121234567``), with the country code (``+98 912 ...``,
-    ``0098-912-...``, ``989121234567``), in Persian or Arabic-Indic digits, and with
-    spaces, dashes, dots, slashes or parentheses between the digits. A number with
-    another country code (``+44...`` or ``0044...``) is kept as E.164 once its length is
-    plausible (8 to 15 digits). A local number without its area code cannot be placed and
-    is refused. Raises ValueError, saying what is wrong, for anything that is not a phone
-    number.
+    Parsing and validation are libphonenumber's (the ``phonenumbers`` package), with Iran
+    as the region of numbers written without a country code: ``09121234567``,
+    ``9121234567``, ``+98 912 ...``, ``0098-912-...``, ``989121234567``, Persian or
+    Arabic-Indic digits, separators and invisible marks between the digits, a ``tel:``
+    prefix. A number must lie in a range its country has allocated. Letters are refused
+    before parsing (the library would read them as a phone keypad), except a trailing
+    extension (``ext. 12``, ``x12``, ``#12``, ``داخلی ۱۲``), which is kept as
+    ``+982188881234;ext=12`` instead of being dropped. Raises ValueError, saying what is
+    wrong, for anything that is not a phone number.
     """
     if not isinstance(s, str):
         raise ValueError("a phone number must be text")
-    compact = _PHONE_SEPARATORS.sub("", normalize_digits(s.strip()))
+    folded = normalize_digits(unicodedata.normalize("NFKC", s))
+    text = "".join(c for c in folded if unicodedata.category(c) != "Cf").strip()
+    if text[:4].casefold() == "tel:":
+        text = text[4:]
+    extension = _EXTENSION.search(text)
+    if extension is not None:
+        text = text[: extension.start()]
+    compact = _PHONE_SEPARATORS.sub("", text)
     if not compact:
         raise ValueError("the phone number is empty")
-    plus = compact.startswith("+")
-    digits = compact[1:] if plus else compact
-    if not digits.isascii() or not digits.isdigit():
+    if not re.fullmatch(r"\+?[0-9]+", compact):
         raise ValueError(
-            f"{s!r} is not a phone number: only digits, an optional leading +, "
-            "spaces, dashes, dots and parentheses are allowed"
+            f"{s!r} is not a phone number: only digits, an optional leading +, an "
+            "extension, spaces, dashes, dots and parentheses are allowed"
         )
-    if not plus and digits.startswith("00"):
-        plus, digits = True, digits[2:]
-    if plus:
-        if digits.startswith(_IRAN_CODE):
-            return _iranian(digits[len(_IRAN_CODE) :], s)
-        return _international(digits, s)
-    if len(digits) == 12 and digits.startswith(_IRAN_CODE):
-        return _iranian(digits[len(_IRAN_CODE) :], s)
-    if digits.startswith("0"):
-        return _iranian(digits[1:], s)
-    return _iranian(digits, s)
+    if compact.startswith(("+0", "000")):
+        raise ValueError(f"{s!r} is not a phone number: a country code never starts with 0")
+    try:
+        number = phonenumbers.parse(compact, "IR")
+    except phonenumbers.NumberParseException as error:
+        reason = re.sub(r"^\(\d+\) ", "", str(error))
+        raise ValueError(f"{s!r} is not a phone number: {reason}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(f"{s!r} {_invalid_reason(number)}")
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return f"{e164};ext={extension.group(1)}" if extension is not None else e164
 
 
-def _iranian(national: str, original: str) -> str:
-    """Return ``+98`` and the 10-digit national number, checking that it can be one."""
-    if len(national) == 11 and national.startswith("0"):
-        national = national[1:]
-    if len(national) == 10 and national[0] != "0":
-        return f"+{_IRAN_CODE}{national}"
-    if 0 < len(national) < 10:
-        raise ValueError(
-            f"{original!r} is too short for an Iranian phone number: a mobile number "
-            "has 11 digits (09121234567) and a landline needs its area code "
-            "(02188881234)"
+def _invalid_reason(number: phonenumbers.PhoneNumber) -> str:
+    """Why libphonenumber does not accept ``number``, in words a person can act on."""
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    code = number.country_code
+    national = str(number.national_number)
+    if code == _IRAN_CODE:
+        if len(national) < 10 or reason == phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
+            return _TOO_SHORT_FOR_IRAN
+        return (
+            "is not an Iranian phone number: expected 10 digits after +98 or 11 digits "
+            "starting with 0, in a range that is allocated"
         )
-    raise ValueError(
-        f"{original!r} is not an Iranian phone number: expected 10 digits after "
-        "+98 or 11 digits starting with 0"
-    )
-
-
-def _international(digits: str, original: str) -> str:
-    """Return ``+`` and ``digits`` if they can be an E.164 number of another country."""
-    if digits.startswith("0"):
-        raise ValueError(f"{original!r} is not a phone number: a country code never starts with 0")
-    if not 8 <= len(digits) <= 15:
-        raise ValueError(
-            f"{original!r} is not a phone number: an international number has "
-            "8 to 15 digits after the +"
-        )
-    return f"+{digits}"
+    if reason == phonenumbers.ValidationResult.INVALID_COUNTRY_CODE:
+        return f"is not a phone number: +{code} is not a country code"
+    if reason == phonenumbers.ValidationResult.TOO_SHORT:
+        return f"is not a phone number: too short for a number of +{code}"
+    if reason == phonenumbers.ValidationResult.TOO_LONG:
+        return f"is not a phone number: too long for a number of +{code}"
+    return f"is not a phone number: +{code} has allocated no such number"
 
 
 # ----------------------------------------------------------------------------- ids
@@ -212,86 +218,49 @@ def is_valid_economic_code(
 
 # ----------------------------------------------------------------------- calendar
 
-#: Jalali years at which the 33-year leap pattern restarts, after K. M. Borkowski's
-#: "The Persian calendar for 3000 years" (1996), the rule most Jalali libraries use. It
-#: is defined for Jalali years 1 to 3177, which is the range these functions accept.
-_JALALI_BREAKS = (
-    -61, 9, 38, 199, 426, 686, 756, 818, 1111, 1181, 1210,
-    1635, 2060, 2097, 2192, 2262, 2324, 2394, 2456, 3178,
-)  # fmt: skip
-_FIRST_JALALI_YEAR = 1
-_LAST_JALALI_YEAR = _JALALI_BREAKS[-1] - 1
+#: The Jalali years ``jdatetime`` converts (its 2820-year arithmetic cycle, which agrees
+#: with the astronomical calendar from 1201 to 1633 and differs on some leap years
+#: outside that span: see tests/core/test_locale.py).
+_FIRST_JALALI_YEAR = jdatetime.MINYEAR
+_LAST_JALALI_YEAR = jdatetime.MAXYEAR
 
 
-def _jalali_year_info(jy: int) -> tuple[bool, date]:
-    """Return whether Jalali year ``jy`` is a leap year, and the Gregorian date it starts on."""
+def _check_year(jy: int) -> None:
     if not _FIRST_JALALI_YEAR <= jy <= _LAST_JALALI_YEAR:
         raise ValueError(
             f"Jalali year {jy} is outside the supported range "
             f"{_FIRST_JALALI_YEAR}..{_LAST_JALALI_YEAR}"
         )
-    gy = jy + 621
-    leap_days = -14
-    previous = _JALALI_BREAKS[0]
-    jump = 0
-    for brk in _JALALI_BREAKS[1:]:
-        jump = brk - previous
-        if jy < brk:
-            break
-        leap_days += jump // 33 * 8 + jump % 33 // 4
-        previous = brk
-    n = jy - previous
-    leap_days += n // 33 * 8 + (n % 33 + 3) // 4
-    if jump % 33 == 4 and jump - n == 4:
-        leap_days += 1
-    gregorian_leap_days = gy // 4 - (gy // 100 + 1) * 3 // 4 - 150
-    march_day = 20 + leap_days - gregorian_leap_days
-    if jump - n < 6:
-        n = n - jump + (jump + 4) // 33 * 33
-    cycle_position = ((n + 1) % 33 - 1) % 4 if (n + 1) % 33 else 4
-    return cycle_position == 0, date(gy, 3, march_day)
 
 
 def is_jalali_leap_year(jy: int) -> bool:
     """Tell whether Jalali year ``jy`` has 366 days (Esfand has 30 days instead of 29)."""
-    return _jalali_year_info(jy)[0]
-
-
-def _jalali_month_length(jy: int, jm: int) -> int:
-    """Return the number of days of month ``jm`` of Jalali year ``jy``."""
-    if jm <= 6:
-        return 31
-    if jm <= 11:
-        return 30
-    return 30 if is_jalali_leap_year(jy) else 29
+    _check_year(jy)
+    return bool(jdatetime.date(jy, 1, 1).isleap())
 
 
 def from_jalali(jy: int, jm: int, jd: int) -> date:
     """Return the Gregorian date of Jalali ``jy/jm/jd``; ValueError if that day does not exist."""
+    _check_year(jy)
     if not 1 <= jm <= 12:
         raise ValueError(f"Jalali month {jm} does not exist: months run from 1 to 12")
-    _, new_year = _jalali_year_info(jy)
-    if not 1 <= jd <= _jalali_month_length(jy, jm):
+    try:
+        day = jdatetime.date(jy, jm, jd)
+    except ValueError:
+        length = jdatetime.j_days_in_month[jm - 1] + (jm == 12 and is_jalali_leap_year(jy))
         raise ValueError(
-            f"Jalali date {jy}/{jm}/{jd} does not exist: month {jm} has "
-            f"{_jalali_month_length(jy, jm)} days"
-        )
-    day_of_year = (jm - 1) * 31 - max(jm - 7, 0) + jd - 1
-    return date.fromordinal(new_year.toordinal() + day_of_year)
+            f"Jalali date {jy}/{jm}/{jd} does not exist: month {jm} has {length} days"
+        ) from None
+    gregorian: date = day.togregorian()
+    return gregorian
 
 
 def to_jalali(d: date) -> tuple[int, int, int]:
     """Return the Jalali (year, month, day) of the Gregorian date ``d``."""
-    jy = d.year - 621
-    _, new_year = _jalali_year_info(jy)
-    if d < new_year:
-        jy -= 1
-        _, new_year = _jalali_year_info(jy)
-    day_of_year = d.toordinal() - new_year.toordinal()
-    if day_of_year < 186:
-        return jy, day_of_year // 31 + 1, day_of_year % 31 + 1
-    day_of_year -= 186
-    return jy, day_of_year // 30 + 7, day_of_year % 30 + 1
+    if d < from_jalali(_FIRST_JALALI_YEAR, 1, 1):
+        raise ValueError(f"{d} is outside the supported range: the Jalali calendar starts later")
+    day = jdatetime.date.fromgregorian(date=d)
+    return day.year, day.month, day.day
 
 
 def format_jalali(d: date, *, persian_digits: bool = False) -> str:

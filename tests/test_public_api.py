@@ -23,6 +23,7 @@ PUBLIC = [
     "TransientError",
     "WebhookRejected",
     "hookimpl",
+    "idempotency_key",
 ]
 
 

@@ -38,7 +38,7 @@ from typing import Literal
 import httpx
 import pytest
 
-from core.connectors.tryton import TrytonClient
+from erp.tryton.client import TrytonClient
 
 __all__ = [
     "ADMIN_LOGIN",

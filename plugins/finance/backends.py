@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from core import idempotency_key
 from core.connectors.http import classify_exception
 from core.errors import TransientError
 from core.plugin_types import (
@@ -23,7 +24,6 @@ from core.plugin_types import (
     PushResult,
     SyncRecord,
 )
-from core.sync.idempotency import idempotency_key
 from plugins.finance.mapping import map_record
 from plugins.finance.settings import FinanceSettings
 

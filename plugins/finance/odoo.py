@@ -1,11 +1,10 @@
 """The ``odoo`` backend: partners, products, sale orders and invoices over Odoo's JSON-RPC.
 
-Outbound it runs the shared :class:`~core.connectors.odoo_flows.OdooFlows` operations,
-each idempotent by the CRM's id (partner ``ref``, product ``default_code``, sale order
-``client_order_ref``). Inbound it polls customer invoices with
-:meth:`~core.connectors.odoo_flows.OdooFlows.poll_invoices` (whose cursor hands out
-each change once even when records share a ``write_date``) and reports them for the
-pro-forma whose sale order the invoice came from.
+Outbound it runs the :mod:`erp.odoo` operations, each idempotent by the CRM's id
+(partner ``ref``, product ``default_code``, sale order ``client_order_ref``). Inbound it
+polls customer invoices with :meth:`erp.odoo.invoices.Invoices.poll_invoices` (whose
+cursor hands out each change once even when records share a ``write_date``) and reports
+them for the pro-forma whose sale order the invoice came from.
 """
 
 from __future__ import annotations
@@ -14,16 +13,6 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from core.connectors.odoo import OdooClient, PollCursor
-from core.connectors.odoo_flows import (
-    AddressData,
-    InvoiceStatus,
-    OdooFlows,
-    PartnerData,
-    ProductData,
-    QuotationData,
-    QuotationLine,
-)
 from core.errors import MappingError
 from core.locale import normalize_digits, normalize_phone
 from core.plugin_types import (
@@ -35,6 +24,12 @@ from core.plugin_types import (
     PushResult,
 )
 from core.schemas.sales import InvoiceState, PaymentState
+from erp.odoo import Odoo, OdooClient
+from erp.odoo.invoices import InvoiceStatus
+from erp.odoo.partners import AddressData, PartnerData
+from erp.odoo.polling import PollCursor
+from erp.odoo.products import ProductData
+from erp.odoo.sales import QuotationData, QuotationLine
 from plugins.finance.backends import Dependencies, FinanceBackend, totals_note
 from plugins.finance.mapping import INVOICE_STATUS, invoice_status_payload, line_tax
 from plugins.finance.settings import FinanceSettings
@@ -70,7 +65,7 @@ class OdooBackend(FinanceBackend):
         super().__init__(context, settings)
         assert settings.odoo is not None
         self.client = OdooClient.from_settings(settings.odoo, context.http)
-        self.flows = OdooFlows(self.client)
+        self.odoo = Odoo(self.client)
 
     # -- outbound -----------------------------------------------------------------------
 
@@ -122,13 +117,13 @@ class OdooBackend(FinanceBackend):
 
     def push_customer(self, document: OutboundDocument) -> PushResult:
         """Create or update the customer's partner, found by ``ref``."""
-        result = self.flows.upsert_partner(self.partner(document.id, document.payload))
+        result = self.odoo.partners.upsert_partner(self.partner(document.id, document.payload))
         return PushResult(external_id=str(result.partner_id))
 
     def push_product(self, document: OutboundDocument) -> PushResult:
         """Create or update the product, found by its SKU; invoiced on ordered quantities."""
         data = document.payload
-        result = self.flows.upsert_product(
+        result = self.odoo.products.upsert_product(
             ProductData(
                 sku=data["sku"],
                 name=data["name"],
@@ -172,7 +167,7 @@ class OdooBackend(FinanceBackend):
                     description=line.get("description") or None,
                 )
             )
-        quotation = self.flows.upsert_quotation(
+        quotation = self.odoo.sales.upsert_quotation(
             QuotationData(
                 crm_id=document.id,
                 partner_id=int(dependencies.customer),
@@ -182,8 +177,8 @@ class OdooBackend(FinanceBackend):
             )
         )
         if status == "approved":
-            self.flows.confirm_order(quotation.order_id)
-            self.flows.create_invoice(quotation.order_id, post=True)
+            self.odoo.sales.confirm_order(quotation.order_id)
+            self.odoo.invoices.create_invoice(quotation.order_id, post=True)
         note = totals_note(quotation.amount_total, quotation.expected_total, erp=self.label)
         return PushResult(external_id=str(quotation.order_id), note=note)
 
@@ -193,7 +188,7 @@ class OdooBackend(FinanceBackend):
         A confirmed order is left to Odoo's staff, and the binding says so.
         """
         status = document.payload["status"]
-        found = self.flows.cancel_quotation(document.id)
+        found = self.odoo.sales.cancel_quotation(document.id)
         if found is None:
             return PushResult(
                 external_id=document.external_id, note=f"{status}: nothing sent to Odoo"
@@ -210,13 +205,13 @@ class OdooBackend(FinanceBackend):
 
     def poll(self, cursor: str | None) -> PollResult:
         """Customer invoices changed since ``cursor``, as invoice-status events of pro-formas."""
-        changes = self.flows.poll_invoices(PollCursor.from_json(cursor), limit=POLL_LIMIT)
+        changes = self.odoo.invoices.poll_invoices(PollCursor.from_json(cursor), limit=POLL_LIMIT)
         invoices = [
             invoice
             for invoice in changes.items
             if invoice.move_type == "out_invoice" and invoice.origin
         ]
-        references = self._references({str(invoice.origin) for invoice in invoices})
+        references = self.odoo.sales.references(str(invoice.origin) for invoice in invoices)
         events = []
         for invoice in invoices:
             proforma_id = references.get(str(invoice.origin))
@@ -248,21 +243,6 @@ class OdooBackend(FinanceBackend):
                 )
             )
         return PollResult(events=events, cursor=changes.cursor.to_json(), more=changes.has_more)
-
-    def _references(self, order_names: set[str]) -> dict[str, str]:
-        """The pro-forma id (``client_order_ref``) of each sale order name."""
-        if not order_names:
-            return {}
-        rows = self.client.search_read(
-            "sale.order",
-            [("name", "in", sorted(order_names))],
-            ["name", "client_order_ref"],
-        )
-        return {
-            str(row["name"]): str(row["client_order_ref"])
-            for row in rows
-            if row.get("client_order_ref")
-        }
 
     def health(self) -> HealthReport:
         """Authenticate: proves the server answers and the API key works."""

@@ -16,7 +16,6 @@ from pydantic import ValidationError
 from core import hookimpl
 from core.connectors.webhook import document_schema
 from core.errors import PermanentError
-from core.kinds import KINDS_BY_TYPE
 from core.plugin_types import (
     HealthReport,
     InboundEvent,
@@ -27,6 +26,7 @@ from core.plugin_types import (
     PushResult,
     SyncRecord,
 )
+from core.schemas.parties import Customer
 from core.schemas.sales import ProForma
 from plugins.finance.backends import FinanceBackend
 from plugins.finance.mapping import (
@@ -176,14 +176,14 @@ def crm_sync_apply_inbound(context: PluginContext, event: InboundEvent) -> None:
 @hookimpl
 def crm_sync_document_schemas(context: PluginContext) -> dict[str, dict[str, Any]]:
     """JSON Schemas of the customer and pro-forma documents and the inbound invoice status."""
-    customer = KINDS_BY_TYPE["customer"].schema.model_json_schema(mode="serialization")
+    customer = Customer.model_json_schema(mode="serialization")
     customer["properties"]["phones_e164"] = {
         "type": "array",
         "items": {"type": "string", "pattern": r"^\+[1-9][0-9]{6,14}$"},
         "description": "the phones in E.164, in the order of phones",
     }
     customer.setdefault("required", []).append("phones_e164")
-    proforma = KINDS_BY_TYPE["proforma"].schema.model_json_schema(mode="serialization")
+    proforma = ProForma.model_json_schema(mode="serialization")
     status = InvoiceStatusDocument.model_json_schema()
     status["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return {

@@ -14,7 +14,7 @@ from typing import Self
 
 from pydantic import Field, field_validator, model_validator
 
-from core.connectors.targets import ErpTargetSettings
+from erp.targets import ErpTargetSettings
 
 
 class FinanceSettings(ErpTargetSettings):

@@ -1,4 +1,4 @@
-"""The inventory plugin's ``odoo`` backend, on the shared :class:`OdooFlows` operations.
+"""The inventory plugin's ``odoo`` backend, on the :mod:`erp.odoo` operations.
 
 The sale order of a pro-forma or order is found by its ``client_order_ref`` (the CRM
 id the finance plugin wrote there) and must be confirmed (``sale``/``done``); its
@@ -17,13 +17,14 @@ from collections.abc import Sequence
 from datetime import UTC
 from decimal import Decimal
 
-from core.connectors.odoo import OdooClient, PollCursor, many2one_id
-from core.connectors.odoo_flows import OdooFlows, PartsRequest, PickingStatus
-from core.connectors.odoo_flows import ReturnLine as OdooReturnLine
-from core.connectors.odoo_flows import ReturnRequest as OdooReturn
 from core.errors import MappingError, TransientError
 from core.plugin_types import InboundEvent, PluginContext, PollResult
 from core.schemas.sales import StockReservation
+from erp.odoo import Odoo, OdooClient
+from erp.odoo.polling import PollCursor
+from erp.odoo.stock import PartsRequest, PickingStatus
+from erp.odoo.stock import ReturnLine as OdooReturnLine
+from erp.odoo.stock import ReturnRequest as OdooReturn
 from plugins.inventory.backends import Answer, SkuOf, Watch, event_id, expired_reservations
 from plugins.inventory.mapping import (
     DELIVERY_STATUS,
@@ -57,43 +58,12 @@ class OdooInventory:
 
     def __init__(self, client: OdooClient, settings: InventorySettings) -> None:
         self.client = client
-        self.flows = OdooFlows(client)
+        self.odoo = Odoo(client)
         self.settings = settings
-
-    def confirmed_order(self, refs: Sequence[str], *, required: bool = True) -> int | None:
-        """The confirmed sale order whose customer reference is one of ``refs``."""
-        for ref in refs:
-            rows = self.client.search_read(
-                "sale.order",
-                [("client_order_ref", "=", ref), ("state", "!=", "cancel")],
-                ["state"],
-                order="id desc",
-                limit=1,
-            )
-            if not rows:
-                continue
-            if rows[0]["state"] in ("sale", "done"):
-                return int(rows[0]["id"])
-            if required:
-                raise TransientError(
-                    f"Odoo sale order for {ref} is {rows[0]['state']}, not confirmed"
-                )
-            return None
-        if required:
-            raise TransientError(f"Odoo has no confirmed sale order for {' or '.join(refs)}")
-        return None
 
     def _products(self, lines: Sequence[Line], sku_of: SkuOf) -> dict[str, int | None]:
         skus = {line.product_id: sku_of(line.product_id) for line in lines}
-        wanted = sorted({sku for sku in skus.values() if sku})
-        rows = (
-            self.client.search_read(
-                "product.product", [("default_code", "in", wanted)], ["default_code"]
-            )
-            if wanted
-            else []
-        )
-        by_sku = {row["default_code"]: int(row["id"]) for row in rows}
+        by_sku = self.odoo.products.ids_by_sku(sku for sku in skus.values() if sku)
         return {product: by_sku.get(sku) if sku else None for product, sku in skus.items()}
 
     def _statuses(
@@ -119,11 +89,11 @@ class OdooInventory:
         release = request.action == "release"
         if request.service_case_id is not None:
             return self._parts(request, sku_of)
-        order = self.confirmed_order(request.sale_refs, required=not release)
+        order = self.odoo.sales.confirmed_order(request.sale_refs, required=not release)
         if order is None:
             return Answer(None, _released(request.reservation_id))
         pickings = []
-        for picking in self.flows.deliveries_of(order):
+        for picking in self.odoo.stock.deliveries_of(order):
             if picking.type_code != "outgoing" or picking.state == "cancel":
                 continue
             if picking.state == "done":
@@ -133,9 +103,9 @@ class OdooInventory:
                     pickings.append(picking)
                 continue
             done = (
-                self.flows.release(picking.picking_id)
+                self.odoo.stock.release(picking.picking_id)
                 if release
-                else self.flows.reserve(picking.picking_id)
+                else self.odoo.stock.reserve(picking.picking_id)
             )
             pickings.append(done)
         if release:
@@ -164,7 +134,7 @@ class OdooInventory:
         missing = sorted(crm for crm, odoo in products.items() if odoo is None)
         if missing:
             raise MappingError(f"Odoo has no product for {', '.join(missing)} (by SKU)")
-        picking = self.flows.reserve_parts(
+        picking = self.odoo.stock.reserve_parts(
             PartsRequest(
                 crm_id=reference,
                 picking_type_id=int(settings.odoo_parts_picking_type or 0),
@@ -182,21 +152,9 @@ class OdooInventory:
         return Answer(f"stock.picking,{picking.picking_id}", status)
 
     def _release_parts(self, reservation_id: str, reference: str) -> Answer:
-        """Cancel the open picking of a case's parts, so its stock is free for good.
-
-        Unreserving alone (``do_unreserve``) would leave a confirmed picking that Odoo's
-        scheduler reserves again on its next run; the picking is the plugin's own, so it
-        is cancelled (``action_cancel`` gives back whatever its moves held). A picking
-        already done (the parts were taken) is left as it is.
-        """
-        found = self.client.search(
-            "stock.picking",
-            [("origin", "=", reference), ("state", "not in", ["done", "cancel"])],
-            limit=1,
-        )
-        if found:
-            self.client.call("stock.picking", "action_cancel", found)
-        key = f"stock.picking,{found[0]}" if found else None
+        """Cancel the open picking of a case's parts, so its stock is free for good."""
+        found = self.odoo.stock.release_parts(reference)
+        key = f"stock.picking,{found}" if found is not None else None
         return Answer(key, _released(reservation_id))
 
     def create_return(self, request: ReturnOrder, context: PluginContext) -> Answer:
@@ -207,7 +165,7 @@ class OdooInventory:
         proforma = getattr(order_record.data, "proforma_id", None) if order_record else None
         if proforma:
             refs.append(str(proforma))
-        order = self.confirmed_order(refs)
+        order = self.odoo.sales.confirmed_order(refs)
         assert order is not None
         sku_of = _sku_reader(context)
         products = self._products(request.lines, sku_of)
@@ -216,12 +174,12 @@ class OdooInventory:
             raise MappingError(f"Odoo has no product for {', '.join(missing)} (by SKU)")
         done = [
             p
-            for p in self.flows.deliveries_of(order)
+            for p in self.odoo.stock.deliveries_of(order)
             if p.type_code == "outgoing" and p.state == "done"
         ]
         if not done:
             raise TransientError(f"Odoo sale order {order} has no done delivery to return from yet")
-        picking = self.flows.create_return(
+        picking = self.odoo.stock.create_return(
             OdooReturn(
                 crm_id=return_reference(request.return_id),
                 picking_id=done[0].picking_id,
@@ -237,9 +195,10 @@ class OdooInventory:
 
     def track(self, request: Track) -> Answer:
         """Bind an order to its confirmed sale order and read its delivery state."""
-        order = self.confirmed_order(request.sale_refs)
+        order = self.odoo.sales.confirmed_order(request.sale_refs)
         assert order is not None
-        states = [p.state for p in self.flows.deliveries_of(order) if p.type_code == "outgoing"]
+        pickings = self.odoo.stock.deliveries_of(order)
+        states = [p.state for p in pickings if p.type_code == "outgoing"]
         return Answer(
             order_key(order),
             DeliveryStatus(order_id=request.order_id, delivery_state=delivery_state(states)),
@@ -254,7 +213,7 @@ class OdooInventory:
         """Report the statuses behind the pickings changed since ``cursor``."""
         state = json.loads(cursor) if cursor else {}
         watch = Watch.from_json(state.get("watch"))
-        changes = self.flows.poll_pickings(PollCursor.from_json(state.get("pickings")))
+        changes = self.odoo.stock.poll_pickings(PollCursor.from_json(state.get("pickings")))
         records = context.store()
         events: list[InboundEvent] = []
         orders: dict[int, str] = {}
@@ -275,12 +234,9 @@ class OdooInventory:
                 continue
             orders.setdefault(picking.picking_id, stamp)
         if orders:
-            rows = self.client.read("stock.picking", sorted(orders), ["sale_id"])
             by_order: dict[int, str] = {}
-            for row in rows:
-                sale = many2one_id(row["sale_id"])
-                if sale is not None:
-                    by_order[sale] = orders[int(row["id"])]
+            for picking_id, sale in self.odoo.stock.sale_orders_of(list(orders)).items():
+                by_order[sale] = orders[picking_id]
             for sale, stamp in sorted(by_order.items()):
                 events.extend(self._order_events(context, sale, stamp, watch))
         events.extend(expired_reservations(context, watch))
@@ -294,13 +250,12 @@ class OdooInventory:
     ) -> list[InboundEvent]:
         records = context.store()
         key = order_key(order)
-        pickings = [p for p in self.flows.deliveries_of(order) if p.type_code == "outgoing"]
+        pickings = [p for p in self.odoo.stock.deliveries_of(order) if p.type_code == "outgoing"]
         events: list[InboundEvent] = []
         reservation_id = records.find_by_external_id("reservation", key)
         if reservation_id is None:
-            (row,) = self.client.read("sale.order", [order], ["client_order_ref"])
-            ref = row["client_order_ref"]
-            if isinstance(ref, str) and records.get("reservation", derived_reservation_id(ref)):
+            ref = self.odoo.sales.reference_of(order)
+            if ref is not None and records.get("reservation", derived_reservation_id(ref)):
                 reservation_id = derived_reservation_id(ref)
         if reservation_id is not None:
             record = records.get("reservation", reservation_id)

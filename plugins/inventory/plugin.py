@@ -18,8 +18,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from core import hookimpl
-from core.connectors.odoo import OdooClient
-from core.connectors.tryton import TrytonClient
 from core.connectors.webhook import document_schema
 from core.errors import PermanentError
 from core.plugin_types import (
@@ -33,6 +31,8 @@ from core.plugin_types import (
     SyncRecord,
 )
 from core.schemas.sales import StockReservation
+from erp.odoo.client import OdooClient
+from erp.tryton.client import TrytonClient
 from plugins.inventory.backends import Answer, ErpBackend, SkuOf, ensure_reservation, sku_map
 from plugins.inventory.mapping import (
     OUTBOUND_MODELS,

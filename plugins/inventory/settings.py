@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from core.connectors.targets import ErpTargetSettings
+from erp.targets import ErpTargetSettings
 
 
 class InventorySettings(ErpTargetSettings):

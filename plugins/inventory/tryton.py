@@ -1,4 +1,4 @@
-"""The inventory plugin's ``tryton`` backend, on the shared :class:`TrytonERP` operations.
+"""The inventory plugin's ``tryton`` backend, on the :mod:`erp.tryton` operations.
 
 The ERP sale of a pro-forma or order is created and confirmed by the finance plugin
 under the CRM id as its ``reference``; this backend only finds it (a missing or not yet
@@ -18,21 +18,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from core.connectors.tryton import TrytonClient
-from core.connectors.tryton_erp import (
-    LineReservation,
-    ReturnInput,
-    ReturnLineInput,
-    TrytonERP,
-)
-from core.connectors.tryton_erp import ReturnStatus as TrytonReturn
 from core.errors import MappingError, TransientError
 from core.plugin_types import InboundEvent, PluginContext, PollResult
 from core.schemas.sales import SalesOrder, StockReservation
+from erp.tryton import Tryton, TrytonClient
+from erp.tryton.stock import LineReservation, MoveCursor, ReturnInput, ReturnLineInput
+from erp.tryton.stock import ReturnStatus as TrytonReturn
 from plugins.inventory.backends import Answer, SkuOf, Watch, event_id, expired_reservations
 from plugins.inventory.mapping import (
     DELIVERY_STATUS,
@@ -55,12 +50,8 @@ from plugins.inventory.mapping import (
 )
 from plugins.inventory.settings import InventorySettings
 
-#: How far back each poll reads again, for transactions that committed late.
-OVERLAP = timedelta(seconds=60)
 #: Moves read per poll (plus those remembered from the overlap window).
 POLL_LIMIT = 500
-_CONFIRMED = ("processing", "done")
-_NOT_YET = ("draft", "quotation", "confirmed")
 
 
 def sale_key(sale_id: int) -> str:
@@ -73,43 +64,20 @@ class TrytonInventory:
 
     def __init__(self, client: TrytonClient, settings: InventorySettings) -> None:
         self.client = client
-        self.erp = TrytonERP(client)
+        self.erp = Tryton(client)
         self.settings = settings
 
     # -- requests -----------------------------------------------------------------------
-
-    def confirmed_sale(self, refs: Sequence[str], *, required: bool = True) -> int | None:
-        """The confirmed ERP sale carrying one of ``refs``, trying them in order.
-
-        A sale that exists but is not confirmed yet, or none at all, is a transient
-        error when ``required``: the finance plugin creates and confirms it.
-        """
-        for ref in refs:
-            sale_id = self.erp.find_sale(ref)
-            if sale_id is None:
-                continue
-            state = self.erp.sale(sale_id).state
-            if state in _CONFIRMED:
-                return sale_id
-            if state in _NOT_YET:
-                if required:
-                    raise TransientError(
-                        f"Tryton sale {sale_id} ({ref}) is {state}; it is reserved once confirmed"
-                    )
-                return None
-        if required:
-            raise TransientError(f"Tryton has no confirmed sale with reference {' or '.join(refs)}")
-        return None
 
     def reserve(self, request: ReservationRequest, sku_of: SkuOf) -> Answer:
         """Reserve or release a sale's stock, or a service case's parts; answer per line."""
         if request.service_case_id is not None:
             return self._parts(request, sku_of)
         release = request.action == "release"
-        sale_id = self.confirmed_sale(request.sale_refs, required=not release)
+        sale_id = self.erp.sales.confirmed_sale(request.sale_refs, required=not release)
         if sale_id is None:
             return Answer(None, _released(request.reservation_id))
-        status = self.erp.release(sale_id) if release else self.erp.reserve(sale_id)
+        status = self.erp.stock.release(sale_id) if release else self.erp.stock.reserve(sale_id)
         if release:
             return Answer(sale_key(sale_id), _released(request.reservation_id))
         lines = self._line_statuses(request.lines, status.lines, sku_of)
@@ -123,7 +91,7 @@ class TrytonInventory:
         for line in lines:
             if line.product_id not in found:
                 sku = sku_of(line.product_id)
-                found[line.product_id] = self.erp.find_product(sku) if sku else None
+                found[line.product_id] = self.erp.products.find_product(sku) if sku else None
         return found
 
     def _line_statuses(
@@ -143,71 +111,33 @@ class TrytonInventory:
     def _location(self, code: str | None, setting: str) -> int:
         if not code:
             raise MappingError(f"set {setting} to reserve a service case's parts in Tryton")
-        found = self.client.search("stock.location", [("code", "=", code)], limit=1)
-        if not found:
+        found = self.erp.stock.location(code)
+        if found is None:
             raise MappingError(f"Tryton has no stock location with code {code!r} ({setting})")
-        return found[0]
+        return found
 
     def _parts(self, request: ReservationRequest, sku_of: SkuOf) -> Answer:
         reference = parts_reference(request.reservation_id)
         model = "stock.shipment.internal"
-        found = self.client.search(
-            model, [("reference", "=", reference), ("state", "!=", "cancelled")], limit=1
-        )
         if request.action == "release":
-            if found:
-                self.client.button(model, "cancel", found)
-            return Answer(
-                f"{model},{found[0]}" if found else None, _released(request.reservation_id)
-            )
-        if found:
-            shipment = found[0]
-        else:
+            found = self.erp.stock.release_parts(reference)
+            key = f"{model},{found}" if found is not None else None
+            return Answer(key, _released(request.reservation_id))
+        shipment = self.erp.stock.find_parts(reference)
+        if shipment is None:
             origin = self._location(self.settings.tryton_parts_from, "tryton_parts_from")
             target = self._location(self.settings.tryton_parts_to, "tryton_parts_to")
             products = self._product_ids(request.lines, sku_of)
             missing = [crm for crm, erp in products.items() if erp is None]
             if missing:
                 raise MappingError(f"Tryton has no product for {', '.join(missing)} (by SKU)")
-            units = {
-                row["id"]: row["default_uom"]
-                for row in self.client.read(
-                    "product.product", [p for p in products.values() if p], ["default_uom"]
-                )
-            }
-            company = self.client.context.get("company")
-            moves = [
-                {
-                    "product": products[line.product_id],
-                    "quantity": float(line.quantity),
-                    "unit": units[products[line.product_id]],
-                    "from_location": origin,
-                    "to_location": target,
-                    "company": company,
-                }
-                for line in request.lines
-            ]
-            (shipment,) = self.client.create(
-                model,
-                [
-                    {
-                        "reference": reference,
-                        "from_location": origin,
-                        "to_location": target,
-                        "company": company,
-                        "moves": [("create", moves)],
-                    }
-                ],
+            shipment = self.erp.stock.create_parts(
+                reference,
+                from_location=origin,
+                to_location=target,
+                lines=[(products[line.product_id] or 0, line.quantity) for line in request.lines],
             )
-            self.client.button(model, "wait", [shipment])
-        (row,) = self.client.read(model, [shipment], ["state"])
-        if row["state"] == "waiting":
-            self.client.button(model, "assign_try", [shipment])
-        moves = self.client.search_read(
-            "stock.move",
-            [("shipment", "=", f"{model},{shipment}")],
-            ["product", "quantity", "state"],
-        )
+        moves = self.erp.stock.assign_parts(shipment)
         lines = _parts_statuses(request.lines, moves, self._product_ids(request.lines, sku_of))
         answer = ReservationStatus(
             reservation_id=request.reservation_id, status=overall(lines), lines=lines
@@ -217,20 +147,20 @@ class TrytonInventory:
     def create_return(self, request: ReturnOrder, context: PluginContext) -> Answer:
         """Create the return sale (once, by ``rma-<id>``) at the prices the order was sold at."""
         records = context.store()
-        party = self.erp.find_party(request.customer_id)
+        party = self.erp.partners.find_party(request.customer_id)
         if party is None:
             raise TransientError(f"Tryton has no party for customer {request.customer_id} yet")
         order = records.get("order", request.order_id)
         refs = [request.order_id]
         if order is not None and isinstance(order.data, SalesOrder) and order.data.proforma_id:
             refs.append(order.data.proforma_id)
-        original = self.confirmed_sale(refs, required=False)
-        sold = self.erp.sale(original).lines if original is not None else ()
+        original = self.erp.sales.confirmed_sale(refs, required=False)
+        sold = self.erp.sales.sale(original).lines if original is not None else ()
         lines = []
         for line in request.lines:
             product = records.get("product", line.product_id)
             sku = getattr(product.data, "sku", None) if product is not None else None
-            product_id = self.erp.find_product(sku) if sku else None
+            product_id = self.erp.products.find_product(sku) if sku else None
             if product_id is None:
                 raise MappingError(f"Tryton has no product for {line.product_id} (by SKU)")
             match = next((s for s in sold if s.product_id == product_id and s.quantity > 0), None)
@@ -247,7 +177,7 @@ class TrytonInventory:
                     unit_id=match.unit_id,
                 )
             )
-        status = self.erp.create_return(
+        status = self.erp.stock.create_return(
             ReturnInput(
                 crm_ref=return_reference(request.return_id),
                 party_id=party,
@@ -259,12 +189,12 @@ class TrytonInventory:
 
     def track(self, request: Track) -> Answer:
         """Bind an order to its confirmed sale (transient until the finance plugin made it)."""
-        sale_id = self.confirmed_sale(request.sale_refs)
+        sale_id = self.erp.sales.confirmed_sale(request.sale_refs)
         assert sale_id is not None
         return Answer(sale_key(sale_id), self._delivery(request.order_id, sale_id))
 
     def _delivery(self, order_id: str, sale_id: int) -> DeliveryStatus:
-        status = self.erp.delivery(sale_id)
+        status = self.erp.stock.delivery(sale_id)
         states = [shipment.state for shipment in status.shipments]
         return DeliveryStatus(order_id=order_id, delivery_state=delivery_state(states))
 
@@ -278,76 +208,21 @@ class TrytonInventory:
     def poll(self, context: PluginContext, cursor: str | None) -> PollResult:
         """Report the statuses of the sales whose stock moves changed since ``cursor``."""
         state = json.loads(cursor) if cursor else {}
-        since = state.get("since")
-        seen: dict[str, str] = dict(state.get("seen", {}))
         watch = Watch.from_json(state.get("watch"))
-        domain: list[Any] = [("write_date", "!=", None)]
-        if since:
-            start = datetime.fromisoformat(since) - OVERLAP
-            domain.append(("write_date", ">=", start))
-        limit = POLL_LIMIT + len(seen)
-        moves = self.client.search_read(
-            "stock.move",
-            domain,
-            ["origin", "write_date"],
-            limit=limit,
-            order=[("write_date", "ASC"), ("id", "ASC")],
+        changed, moves, more = self.erp.stock.changed_sales(
+            MoveCursor(state.get("since"), dict(state.get("seen", {}))), limit=POLL_LIMIT
         )
-        newest = since
-        changed: dict[int, str] = {}
-        origins: dict[int, str] = {}
-        for move in moves:
-            stamp = move["write_date"].isoformat()
-            if seen.get(str(move["id"])) == stamp:
-                continue
-            seen[str(move["id"])] = stamp
-            newest = stamp if newest is None or stamp > newest else newest
-            if isinstance(move["origin"], str):
-                origins[move["id"]] = move["origin"]
-        for sale_id, stamp in self._sales_of(origins, moves).items():
-            changed[sale_id] = max(stamp, changed.get(sale_id, stamp))
         events: list[InboundEvent] = []
         for sale_id, stamp in sorted(changed.items()):
             events.extend(self._sale_events(context, sale_id, stamp, watch))
         for return_id, key in list(watch.returns.items()):
             events.extend(self._return_events(return_id, int(key.split(",")[1]), "watch", watch))
         events.extend(expired_reservations(context, watch))
-        if newest is not None:
-            keep_from = (datetime.fromisoformat(newest) - OVERLAP).isoformat()
-            seen = {key: value for key, value in seen.items() if value >= keep_from}
         cursor_out = json.dumps(
-            {"since": newest, "seen": seen, "watch": watch.to_json()}, sort_keys=True
+            {"since": moves.since, "seen": dict(moves.seen), "watch": watch.to_json()},
+            sort_keys=True,
         )
-        return PollResult(events, cursor_out, more=len(moves) >= limit)
-
-    def _sales_of(self, origins: dict[int, str], moves: Sequence[dict[str, Any]]) -> dict[int, str]:
-        stamps = {move["id"]: move["write_date"].isoformat() for move in moves}
-        line_of: dict[int, int] = {}
-        feeding: dict[int, int] = {}
-        for move_id, origin in origins.items():
-            kind, _, ident = origin.partition(",")
-            if kind == "sale.line":
-                line_of[move_id] = int(ident)
-            elif kind == "stock.move":
-                feeding[move_id] = int(ident)
-        if feeding:
-            rows = self.client.read("stock.move", list(set(feeding.values())), ["origin"])
-            parent = {row["id"]: row["origin"] for row in rows}
-            for move_id, source in feeding.items():
-                parent_origin = parent.get(source)
-                if isinstance(parent_origin, str) and parent_origin.startswith("sale.line,"):
-                    line_of[move_id] = int(parent_origin.split(",")[1])
-        if not line_of:
-            return {}
-        rows = self.client.read("sale.line", list(set(line_of.values())), ["sale"])
-        sale_of_line = {row["id"]: row["sale"] for row in rows}
-        sales: dict[int, str] = {}
-        for move_id, line_id in line_of.items():
-            sale_id = sale_of_line.get(line_id)
-            if sale_id is not None:
-                stamp = stamps[move_id]
-                sales[sale_id] = max(stamp, sales.get(sale_id, stamp))
-        return sales
+        return PollResult(events, cursor_out, more=more)
 
     def _sale_events(
         self, context: PluginContext, sale_id: int, stamp: str, watch: Watch
@@ -358,7 +233,7 @@ class TrytonInventory:
         return_id = records.find_by_external_id("return", key)
         if return_id is not None:
             return self._return_events(return_id, sale_id, stamp, watch)
-        reference = self.erp.sale(sale_id).reference
+        reference = self.erp.sales.sale(sale_id).reference
         reservation_id = records.find_by_external_id("reservation", key)
         if reservation_id is None and reference:
             candidate = derived_reservation_id(reference)
@@ -371,7 +246,7 @@ class TrytonInventory:
                 if record.data.status != "released":
                     wanted = [Line(line.product_id, line.quantity) for line in record.data.lines]
                     lines = self._line_statuses(
-                        wanted, self.erp.reservation(sale_id).lines, _sku_reader(context)
+                        wanted, self.erp.stock.reservation(sale_id).lines, _sku_reader(context)
                     )
                     payload = ReservationStatus(
                         reservation_id=reservation_id, status=overall(lines), lines=lines
@@ -393,7 +268,7 @@ class TrytonInventory:
     def _return_events(
         self, return_id: str, sale_id: int, stamp: str, watch: Watch
     ) -> list[InboundEvent]:
-        status = _return_status(return_id, self.erp.return_status(sale_id))
+        status = _return_status(return_id, self.erp.stock.return_status(sale_id))
         if status is None or status.status in ("refunded", "replaced"):
             watch.returns.pop(return_id, None)
         else:

@@ -1,7 +1,8 @@
 """The ``odoo`` backend: poll Odoo's manufacturing orders (``mrp.production``) with a cursor.
 
-Polling uses the shared :meth:`OdooFlows.poll_productions` (``write_date`` cursor with an
-overlap window and fingerprints, so shared timestamps and late commits lose nothing).
+Polling uses :meth:`~erp.odoo.manufacturing.Manufacturing.poll_productions` (a
+``write_date`` cursor with an overlap window and fingerprints, so shared timestamps and
+late commits lose nothing).
 An MO belongs to a CRM order through its ``origin``, the name of the sale order that
 requested it (``S00042``); one ``search_read`` on ``sale.order`` per poll turns those
 names into the sale orders' ``client_order_ref``, where the finance plugin keeps the CRM
@@ -17,13 +18,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from core.connectors.odoo import PollCursor, parse_datetime
-from core.connectors.odoo_flows import OdooFlows, ProductionStatus
 from core.plugin_types import InboundEvent, PollResult, Records
+from erp.odoo import Odoo
+from erp.odoo.manufacturing import ProductionStatus
+from erp.odoo.polling import PollCursor
+from erp.odoo.values import parse_datetime
 from plugins.production.mapping import CANCELLED, WorkOrderReport
 
 
@@ -55,20 +57,8 @@ def report(
     )
 
 
-def _crm_ids(flows: OdooFlows, names: Sequence[str]) -> dict[str, str]:
-    """The CRM id (``client_order_ref``) of each sale order name that has one."""
-    if not names:
-        return {}
-    rows = flows.client.search_read(
-        "sale.order", [("name", "in", sorted(set(names)))], ["name", "client_order_ref"]
-    )
-    return {
-        str(row["name"]): str(row["client_order_ref"]) for row in rows if row["client_order_ref"]
-    }
-
-
 def poll(
-    flows: OdooFlows,
+    odoo: Odoo,
     cursor_text: str | None,
     records: Records | None,
     *,
@@ -76,11 +66,11 @@ def poll(
     overlap: int,
 ) -> PollResult:
     """One poll: the changed MOs of known orders as events, and the new cursor."""
-    changes = flows.poll_productions(
+    changes = odoo.manufacturing.poll_productions(
         PollCursor.from_json(cursor_text), limit=limit, overlap_seconds=overlap
     )
     reported_at = parse_datetime(changes.cursor.write_date)
-    orders = _crm_ids(flows, [p.origin for p in changes.items if p.origin])
+    orders = odoo.sales.references(p.origin for p in changes.items if p.origin)
     events: list[InboundEvent] = []
     for production in changes.items:
         order_id = orders.get(production.origin or "")

@@ -14,9 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from core import hookimpl
-from core.connectors.odoo import OdooClient
-from core.connectors.odoo_flows import OdooFlows
-from core.connectors.tryton import TrytonClient
 from core.errors import SyncError, WebhookRejected
 from core.plugin_types import (
     HealthReport,
@@ -25,6 +22,8 @@ from core.plugin_types import (
     PluginDescription,
     PollResult,
 )
+from erp.odoo import Odoo, OdooClient
+from erp.tryton import Tryton, TrytonClient
 from plugins.production import odoo, tryton, webhook
 from plugins.production.mapping import apply_report, report_from_event
 from plugins.production.settings import ProductionSettings
@@ -35,28 +34,28 @@ def _settings(context: PluginContext) -> ProductionSettings:
     return context.settings
 
 
-def _tryton(context: PluginContext) -> TrytonClient:
-    client = context.cache.get("tryton")
-    if client is None:
+def _tryton(context: PluginContext) -> Tryton:
+    erp = context.cache.get("tryton")
+    if erp is None:
         settings = _settings(context).tryton
         if settings is None:
             raise RuntimeError("the production plugin has no [tryton] section")
-        client = TrytonClient.from_settings(settings, context.http)
-        context.cache["tryton"] = client
-    assert isinstance(client, TrytonClient)
-    return client
+        erp = Tryton(TrytonClient.from_settings(settings, context.http))
+        context.cache["tryton"] = erp
+    assert isinstance(erp, Tryton)
+    return erp
 
 
-def _odoo(context: PluginContext) -> OdooFlows:
-    flows = context.cache.get("odoo")
-    if flows is None:
+def _odoo(context: PluginContext) -> Odoo:
+    odoo = context.cache.get("odoo")
+    if odoo is None:
         settings = _settings(context).odoo
         if settings is None:
             raise RuntimeError("the production plugin has no [odoo] section")
-        flows = OdooFlows(OdooClient.from_settings(settings, context.http))
-        context.cache["odoo"] = flows
-    assert isinstance(flows, OdooFlows)
-    return flows
+        odoo = Odoo(OdooClient.from_settings(settings, context.http))
+        context.cache["odoo"] = odoo
+    assert isinstance(odoo, Odoo)
+    return odoo
 
 
 @hookimpl
@@ -130,7 +129,7 @@ def crm_sync_health(context: PluginContext) -> HealthReport:
     settings = _settings(context)
     try:
         if settings.backend == "tryton":
-            _tryton(context).login()
+            _tryton(context).client.login()
             return HealthReport(ok=True, detail=f"{settings.target_description()}: logged in")
         if settings.backend == "odoo":
             _odoo(context).client.check_login()

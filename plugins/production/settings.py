@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from core.connectors.targets import ErpTargetSettings
+from erp.targets import ErpTargetSettings
 
 
 class ProductionSettings(ErpTargetSettings):

@@ -6,7 +6,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from plugins.finance.tryton import InvoiceCursor, changed_rows, payment
+from erp.tryton.invoices import InvoiceCursor, changed_rows
+from plugins.finance.tryton import payment
 
 T0 = dt.datetime(2026, 11, 23, 10, 0, 0, 123456)
 

@@ -25,8 +25,6 @@ import pytest
 
 import plugins.finance.plugin as finance
 from core.api.app import create_app
-from core.connectors.tryton import TrytonClient
-from core.connectors.tryton_erp import PartyInput, TrytonERP
 from core.db.types import utcnow
 from core.errors import TransientError
 from core.records import RecordAccess
@@ -46,6 +44,8 @@ from core.testing.tryton import (
     run_server,
     tryton_template,
 )
+from erp.tryton import Tryton, TrytonClient
+from erp.tryton.partners import PartyInput
 from plugins.finance.tryton import TrytonBackend
 from tests.e2e.harness import free_port
 from tests.plugins.finance.conftest import (
@@ -77,12 +77,12 @@ def erp_server(
 
 
 @pytest.fixture(scope="module")
-def erp(erp_server: TrytonServer) -> Iterator[TrytonERP]:
+def erp(erp_server: TrytonServer) -> Iterator[Tryton]:
     """The ERP as its staff see it: a logged-in administrator's client."""
     with httpx.Client(timeout=60.0) as http:
         client = erp_server.client(http)
         client.login()
-        yield TrytonERP(client)
+        yield Tryton(client)
 
 
 def tryton_settings(server: TrytonServer, **overrides: Any) -> dict[str, Any]:
@@ -108,7 +108,7 @@ def runtime(make_finance: Callable[..., SyncRuntime], erp_server: TrytonServer) 
     return make_finance(tryton_settings(erp_server))
 
 
-def sales_of(erp: TrytonERP, reference: str) -> list[int]:
+def sales_of(erp: Tryton, reference: str) -> list[int]:
     """Every sale (cancelled ones too) whose reference is ``reference``."""
     return erp.client.search("sale.sale", [("reference", "=", reference)])
 
@@ -142,13 +142,13 @@ def test_a_customer_is_created_updated_and_found_again_by_its_crm_id(
     runtime: SyncRuntime,
     make_finance: Callable[..., SyncRuntime],
     erp_server: TrytonServer,
-    erp: TrytonERP,
+    erp: Tryton,
 ) -> None:
     write(runtime, "customer", "C-t1", CUSTOMER)
     drain(runtime, [("customer", "C-t1")])
     row = state(runtime, "customer", "C-t1")
     assert (row.state, row.synced_version) == ("synced", 1), row.last_error
-    party_id = erp.find_party("C-t1")
+    party_id = erp.partners.find_party("C-t1")
     assert party_id is not None
     assert row.external_id == str(party_id)
     client = erp.client
@@ -180,7 +180,7 @@ def test_a_customer_is_created_updated_and_found_again_by_its_crm_id(
     assert write(runtime, "customer", "C-t1", changed) == 2
     drain(runtime, [("customer", "C-t1")])
     assert state(runtime, "customer", "C-t1").synced_version == 2
-    assert erp.find_party("C-t1") == party_id
+    assert erp.partners.find_party("C-t1") == party_id
     (party,) = client.read("party.party", [party_id], ["name"])
     assert party["name"] == "علی کریمی نژاد"
     emails = client.search_read(
@@ -215,7 +215,7 @@ def count_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 def test_a_backlog_of_customers_syncs_in_batches_and_a_resync_creates_nothing(
     make_finance: Callable[..., SyncRuntime],
     erp_server: TrytonServer,
-    erp: TrytonERP,
+    erp: Tryton,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     runtime = make_finance(tryton_settings(erp_server, max_batch=20))
@@ -248,7 +248,7 @@ def test_a_backlog_of_customers_syncs_in_batches_and_a_resync_creates_nothing(
 
 
 def test_a_customer_tryton_refuses_in_a_batch_is_dead_alone(
-    runtime: SyncRuntime, erp: TrytonERP, monkeypatch: pytest.MonkeyPatch
+    runtime: SyncRuntime, erp: Tryton, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Tryton refuses a contact mechanism without a value; the CRM's customer schema
     # never produces one, so the mapping is made to for this one customer.
@@ -268,19 +268,19 @@ def test_a_customer_tryton_refuses_in_a_batch_is_dead_alone(
     bad = state(runtime, "customer", "C-bad3")
     assert bad.state == "dead"
     assert "Tryton refused" in (bad.last_error or "")
-    assert erp.find_party("C-bad3") is None
+    assert erp.partners.find_party("C-bad3") is None
     for record_id in ids:
         if record_id != "C-bad3":
             row = state(runtime, "customer", record_id)
             assert row.state == "synced", row.last_error
-            assert row.external_id == str(erp.find_party(record_id))
+            assert row.external_id == str(erp.partners.find_party(record_id))
 
 
 # -- pro-formas -----------------------------------------------------------------------
 
 
 def test_a_proforma_becomes_a_quotation_after_its_customer_and_products(
-    runtime: SyncRuntime, erp: TrytonERP
+    runtime: SyncRuntime, erp: Tryton
 ) -> None:
     proforma_id = write_linked(runtime, "-q")
     # Only the pro-forma's own delivery runs: it pushes what it needs first.
@@ -291,31 +291,35 @@ def test_a_proforma_becomes_a_quotation_after_its_customer_and_products(
         dependency = state(runtime, type_, record_id)
         assert (dependency.state, dependency.synced_version) == ("synced", 1)
         assert dependency.external_id
-    assert state(runtime, "customer", "cust-1-q").external_id == str(erp.find_party("cust-1-q"))
-    assert state(runtime, "product", "p-1-q").external_id == str(erp.find_product("PUMP-100-q"))
+    assert state(runtime, "customer", "cust-1-q").external_id == str(
+        erp.partners.find_party("cust-1-q")
+    )
+    assert state(runtime, "product", "p-1-q").external_id == str(
+        erp.products.find_product("PUMP-100-q")
+    )
     # Their own deliveries find the target up to date and send nothing.
     assert runtime.sync.process("finance", [("customer", "cust-1-q")]).pushed == 0
 
     [sale_id] = sales_of(erp, proforma_id)
     assert row.external_id == str(sale_id)
-    sale = erp.sale(sale_id)
+    sale = erp.sales.sale(sale_id)
     assert sale.state == "quotation"
     assert sale.total_amount == Decimal(PROFORMA_TOTAL)
     assert sale.tax_amount == Decimal("3700000")
     assert row.note is None
     lines = {line.product_id: line for line in sale.lines}
-    pump = lines[erp.find_product("PUMP-100-q")]
+    pump = lines[erp.products.find_product("PUMP-100-q")]
     assert (pump.quantity, pump.base_price, pump.amount) == (
         Decimal(3),
         Decimal(12500000),
         Decimal(37000000),
     )
-    assert pump.tax_ids == (erp.tax_id(TEMPLATE_TAX),)
-    assert lines[erp.find_product("VALVE-7-q")].tax_ids == ()
+    assert pump.tax_ids == (erp.lookups.tax_id(TEMPLATE_TAX),)
+    assert lines[erp.products.find_product("VALVE-7-q")].tax_ids == ()
 
 
 def test_a_pro_forma_withdrawn_before_tryton_had_it_sends_nothing(
-    runtime: SyncRuntime, erp: TrytonERP
+    runtime: SyncRuntime, erp: Tryton
 ) -> None:
     # Its customer and products are not even in the CRM: a withdrawn pro-forma needs none.
     *_, (_, proforma_id, body) = linked_records("-w")
@@ -327,7 +331,7 @@ def test_a_pro_forma_withdrawn_before_tryton_had_it_sends_nothing(
     assert sales_of(erp, proforma_id) == []
 
 
-def test_a_withdrawn_quotation_is_cancelled_in_tryton(runtime: SyncRuntime, erp: TrytonERP) -> None:
+def test_a_withdrawn_quotation_is_cancelled_in_tryton(runtime: SyncRuntime, erp: Tryton) -> None:
     proforma_id = write_linked(runtime, "-wq")
     runtime.sync.process("finance", [("proforma", proforma_id)])
     [sale_id] = sales_of(erp, proforma_id)
@@ -337,11 +341,11 @@ def test_a_withdrawn_quotation_is_cancelled_in_tryton(runtime: SyncRuntime, erp:
     row = state(runtime, "proforma", proforma_id)
     assert (row.state, row.external_id) == ("synced", str(sale_id)), row.last_error
     assert row.note == "rejected: quotation cancelled"
-    assert erp.sale(sale_id).state == "cancelled"
+    assert erp.sales.sale(sale_id).state == "cancelled"
 
 
 def test_approval_issues_one_sale_and_invoice_and_payments_come_back(
-    runtime: SyncRuntime, erp: TrytonERP
+    runtime: SyncRuntime, erp: Tryton
 ) -> None:
     proforma_id = write_linked(runtime, "-a")
     drain(runtime, [("proforma", proforma_id)])
@@ -351,9 +355,9 @@ def test_approval_issues_one_sale_and_invoice_and_payments_come_back(
     row = state(runtime, "proforma", proforma_id)
     assert (row.state, row.synced_version) == ("synced", 2), row.last_error
     [sale_id] = sales_of(erp, proforma_id)
-    sale = erp.sale(sale_id)
+    sale = erp.sales.sale(sale_id)
     assert sale.state == "processing"
-    [invoice] = erp.invoices(sale_id)
+    [invoice] = erp.invoices.of_sale(sale_id)
     assert invoice.state == "posted" and invoice.number
     assert invoice.total_amount == Decimal(PROFORMA_TOTAL)
 
@@ -367,7 +371,7 @@ def test_approval_issues_one_sale_and_invoice_and_payments_come_back(
     write(runtime, "proforma", proforma_id, {**body, "status": "approved", "valid_until": None})
     drain(runtime, [("proforma", proforma_id)])
     assert sales_of(erp, proforma_id) == [sale_id]
-    assert [i.id for i in erp.invoices(sale_id)] == [invoice.id]
+    assert [i.id for i in erp.invoices.of_sale(sale_id)] == [invoice.id]
 
     # The invoice comes back with the next poll.
     assert poll_and_apply(runtime) >= 1
@@ -418,7 +422,7 @@ def test_approval_issues_one_sale_and_invoice_and_payments_come_back(
 
 
 def test_an_older_invoice_state_retried_late_does_not_undo_the_payment(
-    runtime: SyncRuntime, erp: TrytonERP, monkeypatch: pytest.MonkeyPatch
+    runtime: SyncRuntime, erp: Tryton, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The posted invoice's event fails once (transient) and is retried after "paid".
 
@@ -428,7 +432,7 @@ def test_an_older_invoice_state_retried_late_does_not_undo_the_payment(
     proforma_id = write_linked(runtime, "-o", status="approved")
     drain(runtime, [("proforma", proforma_id)])
     [sale_id] = sales_of(erp, proforma_id)
-    [invoice] = erp.invoices(sale_id)
+    [invoice] = erp.invoices.of_sale(sale_id)
 
     def pending_of_invoice() -> list[int]:
         # The module's server holds other tests' invoices too: keep this one's events.
@@ -469,7 +473,7 @@ def test_an_older_invoice_state_retried_late_does_not_undo_the_payment(
 
 
 def test_a_crash_before_the_external_id_is_recorded_creates_no_second_sale(
-    runtime: SyncRuntime, erp: TrytonERP, monkeypatch: pytest.MonkeyPatch
+    runtime: SyncRuntime, erp: Tryton, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     proforma_id = write_linked(runtime, "-c", status="approved")
     finalize = SyncEngine._finalize
@@ -492,11 +496,11 @@ def test_a_crash_before_the_external_id_is_recorded_creates_no_second_sale(
     row = state(runtime, "proforma", proforma_id)
     assert (row.state, row.external_id) == ("synced", str(sale_id))
     assert sales_of(erp, proforma_id) == [sale_id]
-    assert len(erp.invoices(sale_id)) == 1
+    assert len(erp.invoices.of_sale(sale_id)) == 1
 
 
 def test_the_binding_says_when_tryton_computes_another_total(
-    runtime: SyncRuntime, erp: TrytonERP
+    runtime: SyncRuntime, erp: Tryton
 ) -> None:
     # 10% of 1,000,015 is 100,001.5: the CRM sent 100,001, Tryton rounds half to even.
     *dependencies, (_, proforma_id, body) = linked_records("-n")
@@ -509,7 +513,7 @@ def test_the_binding_says_when_tryton_computes_another_total(
     drain(runtime, [("proforma", proforma_id)])
     row = state(runtime, "proforma", proforma_id)
     assert row.state == "synced", row.last_error
-    assert erp.sale(int(row.external_id or 0)).total_amount == Decimal("1100017")
+    assert erp.sales.sale(int(row.external_id or 0)).total_amount == Decimal("1100017")
     assert row.note == (
         "Tryton's total 1100017 differs from the CRM's 1100016 by +1 "
         "(taxes or discounts were computed differently)"
@@ -554,7 +558,7 @@ def test_a_slow_tryton_is_a_transient_failure(
 
 
 def test_a_document_tryton_refuses_is_dead_with_its_reason(
-    runtime: SyncRuntime, erp: TrytonERP
+    runtime: SyncRuntime, erp: Tryton
 ) -> None:
     # Tryton's unit "u" has no decimals: 1.5 units is refused by the server itself.
     *dependencies, (_, proforma_id, body) = linked_records("-r")
@@ -570,7 +574,7 @@ def test_a_document_tryton_refuses_is_dead_with_its_reason(
 
 
 def test_a_tax_rate_without_an_erp_tax_is_dead_with_its_reason(
-    runtime: SyncRuntime, erp: TrytonERP
+    runtime: SyncRuntime, erp: Tryton
 ) -> None:
     *dependencies, (_, proforma_id, body) = linked_records("-x")
     for type_, record_id, data in dependencies:
@@ -593,19 +597,19 @@ class TestFinanceTrytonContract(PluginContract):
         return linked_records("-k")
 
     @pytest.fixture
-    def target(self, erp_server: TrytonServer, erp: TrytonERP) -> ContractTarget:
+    def target(self, erp_server: TrytonServer, erp: Tryton) -> ContractTarget:
         def received(type_: str, record_id: str) -> list[int]:
             # Tryton holds the current state only: tell the versions apart by content.
             if type_ == "customer":
-                party = erp.find_party(record_id)
+                party = erp.partners.find_party(record_id)
                 if party is None:
                     return []
                 (row,) = erp.client.read("party.party", [party], ["name"])
                 return [2] if row["name"] == "نام تازه" else [1]
             if type_ == "product":
                 sku = dict((i, b["sku"]) for t, i, b in linked_records("-k") if t == "product")
-                return [1] if erp.find_product(sku[record_id]) is not None else []
-            return [1] if erp.find_sale(record_id) is not None else []
+                return [1] if erp.products.find_product(sku[record_id]) is not None else []
+            return [1] if erp.sales.find_sale(record_id) is not None else []
 
         settings = tryton_settings(erp_server)
         down = {

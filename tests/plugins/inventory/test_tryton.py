@@ -1,7 +1,7 @@
 """The inventory plugin against a real Tryton 8.2 server: every flow, end to end.
 
 The finance plugin's part (the customer's party, the products, the pro-forma's sale,
-confirmed) is played here through the shared ``TrytonERP`` operations, as that plugin
+confirmed) is played here through the shared :mod:`erp.tryton` operations, as that plugin
 does; the warehouse staff's part (shipping, receiving a return) through the helpers of
 ``core.testing.tryton``. Two tests, one server each, keep the Tryton share of CI small;
 the plugin contract runs on one more server shared by its tests.
@@ -18,15 +18,6 @@ from typing import Any
 import httpx
 import pytest
 
-from core.connectors.tryton import TrytonClient
-from core.connectors.tryton_erp import (
-    AddressInput,
-    PartyInput,
-    ProductInput,
-    QuotationInput,
-    SaleLineInput,
-    TrytonERP,
-)
 from core.kinds import KINDS_BY_TYPE
 from core.store import get_record, sync_rows
 from core.sync.runtime import SyncRuntime
@@ -41,6 +32,10 @@ from core.testing.tryton import (
     run_server,
     ship,
 )
+from erp.tryton import Tryton, TrytonClient
+from erp.tryton.partners import AddressInput, PartyInput
+from erp.tryton.products import ProductInput
+from erp.tryton.sales import QuotationInput, SaleLineInput
 from tests.e2e.harness import free_port
 from tests.plugins.inventory.conftest import PLUGIN, apply_inbound, get, proforma, put
 
@@ -58,12 +53,12 @@ def settings_for(server: TrytonServer, **extra: Any) -> dict[str, Any]:
     }
 
 
-def finance_side(client: TrytonClient, ref: str, stock: dict[str, float]) -> tuple[TrytonERP, int]:
+def finance_side(client: TrytonClient, ref: str, stock: dict[str, float]) -> tuple[Tryton, int]:
     """What the finance plugin does: party, products, the pro-forma's sale, confirmed."""
-    erp = TrytonERP(
+    erp = Tryton(
         client, account_category=TEMPLATE_ACCOUNT_CATEGORY, payment_term=TEMPLATE_PAYMENT_TERM
     )
-    party = erp.ensure_party(
+    party = erp.partners.ensure_party(
         PartyInput(
             crm_id="cust-1",
             name="علی کریمی",
@@ -71,11 +66,13 @@ def finance_side(client: TrytonClient, ref: str, stock: dict[str, float]) -> tup
         )
     )
     products = {
-        sku: erp.ensure_product(ProductInput(sku=sku, name=sku, list_price=Decimal(1000))).id
+        sku: erp.products.ensure_product(
+            ProductInput(sku=sku, name=sku, list_price=Decimal(1000))
+        ).id
         for sku in ("PUMP-1", "VALVE-2")
     }
     add_stock(client, [(products[sku], quantity) for sku, quantity in stock.items()])
-    sale = erp.create_quotation(
+    sale = erp.sales.create_quotation(
         QuotationInput(
             crm_ref=ref,
             party_id=party.id,
@@ -89,7 +86,7 @@ def finance_side(client: TrytonClient, ref: str, stock: dict[str, float]) -> tup
             ),
         )
     )
-    erp.confirm_sale(sale.id)
+    erp.sales.confirm_sale(sale.id)
     return erp, sale.id
 
 
@@ -142,14 +139,14 @@ def test_reservation_full_partial_and_released_with_faults(
     reservation = get(runtime, "reservation", "res-pf-1")
     assert reservation.data.status == "partial"  # type: ignore[attr-defined]
     assert reservation.external_id == f"sale.sale,{sale_id}"
-    assert erp.reservation(sale_id).state == "partly reserved"
+    assert erp.stock.reservation(sale_id).state == "partly reserved"
 
     # Cancelled pro-forma: the stock is given back, in Tryton and on the record.
     put(runtime, "proforma", "pf-1", proforma("cancelled"))
     runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
     assert state(runtime, "proforma", "pf-1") == ("synced", None)
     assert get(runtime, "reservation", "res-pf-1").data.status == "released"  # type: ignore[attr-defined]
-    assert {line.reserved_quantity for line in erp.reservation(sale_id).lines} == {Decimal(0)}
+    assert {line.reserved_quantity for line in erp.stock.reservation(sale_id).lines} == {Decimal(0)}
 
 
 def test_delivery_and_return_come_back_by_polling(
@@ -177,7 +174,7 @@ def test_delivery_and_return_come_back_by_polling(
 
     poll_once(runtime, PLUGIN)
     apply_inbound(runtime)
-    (shipment,) = erp.sale(sale_id).shipment_ids
+    (shipment,) = erp.sales.sale(sale_id).shipment_ids
     ship(tryton_client, shipment, until="pack")
     poll_once(runtime, PLUGIN)
     apply_inbound(runtime)
@@ -199,9 +196,9 @@ def test_delivery_and_return_come_back_by_polling(
     put(runtime, "return", "r-1", rma)
     runtime.sync.process(PLUGIN, [("return", "r-1")])
     assert state(runtime, "return", "r-1") == ("synced", None)
-    return_sale = erp.find_sale("rma-r-1")
+    return_sale = erp.sales.find_sale("rma-r-1")
     assert return_sale is not None
-    (received,) = erp.sale(return_sale).return_ids
+    (received,) = erp.sales.sale(return_sale).return_ids
     receive_return(tryton_client, received)
     poll_once(runtime, PLUGIN)
     apply_inbound(runtime)
@@ -221,7 +218,7 @@ def contract_server(
 
 
 @pytest.fixture(scope="module")
-def contract_erp(contract_server: TrytonServer) -> Iterator[TrytonERP]:
+def contract_erp(contract_server: TrytonServer) -> Iterator[Tryton]:
     """The finance side of the contract's pro-forma: its sale confirmed, stock on the shelves."""
     with httpx.Client(timeout=60.0) as http:
         client = contract_server.client(http)
@@ -271,21 +268,21 @@ class TestInventoryTrytonContract(PluginContract):
         return super()._write(runtime, type_, record_id, body)
 
     @pytest.fixture
-    def target(self, contract_server: TrytonServer, contract_erp: TrytonERP) -> ContractTarget:
+    def target(self, contract_server: TrytonServer, contract_erp: Tryton) -> ContractTarget:
         erp = contract_erp
 
         def received(type_: str, record_id: str) -> list[int]:
             # Tryton holds the current state only: tell the versions apart by content.
             if type_ == "proforma":
-                sale = erp.find_sale(record_id)
+                sale = erp.sales.find_sale(record_id)
                 if sale is None:
                     return []
-                held = [line.reserved_quantity for line in erp.reservation(sale).lines]
+                held = [line.reserved_quantity for line in erp.stock.reservation(sale).lines]
                 return [1] if any(held) else [2]
             if type_ == "return":
-                return [1] if erp.find_sale(f"rma-{record_id}") is not None else []
+                return [1] if erp.sales.find_sale(f"rma-{record_id}") is not None else []
             # An order is followed, not sent: Tryton has it once its sale is found.
-            return [1] if erp.find_sale("contract-pf-1") is not None else []
+            return [1] if erp.sales.find_sale("contract-pf-1") is not None else []
 
         settings = settings_for(contract_server)
         down = {
@@ -325,7 +322,9 @@ def test_an_expired_reservation_is_released_on_the_next_poll(
         apply_inbound(runtime)
         released = get(runtime, "reservation", "res-pf-9").data
         assert released.status == "released"  # type: ignore[attr-defined]
-        assert {line.reserved_quantity for line in erp.reservation(sale_id).lines} == {Decimal(0)}
+        assert {line.reserved_quantity for line in erp.stock.reservation(sale_id).lines} == {
+            Decimal(0)
+        }
         # Released once: a later poll finds nothing more to release or report.
         assert poll_once(runtime, PLUGIN).stored == 0
 
@@ -385,7 +384,7 @@ def test_service_parts_reserved_short_and_released(
     cancels it so the parts are free again.
     """
     erp, _ = finance_side(tryton_client, "pf-0", {"PUMP-1": 5, "VALVE-2": 1})
-    pump = erp.find_product("PUMP-1")
+    pump = erp.products.find_product("PUMP-1")
     assert pump is not None
     parts = {
         "service_case_id": "case-7",
@@ -423,7 +422,7 @@ def test_service_parts_reserved_short_and_released(
 
     # Valves arrive and the CRM touches the reservation (a later expiry): the same
     # shipment takes the rest, and the short line now counts every valve it holds.
-    valve = erp.find_product("VALVE-2")
+    valve = erp.products.find_product("VALVE-2")
     assert valve is not None
     add_stock(tryton_client, [(valve, 3)])
     until = (datetime.now(UTC) + timedelta(days=7)).isoformat()

@@ -10,15 +10,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core.connectors.tryton import TrytonClient
-from core.connectors.tryton_erp import (
-    AddressInput,
-    PartyInput,
-    ProductInput,
-    QuotationInput,
-    SaleLineInput,
-    TrytonERP,
-)
 from core.db.inbound_tables import InboxEvent
 from core.errors import TransientError
 from core.kinds import KINDS_BY_TYPE
@@ -32,6 +23,10 @@ from core.testing.tryton import (
     TrytonServer,
     run_production,
 )
+from erp.tryton import Tryton, TrytonClient
+from erp.tryton.partners import AddressInput, PartyInput
+from erp.tryton.products import ProductInput
+from erp.tryton.sales import QuotationInput, SaleLineInput
 from tests.e2e.harness import free_port
 from tests.plugins.production.conftest import PromiseListener, order
 
@@ -39,8 +34,8 @@ Build = Callable[[dict[str, Any]], SyncRuntime]
 
 
 @pytest.fixture
-def erp(tryton_client: TrytonClient) -> TrytonERP:
-    return TrytonERP(
+def erp(tryton_client: TrytonClient) -> Tryton:
+    return Tryton(
         tryton_client,
         account_category=TEMPLATE_ACCOUNT_CATEGORY,
         payment_term=TEMPLATE_PAYMENT_TERM,
@@ -60,10 +55,12 @@ def settings(server: TrytonServer, **extra: Any) -> dict[str, Any]:
     }
 
 
-def producible(erp: TrytonERP, sku: str) -> int:
+def producible(erp: Tryton, sku: str) -> int:
     """A product made to order from five units of a raw material."""
-    raw = erp.ensure_product(ProductInput(sku=f"RAW-{sku}", name="Steel", list_price=Decimal(1)))
-    made = erp.ensure_product(
+    raw = erp.products.ensure_product(
+        ProductInput(sku=f"RAW-{sku}", name="Steel", list_price=Decimal(1))
+    )
+    made = erp.products.ensure_product(
         ProductInput(
             sku=sku,
             name=f"Cabinet {sku}",
@@ -72,7 +69,7 @@ def producible(erp: TrytonERP, sku: str) -> int:
             supply_on_sale=True,
         )
     )
-    unit = erp.unit_id("u")
+    unit = erp.lookups.unit_id("u")
     (bom,) = erp.client.create(
         "production.bom",
         [
@@ -87,9 +84,9 @@ def producible(erp: TrytonERP, sku: str) -> int:
     return made.id
 
 
-def sell(erp: TrytonERP, order_id: str, *products: int) -> int:
+def sell(erp: Tryton, order_id: str, *products: int) -> int:
     """Confirm an ERP sale for CRM order ``order_id``, as the finance plugin would."""
-    party = erp.ensure_party(
+    party = erp.partners.ensure_party(
         PartyInput(
             crm_id="cust-1",
             name="Ali Rezaei",
@@ -100,10 +97,10 @@ def sell(erp: TrytonERP, order_id: str, *products: int) -> int:
         SaleLineInput(product_id=p, quantity=Decimal(2), unit_price=Decimal(5000000))
         for p in products
     )
-    quotation = erp.create_quotation(
+    quotation = erp.sales.create_quotation(
         QuotationInput(crm_ref=order_id, party_id=party.id, lines=lines)
     )
-    return erp.confirm_sale(quotation.id).id
+    return erp.sales.confirm_sale(quotation.id).id
 
 
 def apply_all(runtime: SyncRuntime) -> None:
@@ -136,7 +133,7 @@ def promise_events(runtime: SyncRuntime, order_id: str) -> list[dict[str, Any]]:
 
 
 def test_a_production_sets_the_promise_and_each_change_is_applied_once(
-    erp: TrytonERP,
+    erp: Tryton,
     tryton_server: TrytonServer,
     make_production: Build,
     listener: PromiseListener,
@@ -145,7 +142,7 @@ def test_a_production_sets_the_promise_and_each_change_is_applied_once(
     runtime = make_production(settings(tryton_server))
     order(runtime, "so-1")
     sale = sell(erp, "so-1", cabinet)
-    (production,) = erp.productions(sale)
+    (production,) = erp.manufacturing.productions(sale)
     assert production.state == "request" and production.planned_date is not None
 
     first = poll_once(runtime, "production")
@@ -198,12 +195,12 @@ def test_a_production_sets_the_promise_and_each_change_is_applied_once(
 
 
 def test_productions_sharing_a_timestamp_are_each_handed_out_once_and_a_restart_resumes(
-    erp: TrytonERP, tryton_server: TrytonServer, make_production: Build
+    erp: Tryton, tryton_server: TrytonServer, make_production: Build
 ) -> None:
     first_product, second_product = producible(erp, "CAB-A"), producible(erp, "CAB-B")
     runtime = make_production(settings(tryton_server, poll_batch=1))
     order(runtime, "so-2")
-    productions = erp.productions(sell(erp, "so-2", first_product, second_product))
+    productions = erp.manufacturing.productions(sell(erp, "so-2", first_product, second_product))
     assert len(productions) == 2
     rows = erp.client.read("production", [p.id for p in productions], ["create_date"])
     assert rows[0]["create_date"] == rows[1]["create_date"]
@@ -223,12 +220,12 @@ def test_productions_sharing_a_timestamp_are_each_handed_out_once_and_a_restart_
 
 
 def test_an_erp_down_during_a_poll_moves_no_cursor_and_the_change_arrives_later(
-    erp: TrytonERP, tryton_server: TrytonServer, make_production: Build
+    erp: Tryton, tryton_server: TrytonServer, make_production: Build
 ) -> None:
     cabinet = producible(erp, "CAB-9")
     runtime = make_production(settings(tryton_server))
     order(runtime, "so-9")
-    (production,) = erp.productions(sell(erp, "so-9", cabinet))
+    (production,) = erp.manufacturing.productions(sell(erp, "so-9", cabinet))
     assert poll_once(runtime, "production").stored == 1
     cursor = load_cursor(runtime.engine, "production")
     run_production(erp.client, production.id, until="wait")
@@ -252,7 +249,7 @@ def test_an_erp_down_during_a_poll_moves_no_cursor_and_the_change_arrives_later(
 
 
 def test_productions_of_sales_the_crm_does_not_know_are_passed_over(
-    erp: TrytonERP, tryton_server: TrytonServer, make_production: Build
+    erp: Tryton, tryton_server: TrytonServer, make_production: Build
 ) -> None:
     cabinet = producible(erp, "CAB-5")
     runtime = make_production(settings(tryton_server))

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from core.connectors.tryton import TrytonClient, TrytonSettings, decode, encode
 from core.errors import PermanentError, TransientError
 from core.testing.tryton import TrytonServer
+from erp.tryton.client import TrytonClient, TrytonSettings, decode, encode
 
 Handler = Callable[[dict[str, Any]], httpx.Response]
 

@@ -34,20 +34,16 @@ or :class:`~core.errors.PermanentError` (Odoo's validation, user and missing-rec
 errors with Odoo's own message; refused credentials or access rights, naming the
 settings to fix). Nothing here retries: job-level retries belong to the sync engine.
 
-:func:`poll_changes` reads the records changed since a saved :class:`PollCursor`; see its
-docstring for why ``write_date`` alone is not a safe cursor.
+Reading changes lives in :mod:`erp.odoo.polling`, value conversions in :mod:`erp.odoo.values`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import itertools
 import json
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
@@ -55,30 +51,18 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from core.connectors.http import RETRYABLE_4XX, parse_retry_after
 from core.errors import PermanentError, TransientError
+from erp.odoo.values import json_default
 
 __all__ = [
-    "ODOO_DATETIME_FORMAT",
     "OdooClient",
     "OdooServerError",
     "OdooSettings",
     "OdooVersion",
-    "PollBatch",
-    "PollCursor",
     "VersionProfile",
-    "format_datetime",
-    "many2one_id",
-    "odoo_value",
-    "parse_date",
-    "parse_datetime",
-    "poll_changes",
     "profile_for",
-    "to_decimal",
 ]
 
 OdooVersion = Literal[16, 17, 18]
-
-#: How Odoo writes a datetime on the wire (UTC, no time zone, whole seconds).
-ODOO_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 #: Odoo exception names that mean "this document is wrong": retrying will not help.
 _DOCUMENT_ERRORS = frozenset(
@@ -215,66 +199,6 @@ class OdooServerError(PermanentError):
         super().__init__(message)
         self.exception = exception
         self.odoo_message = odoo_message
-
-
-# -- values -----------------------------------------------------------------------------
-
-
-def _json_default(value: Any) -> Any:
-    """Encode what :mod:`json` cannot: exact decimals, dates and datetimes as Odoo reads them."""
-    if isinstance(value, Decimal):
-        if value == value.to_integral_value():
-            return int(value)
-        return float(value)
-    if isinstance(value, dt.datetime):
-        return format_datetime(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, tuple | set | frozenset):
-        return list(value)
-    raise TypeError(f"cannot send {type(value).__name__} to Odoo")
-
-
-def odoo_value(value: Any) -> Any:
-    """Return ``value`` with ``false`` (Odoo's "empty") turned into None; other values unchanged."""
-    return None if value is False else value
-
-
-def many2one_id(value: Any) -> int | None:
-    """Return the id of a many2one as Odoo reads it (``[id, "name"]`` or ``false``)."""
-    if isinstance(value, list | tuple) and value:
-        return int(value[0])
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return None
-
-
-def to_decimal(value: Any) -> Decimal:
-    """Return an Odoo number as the Decimal of its shortest spelling (``false`` is 0)."""
-    if value is False or value is None:
-        return Decimal(0)
-    return Decimal(str(value))
-
-
-def parse_datetime(value: Any) -> dt.datetime | None:
-    """Parse Odoo's ``"YYYY-MM-DD HH:MM:SS"`` (UTC) into an aware datetime; ``false`` is None."""
-    if not value:
-        return None
-    return dt.datetime.strptime(str(value), ODOO_DATETIME_FORMAT).replace(tzinfo=dt.UTC)
-
-
-def parse_date(value: Any) -> dt.date | None:
-    """Parse Odoo's ``"YYYY-MM-DD"`` into a date; ``false`` is None."""
-    if not value:
-        return None
-    return dt.date.fromisoformat(str(value)[:10])
-
-
-def format_datetime(value: dt.datetime) -> str:
-    """Write a datetime the way Odoo expects it: UTC, no time zone, whole seconds."""
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value.strftime(ODOO_DATETIME_FORMAT)
 
 
 # -- client -----------------------------------------------------------------------------
@@ -471,7 +395,7 @@ class OdooClient:
             "params": {"service": service, "method": method, "args": args},
             "id": next(self._ids),
         }
-        body = json.dumps(payload, default=_json_default, ensure_ascii=False).encode("utf-8")
+        body = json.dumps(payload, default=json_default, ensure_ascii=False).encode("utf-8")
         try:
             response = self._http.post(
                 self._endpoint, content=body, headers={"Content-Type": "application/json"}
@@ -557,124 +481,3 @@ class OdooClient:
 def _kwargs(**values: Any) -> dict[str, Any]:
     """Keep only the keyword arguments that were given, so requests carry no empty keys."""
     return {key: value for key, value in values.items() if value is not None}
-
-
-# -- polling ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PollCursor:
-    """Where the last poll of one model stopped; save it with :meth:`to_json` after each batch.
-
-    ``write_date`` is the newest ``write_date`` already handed out (Odoo's UTC string).
-    ``seen`` maps the id of every record handed out whose ``write_date`` lies within the
-    overlap window ending at ``write_date`` to ``[write_date, fingerprint]`` of what was
-    handed out, so a record read again unchanged is skipped and a changed one is not.
-    """
-
-    write_date: str = "1970-01-01 00:00:00"
-    seen: Mapping[int, tuple[str, str]] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        """Return the cursor as a JSON string to store between runs."""
-        return json.dumps(
-            {
-                "write_date": self.write_date,
-                "seen": {str(key): list(value) for key, value in sorted(self.seen.items())},
-            },
-            sort_keys=True,
-        )
-
-    @classmethod
-    def from_json(cls, text: str | None) -> PollCursor:
-        """Rebuild a cursor saved with :meth:`to_json`; None or empty starts from the beginning."""
-        if not text:
-            return cls()
-        data = json.loads(text)
-        seen = {int(key): (str(value[0]), str(value[1])) for key, value in data["seen"].items()}
-        return cls(write_date=str(data["write_date"]), seen=seen)
-
-
-@dataclass(frozen=True)
-class PollBatch:
-    """One poll's changed records, oldest first, and the cursor to save after applying them.
-
-    ``has_more`` says more changes are waiting: poll again at once.
-    """
-
-    records: list[dict[str, Any]]
-    cursor: PollCursor
-    has_more: bool
-
-
-def _fingerprint(record: Mapping[str, Any]) -> str:
-    text = json.dumps(record, sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
-def poll_changes(
-    client: OdooClient,
-    model: str,
-    fields: Sequence[str],
-    cursor: PollCursor,
-    *,
-    domain: Sequence[Any] = (),
-    limit: int = 200,
-    overlap_seconds: int = 60,
-    context: Mapping[str, Any] | None = None,
-) -> PollBatch:
-    """Return the records of ``model`` changed since ``cursor``, each change exactly once.
-
-    Records are read with ``write_date >= cursor.write_date - overlap_seconds``, ordered by
-    ``write_date, id``. A plain ``write_date > cursor`` (or even ``(write_date, id) >
-    cursor``) would lose changes in Odoo:
-
-    - many records share one timestamp (every record written in one transaction gets
-      the transaction's start time), and a batch limit can cut through them;
-    - Odoo reads ``write_date`` to the second but stores a finer time, so a record read
-      as ``10:00:00`` still matches ``write_date > '10:00:00'``; its id order within that
-      second says nothing, and a second change within the same second keeps the same
-      visible ``write_date``;
-    - ``write_date`` is the time the writing transaction *started*: a long transaction
-      commits rows older than the cursor after a poll has moved past them.
-
-    So the cursor remembers a fingerprint of every record it handed out within the
-    overlap window: a record read again with the same ``write_date`` and the same values
-    is skipped, anything else is handed out. The query limit is ``limit`` plus the number
-    of remembered records, so skipped rows never stall progress. ``overlap_seconds``
-    bounds how late a commit may arrive and still be seen (0 still handles shared
-    timestamps); a larger window costs re-reading more unchanged rows each poll.
-    """
-    read_fields = sorted({*fields, "write_date"})
-    window_start = _shift(cursor.write_date, -overlap_seconds)
-    query_limit = limit + len(cursor.seen)
-    rows = client.search_read(
-        model,
-        [("write_date", ">=", window_start), *domain],
-        read_fields,
-        order="write_date asc, id asc",
-        limit=query_limit,
-        context=context,
-    )
-    seen: dict[int, tuple[str, str]] = dict(cursor.seen)
-    newest = cursor.write_date
-    changed: list[dict[str, Any]] = []
-    for row in rows:
-        record_id = int(row["id"])
-        stamp = (str(row["write_date"]), _fingerprint(row))
-        if seen.get(record_id) != stamp:
-            changed.append(row)
-        seen[record_id] = stamp
-        newest = max(newest, stamp[0])
-    keep_from = _shift(newest, -overlap_seconds)
-    kept = {key: value for key, value in seen.items() if value[0] >= keep_from}
-    return PollBatch(
-        records=changed,
-        cursor=PollCursor(write_date=newest, seen=kept),
-        has_more=len(rows) >= query_limit,
-    )
-
-
-def _shift(stamp: str, seconds: int) -> str:
-    moment = dt.datetime.strptime(stamp, ODOO_DATETIME_FORMAT) + dt.timedelta(seconds=seconds)
-    return moment.strftime(ODOO_DATETIME_FORMAT)

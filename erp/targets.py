@@ -13,10 +13,10 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 
-from core.connectors.odoo import OdooSettings
-from core.connectors.tryton import TrytonSettings
 from core.connectors.webhook import WebhookTarget
 from core.plugin_types import PluginSettings
+from erp.odoo.client import OdooSettings
+from erp.tryton.client import TrytonSettings
 
 Backend = Literal["webhook", "tryton", "odoo"]
 
