@@ -22,12 +22,10 @@ ACTOR = Actor("ops", "operator", "api", "127.0.0.1")
 
 def dead_customers(engine: Engine, plugin: str, rows: int) -> None:
     """``rows`` customers and a dead delivery of each, written by two INSERT ... SELECTs."""
-    document = "'{\"type\": \"organization\", \"name\": \"C' || i || '\"}'"
+    document = '\'{"type": "organization", "name": "C\' || i || \'"}\''
     if engine.dialect.name == "postgresql":
         document = f"CAST({document} AS jsonb)"
-    numbers = (
-        f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})"
-    )
+    numbers = f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})"
     now = "CURRENT_TIMESTAMP"
     # Each delivery died at its own moment, as after a real outage: with one shared
     # due_at PostgreSQL would rightly prefer the (plugin, state, due_at) index for the
