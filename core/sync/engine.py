@@ -162,7 +162,10 @@ class SyncEngine:
                 claims = [Claim(*row) for row in result]
             room = max_batch - len(claims)
             if max_batch > 1 and room > 0:
-                result = connection.execute(statements.claim_due, {**params, "room": room})
+                due = statements.claim_due
+                if connection.dialect.name == "postgresql":
+                    due = statements.claim_due_many
+                result = connection.execute(due, {**params, "room": room})
                 claims.extend(Claim(*row) for row in result)
             rows = self._load(connection, claims) if claims else {}
         return claims, rows
@@ -548,6 +551,28 @@ class _Statements:
         " AND sync_state.due_at <= :now"
         " AND (sync_state.lease_until IS NULL OR sync_state.lease_until < :now)"
         " AND NOT EXISTS (SELECT 1 FROM plugin_pauses WHERE plugin_pauses.plugin = :p_plugin)"
+        " RETURNING sync_state.kind, sync_state.record_id, sync_state.wanted_version,"
+        " sync_state.synced_version, sync_state.external_id, sync_state.attempts,"
+        " sync_state.last_error"
+    )
+    # The due rows are found through the (plugin, state, due_at) index, then leased by
+    # primary key: ``= ANY(ARRAY(...))`` on (plugin, kind, record_id) is evaluated once
+    # and looked up in the key's index. Joining the CTE instead lets PostgreSQL, whose
+    # statistics are stale after a bulk resync, loop over every row of the plugin for
+    # each due row (190 ms per claim over 1,500 rows).
+    claim_due_many = text(
+        "WITH due AS MATERIALIZED (SELECT sync_state.kind, sync_state.record_id"
+        " FROM sync_state WHERE sync_state.plugin = :p_plugin"
+        " AND sync_state.state IN ('pending', 'failed') AND sync_state.due_at <= :now"
+        " AND (sync_state.lease_until IS NULL OR sync_state.lease_until < :now)"
+        " AND NOT EXISTS (SELECT 1 FROM plugin_pauses WHERE plugin_pauses.plugin = :p_plugin)"
+        " ORDER BY sync_state.due_at LIMIT :room FOR UPDATE SKIP LOCKED)"
+        " UPDATE sync_state SET lease_owner = :owner, lease_until = :until,"
+        " attempts = sync_state.attempts + 1, last_attempt_at = :now, updated_at = :now"
+        " WHERE sync_state.plugin = :p_plugin"
+        " AND sync_state.kind = ANY(ARRAY(SELECT DISTINCT due.kind FROM due))"
+        " AND sync_state.record_id = ANY(ARRAY(SELECT due.record_id FROM due))"
+        " AND (sync_state.kind, sync_state.record_id) IN (SELECT due.kind, due.record_id FROM due)"
         " RETURNING sync_state.kind, sync_state.record_id, sync_state.wanted_version,"
         " sync_state.synced_version, sync_state.external_id, sync_state.attempts,"
         " sync_state.last_error"
