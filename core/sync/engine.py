@@ -162,7 +162,7 @@ class SyncEngine:
                 claims = [Claim(*row) for row in result]
             room = max_batch - len(claims)
             if max_batch > 1 and room > 0:
-                due = statements.claim_due
+                due: Any = statements.claim_due
                 if connection.dialect.name == "postgresql":
                     due = statements.claim_due_many
                 result = connection.execute(due, {**params, "room": room})
