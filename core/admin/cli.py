@@ -20,7 +20,7 @@ from rich.table import Table
 
 from core.admin import actions, jobs
 from core.admin.audit import Actor, entries
-from core.admin.deliveries import count_deliveries, delivery_groups, search_deliveries
+from core.admin.deliveries import delivery_summary, search_deliveries
 from core.admin.filters import DeliveryFilter, FilterError
 
 queues_app = typer.Typer(
@@ -177,8 +177,8 @@ def dead_list(
             },
         )
         page = search_deliveries(runtime.engine, criteria, after=None, limit=limit)
-        total = count_deliveries(runtime.engine, criteria)
-        groups = delivery_groups(runtime.engine, criteria)
+        summary = delivery_summary(runtime.engine, criteria)
+        total, groups = summary.total, summary.groups
     finally:
         runtime.close()
     if as_json:

@@ -16,12 +16,11 @@ from starlette.datastructures import FormData
 from core.admin import actions, jobs
 from core.admin.audit import CONSOLE, Actor, entries
 from core.admin.deliveries import (
-    count_deliveries,
-    count_inbox,
+    Summary,
     delivery_detail,
-    delivery_groups,
+    delivery_summary,
     inbox_detail,
-    inbox_groups,
+    inbox_summary,
     search_deliveries,
     search_inbox,
 )
@@ -205,8 +204,7 @@ class Console:
                 **self._list_context(viewer, values),
                 criteria=criteria,
                 page=page,
-                total=count_deliveries(self.engine, criteria),
-                groups=delivery_groups(self.engine, criteria),
+                **_summary(delivery_summary(self.engine, criteria)),
                 error=None,
                 notice=_notice(request),
             )
@@ -243,8 +241,7 @@ class Console:
                 **self._list_context(viewer, values),
                 criteria=criteria,
                 page=page,
-                total=count_inbox(self.engine, criteria),
-                groups=inbox_groups(self.engine, criteria),
+                **_summary(inbox_summary(self.engine, criteria)),
                 error=None,
                 notice=_notice(request),
             )
@@ -470,6 +467,11 @@ class Console:
                 self.engine, plugin, kinds, actor_of(viewer, request), reason=reason_of(form)
             )
             return site.redirect(f"{prefix}/jobs/{job.id}")
+
+
+def _summary(summary: Summary) -> dict[str, Any]:
+    """A list's total and error groups, as its template names them."""
+    return {"total": summary.total, "groups": summary.groups}
 
 
 def _abilities(viewer: Viewer) -> dict[str, bool]:

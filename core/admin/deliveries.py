@@ -118,46 +118,70 @@ def search_deliveries(
     return Page(rows, cursor)
 
 
-def count_deliveries(engine: Engine, criteria: DeliveryFilter) -> int:
-    """How many deliveries match ``criteria``."""
-    statement = select(func.count()).where(criteria.condition(engine.dialect.name))
-    with reading(engine) as connection:
-        return int(connection.execute(statement).scalar_one())
+@dataclass(frozen=True)
+class Summary:
+    """What a list's filter matches: how many, and the groups by error class."""
+
+    total: int
+    groups: list[ErrorGroup]
 
 
-def delivery_groups(
-    engine: Engine, criteria: DeliveryFilter, *, limit: int = 20
-) -> list[ErrorGroup]:
-    """The error classes of the deliveries ``criteria`` matches (whatever class it names)."""
+def delivery_summary(engine: Engine, criteria: DeliveryFilter, *, limit: int = 20) -> Summary:
+    """The deliveries ``criteria`` matches: the total and its error classes, in one scan.
+
+    The groups ignore the filter's own ``error_class`` (they offer the other classes);
+    the total respects it.
+    """
     condition = criteria.without("error_class").condition(engine.dialect.name)
-    return _groups(engine, SyncState.error_class, SyncState.last_error, condition, limit)
+    groups = _groups(engine, SyncState.error_class, SyncState.last_error, condition)
+    return _summary(groups, criteria.error_class, limit)
 
 
-def inbox_groups(engine: Engine, criteria: InboxFilter, *, limit: int = 20) -> list[ErrorGroup]:
-    """The error classes of the inbound events ``criteria`` matches."""
+def inbox_summary(engine: Engine, criteria: InboxFilter, *, limit: int = 20) -> Summary:
+    """The inbound events ``criteria`` matches: the total and its error classes."""
     condition = criteria.without("error_class").condition(engine.dialect.name)
-    return _groups(engine, InboxEvent.error_class, InboxEvent.last_error, condition, limit)
+    groups = _groups(engine, InboxEvent.error_class, InboxEvent.last_error, condition)
+    return _summary(groups, criteria.error_class, limit)
 
 
-def _groups(
-    engine: Engine, klass: Any, message: Any, condition: Any, limit: int
-) -> list[ErrorGroup]:
-    """Counts per class, largest first, each with the message most of its rows share."""
-    count = func.count().label("n")
-    by_class = select(klass, count).where(condition).group_by(klass).order_by(desc(count))
-    by_message = (
-        select(klass, message, count)
+def _summary(groups: list[ErrorGroup], chosen: str | None, limit: int) -> Summary:
+    if chosen is None:
+        total = sum(group.count for group in groups)
+    else:
+        total = sum(group.count for group in groups if group.error_class == chosen)
+    return Summary(total, groups[:limit])
+
+
+def _groups(engine: Engine, klass: Any, message: Any, condition: Any) -> list[ErrorGroup]:
+    """Counts per class, largest first, each with the message most of its rows share.
+
+    One scan of the matching rows: counts per (class, message), then window functions
+    over those groups give each class its total and its most common message.
+    """
+    count = func.count()
+    per_message = (
+        select(
+            klass.label("klass"),
+            message.label("message"),
+            count.label("n"),
+            func.sum(count).over(partition_by=klass).label("class_total"),
+            func.row_number()
+            .over(partition_by=klass, order_by=(desc(count), message))
+            .label("rank"),
+        )
         .where(condition)
         .group_by(klass, message)
-        .order_by(desc(count))
-        .limit(limit * 5)
+        .subquery()
+    )
+    ranked = per_message.c
+    statement = (
+        select(ranked.klass, ranked.class_total, ranked.message, ranked.n)
+        .where(ranked.rank == 1)
+        .order_by(desc(ranked.class_total), ranked.klass)
     )
     with reading(engine) as connection:
-        classes = connection.execute(by_class.limit(limit)).all()
-        samples: dict[str | None, tuple[str | None, int]] = {}
-        for row in connection.execute(by_message):
-            samples.setdefault(row[0], (row[1], int(row[2])))
-    return [ErrorGroup(row[0], int(row[1]), *samples.get(row[0], (None, 0))) for row in classes]
+        rows = connection.execute(statement).all()
+    return [ErrorGroup(row[0], int(row[1]), row[2], int(row[3])) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -205,13 +229,6 @@ def search_inbox(
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(rows, str(rows[-1].id) if more else None)
-
-
-def count_inbox(engine: Engine, criteria: InboxFilter) -> int:
-    """How many inbound events match ``criteria``."""
-    statement = select(func.count()).where(criteria.condition(engine.dialect.name))
-    with reading(engine) as connection:
-        return int(connection.execute(statement).scalar_one())
 
 
 @dataclass(frozen=True)

@@ -328,10 +328,19 @@ def _items_chunk(engine: Engine, job: Job, dispatch: Dispatchers, chunk: int) ->
             criteria: DeliveryFilter | InboxFilter = DeliveryFilter.from_dict(job.filter)
             assert isinstance(criteria, DeliveryFilter)
             states = [s for s in DELIVERY_FROM[job.action] if s in criteria.states]
-            key = tuple_(SyncState.plugin, SyncState.kind, SyncState.record_id, SyncState.due_at)
+            # UPDATE ... FROM the chunk's items: each row is found by its primary key
+            # (an IN over a row-value subquery made PostgreSQL scan the table per chunk).
+            chunk_items = items.subquery("items")
             statement: Any = (
                 update(SyncState)
-                .where(key.in_(items), SyncState.state.in_(states), unleased(SyncState, now))
+                .where(
+                    SyncState.plugin == chunk_items.c.plugin,
+                    SyncState.kind == chunk_items.c.kind,
+                    SyncState.record_id == chunk_items.c.record_id,
+                    SyncState.due_at == chunk_items.c.stamp,
+                    SyncState.state.in_(states),
+                    unleased(SyncState, now),
+                )
                 .values(**delivery_values(job.action, now, enqueued))
                 .returning(SyncState.plugin, SyncState.kind, SyncState.record_id)
             )

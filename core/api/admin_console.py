@@ -18,12 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.admin import actions, jobs
 from core.admin.audit import entries
 from core.admin.deliveries import (
-    count_deliveries,
-    count_inbox,
     delivery_detail,
-    delivery_groups,
+    delivery_summary,
     inbox_detail,
-    inbox_groups,
+    inbox_summary,
     search_deliveries,
     search_inbox,
 )
@@ -130,10 +128,11 @@ def get_deliveries(
     except FilterError as error:
         raise _filter_problem(error) from None
     page = search_deliveries(engine, criteria, after=cursor, limit=limit)
+    summary = delivery_summary(engine, criteria)
     return {
         "filter": criteria.to_dict(),
-        "total": count_deliveries(engine, criteria),
-        "groups": [asdict(group) for group in delivery_groups(engine, criteria)],
+        "total": summary.total,
+        "groups": [asdict(group) for group in summary.groups],
         "deliveries": [_plain(asdict(row)) for row in page.rows],
         "next": page.next,
     }
@@ -179,10 +178,11 @@ def get_events(
     except FilterError as error:
         raise _filter_problem(error) from None
     page = search_inbox(engine, criteria, before=before, limit=limit)
+    summary = inbox_summary(engine, criteria)
     return {
         "filter": criteria.to_dict(),
-        "total": count_inbox(engine, criteria),
-        "groups": [asdict(group) for group in inbox_groups(engine, criteria)],
+        "total": summary.total,
+        "groups": [asdict(group) for group in summary.groups],
         "events": [_plain(asdict(row)) for row in page.rows],
         "next": page.next,
     }

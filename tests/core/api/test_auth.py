@@ -97,21 +97,25 @@ def test_a_reader_can_read_and_a_writer_and_admin_can_write(client: TestClient) 
 
 
 @pytest.mark.parametrize(
-    ("method", "path"),
+    ("method", "path", "needed"),
     [
-        ("GET", "/v1/admin/dead"),
-        ("POST", "/v1/admin/dead/retry"),
-        ("POST", "/v1/admin/dead/purge"),
+        ("POST", "/v1/admin/dead/retry", "operator"),
+        ("POST", "/v1/admin/dead/purge", "admin"),
     ],
 )
 @pytest.mark.parametrize("headers", [WRITER, READER], ids=["writer", "reader"])
-def test_only_admins_may_use_the_dead_list(
-    client: TestClient, method: str, path: str, headers: dict[str, str]
+def test_acting_on_the_dead_list_needs_its_role(
+    client: TestClient, method: str, path: str, needed: str, headers: dict[str, str]
 ) -> None:
     answer = client.request(method, path, json={"all": True}, headers=headers)
     assert answer.status_code == 403
     assert answer.headers["content-type"] == PROBLEM
-    assert "needs the admin role" in answer.json()["detail"]
+    assert f"needs the {needed} role" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("headers", [WRITER, READER], ids=["writer", "reader"])
+def test_every_role_may_read_the_dead_list(client: TestClient, headers: dict[str, str]) -> None:
+    assert client.get("/v1/admin/dead", headers=headers).status_code == 200
 
 
 def test_without_configured_tokens_the_data_folder_admin_token_is_used(
