@@ -120,7 +120,7 @@ def test_422_is_dead_at_once_then_delivered_after_dead_retry(
     listed = deployment.cli("dead", "list", "--json")
     assert "C-bad" in listed.stdout, listed.stderr
     receiver.clear_faults()
-    retried = deployment.cli("dead", "retry", "--id", "C-bad")
+    retried = deployment.cli("dead", "retry", "--id", "C-bad", "--yes", "--reason", "code added")
     assert retried.returncode == 0, retried.stderr
     receiver.wait_for_deliveries(1, timeout=30)
     wait_synced(deployment, "C-bad", timeout=10)
