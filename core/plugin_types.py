@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -57,7 +58,10 @@ class PluginDescription:
     where it sends them, or None when no target is configured (the plugin is then idle);
     ``max_batch`` is how many documents one push may carry (1: no batching);
     ``poll_interval`` (seconds) makes the scheduler call ``crm_sync_poll`` that often;
-    ``accepts_webhooks`` opens ``POST /v1/webhooks/{plugin}`` for the target's events.
+    ``accepts_webhooks`` opens ``POST /v1/webhooks/{plugin}`` for the target's events;
+    ``max_body_bytes`` raises (or lowers) the API's body limit for that route alone, for
+    a target whose calls are larger than ``max_body_bytes`` in the settings allows;
+    ``webhook_schema`` is the JSON Schema of that route's body, for the OpenAPI document.
     Subscriptions may also name events, as ``event.<type>`` (``event.order.promise_changed``).
     """
 
@@ -66,6 +70,8 @@ class PluginDescription:
     max_batch: int = 1
     poll_interval: float | None = None
     accepts_webhooks: bool = False
+    max_body_bytes: int | None = None
+    webhook_schema: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

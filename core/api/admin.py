@@ -7,15 +7,16 @@ actions (filters, bulk jobs, pause, the audit) are in core/api/admin_console.py.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from core.admin.audit import API, Actor
 from core.api.auth import Principal, require
 from core.api.problems import Problem
 from core.api.records import runtime_of
+from core.schemas.base import ID_PATTERN, ExternalId, NameId, RecordId, at_least_one
 from core.sync.admin import (
     Selection,
     list_dead,
@@ -28,6 +29,19 @@ from core.sync.admin import (
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
+#: A plugin or kind named in a query: shaped like an id, 64 characters at most.
+NameQuery = Annotated[str | None, Query(min_length=1, max_length=64, pattern=ID_PATTERN)]
+
+
+def _named_or_all(*names: str) -> dict[str, Any]:
+    """JSON Schema: one of ``names`` is given, or ``all`` is true."""
+    every = {"required": ["all"], "properties": {"all": {"const": True}}}
+    return {"anyOf": [*at_least_one(*names)["anyOf"], every]}
+
+
+#: The states an inbound event can be in.
+InboxState = Literal["pending", "applied", "failed", "dead"]
+
 
 def api_actor(principal: Principal, request: Request) -> Actor:
     """The audit's actor for a request of the admin API."""
@@ -38,12 +52,14 @@ def api_actor(principal: Principal, request: Request) -> Actor:
 class SelectionIn(BaseModel):
     """Which dead deliveries to act on; ``all`` must be true to act on every one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=_named_or_all("plugin", "kind", "id")
+    )
 
-    plugin: str | None = None
-    kind: str | None = None
-    id: str | None = None
-    all: bool = False
+    plugin: NameId | None = None
+    kind: NameId | None = None
+    id: RecordId | None = None
+    all: StrictBool = False
     reason: str | None = Field(default=None, max_length=500)
 
     def selection(self) -> Selection:
@@ -66,8 +82,8 @@ def get_queues(
 def get_dead(
     request: Request,
     principal: Annotated[Principal, Depends(require("reader"))],
-    plugin: str | None = None,
-    kind: str | None = None,
+    plugin: NameQuery = None,
+    kind: NameQuery = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     """Dead deliveries with their reason, newest first."""
@@ -103,11 +119,11 @@ def post_purge(
 class InboxRetryIn(BaseModel):
     """Which dead inbound events to apply again; ``all`` must be true to retry every one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_named_or_all("plugin", "event_id"))
 
-    plugin: str | None = None
-    event_id: str | None = None
-    all: bool = False
+    plugin: NameId | None = None
+    event_id: ExternalId | None = None
+    all: StrictBool = False
     reason: str | None = Field(default=None, max_length=500)
 
 
@@ -115,8 +131,8 @@ class InboxRetryIn(BaseModel):
 def get_inbox(
     request: Request,
     principal: Annotated[Principal, Depends(require("reader"))],
-    plugin: str | None = None,
-    state: str | None = None,
+    plugin: NameQuery = None,
+    state: InboxState | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     """Stored inbound events with their state and, for dead ones, the reason."""

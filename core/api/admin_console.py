@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.admin import actions, jobs
 from core.admin.audit import entries
@@ -33,6 +33,20 @@ from core.api.auth import Principal, allows, require
 from core.api.problems import Problem
 from core.api.records import runtime_of
 from core.db.types import utcnow
+from core.schemas.base import ID_PATTERN, MAX_ID
+
+#: A plugin or kind named in the path: shaped like an id, 64 characters at most.
+PathName = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
+#: A record id named in the path.
+PathRecordId = Annotated[str, Path(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)]
+#: A row id (job, inbound event) in the path: a positive 64-bit integer.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+#: ``plugin/kind/record_id``, each part shaped like an id.
+_PART = ID_PATTERN.strip("^$")
+DELIVERY_KEY_PATTERN = f"^{_PART}/{_PART}/{_PART}$"
+DeliveryKey = Annotated[
+    str, Field(min_length=5, max_length=64 * 2 + MAX_ID + 2, pattern=DELIVERY_KEY_PATTERN)
+]
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 Reader = Annotated[Principal, Depends(require("reader"))]
@@ -140,7 +154,7 @@ def get_deliveries(
 
 @router.get("/deliveries/{plugin}/{kind}/{record_id}", summary="One delivery in full")
 def get_delivery(
-    request: Request, principal: Reader, plugin: str, kind: str, record_id: str
+    request: Request, principal: Reader, plugin: PathName, kind: PathName, record_id: PathRecordId
 ) -> dict[str, Any]:
     """The delivery, its record, the document (secrets hidden), attempts, audit, timeline."""
     runtime = runtime_of(request)
@@ -189,7 +203,7 @@ def get_events(
 
 
 @router.get("/events/{event}", summary="One inbound event in full")
-def get_event(request: Request, principal: Reader, event: int) -> dict[str, Any]:
+def get_event(request: Request, principal: Reader, event: RowId) -> dict[str, Any]:
     """The event, its payload (secrets hidden), its attempts and audit."""
     detail = inbox_detail(runtime_of(request).engine, event)
     if detail is None:
@@ -204,7 +218,7 @@ class ActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["retry", "purge", "resolve"]
-    keys: list[str] = Field(min_length=1, max_length=actions.MAX_SELECTION)
+    keys: list[DeliveryKey] = Field(min_length=1, max_length=actions.MAX_SELECTION)
     reason: str | None = Field(default=None, max_length=500)
 
 
@@ -234,11 +248,26 @@ def post_delivery_action(body: ActionIn, request: Request, principal: Reader) ->
 class JobIn(BaseModel):
     """An action on everything a filter matches: counted now, run once confirmed."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"target": {"const": "deliveries"}}},
+                {"properties": {"action": {"enum": ["retry", "purge"]}}},
+            ]
+        },
+    )
 
     action: Literal["retry", "purge", "resolve"]
     target: Literal["deliveries", "inbox"] = "deliveries"
     filter: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _inbox_cannot_be_resolved(self) -> JobIn:
+        """Inbound events are retried or purged; only deliveries can be resolved."""
+        if self.target == "inbox" and self.action == "resolve":
+            raise ValueError("resolve is not an action on inbox: retry or purge")
+        return self
 
 
 def _job(job: jobs.Job, request: Request) -> dict[str, Any]:
@@ -276,7 +305,7 @@ class ConfirmIn(BaseModel):
     reason: str | None = Field(default=None, max_length=500)
 
 
-def _existing(request: Request, job_id: int) -> jobs.Job:
+def _existing(request: Request, job_id: RowId) -> jobs.Job:
     job = jobs.get_job(runtime_of(request).engine, job_id)
     if job is None:
         raise Problem(404, "not-found", f"there is no job {job_id}")
@@ -284,14 +313,14 @@ def _existing(request: Request, job_id: int) -> jobs.Job:
 
 
 @router.get("/jobs/{job_id}", summary="A job's state and progress")
-def get_job(request: Request, principal: Reader, job_id: int) -> dict[str, Any]:
+def get_job(request: Request, principal: Reader, job_id: RowId) -> dict[str, Any]:
     """The job with its progress (and, for a resync, how many were delivered)."""
     return _job(_existing(request, job_id), request)
 
 
 @router.post("/jobs/{job_id}/confirm", summary="Start a counted job")
 def post_confirm(
-    body: ConfirmIn, request: Request, principal: Reader, job_id: int
+    body: ConfirmIn, request: Request, principal: Reader, job_id: RowId
 ) -> dict[str, Any]:
     """Start the job on the rows it counted; the serving process runs it in the background."""
     _may(principal, _existing(request, job_id).action)
@@ -305,7 +334,7 @@ def post_confirm(
 
 
 @router.post("/jobs/{job_id}/cancel", summary="Stop a job")
-def post_cancel(request: Request, principal: Reader, job_id: int) -> dict[str, Any]:
+def post_cancel(request: Request, principal: Reader, job_id: RowId) -> dict[str, Any]:
     """Stop a counted or running job; what it did stays done."""
     _may(principal, _existing(request, job_id).action)
     try:
@@ -324,7 +353,9 @@ class PauseIn(BaseModel):
 
 
 @router.post("/plugins/{plugin}/pause", summary="Pause a plugin's sending")
-def post_pause(body: PauseIn, request: Request, principal: Reader, plugin: str) -> dict[str, Any]:
+def post_pause(
+    body: PauseIn, request: Request, principal: Reader, plugin: PathName
+) -> dict[str, Any]:
     """Hold the plugin's deliveries in the database; every worker obeys at its next claim."""
     _may(principal, actions.PAUSE)
     engine = runtime_of(request).engine
@@ -335,7 +366,9 @@ def post_pause(body: PauseIn, request: Request, principal: Reader, plugin: str) 
 
 
 @router.post("/plugins/{plugin}/resume", summary="Resume a plugin's sending")
-def post_resume(body: PauseIn, request: Request, principal: Reader, plugin: str) -> dict[str, Any]:
+def post_resume(
+    body: PauseIn, request: Request, principal: Reader, plugin: PathName
+) -> dict[str, Any]:
     """Resume; the plugin's due deliveries are swept at once."""
     _may(principal, actions.RESUME)
     engine = runtime_of(request).engine
@@ -347,12 +380,14 @@ def post_resume(body: PauseIn, request: Request, principal: Reader, plugin: str)
 @router.post(
     "/plugins/{plugin}/resync", summary="Send everything to a plugin again", status_code=201
 )
-def post_resync(body: PauseIn, request: Request, principal: Reader, plugin: str) -> dict[str, Any]:
+def post_resync(
+    body: PauseIn, request: Request, principal: Reader, plugin: PathName
+) -> dict[str, Any]:
     """Start a resync job of every kind the plugin subscribes to; follow it at /jobs/{id}."""
     _may(principal, actions.RESYNC)
     runtime = runtime_of(request)
     if plugin not in runtime.host.active():
-        raise Problem(422, "inactive-plugin", f"plugin {plugin!r} is not active")
+        raise Problem(404, "not-found", f"plugin {plugin!r} is not active")
     kinds = [
         k for k in runtime.host.description(plugin).subscriptions if not k.startswith("event.")
     ]
@@ -366,7 +401,7 @@ def post_resync(body: PauseIn, request: Request, principal: Reader, plugin: str)
 def get_history(
     request: Request,
     principal: Reader,
-    plugin: str,
+    plugin: Annotated[str, Query(min_length=1, max_length=64, pattern=ID_PATTERN)],
     direction: Literal["out", "in"] = "out",
     resolution: Literal["minute", "hour", "day"] = "minute",
     hours: Annotated[float, Query(gt=0, le=24 * 366)] = 24,

@@ -23,7 +23,8 @@ from core.admin.jobs import Dispatchers, JobRunner
 from core.admin.snapshots import Maintenance
 from core.api import admin, admin_console, assignment, leads, problems, schemas, webhooks
 from core.api.auth import TokenVerifier, configured_tokens, require
-from core.api.limits import BodySizeLimit
+from core.api.limits import BodyGuard, TakeTurns
+from core.api.openapi import build_openapi
 from core.api.records import record_routers
 from core.db.engine import reading
 from core.metrics import ApiMetrics
@@ -116,6 +117,7 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.openapi = lambda: build_openapi(app, runtime)  # type: ignore[method-assign]
     app.state.verifier = TokenVerifier(configured_tokens(runtime.settings))
     app.state.background = services
     metrics = ApiMetrics(runtime.engine)
@@ -128,14 +130,21 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
     app.add_exception_handler(OperationalError, problems.on_database_error)
     app.add_exception_handler(UnknownRecord, assignment.on_unknown_record)
     app.add_exception_handler(Exception, problems.on_unexpected)
-    app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
+    app.add_middleware(
+        BodyGuard,
+        limit=runtime.settings.max_body_bytes,
+        limit_for=webhooks.declared_body_limit(runtime),
+        signed_prefix=webhooks.router.prefix + "/",
+    )
+    app.add_middleware(problems.AnswerUnexpected)
+    app.add_middleware(TakeTurns, prefix=webhooks.router.prefix + "/", limit=webhooks.WEBHOOK_TURNS)
 
     @app.middleware("http")
     async def count_requests(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        status = "500"  # an exception no handler answered becomes a 500 further out
+        status = "500"  # AnswerUnexpected answers what no handler did; this is a last resort
         try:
             response = await call_next(request)
             status = str(response.status_code)
@@ -177,6 +186,7 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
         tags=["operations"],
         summary="Prometheus metrics",
         dependencies=[Depends(require("reader"))],
+        responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
     )
     def get_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -15,12 +15,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from core.api.auth import Principal, require
 from core.api.problems import Problem, problem_response
 from core.api.records import RecordIdPath, runtime_of
-from core.schemas.base import RecordId
+from core.schemas.base import RecordId, together
+from core.schemas.fields import Timestamp
 from lead_scoring.assignment import AssignmentService
 from lead_scoring.sla import Stage, create_followup, reassign_task, snooze, task_history
 
@@ -35,6 +36,8 @@ class _Body(BaseModel):
 
 class AssignIn(_Body):
     """Who gets the lead and why; without ``agent_id`` the assignment rules decide."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=together("agent_id", "why"))
 
     agent_id: RecordId | None = None
     why: Reason | None = None
@@ -77,7 +80,7 @@ class FollowUpIn(_Body):
     """A follow-up of a lead: stage, deadline, and optionally subject and owner."""
 
     stage: Stage
-    due_at: AwareDatetime
+    due_at: Timestamp
     subject: Annotated[str, Field(min_length=1, max_length=300)] | None = None
     owner_id: RecordId | None = None
 
@@ -91,7 +94,7 @@ class FollowUpOut(BaseModel):
 class SnoozeIn(_Body):
     """The new deadline of a task and why it moves."""
 
-    until: AwareDatetime
+    until: Timestamp
     why: Reason
 
 
@@ -112,7 +115,7 @@ class TaskHistoryOut(BaseModel):
 class AwayIn(_Body):
     """An agent away until a time (or until cleared) and why."""
 
-    until: AwareDatetime | None = None
+    until: Timestamp | None = None
     reason: Annotated[str, Field(max_length=2000)] | None = None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import Request
@@ -9,6 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
 
 PROBLEM_TYPE = "urn:crm-sync:problem:"
 MEDIA_TYPE = "application/problem+json"
@@ -121,9 +126,32 @@ async def on_http_error(request: Request, error: Exception) -> JSONResponse:
         error.detail if isinstance(error.detail, str) else TITLES.get(error.status_code, "Error")
     )
     headers = dict(error.headers) if error.headers else None
+    if error.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
     return problem_response(
         Problem(error.status_code, slug, detail, headers=headers), request.url.path
     )
+
+
+#: The methods a 405 may name (OPTIONS and TRACE are answered by no route).
+METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on the request's path.
+
+    Starlette's 405 names only the methods of the first route whose path matched,
+    although a path such as ``/v1/leads/{id}`` has its GET and its PUT on two routes;
+    each method is asked of the routes the way Starlette's router asks them.
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
 
 
 async def on_database_error(request: Request, error: Exception) -> JSONResponse:
@@ -139,9 +167,44 @@ async def on_database_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+INTERNAL_ERROR = "the server failed; the error has been logged"
+
+
 async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
     """Answer any other exception with a 500 problem that leaks nothing about the cause."""
-    return problem_response(
-        Problem(500, "internal-error", "the server failed; the error has been logged"),
-        request.url.path,
-    )
+    return problem_response(Problem(500, "internal-error", INTERNAL_ERROR), request.url.path)
+
+
+class AnswerUnexpected:
+    """Log an exception no handler answered; answer it with a 500 problem, keeping the connection.
+
+    Starlette's own last-resort handler re-raises after answering, and the server then
+    closes the connection, so a pooled client's next, valid request failed too. Here
+    the exception ends with its answer; only an exception raised after the response
+    started (which cannot be answered any more) goes on to the server.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the application; answer 500 for what it raises before it started answering."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            if started:
+                raise
+            log.exception("%s %s failed", scope.get("method"), scope.get("path"))
+            problem = Problem(500, "internal-error", INTERNAL_ERROR)
+            await problem_response(problem, scope.get("path", ""))(scope, receive, send)

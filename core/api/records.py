@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from core.api.auth import Principal, require
 from core.api.problems import Problem
 from core.kinds import KINDS, Kind
+from core.schemas.base import ID_PATTERN, MAX_ID
 from core.store import (
     ConcurrentUpdate,
     StoredRecord,
@@ -25,8 +26,15 @@ from core.sync.runtime import SyncRuntime
 
 log = logging.getLogger(__name__)
 
-ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
-RecordIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="the CRM's id of the record")]
+RecordIdPath = Annotated[
+    str,
+    Path(
+        pattern=ID_PATTERN,
+        min_length=1,
+        max_length=MAX_ID,
+        description="the CRM's id of the record",
+    ),
+]
 
 
 class RecordOut(BaseModel):
@@ -175,11 +183,18 @@ def build_router(kind: Kind) -> APIRouter:
     def get_page(
         request: Request,
         principal: Annotated[Principal, Depends(require("reader"))],
-        after: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+        after: Annotated[
+            str | None, Query(pattern=ID_PATTERN, min_length=1, max_length=MAX_ID)
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         q: Annotated[
             str | None,
-            Query(min_length=1, max_length=200, description="words or a phone to search for"),
+            Query(
+                min_length=1,
+                max_length=200,
+                description="words or a phone to search for",
+                include_in_schema=searchable(kind),
+            ),
         ] = None,
     ) -> dict[str, Any]:
         filters = []

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
 from core.api.auth import Principal, require
@@ -10,6 +10,7 @@ from core.api.problems import Problem
 from core.api.records import runtime_of
 from core.connectors.webhook import document_schema
 from core.kinds import KINDS
+from core.schemas.base import ID_PATTERN
 
 router = APIRouter(prefix="/v1/schemas", tags=["schemas"])
 
@@ -42,9 +43,15 @@ def list_schemas(
     return {"types": sorted(all_schemas(request))}
 
 
-@router.get("/{type_}", summary="JSON Schema of one document type")
+@router.get(
+    "/{type_}",
+    summary="JSON Schema of one document type",
+    responses={200: {"content": {"application/schema+json": {"schema": {"type": "object"}}}}},
+)
 def get_schema(
-    type_: str, request: Request, principal: Annotated[Principal, Depends(require("reader"))]
+    type_: Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)],
+    request: Request,
+    principal: Annotated[Principal, Depends(require("reader"))],
 ) -> JSONResponse:
     """The JSON Schema (draft 2020-12) of a document type."""
     schema = all_schemas(request).get(type_)

@@ -4,6 +4,7 @@ No bearer token: the plugin checks the sender's signature. Events are stored onc
 sender event id, then applied by a job; the answer says how many were new.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,10 +13,32 @@ from starlette.concurrency import run_in_threadpool
 from core.api.problems import Problem
 from core.api.records import runtime_of
 from core.errors import WebhookRejected
-from core.sync.inbound import store_events
+from core.sync.inbound import RefusedEvent, store_events
 from core.sync.runtime import SyncRuntime
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+#: Most events one webhook call may carry.
+MAX_EVENTS = 1000
+
+#: Webhook calls one API process works on at once; more wait (core.api.limits.TakeTurns),
+#: so a flood of them cannot crowd out record writes. Four keep a core busy.
+WEBHOOK_TURNS = 4
+
+
+def declared_body_limit(runtime: SyncRuntime) -> Callable[[str], int | None]:
+    """The body limit a plugin declares for its webhook route, looked up by path."""
+    prefix = router.prefix + "/"
+
+    def limit_for(path: str) -> int | None:
+        if not path.startswith(prefix):
+            return None
+        name = path[len(prefix) :]
+        if name not in runtime.host.active():
+            return None
+        return runtime.host.description(name).max_body_bytes
+
+    return limit_for
 
 
 @router.post("/{plugin}", summary="Receive events from a target system")
@@ -39,7 +62,12 @@ def _accept(
     except WebhookRejected as error:
         slug = "bad-signature" if error.status == 401 else "bad-webhook"
         raise Problem(error.status, slug, str(error)) from None
-    stored = store_events(runtime.engine, plugin, events)
+    if len(events) > MAX_EVENTS:
+        raise Problem(422, "bad-webhook", f"one call may carry at most {MAX_EVENTS} events")
+    try:
+        stored = store_events(runtime.engine, plugin, events)
+    except RefusedEvent as error:
+        raise Problem(422, "bad-webhook", str(error)) from None
     if stored.ids:
         runtime.dispatch_inbound(plugin, stored.ids)
     return {"accepted": len(stored.ids), "duplicates": stored.duplicates}

@@ -24,10 +24,23 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from core.connectors.http import RETRYABLE_4XX, error_for_response
 from core.errors import PermanentError, SyncError, TransientError, WebhookRejected
+from core.json_limits import RefusedJSON, decode
 from core.plugin_types import OutboundDocument, PushResult
+from core.schemas.base import ID_PATTERN
 
 #: The Standard Webhooks headers every signed call carries.
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+#: Longest ``webhook-id`` accepted: it becomes an inbound event id (256 wide), and a
+#: plugin may suffix it with a document's index in a batch (``:<index>``).
+MAX_WEBHOOK_ID = 200
+
+#: Largest ``version`` a document may carry: the largest integer every JSON reader
+#: (JavaScript's included) keeps exact.
+MAX_VERSION = 2**53 - 1
+
+#: Longest idempotency key and external id a document may carry.
+MAX_KEY = 256
 
 try:
     USER_AGENT = f"crm-sync/{metadata.version('crm-sync')}"
@@ -83,11 +96,11 @@ def document_schema(
         "required": ["type", "id", "version", "occurred_at", "idempotency_key", "data"],
         "properties": {
             "type": {"const": type_},
-            "id": {"type": "string", "minLength": 1, "maxLength": 128},
-            "version": {"type": "integer", "minimum": 1},
+            "id": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": ID_PATTERN},
+            "version": {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
             "occurred_at": {"type": "string", "format": "date-time"},
-            "idempotency_key": {"type": "string", "minLength": 1},
-            "external_id": {"type": ["string", "null"]},
+            "idempotency_key": {"type": "string", "minLength": 1, "maxLength": MAX_KEY},
+            "external_id": {"type": ["string", "null"], "maxLength": MAX_KEY},
             "data": data,
         },
         "additionalProperties": False,
@@ -209,7 +222,24 @@ def verify_signature(secret: SecretStr, headers: Mapping[str, str], body: bytes)
         raise WebhookRejected(401, f"bad signature: {error}") from None
     except (ValueError, binascii.Error):  # UnicodeDecodeError is a ValueError
         raise WebhookRejected(401, "bad signature: the signature or body is malformed") from None
-    return headers["webhook-id"]
+    webhook_id = headers["webhook-id"]
+    if len(webhook_id) > MAX_WEBHOOK_ID:
+        raise WebhookRejected(400, f"webhook-id is longer than {MAX_WEBHOOK_ID} characters")
+    return webhook_id
+
+
+def read_json(body: bytes) -> Any:
+    """Decode a verified webhook body within core.json_limits.
+
+    Refused with ``WebhookRejected`` 400 when it is not JSON, nests too deeply or holds
+    a huge number, and 422 naming the field when its text holds NUL or an unpaired
+    surrogate; call it after :func:`verify_signature`, instead of ``json.loads``.
+    """
+    try:
+        return decode(body)
+    except RefusedJSON as refused:
+        detail = "the body is not JSON" if refused.slug == "malformed-json" else str(refused)
+        raise WebhookRejected(refused.status, detail) from None
 
 
 def validation_problems(error: ValidationError, *, limit: int = 5) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, model_validator
 
-from core.schemas.base import CanonicalModel, RecordId
+from core.schemas.base import CanonicalModel, ExternalId, RecordId, at_least_one, together
 from core.schemas.fields import LongText, Name, ShortText, Timestamp
 
 Channel = Literal["call", "email", "sms", "whatsapp", "visit", "note"]
@@ -37,13 +37,15 @@ class Interaction(CanonicalModel):
     an outbound message. At least one of ``customer_id`` and ``lead_id`` is required.
     """
 
+    model_config = ConfigDict(json_schema_extra=at_least_one("customer_id", "lead_id"))
+
     customer_id: RecordId | None = None
     lead_id: RecordId | None = None
     channel: Channel
     direction: Direction
     occurred_at: Timestamp
     text: LongText | None = None
-    external_message_id: str | None = Field(default=None, min_length=1, max_length=256)
+    external_message_id: ExternalId | None = None
     delivery_status: DeliveryStatus | None = None
 
     @model_validator(mode="after")
@@ -59,6 +61,8 @@ class Task(CanonicalModel):
 
     ``stage`` is free text for the step of a process the task belongs to.
     """
+
+    model_config = ConfigDict(json_schema_extra=together("related_type", "related_id"))
 
     subject: Name
     related_type: RelatedType | None = None

@@ -2,17 +2,82 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from core.json_limits import FORBIDDEN_MESSAGE, RefusedJSON, check
+
+#: What an id may be made of: letters, digits and ``. _ : @ -``, not dots alone (``.``
+#: and ``..`` would name another path in a target's URL). 1 to 128 characters.
+ID_PATTERN = r"^[A-Za-z0-9._:@-]*[A-Za-z0-9_:@-][A-Za-z0-9._:@-]*$"
+MAX_ID = 128
 
 #: Identifier chosen by the calling system (the CRM's own id).
-RecordId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")]
+RecordId = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)]
+
+#: A name crm-sync gives: a plugin, a document type. Shaped like an id, 64 at most.
+NameId = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
+
+#: An id another system chose (a message id, a webhook's event id), kept as sent:
+#: 1 to 256 characters, any but dots alone.
+ExternalId = Annotated[
+    str, Field(min_length=1, max_length=256, pattern=r"^[^\x00]*[^.\x00][^\x00]*$")
+]
 
 #: Exact money amount; never a float.
 
 #: ISO 4217 currency code; IRR unless the caller says otherwise.
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+def _present(names: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "required": list(names),
+        "properties": {name: {"not": {"type": "null"}} for name in names},
+    }
+
+
+def exactly_one(*names: str) -> dict[str, Any]:
+    """JSON Schema: exactly one of ``names`` is given (present and not null).
+
+    The cross-field rules of the models are stated with these in their JSON Schema, so
+    the OpenAPI document carries them and a generated client honours them.
+    """
+    return {
+        "oneOf": [
+            {
+                "required": [name],
+                "properties": {
+                    other: {"not": {"type": "null"}} if other == name else {"type": "null"}
+                    for other in names
+                },
+            }
+            for name in names
+        ]
+    }
+
+
+def at_least_one(*names: str, lists: tuple[str, ...] = ()) -> dict[str, Any]:
+    """JSON Schema: at least one of ``names`` is given, or one of ``lists`` is not empty."""
+    filled = [
+        {"required": [name], "properties": {name: {"type": "array", "minItems": 1}}}
+        for name in lists
+    ]
+    return {"anyOf": [*(_present((name,)) for name in names), *filled]}
+
+
+def required_when(field: str, value: str, *names: str) -> dict[str, Any]:
+    """JSON Schema: when ``field`` is ``value``, ``names`` are given."""
+    return {
+        "if": {"required": [field], "properties": {field: {"const": value}}},
+        "then": _present(names),
+    }
+
+
+def together(*names: str) -> dict[str, Any]:
+    """JSON Schema: ``names`` are all given or none is."""
+    return {"anyOf": [_present(names), {"properties": {name: {"type": "null"} for name in names}}]}
 
 
 class CanonicalModel(BaseModel):
@@ -25,3 +90,18 @@ class CanonicalModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=False, str_strip_whitespace=False)
     system_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        """Refuse text holding NUL or an unpaired surrogate, whoever writes the record.
+
+        The API's body guard refuses them first; this holds for plugins writing records
+        from what a target sent, so no database ever receives such text.
+        """
+        if isinstance(value, str | list | dict):
+            try:
+                check(value)
+            except RefusedJSON:
+                raise ValueError(FORBIDDEN_MESSAGE) from None
+        return value

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from core.schemas.base import CanonicalModel, RecordId
+from core.schemas.fields import Timestamp
 
 EventType = Annotated[str, Field(pattern=r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$", max_length=64)]
 
@@ -21,5 +22,5 @@ class Event(CanonicalModel):
     subject_type: Annotated[str, Field(min_length=1, max_length=32)]
     subject_id: RecordId
     source: Annotated[str, Field(min_length=1, max_length=64)]
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
     payload: dict[str, Any] = Field(default_factory=dict)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from core.schemas.base import CanonicalModel, CurrencyCode, RecordId
+from core.schemas.base import CanonicalModel, CurrencyCode, RecordId, at_least_one, required_when
 from core.schemas.fields import (
+    Day,
     Description,
     Email,
     Name,
@@ -31,6 +31,10 @@ class Lead(CanonicalModel):
     them back; they are optional and never computed here.
     """
 
+    model_config = ConfigDict(
+        json_schema_extra=at_least_one("contact_name", "company_name", lists=("phones", "emails"))
+    )
+
     source: ShortText | None = None
     campaign: ShortText | None = None
     contact_name: Name | None = None
@@ -41,7 +45,7 @@ class Lead(CanonicalModel):
     province: ShortText | None = None
     city: ShortText | None = None
     industry: ShortText | None = None
-    company_size: int | None = Field(default=None, ge=0)
+    company_size: int | None = Field(default=None, ge=0, le=10_000_000)
     budget: NonNegativeAmount | None = None
     currency: CurrencyCode = "IRR"
     status: LeadStatus = "new"
@@ -70,6 +74,8 @@ class Opportunity(CanonicalModel):
     percentage. A lost opportunity must say why (``lost_reason``).
     """
 
+    model_config = ConfigDict(json_schema_extra=required_when("status", "lost", "lost_reason"))
+
     customer_id: RecordId
     lead_id: RecordId | None = None
     title: Name
@@ -77,7 +83,7 @@ class Opportunity(CanonicalModel):
     amount: NonNegativeAmount | None = None
     currency: CurrencyCode = "IRR"
     probability: Percent | None = None
-    expected_close_date: date | None = None
+    expected_close_date: Day | None = None
     owner_id: RecordId | None = None
     status: OpportunityStatus = "open"
     lost_reason: Description | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, StrictBool, model_validator
 
 from core.locale import (
     is_valid_economic_code,
@@ -14,6 +14,7 @@ from core.locale import (
 )
 from core.schemas.base import CanonicalModel, RecordId
 from core.schemas.fields import (
+    DIGIT,
     CountryCode,
     DigitString,
     Email,
@@ -38,8 +39,25 @@ PostalCode = Annotated[
 ]
 
 
+#: An Iranian postal code in JSON Schema: ten digits, Persian or Arabic-Indic allowed.
+IR_POSTAL_CODE = f"^[{DIGIT}]{{10}}$"
+
+
 class Address(CanonicalModel):
     """A postal address; in Iran (``country`` "IR", the default) postal codes have 10 digits."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"country": {"const": "IR"}}},
+            "then": {
+                "properties": {
+                    "postal_code": {
+                        "anyOf": [{"type": "null"}, {"type": "string", "pattern": IR_POSTAL_CODE}]
+                    }
+                }
+            },
+        }
+    )
 
     line1: Name
     line2: ShortText | None = None
@@ -127,7 +145,7 @@ class Agent(CanonicalModel):
     email: Email | None = None
     phone: Phone | None = None
     team: ShortText | None = None
-    active: bool = True
+    active: StrictBool = True
     languages: list[LanguageCode] = Field(default_factory=list, max_length=20)
     skills: list[ShortText] = Field(default_factory=list, max_length=100)
     provinces: list[ShortText] = Field(default_factory=list, max_length=100)

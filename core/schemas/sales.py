@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow, localcontext
-from typing import Annotated, Literal, Self
+from typing import Literal, Self
 
-from pydantic import Field, computed_field, model_validator
+from pydantic import ConfigDict, Field, StrictBool, computed_field, model_validator
 
-from core.schemas.base import CanonicalModel, CurrencyCode, RecordId
+from core.schemas.base import CanonicalModel, CurrencyCode, RecordId, exactly_one
 from core.schemas.fields import (
+    Day,
     Description,
     LongText,
     Name,
@@ -69,7 +69,7 @@ class Product(CanonicalModel):
     unit: ShortText | None = None
     price: NonNegativeAmount | None = None
     currency: CurrencyCode = "IRR"
-    active: bool = True
+    active: StrictBool = True
 
 
 class SalesLine(CanonicalModel):
@@ -77,7 +77,9 @@ class SalesLine(CanonicalModel):
 
     ``discount`` and ``tax`` are amounts for the whole line, as sent. Computed fields
     (in responses, never stored): ``gross`` = quantity x unit_price, ``net`` = gross -
-    discount, ``total`` = net + tax. A discount larger than the gross amount is refused.
+    discount, ``total`` = net + tax. A discount larger than the gross amount is refused,
+    and so is a tax larger than the net amount: no tax crm-sync carries (Iran's VAT is
+    10%) reaches 100% of what it is levied on, so such a line is a mistake, not a sale.
     """
 
     product_id: RecordId
@@ -109,12 +111,17 @@ class SalesLine(CanonicalModel):
             return self.net + self.tax
 
     @model_validator(mode="after")
-    def _discount_within_line(self) -> Self:
-        """Refuse a discount larger than the line's gross amount."""
+    def _discount_and_tax_within_line(self) -> Self:
+        """Refuse a discount larger than the line's gross amount, a tax larger than its net."""
         if self.discount > self.gross:
             raise ValueError(
                 f"discount {self.discount} is larger than the line amount {self.gross} "
                 "(quantity x unit_price)"
+            )
+        if self.tax > self.net:
+            raise ValueError(
+                f"tax {self.tax} is larger than the line's net amount {self.net} "
+                "(quantity x unit_price - discount): a tax rate over 100%"
             )
         return self
 
@@ -172,8 +179,8 @@ class ProForma(PricedDocument):
     not paid" never undoes "paid".
     """
 
-    issue_date: date
-    valid_until: date | None = None
+    issue_date: Day
+    valid_until: Day | None = None
     status: ProFormaStatus = "draft"
     system_fields = frozenset(
         {
@@ -207,11 +214,11 @@ class SalesOrder(PricedDocument):
     """A confirmed order; ``promised_date`` is the delivery date promised to the customer."""
 
     proforma_id: RecordId | None = None
-    order_date: date | None = None
+    order_date: Day | None = None
     status: OrderStatus = "draft"
     system_fields = frozenset({"promised_date", "delivery_state"})
 
-    promised_date: date | None = None
+    promised_date: Day | None = None
     delivery_state: DeliveryState | None = None
 
 
@@ -224,14 +231,16 @@ class StockLine(CanonicalModel):
 
     product_id: RecordId
     quantity: Quantity
-    reserved_quantity: Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=4)] | None = (
-        None
-    )
+    reserved_quantity: NonNegativeAmount | None = None
     state: LineReservationState | None = None
 
 
 class StockReservation(CanonicalModel):
     """Stock held for exactly one order, pro-forma invoice or service case until ``expires_at``."""
+
+    model_config = ConfigDict(
+        json_schema_extra=exactly_one("order_id", "proforma_id", "service_case_id")
+    )
 
     order_id: RecordId | None = None
     proforma_id: RecordId | None = None
@@ -286,7 +295,7 @@ class ProductionStatus(CanonicalModel):
     work_order: ShortText
     stage: ShortText
     progress: Percent = 0
-    eta: date | None = None
+    eta: Day | None = None
     reported_at: Timestamp | None = None
 
 

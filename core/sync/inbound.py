@@ -26,6 +26,7 @@ from core.db.inbound_tables import APPLIED, Cursor, InboxEvent
 from core.db.sync_tables import DEAD, FAILED, PENDING
 from core.db.types import utcnow
 from core.errors import SyncError
+from core.json_limits import FORBIDDEN_CHARACTERS, RefusedJSON, check
 from core.plugin_types import InboundEvent
 from core.plugins import PluginHost
 from core.settings import SyncSettings
@@ -34,6 +35,41 @@ from core.sync.backoff import exhausted, plan_retry
 from core.sync.error_class import error_class
 
 log = logging.getLogger(__name__)
+
+
+#: Longest ``event_id`` and ``type`` the inbox stores (the widths of its columns).
+MAX_EVENT_ID = 256
+MAX_EVENT_TYPE = 64
+
+
+class RefusedEvent(ValueError):
+    """An inbound event that cannot be stored as it is; the message names the field."""
+
+
+def check_events(events: Sequence[InboundEvent]) -> None:
+    """Refuse events whose id, type or payload the inbox cannot store, on any database.
+
+    A webhook's ``webhook-id`` becomes an event id and its body the payload, so this is
+    where every header- and body-derived value is held to the inbox's widths and to
+    core.json_limits, whatever the plugin checked before.
+    """
+    for index, event in enumerate(events):
+        where = f"event {index}"
+        for name, value, width in (
+            ("event_id", event.event_id, MAX_EVENT_ID),
+            ("type", event.type, MAX_EVENT_TYPE),
+        ):
+            if not isinstance(value, str) or not 1 <= len(value) <= width:
+                raise RefusedEvent(f"{where}: {name} must be 1 to {width} characters")
+            if FORBIDDEN_CHARACTERS.search(value):
+                raise RefusedEvent(f"{where}: {name} holds NUL or an unpaired surrogate")
+        if not isinstance(event.payload, dict):
+            raise RefusedEvent(f"{where}: the payload is not an object")
+        try:
+            check(event.payload)
+        except RefusedJSON as refused:
+            field = "payload" if refused.field is None else f"payload.{refused.field}"
+            raise RefusedEvent(f"{where}: {field}: {refused.message}") from None
 
 
 @dataclass
@@ -63,7 +99,11 @@ def store_events(
     save_cursor: bool = False,
     now: datetime | None = None,
 ) -> StoreResult:
-    """Store new events (and the poll cursor) in one transaction; known event ids are skipped."""
+    """Store new events (and the poll cursor) in one transaction; known event ids are skipped.
+
+    Raises ``RefusedEvent`` (storing nothing) when an event breaks ``check_events``.
+    """
+    check_events(events)
     now = now or utcnow()
     result = StoreResult()
     with engine.begin() as connection:

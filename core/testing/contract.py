@@ -22,14 +22,21 @@ subscriptions, mapping, one push per version, bindings, classified failures, hea
 from __future__ import annotations
 
 import json
+import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from sqlalchemy import func, select
+from standardwebhooks import Webhook
 
+from core.api.app import create_app
+from core.db.inbound_tables import InboxEvent
 from core.db.sync_tables import SyncState
 from core.kinds import KINDS_BY_TYPE
 from core.plugin_types import HealthReport, PluginSettings, SyncRecord
@@ -38,7 +45,13 @@ from core.settings import Settings
 from core.store import get_record, sync_rows, write_record
 from core.sync.runtime import SyncRuntime
 from core.testing.fixtures import migrated_runtime
+from core.testing.hostile import assert_all_refused, hostile_bodies
 from core.testing.samples import SAMPLES
+
+with warnings.catch_warnings():
+    # Starlette asks for httpx2 under its test client; the plain httpx it falls back to works.
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
 
 
 @dataclass
@@ -48,12 +61,15 @@ class ContractTarget:
     ``settings`` configure the plugin for a reachable target; ``received(type, id)``
     returns the versions of a record the target holds, in the order they arrived (a
     stateful target may return just its current version); ``unreachable_settings``, if
-    given, configure the plugin for a target that is down.
+    given, configure the plugin for a target that is down. A plugin that accepts
+    webhooks gives ``webhook_body``, one document its webhook accepts: the hostile
+    bodies of core.testing.hostile are derived from it.
     """
 
     settings: dict[str, Any]
     received: Callable[[str, str], list[int]]
     unreachable_settings: dict[str, Any] | None = None
+    webhook_body: dict[str, Any] | None = None
 
 
 class PluginContract:
@@ -235,3 +251,82 @@ class PluginContract:
         if target.unreachable_settings is not None:
             report = make(target.unreachable_settings).host.health(self.plugin_name)
             assert isinstance(report, HealthReport) and not report.ok
+
+    # -- the webhook, if the plugin takes one -------------------------------------------
+
+    def sign_webhook(self, settings: dict[str, Any], body: bytes) -> dict[str, str]:
+        """Headers that make ``body`` a genuine call of the target: Standard Webhooks.
+
+        Signed with ``settings["secret"]``; override for a target that signs otherwise.
+        """
+        message_id = f"msg_{uuid.uuid4().hex}"
+        now = datetime.now(UTC)
+        return {
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(settings["secret"]).sign(
+                message_id, now, body.decode(errors="replace")
+            ),
+            "content-type": "application/json",
+        }
+
+    @pytest.fixture
+    def webhook(
+        self, make: Callable[..., SyncRuntime], target: ContractTarget
+    ) -> Iterator[WebhookRoute]:
+        """The plugin's webhook route on a fresh runtime; skipped if the plugin takes none."""
+        runtime = make(target.settings)
+        if not runtime.host.description(self.plugin_name).accepts_webhooks:
+            pytest.skip("this plugin takes no webhooks")
+        if target.webhook_body is None:
+            pytest.fail("a plugin that takes webhooks gives ContractTarget.webhook_body")
+        with TestClient(create_app(runtime, background=False)) as client:
+            yield WebhookRoute(self, client, runtime, target.settings)
+
+    def test_webhook_refuses_hostile_bodies(
+        self, webhook: WebhookRoute, target: ContractTarget
+    ) -> None:
+        """Every hostile body, genuinely signed, is a 400/413/422 naming its field; none is kept."""
+        assert target.webhook_body is not None
+        accepted = webhook.post(json.dumps(target.webhook_body).encode())
+        assert accepted.status_code == 200, accepted.text
+        assert webhook.stored() == 1
+        description = webhook.runtime.host.description(self.plugin_name)
+        limit = description.max_body_bytes or webhook.runtime.settings.max_body_bytes
+        cases = hostile_bodies(target.webhook_body, max_body=limit, signed=True)
+        assert_all_refused(webhook.post, cases, webhook.stored)
+
+    def test_webhook_reads_nothing_before_the_sender_is_known(
+        self, webhook: WebhookRoute, target: ContractTarget
+    ) -> None:
+        """A hostile body under another body's signature is a 401, whatever it holds."""
+        forged = self.sign_webhook(target.settings, b"{}")
+        for case in hostile_bodies(target.webhook_body or {}, signed=True):
+            if case.statuses != (413,):
+                answer = webhook.post(case.body, forged)
+                assert answer.status_code == 401, f"{case.name}: {answer.status_code} {answer.text}"
+        assert webhook.stored() == 0
+
+
+@dataclass
+class WebhookRoute:
+    """A plugin's webhook route under test: post to it, count what its inbox holds."""
+
+    contract: PluginContract
+    client: TestClient
+    runtime: SyncRuntime
+    settings: dict[str, Any]
+
+    def post(self, body: bytes, headers: dict[str, str] | None = None) -> Any:
+        """POST ``body``, signed by the contract's ``sign_webhook`` unless ``headers`` are given."""
+        if headers is None:
+            headers = self.contract.sign_webhook(self.settings, body)
+        return self.client.post(
+            f"/v1/webhooks/{self.contract.plugin_name}", content=body, headers=headers
+        )
+
+    def stored(self) -> int:
+        """How many inbound events the inbox holds."""
+        with self.runtime.engine.connect() as connection:
+            count = connection.execute(select(func.count()).select_from(InboxEvent))
+            return int(count.scalar_one())

@@ -12,13 +12,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import MappingError
 from core.locale import normalize_phone
 from core.plugin_types import SyncRecord
 from core.schemas.base import RecordId
-from core.schemas.fields import NonNegativeAmount, ShortText
+from core.schemas.fields import NonNegativeAmount, ShortText, Timestamp
 from core.schemas.sales import InvoiceState, PaymentState
 
 #: How far (in currency units) ``net x rate`` may lie from a line's tax amount and still
@@ -118,7 +118,7 @@ class InvoiceStatusDocument(BaseModel):
     payment_state: PaymentState
     amount_paid: NonNegativeAmount | None = None
     invoice_total: NonNegativeAmount | None = None
-    occurred_at: AwareDatetime | None = None
+    occurred_at: Timestamp | None = None
 
 
 def invoice_status_payload(

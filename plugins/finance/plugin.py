@@ -98,6 +98,7 @@ def crm_sync_describe(context: PluginContext) -> PluginDescription:
             target=target,
             max_batch=settings.max_batch if settings.batch else 1,
             accepts_webhooks=True,
+            webhook_schema=InvoiceStatusDocument.model_json_schema(),
         )
     return PluginDescription(
         subscriptions=SUBSCRIPTIONS,

@@ -8,7 +8,6 @@ Standard Webhooks specification with the same secret; ``webhook-id`` deduplicate
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from pydantic import ValidationError
@@ -17,6 +16,7 @@ from core.connectors.http import classify_exception
 from core.connectors.webhook import (
     WebhookSender,
     WebhookTarget,
+    read_json,
     validation_problems,
     verify_signature,
 )
@@ -106,10 +106,7 @@ class WebhookBackend(FinanceBackend):
         document that does not match the schema with 422 naming the fields.
         """
         webhook_id = verify_signature(self.target.secret, headers, body)
-        try:
-            raw = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise WebhookRejected(400, "the body is not JSON") from None
+        raw = read_json(body)
         try:
             document = InvoiceStatusDocument.model_validate(raw)
         except ValidationError as error:

@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import MappingError
 from core.plugin_types import SyncRecord
+from core.schemas.base import RecordId
+from core.schemas.fields import NonNegativeAmount, Quantity, Timestamp
 from core.schemas.sales import (
     DeliveryState,
     LineReservationState,
@@ -218,15 +220,15 @@ class _Status(BaseModel):
 class LineStatus(_Status):
     """How much of one product of a reservation the warehouse holds."""
 
-    product_id: str = Field(min_length=1, max_length=128)
-    reserved_quantity: Decimal = Field(ge=0, max_digits=20, decimal_places=4)
+    product_id: RecordId
+    reserved_quantity: NonNegativeAmount
     state: LineReservationState
 
 
 class ReservationStatus(_Status):
     """The warehouse's answer to a reservation: per line, or that it was released."""
 
-    reservation_id: str = Field(min_length=1, max_length=128)
+    reservation_id: RecordId
     status: Literal["reserved", "partial", "unavailable", "released"]
     lines: list[LineStatus] = Field(default_factory=list, max_length=1000)
 
@@ -234,23 +236,23 @@ class ReservationStatus(_Status):
 class DeliveryStatus(_Status):
     """How far an order's goods have gone."""
 
-    order_id: str = Field(min_length=1, max_length=128)
+    order_id: RecordId
     delivery_state: DeliveryState
 
 
 class ReturnStatus(_Status):
     """What became of a return: goods received, money refunded or goods replaced."""
 
-    return_id: str = Field(min_length=1, max_length=128)
+    return_id: RecordId
     status: Literal["received", "refunded", "replaced", "rejected"]
-    received_at: datetime | None = None
-    refunded_amount: Decimal | None = Field(default=None, ge=0, max_digits=20, decimal_places=4)
+    received_at: Timestamp | None = None
+    refunded_amount: NonNegativeAmount | None = None
 
 
 class ReservationExpired(_Status):
     """A reservation whose ``expires_at`` passed, found while polling: release it."""
 
-    reservation_id: str = Field(min_length=1, max_length=128)
+    reservation_id: RecordId
     expires_at: datetime
 
 
@@ -462,9 +464,9 @@ def request_from(data: dict[str, Any]) -> Request | Track | None:
 class DocumentLine(_Status):
     """A product line of an outgoing document; ``sku`` is the CRM product's SKU when known."""
 
-    product_id: str = Field(min_length=1, max_length=128)
+    product_id: RecordId
     sku: str | None = None
-    quantity: Decimal = Field(gt=0, max_digits=20, decimal_places=4)
+    quantity: Quantity
 
 
 class ReservationDocument(_Status):
@@ -476,7 +478,7 @@ class ReservationDocument(_Status):
 
     document: Literal["inventory.reservation"]
     action: Literal["reserve", "release"]
-    reservation_id: str = Field(min_length=1, max_length=128)
+    reservation_id: RecordId
     order_id: str | None = None
     proforma_id: str | None = None
     service_case_id: str | None = None
@@ -494,7 +496,7 @@ class ReturnDocument(_Status):
 
     document: Literal["inventory.return"]
     action: Literal["return"]
-    return_id: str = Field(min_length=1, max_length=128)
+    return_id: RecordId
     reference: str
     order_id: str
     customer_id: str
@@ -511,7 +513,7 @@ OUTBOUND_MODELS: dict[str, type[_Status]] = {
 
 def inbound_schema(type_: str, model: type[BaseModel]) -> dict[str, Any]:
     """The JSON Schema of a signed status the warehouse sends: ``{"type", "data"}``."""
-    data = model.model_json_schema(mode="serialization")
+    data = model.model_json_schema(mode="validation")
     definitions = data.pop("$defs", None)
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -114,6 +114,9 @@ def crm_sync_describe(context: PluginContext) -> PluginDescription:
             target=target,
             max_batch=settings.max_batch if settings.batch else 1,
             accepts_webhooks=True,
+            webhook_schema={
+                "oneOf": [inbound_schema(t, STATUS_MODELS[t]) for t in WEBHOOK_STATUSES]
+            },
         )
     return PluginDescription(
         subscriptions=subscriptions, target=target, poll_interval=settings.poll_interval_seconds

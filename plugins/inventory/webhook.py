@@ -8,13 +8,17 @@ deliveries by itself); the warehouse answers later with a signed status through
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 
 from pydantic import SecretStr, ValidationError
 
-from core.connectors.webhook import WebhookSender, validation_problems, verify_signature
+from core.connectors.webhook import (
+    WebhookSender,
+    read_json,
+    validation_problems,
+    verify_signature,
+)
 from core.errors import WebhookRejected
 from core.plugin_types import InboundEvent, OutboundDocument, PluginContext, PushResult
 from plugins.inventory.backends import ensure_reservation
@@ -83,14 +87,14 @@ def parse_status(
     if secret is None:
         raise WebhookRejected(401, "the inventory plugin has no secret to verify webhooks with")
     webhook_id = verify_signature(secret, headers, body)
-    try:
-        message = json.loads(body)
-    except ValueError:
-        raise WebhookRejected(400, "the body is not JSON") from None
+    message = read_json(body)
     if not isinstance(message, dict) or message.get("type") not in WEBHOOK_STATUSES:
         raise WebhookRejected(
             422, f"expected an object whose type is one of {', '.join(WEBHOOK_STATUSES)}"
         )
+    unknown = sorted(set(message) - {"type", "data"})
+    if unknown:
+        raise WebhookRejected(422, f"unknown fields: {', '.join(map(str, unknown))}")
     type_ = str(message["type"])
     try:
         data = STATUS_MODELS[type_].model_validate(message.get("data"))

@@ -74,6 +74,7 @@ def crm_sync_describe(context: PluginContext) -> PluginDescription:
         target=settings.target_description(),
         poll_interval=settings.poll_interval_seconds if polled else None,
         accepts_webhooks=settings.backend == "webhook",
+        webhook_schema=webhook.body_schema() if settings.backend == "webhook" else None,
     )
 
 

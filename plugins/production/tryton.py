@@ -39,6 +39,8 @@ STATE_PROGRESS = {
     "done": 100,
     "cancelled": 0,
 }
+
+
 def report(row: Mapping[str, Any], order_id: str) -> WorkOrderReport:
     """The canonical report of one production row."""
     state = str(row["state"])

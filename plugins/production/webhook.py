@@ -18,21 +18,30 @@ crm-sync uses for the documents it sends (``type``, ``id``, ``version``, ``occur
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import date
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from core.connectors.webhook import document_schema, validation_problems, verify_signature
+from core.connectors.webhook import (
+    MAX_KEY,
+    MAX_VERSION,
+    document_schema,
+    read_json,
+    validation_problems,
+    verify_signature,
+)
 from core.errors import WebhookRejected
 from core.plugin_types import InboundEvent
 from core.schemas.base import RecordId
+from core.schemas.fields import Day, Timestamp
 from plugins.production.mapping import WorkOrderReport
 
 #: The document type an ERP sends about one work order.
 DOCUMENT_TYPE = "work_order_status"
+
+#: Most documents one call may carry (core refuses more events per call).
+MAX_DOCUMENTS = 1000
 
 
 class WorkOrderData(BaseModel):
@@ -50,7 +59,7 @@ class WorkOrderData(BaseModel):
         description="The ERP's stage name; 'cancelled' stops it counting for the promise",
     )
     progress: int = Field(default=0, ge=0, le=100, description="Percent done, 0 to 100")
-    eta: date | None = Field(
+    eta: Day | None = Field(
         default=None, description="When the goods are (expected to be) finished; ISO date"
     )
     reason: str | None = Field(
@@ -65,10 +74,10 @@ class WorkOrderDocument(BaseModel):
 
     type: Literal["work_order_status"]
     id: RecordId = Field(description="The ERP's id of the work order")
-    version: int = Field(ge=1)
-    occurred_at: AwareDatetime
-    idempotency_key: str = Field(min_length=1)
-    external_id: str | None = None
+    version: int = Field(ge=1, le=MAX_VERSION)
+    occurred_at: Timestamp
+    idempotency_key: str = Field(min_length=1, max_length=MAX_KEY)
+    external_id: str | None = Field(default=None, max_length=MAX_KEY)
     data: WorkOrderData
 
     def report(self) -> WorkOrderReport:
@@ -95,13 +104,17 @@ def schemas() -> dict[str, dict[str, Any]]:
     }
 
 
+def body_schema() -> dict[str, Any]:
+    """The JSON Schema of a webhook call's body: one document or an array of them."""
+    document = schemas()[DOCUMENT_TYPE]
+    array = {"type": "array", "items": document, "minItems": 1, "maxItems": MAX_DOCUMENTS}
+    return {"oneOf": [document, array]}
+
+
 def parse(secret: SecretStr, headers: Mapping[str, str], body: bytes) -> list[InboundEvent]:
     """Verify and parse one webhook call into inbound events (see the module docstring)."""
     webhook_id = verify_signature(secret, headers, body)
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        raise WebhookRejected(400, "the body is not JSON") from None
+    parsed = read_json(body)
     items = parsed if isinstance(parsed, list) else [parsed]
     if not items:
         raise WebhookRejected(422, "the body holds no document")
@@ -120,4 +133,12 @@ def parse(secret: SecretStr, headers: Mapping[str, str], body: bytes) -> list[In
     return events
 
 
-__all__ = ["DOCUMENT_TYPE", "WorkOrderData", "WorkOrderDocument", "parse", "schemas"]
+__all__ = [
+    "DOCUMENT_TYPE",
+    "MAX_DOCUMENTS",
+    "WorkOrderData",
+    "WorkOrderDocument",
+    "body_schema",
+    "parse",
+    "schemas",
+]

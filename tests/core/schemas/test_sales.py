@@ -108,6 +108,8 @@ def test_computed_fields_sent_back_are_refused(bodies: Bodies) -> None:
         (line(discount="-5"), "greater than or equal to 0"),
         (line(tax="-5"), "greater than or equal to 0"),
         (line(discount="1000.01"), "discount 1000.01 is larger than the line amount 1000"),
+        (line(tax="1000.01"), "tax 1000.01 is larger than the line's net amount 1000"),
+        (line(discount="400", tax="600.5"), "tax 600.5 is larger than the line's net amount 600"),
         (line(quantity="1.23456"), "decimal places"),
         (line(unit_price="Infinity"), "finite number"),
         ({"quantity": "1", "unit_price": "1"}, "product_id"),

@@ -15,6 +15,18 @@ from core.testing.receiver import Receiver
 from tests.e2e.harness import free_port
 from tests.plugins.finance.conftest import linked_records
 
+#: An invoice status the finance system sends back (a valid webhook body).
+INVOICE_STATUS: dict[str, Any] = {
+    "type": "invoice_status",
+    "proforma_id": "pf-1",
+    "invoice_number": "INV-1403-0042",
+    "invoice_state": "posted",
+    "payment_state": "partly_paid",
+    "amount_paid": "20000000",
+    "invoice_total": "44699998",
+    "occurred_at": "2024-03-25T10:00:00+03:30",
+}
+
 
 class TestFinanceWebhookContract(PluginContract):
     plugin_name = "finance"
@@ -32,6 +44,7 @@ class TestFinanceWebhookContract(PluginContract):
                 "url": f"http://127.0.0.1:{free_port()}/",
                 "secret": webhook_secret,
             },
+            webhook_body=INVOICE_STATUS,
         )
 
 
@@ -41,4 +54,5 @@ class TestFinanceWebhookBatchContract(TestFinanceWebhookContract):
         return ContractTarget(
             settings={"url": receiver.url, "secret": webhook_secret, "batch": True},
             received=receiver.versions,
+            webhook_body=INVOICE_STATUS,
         )

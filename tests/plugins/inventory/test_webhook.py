@@ -31,6 +31,16 @@ DOCUMENT = {
     "return": "inventory.return",
 }
 
+#: A reservation status the warehouse sends back (a valid webhook body).
+RESERVATION_STATUS: dict[str, Any] = {
+    "type": "inventory.reservation_status",
+    "data": {
+        "reservation_id": "res-pf-1",
+        "status": "partial",
+        "lines": [{"product_id": "p-1", "reserved_quantity": "3", "state": "reserved"}],
+    },
+}
+
 
 class TestInventoryWebhookContract(PluginContract):
     plugin_name = "inventory"
@@ -57,6 +67,7 @@ class TestInventoryWebhookContract(PluginContract):
                 "url": f"http://127.0.0.1:{free_port()}/",
                 "secret": webhook_secret,
             },
+            webhook_body=RESERVATION_STATUS,
         )
 
 

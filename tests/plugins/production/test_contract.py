@@ -9,6 +9,7 @@ idleness and health run as inherited.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -17,13 +18,27 @@ from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import poll_once
 from core.testing.contract import ContractTarget, PluginContract
 
+#: A work order's status as the ERP sends it (a valid webhook body).
+WORK_ORDER_STATUS: dict[str, Any] = {
+    "type": "work_order_status",
+    "id": "wo-77",
+    "version": 3,
+    "occurred_at": "2024-03-25T10:00:00+03:30",
+    "idempotency_key": "erp-wo-77-3",
+    "data": {"order_id": "SO-1", "work_order": "WO-۷۷", "stage": "مونتاژ", "progress": 45},
+}
+
 
 class TestProductionWebhookContract(PluginContract):
     plugin_name = "production"
 
     @pytest.fixture
     def target(self, webhook_secret: str) -> ContractTarget:
-        return ContractTarget(settings={"secret": webhook_secret}, received=lambda t, i: [])
+        return ContractTarget(
+            settings={"secret": webhook_secret},
+            received=lambda t, i: [],
+            webhook_body=WORK_ORDER_STATUS,
+        )
 
     def test_describes_known_subscriptions(
         self, make: Callable[..., SyncRuntime], target: ContractTarget
