@@ -21,7 +21,7 @@ from core.admin import cli as admin_cli
 from core.db.engine import create_db_engine
 from core.db.migrate import SchemaOutOfDate, check_schema, current_revision, head_revision, upgrade
 from core.errors import ConfigurationError
-from core.kinds import kind_by_type
+from core.kinds import kind_by_type, kind_named
 from core.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -38,6 +38,20 @@ app.add_typer(admin_cli.audit_app, name="audit")
 app.add_typer(inbox_app, name="inbox")
 console = Console()
 errors = Console(stderr=True)
+#: Loggers whose INFO lines are kept off the terminal unless asked for (each revision applied).
+QUIET_LOGGERS = ("alembic",)
+_verbose = False
+
+
+@app.callback()
+def options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="also show the INFO lines of migrations")
+    ] = False,
+) -> None:
+    """Options of every command."""
+    global _verbose
+    _verbose = verbose
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -53,7 +67,25 @@ def _settings() -> Settings:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
+    asked = _verbose or "log_level" in settings.model_fields_set
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if asked else logging.WARNING)
     return settings
+
+
+def database_setting(settings: Settings) -> str:
+    """Which setting names the database, as people set it: for an error that cannot open it."""
+    if settings.database_url:
+        return "database_url (CRM_SYNC_DATABASE_URL)"
+    return f"data_dir (CRM_SYNC_DATA_DIR, now {settings.data_dir})"
+
+
+def _cannot_open(settings: Settings, engine: Any, error: SQLAlchemyError) -> typer.Exit:
+    where = engine.url.render_as_string(hide_password=True)
+    return _fail(
+        f"cannot open the database {where}, set by {database_setting(settings)}: "
+        f"{getattr(error, 'orig', error)}"
+    )
 
 
 def _runtime(settings: Settings) -> Any:
@@ -86,23 +118,53 @@ def _open_runtime(settings: Settings) -> Iterator[Any]:
         runtime.close()
 
 
-def _current_schema(engine: Any) -> None:
+def _current_schema(engine: Any, settings: Settings) -> None:
     """Stop with a clear message unless the database opens and its schema is current."""
     try:
         check_schema(engine)
     except SchemaOutOfDate as error:
         raise _fail(str(error)) from None
     except SQLAlchemyError as error:
-        where = engine.url.render_as_string(hide_password=True)
-        raise _fail(f"cannot open the database {where}: {getattr(error, 'orig', error)}") from None
+        raise _cannot_open(settings, engine, error) from None
+
+
+def upgrades_itself(settings: Settings) -> bool:
+    """Whether start-up brings the schema up to date: SQLite in development, default or not.
+
+    An embedded SQLite file belongs to the one crm-sync that uses it, so nobody else
+    runs its migrations; a PostgreSQL database is shared and upgraded on purpose
+    (``crm-sync db upgrade``), and production never runs on SQLite.
+    """
+    return settings.environment == "development" and settings.resolved_database_url.startswith(
+        "sqlite"
+    )
+
+
+def _make_data_dir(settings: Settings) -> None:
+    """Create the data folder, or stop saying which setting names it and why it cannot be."""
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _fail(
+            f"cannot create the data folder {settings.data_dir}, set by data_dir "
+            f"(CRM_SYNC_DATA_DIR): {error.strerror or error}"
+        ) from None
+
+
+def _upgrade(settings: Settings, engine: Any) -> None:
+    if settings.database_url is None:
+        _make_data_dir(settings)
+    try:
+        upgrade(engine)
+    except SQLAlchemyError as error:
+        raise _cannot_open(settings, engine, error) from None
 
 
 def _ready_schema(settings: Settings, runtime: Any) -> None:
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade(runtime.engine)
+    if upgrades_itself(settings):
+        _upgrade(settings, runtime.engine)
         return
-    _current_schema(runtime.engine)
+    _current_schema(runtime.engine, settings)
 
 
 @app.command()
@@ -119,7 +181,7 @@ def serve(
     settings = _settings()
     if settings.environment == "production" and not settings.api_tokens:
         raise _fail("production needs CRM_SYNC_API_TOKENS: the API and the console refuse to start")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _make_data_dir(settings)
     with _open_runtime(settings) as runtime:
         _ready_schema(settings, runtime)
         if not settings.api_tokens:
@@ -152,7 +214,7 @@ def worker(
             "on the embedded default `crm-sync serve` runs the workers itself"
         )
     with _open_runtime(settings) as runtime:
-        _current_schema(runtime.engine)
+        _current_schema(runtime.engine, settings)
     Supervisor(processes, threads, settings.log_level).run()
 
 
@@ -188,9 +250,12 @@ def inbox_list(
     """Show stored inbound events and why dead ones failed."""
     from core.sync.admin import list_inbox
 
-    engine = create_db_engine(_settings().resolved_database_url)
-    _current_schema(engine)
-    rows = list_inbox(engine, plugin=plugin, state=state)
+    settings = _settings()
+    with _open_runtime(settings) as runtime:
+        _current_schema(runtime.engine, settings)
+        rows = list_inbox(
+            runtime.engine, plugin=admin_cli.known_plugin(runtime, plugin), state=state
+        )
     if as_json:
         console.print_json(json.dumps([asdict(row) for row in rows], default=str))
         return
@@ -221,7 +286,8 @@ def inbox_retry(
         raise _fail("name --plugin or --event, or pass --all")
     settings = _settings()
     with _open_runtime(settings) as runtime:
-        _current_schema(runtime.engine)
+        _current_schema(runtime.engine, settings)
+        plugin = admin_cli.known_plugin(runtime, plugin)
         ids = retry_inbox(runtime.engine, plugin=plugin, event_id=event_id)
         if not settings.embedded:
             for name, plugin_ids in ids.items():
@@ -233,17 +299,21 @@ def inbox_retry(
 def db_upgrade() -> None:
     """Bring the database schema up to date."""
     settings = _settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_db_engine(settings.resolved_database_url)
-    upgrade(engine)
+    _upgrade(settings, engine)
     console.print(f"database schema at {current_revision(engine)}")
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision of the database and the one this release needs."""
-    engine = create_db_engine(_settings().resolved_database_url)
-    console.print(f"database: {current_revision(engine) or 'empty'}; needed: {head_revision()}")
+    settings = _settings()
+    engine = create_db_engine(settings.resolved_database_url)
+    try:
+        current = current_revision(engine)
+    except SQLAlchemyError as error:
+        raise _cannot_open(settings, engine, error) from None
+    console.print(f"database: {current or 'empty'}; needed: {head_revision()}")
 
 
 @app.command()
@@ -317,7 +387,7 @@ def _health(settings: Settings, host: Any, plugin: str) -> Any:
 
 PluginOpt = Annotated[str | None, typer.Option("--plugin", help="only this plugin")]
 KindOpt = Annotated[
-    str | None, typer.Option("--kind", help="only this document type, e.g. customer")
+    str | None, typer.Option("--kind", help="only this kind: customers (or customer), leads...")
 ]
 AllOpt = Annotated[bool, typer.Option("--all", help="every dead delivery")]
 
@@ -337,13 +407,20 @@ def resync(
 
     settings = _settings()
     with _open_runtime(settings) as runtime:
-        _current_schema(runtime.engine)
+        _current_schema(runtime.engine, settings)
         if plugin not in runtime.host.active():
-            raise _fail(f"plugin {plugin!r} is not installed, enabled and configured")
+            active = ", ".join(runtime.host.active()) or "none"
+            raise _fail(
+                f"plugin {plugin!r} is not installed, enabled and configured; active: {active}"
+            )
         subscribed = list(runtime.host.description(plugin).subscriptions)
-        if kind is not None and kind not in subscribed:
-            raise _fail(f"plugin {plugin!r} does not subscribe to {kind!r} (it takes {subscribed})")
-        kinds = [kind_by_type(k) for k in ([kind] if kind else subscribed)]
+        named = None if kind is None else kind_named(kind)
+        if kind is not None and named is None:
+            raise _fail(f"unknown kind {kind!r}; {plugin} takes {', '.join(subscribed)}")
+        if named is not None and named.type not in subscribed:
+            takes = ", ".join(subscribed)
+            raise _fail(f"plugin {plugin!r} does not subscribe to {kind!r}; it takes {takes}")
+        kinds = [named] if named is not None else [kind_by_type(k) for k in subscribed]
         total = sum(count_records(runtime.engine, k) for k in kinds)
         with _progress() as progress:
             queued = progress.add_task("queued", total=total)
@@ -379,7 +456,7 @@ def score(
         raise _fail("say what to do: --train, --all or --lead ID")
     settings = _settings()
     with _open_runtime(settings) as runtime:
-        _current_schema(runtime.engine)
+        _current_schema(runtime.engine, settings)
         if NAME not in runtime.host.active():
             raise _fail(f"plugin {NAME!r} is not installed and enabled")
         context = runtime.host.context(NAME)

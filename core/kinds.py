@@ -49,6 +49,15 @@ def kind_by_name(name: str) -> Kind | None:
     return KINDS.get(name)
 
 
+def kind_named(value: str) -> Kind | None:
+    """Return the kind ``value`` names, as its URL name (``customers``) or type (``customer``).
+
+    People type either: the README lists the URL names, documents and the sync
+    bookkeeping use the types. None when ``value`` is neither.
+    """
+    return KINDS.get(value) or KINDS_BY_TYPE.get(value)
+
+
 def kind_by_type(type_: str) -> Kind:
     """Return the kind whose document type is ``type_``; KeyError if there is none."""
     return KINDS_BY_TYPE[type_]
