@@ -91,12 +91,21 @@ Phone = Annotated[
 
 
 def phone_keys(phones: list[str]) -> list[str]:
-    """The E.164 keys of validated ``phones`` (``+989121234567``), in their order.
+    """The E.164 keys of ``phones`` (``+989121234567``), in their order.
 
     A record keeps its phones as typed (``۰۹۱۲ ۱۲۳ ۴۵۶۷``); lookups, duplicate checks
     and search compare these keys. Records show them as the computed ``phones_e164``.
+    The schema refuses a phone that has no key, so every phone has one, except in a
+    record stored before a rule tightened: such a phone has no key here (reading the
+    record must not fail), and a plugin that needs every phone checks them itself.
     """
-    return [normalize_phone(phone) for phone in phones]
+    keys = []
+    for phone in phones:
+        try:
+            keys.append(normalize_phone(phone))
+        except ValueError:
+            continue
+    return keys
 
 
 #: One ``local@domain.tld`` address: no spaces, one ``@``, a dot in the domain. Checking
