@@ -22,6 +22,8 @@ from core.admin import actions, jobs
 from core.admin.audit import Actor, entries
 from core.admin.deliveries import delivery_summary, search_deliveries
 from core.admin.filters import DeliveryFilter, FilterError
+from core.cli_startup import _current_schema, _settings
+from core.cli_startup import _runtime as _runtime_of
 
 queues_app = typer.Typer(
     help="Queues per plugin; pause and resume a plugin's sending.", invoke_without_command=True
@@ -56,10 +58,8 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _runtime() -> Any:
-    from core.cli import _current_schema, _runtime, _settings
-
     settings = _settings()
-    runtime = _runtime(settings)
+    runtime = _runtime_of(settings)
     try:
         _current_schema(runtime.engine, settings)
     except BaseException:

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import FrameType
 
 import dramatiq
@@ -21,6 +25,7 @@ import dramatiq
 from core.admin.snapshots import Maintenance
 from core.db.migrate import check_schema
 from core.settings import load_settings
+from core.sync.metrics import MULTIPROCESS_ENV
 from core.sync.runtime import SyncRuntime
 from core.sync.sweeper import Sweeper
 
@@ -55,13 +60,51 @@ def run_worker_process(threads: int, log_level: str = "INFO") -> None:
     runtime.close()
 
 
-class Supervisor:
-    """Keeps ``processes`` worker processes alive and sweeps while it holds the lease."""
+class MetricsExporter:
+    """The worker processes' work metrics, summed, at ``http://HOST:PORT/metrics``.
 
-    def __init__(self, processes: int, threads: int, log_level: str = "INFO") -> None:
+    The processes run in prometheus_client's multiprocess mode with ``folder`` as
+    ``PROMETHEUS_MULTIPROC_DIR`` (see :mod:`core.sync.metrics`); this serves the sum of
+    what they wrote there. Port 0 picks a free one (``port`` tells which).
+    """
+
+    def __init__(self, folder: Path, host: str, port: int) -> None:
+        from prometheus_client import CollectorRegistry, start_http_server
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(folder))  # type: ignore[no-untyped-call]
+        self.server, self.thread = start_http_server(port, addr=host, registry=registry)
+        self.port = int(self.server.server_port)
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+class Supervisor:
+    """Keeps ``processes`` worker processes alive and sweeps while it holds the lease.
+
+    With ``metrics_port`` (None: no exporter) it serves the processes' work metrics
+    on ``metrics_host`` (:class:`MetricsExporter`).
+    """
+
+    def __init__(
+        self,
+        processes: int,
+        threads: int,
+        log_level: str = "INFO",
+        *,
+        metrics_host: str = "127.0.0.1",
+        metrics_port: int | None = None,
+    ) -> None:
         self.processes = processes
         self.threads = threads
         self.log_level = log_level
+        self.metrics_host = metrics_host
+        self.metrics_port = metrics_port
         self.context = multiprocessing.get_context("spawn")
         self.children: list[BaseProcess] = []
         self.stop = threading.Event()
@@ -78,6 +121,12 @@ class Supervisor:
         _stop_on_signals(self.stop)
         runtime = SyncRuntime(load_settings())
         check_schema(runtime.engine)
+        folder = Path(tempfile.mkdtemp(prefix="crm-sync-metrics-"))
+        os.environ[MULTIPROCESS_ENV] = str(folder)  # the children inherit it at spawn
+        exporter = None
+        if self.metrics_port is not None:
+            exporter = MetricsExporter(folder, self.metrics_host, self.metrics_port)
+            log.info("worker metrics on http://%s:%d/metrics", self.metrics_host, exporter.port)
         sweeper = Sweeper(runtime)
         sweeper.start()
         maintenance = Maintenance(runtime)
@@ -100,4 +149,7 @@ class Supervisor:
             child.join(max(0.0, deadline - time.monotonic()))
             if child.is_alive():
                 child.kill()
+        if exporter is not None:
+            exporter.stop()
+        shutil.rmtree(folder, ignore_errors=True)
         runtime.close()
