@@ -110,13 +110,17 @@ def worker(
         )
     with _open_runtime(settings) as runtime:
         _current_schema(runtime.engine, settings)
-    Supervisor(
+    supervisor = Supervisor(
         processes,
         threads,
         settings.log_level,
         metrics_host=metrics_host,
         metrics_port=None if metrics_port < 0 else metrics_port,
-    ).run()
+    )
+    try:
+        supervisor.run()
+    except ConfigurationError as error:
+        raise _fail(str(error)) from None
 
 
 @app.command()

@@ -24,6 +24,7 @@ import dramatiq
 
 from core.admin.snapshots import Maintenance
 from core.db.migrate import check_schema
+from core.errors import ConfigurationError
 from core.settings import load_settings
 from core.sync.metrics import MULTIPROCESS_ENV
 from core.sync.runtime import SyncRuntime
@@ -74,7 +75,13 @@ class MetricsExporter:
 
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=str(folder))  # type: ignore[no-untyped-call]
-        self.server, self.thread = start_http_server(port, addr=host, registry=registry)
+        try:
+            self.server, self.thread = start_http_server(port, addr=host, registry=registry)
+        except OSError as error:
+            raise ConfigurationError(
+                f"worker metrics cannot listen on {host}:{port} ({error.strerror or error}); "
+                "pass another --metrics-port, or -1 for none"
+            ) from None
         self.port = int(self.server.server_port)
 
     def stop(self) -> None:
@@ -118,15 +125,23 @@ class Supervisor:
 
     def run(self) -> None:
         """Start the children and the sweeper; restart children that die; stop on SIGTERM."""
-        _stop_on_signals(self.stop)
+        folder = Path(tempfile.mkdtemp(prefix="crm-sync-metrics-"))
+        exporter = None
+        try:
+            if self.metrics_port is not None:
+                exporter = MetricsExporter(folder, self.metrics_host, self.metrics_port)
+                log.info("worker metrics on http://%s:%d/metrics", self.metrics_host, exporter.port)
+            os.environ[MULTIPROCESS_ENV] = str(folder)  # the children inherit it at spawn
+            _stop_on_signals(self.stop)
+            self._supervise()
+        finally:
+            if exporter is not None:
+                exporter.stop()
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _supervise(self) -> None:
         runtime = SyncRuntime(load_settings())
         check_schema(runtime.engine)
-        folder = Path(tempfile.mkdtemp(prefix="crm-sync-metrics-"))
-        os.environ[MULTIPROCESS_ENV] = str(folder)  # the children inherit it at spawn
-        exporter = None
-        if self.metrics_port is not None:
-            exporter = MetricsExporter(folder, self.metrics_host, self.metrics_port)
-            log.info("worker metrics on http://%s:%d/metrics", self.metrics_host, exporter.port)
         sweeper = Sweeper(runtime)
         sweeper.start()
         maintenance = Maintenance(runtime)
@@ -149,7 +164,4 @@ class Supervisor:
             child.join(max(0.0, deadline - time.monotonic()))
             if child.is_alive():
                 child.kill()
-        if exporter is not None:
-            exporter.stop()
-        shutil.rmtree(folder, ignore_errors=True)
         runtime.close()

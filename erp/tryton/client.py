@@ -26,10 +26,10 @@ from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from core.connectors.http import RETRYABLE_4XX, parse_retry_after
 from core.errors import PermanentError, SyncError, TransientError
+from erp.retries import login_retrying
 
 __all__ = [
     "TrytonClient",
@@ -170,28 +170,6 @@ def _error_message(error: Any) -> str:
     return str(error)
 
 
-#: Tries at logging in before a transient failure is left to the job's own retry.
-LOGIN_ATTEMPTS = 3
-#: Longest ``Retry-After`` worth waiting for in place; a longer one is the job's to honour.
-LOGIN_RETRY_MAX_WAIT = 2.0
-
-
-def _retry_login_in_place(error: BaseException) -> bool:
-    """Whether a failed login is worth trying again at once, inside the same job.
-
-    A refused or reset connection and a 5xx (a server restarting, a proxy between two
-    upstreams) often pass within a second; logging in is idempotent. A timeout is not
-    tried again here (the server is slow, and each try would cost a whole timeout of
-    the delivery's lease), nor a ``Retry-After`` longer than a moment, nor any
-    permanent error: those go back to the sync engine's backoff.
-    """
-    if not isinstance(error, TransientError):
-        return False
-    if isinstance(error.__cause__, httpx.TimeoutException):
-        return False
-    return error.retry_after is None or error.retry_after <= LOGIN_RETRY_MAX_WAIT
-
-
 class _SessionExpiredError(Exception):
     """The server refused the session token; the caller logs in again and retries once."""
 
@@ -250,13 +228,8 @@ class TrytonClient:
             self._login_locked()
 
     def _login_locked(self) -> None:
-        """Log in, trying again in place after a short transient failure (tenacity)."""
-        for attempt in Retrying(
-            retry=retry_if_exception(_retry_login_in_place),
-            stop=stop_after_attempt(LOGIN_ATTEMPTS),
-            wait=wait_exponential(multiplier=0.1, max=LOGIN_RETRY_MAX_WAIT),
-            reraise=True,
-        ):
+        """Log in, trying again in place after a short transient failure (erp.retries)."""
+        for attempt in login_retrying():
             with attempt:
                 self._login_once()
 
