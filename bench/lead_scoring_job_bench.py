@@ -50,7 +50,8 @@ from lead_scoring.assignment.service import RULES_ENV
 from lead_scoring.assignment.tables import LeadAssignment
 from lead_scoring.bulk import score_columns, score_many
 from lead_scoring.columns import EventColumns, LeadColumns
-from lead_scoring.service import iter_leads, lead_facts, load_events
+from lead_scoring.reading import iter_leads, load_events
+from lead_scoring.service import lead_facts
 
 NOW = datetime.now(UTC)
 INDUSTRIES = ["تولیدی", "معدن", "ساختمان", "نفت و گاز", "خدمات", "retail", None]

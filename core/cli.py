@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from core import cli_startup as startup
 from core.admin import cli as admin_cli
+from core.cli_startup import (  # the helpers every command starts with
+    _cannot_open,
+    _current_schema,
+    _fail,
+    _make_data_dir,
+    _open_runtime,
+    _progress,
+    _ready_schema,
+    _settings,
+    _upgrade,
+    console,
+)
 from core.db.engine import create_db_engine
-from core.db.migrate import SchemaOutOfDate, check_schema, current_revision, head_revision, upgrade
+from core.db.migrate import SchemaOutOfDate, check_schema, current_revision, head_revision
 from core.errors import ConfigurationError
-from core.kinds import kind_by_type
-from core.settings import Settings, load_settings
+from core.kinds import kind_by_type, kind_named
+from core.settings import Settings
 
 app = typer.Typer(
     help="crm-sync: the integration hub between a CRM and the systems around it.",
@@ -36,73 +44,16 @@ app.add_typer(admin_cli.dead_app, name="dead")
 app.add_typer(admin_cli.queues_app, name="queues")
 app.add_typer(admin_cli.audit_app, name="audit")
 app.add_typer(inbox_app, name="inbox")
-console = Console()
-errors = Console(stderr=True)
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        settings = load_settings()
-    except Exception as error:
-        raise _fail(f"invalid settings: {error}") from None
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
-    return settings
-
-
-def _runtime(settings: Settings) -> Any:
-    from core.sync.runtime import SyncRuntime
-
-    try:
-        return SyncRuntime(settings)
-    except ConfigurationError as error:
-        raise _fail(str(error)) from None
-
-
-def _progress() -> Progress:
-    """A progress display of counted work: what, bar, done of total, time taken."""
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    return Progress(*columns, console=console)
-
-
-@contextmanager
-def _open_runtime(settings: Settings) -> Iterator[Any]:
-    """A runtime for one command, closed when the command ends, failed or not."""
-    runtime = _runtime(settings)
-    try:
-        yield runtime
-    finally:
-        runtime.close()
-
-
-def _current_schema(engine: Any) -> None:
-    """Stop with a clear message unless the database opens and its schema is current."""
-    try:
-        check_schema(engine)
-    except SchemaOutOfDate as error:
-        raise _fail(str(error)) from None
-    except SQLAlchemyError as error:
-        where = engine.url.render_as_string(hide_password=True)
-        raise _fail(f"cannot open the database {where}: {getattr(error, 'orig', error)}") from None
-
-
-def _ready_schema(settings: Settings, runtime: Any) -> None:
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade(runtime.engine)
-        return
-    _current_schema(runtime.engine)
+@app.callback()
+def options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="also show the INFO lines of migrations")
+    ] = False,
+) -> None:
+    """Options of every command."""
+    startup.verbose = verbose
 
 
 @app.command()
@@ -119,7 +70,7 @@ def serve(
     settings = _settings()
     if settings.environment == "production" and not settings.api_tokens:
         raise _fail("production needs CRM_SYNC_API_TOKENS: the API and the console refuse to start")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _make_data_dir(settings)
     with _open_runtime(settings) as runtime:
         _ready_schema(settings, runtime)
         if not settings.api_tokens:
@@ -141,6 +92,12 @@ def serve(
 def worker(
     processes: Annotated[int, typer.Option(min=1, help="worker processes")] = 2,
     threads: Annotated[int, typer.Option(min=1, help="threads per process")] = 8,
+    metrics_host: Annotated[
+        str, typer.Option(help="address of the worker metrics' /metrics")
+    ] = "127.0.0.1",
+    metrics_port: Annotated[
+        int, typer.Option(min=-1, max=65535, help="port of the worker metrics; -1: none")
+    ] = 9464,
 ) -> None:
     """Run Dramatiq worker processes for a Redis or RabbitMQ deployment."""
     from core.sync.worker import Supervisor
@@ -152,8 +109,18 @@ def worker(
             "on the embedded default `crm-sync serve` runs the workers itself"
         )
     with _open_runtime(settings) as runtime:
-        _current_schema(runtime.engine)
-    Supervisor(processes, threads, settings.log_level).run()
+        _current_schema(runtime.engine, settings)
+    supervisor = Supervisor(
+        processes,
+        threads,
+        settings.log_level,
+        metrics_host=metrics_host,
+        metrics_port=None if metrics_port < 0 else metrics_port,
+    )
+    try:
+        supervisor.run()
+    except ConfigurationError as error:
+        raise _fail(str(error)) from None
 
 
 @app.command()
@@ -188,9 +155,12 @@ def inbox_list(
     """Show stored inbound events and why dead ones failed."""
     from core.sync.admin import list_inbox
 
-    engine = create_db_engine(_settings().resolved_database_url)
-    _current_schema(engine)
-    rows = list_inbox(engine, plugin=plugin, state=state)
+    settings = _settings()
+    with _open_runtime(settings) as runtime:
+        _current_schema(runtime.engine, settings)
+        rows = list_inbox(
+            runtime.engine, plugin=admin_cli.known_plugin(runtime, plugin), state=state
+        )
     if as_json:
         console.print_json(json.dumps([asdict(row) for row in rows], default=str))
         return
@@ -221,7 +191,8 @@ def inbox_retry(
         raise _fail("name --plugin or --event, or pass --all")
     settings = _settings()
     with _open_runtime(settings) as runtime:
-        _current_schema(runtime.engine)
+        _current_schema(runtime.engine, settings)
+        plugin = admin_cli.known_plugin(runtime, plugin)
         ids = retry_inbox(runtime.engine, plugin=plugin, event_id=event_id)
         if not settings.embedded:
             for name, plugin_ids in ids.items():
@@ -233,17 +204,21 @@ def inbox_retry(
 def db_upgrade() -> None:
     """Bring the database schema up to date."""
     settings = _settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_db_engine(settings.resolved_database_url)
-    upgrade(engine)
+    _upgrade(settings, engine)
     console.print(f"database schema at {current_revision(engine)}")
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision of the database and the one this release needs."""
-    engine = create_db_engine(_settings().resolved_database_url)
-    console.print(f"database: {current_revision(engine) or 'empty'}; needed: {head_revision()}")
+    settings = _settings()
+    engine = create_db_engine(settings.resolved_database_url)
+    try:
+        current = current_revision(engine)
+    except SQLAlchemyError as error:
+        raise _cannot_open(settings, engine, error) from None
+    console.print(f"database: {current or 'empty'}; needed: {head_revision()}")
 
 
 @app.command()
@@ -317,7 +292,7 @@ def _health(settings: Settings, host: Any, plugin: str) -> Any:
 
 PluginOpt = Annotated[str | None, typer.Option("--plugin", help="only this plugin")]
 KindOpt = Annotated[
-    str | None, typer.Option("--kind", help="only this document type, e.g. customer")
+    str | None, typer.Option("--kind", help="only this kind: customers (or customer), leads...")
 ]
 AllOpt = Annotated[bool, typer.Option("--all", help="every dead delivery")]
 
@@ -337,13 +312,20 @@ def resync(
 
     settings = _settings()
     with _open_runtime(settings) as runtime:
-        _current_schema(runtime.engine)
+        _current_schema(runtime.engine, settings)
         if plugin not in runtime.host.active():
-            raise _fail(f"plugin {plugin!r} is not installed, enabled and configured")
+            active = ", ".join(runtime.host.active()) or "none"
+            raise _fail(
+                f"plugin {plugin!r} is not installed, enabled and configured; active: {active}"
+            )
         subscribed = list(runtime.host.description(plugin).subscriptions)
-        if kind is not None and kind not in subscribed:
-            raise _fail(f"plugin {plugin!r} does not subscribe to {kind!r} (it takes {subscribed})")
-        kinds = [kind_by_type(k) for k in ([kind] if kind else subscribed)]
+        named = None if kind is None else kind_named(kind)
+        if kind is not None and named is None:
+            raise _fail(f"unknown kind {kind!r}; {plugin} takes {', '.join(subscribed)}")
+        if named is not None and named.type not in subscribed:
+            takes = ", ".join(subscribed)
+            raise _fail(f"plugin {plugin!r} does not subscribe to {kind!r}; it takes {takes}")
+        kinds = [named] if named is not None else [kind_by_type(k) for k in subscribed]
         total = sum(count_records(runtime.engine, k) for k in kinds)
         with _progress() as progress:
             queued = progress.add_task("queued", total=total)
@@ -379,7 +361,7 @@ def score(
         raise _fail("say what to do: --train, --all or --lead ID")
     settings = _settings()
     with _open_runtime(settings) as runtime:
-        _current_schema(runtime.engine)
+        _current_schema(runtime.engine, settings)
         if NAME not in runtime.host.active():
             raise _fail(f"plugin {NAME!r} is not installed and enabled")
         context = runtime.host.context(NAME)

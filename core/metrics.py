@@ -1,7 +1,9 @@
 """Prometheus metrics: request counters of this process and queue gauges from the database.
 
 Queue gauges are read from the database at scrape time, so they are true for the whole
-deployment whichever process is scraped.
+deployment whichever process is scraped. The API's registry also serves this process's
+work metrics (:mod:`core.sync.metrics`): on the embedded default the API process does
+the pushing; with a broker, each ``crm-sync worker`` serves its processes' own.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import Engine
 
 from core.db.types import utcnow
 from core.sync.admin import queue_counts
+from core.sync.metrics import WorkCollector
 
 
 class QueueCollector(Collector):
@@ -64,3 +67,4 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.registry.register(QueueCollector(engine))
+        self.registry.register(WorkCollector())

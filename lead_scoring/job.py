@@ -29,14 +29,8 @@ from lead_scoring.assignment.service import (
     Choice,
 )
 from lead_scoring.assignment.step import assign_scored
-from lead_scoring.service import (
-    LeadInput,
-    LeadScorer,
-    PendingScore,
-    ScoredLead,
-    lead_fields,
-    load_leads,
-)
+from lead_scoring.reading import load_leads
+from lead_scoring.service import LeadInput, LeadScorer, PendingScore, ScoredLead, lead_fields
 
 log = logging.getLogger(__name__)
 

@@ -37,16 +37,9 @@ from core.sync.scheduler import PeriodicJob
 from lead_scoring.assignment.step import assignment_rules, service_for
 from lead_scoring.facts import EngagementEvent
 from lead_scoring.job import score_and_assign
+from lead_scoring.reading import no_signals
 from lead_scoring.rules import RulesError
-from lead_scoring.service import (
-    LeadInput,
-    LeadScorer,
-    ScoredLead,
-    ScoringConfig,
-    Signals,
-    no_signals,
-    train,
-)
+from lead_scoring.service import LeadInput, LeadScorer, ScoredLead, ScoringConfig, Signals, train
 from lead_scoring.settings import LeadScoringSettings
 
 if TYPE_CHECKING:

@@ -8,436 +8,57 @@ back through the records facade, the exact breakdown in ``lead_scores``, and the
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, NamedTuple
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, select
+from sqlalchemy import Connection, Engine
 
 from core.db.engine import reading
-from core.db.records import InteractionRow, LeadRow, OpportunityRow
 from core.db.types import utcnow
 from core.kinds import KINDS_BY_TYPE
 from core.records import RecordAccess, emit_event_in
-from core.schemas.leads import Lead
 from core.store import ConcurrentUpdate, RecordUpdate, update_records_in
 from lead_scoring.bulk import score_many
-from lead_scoring.facts import TEXT_FIELDS, EngagementEvent, LeadFacts
-from lead_scoring.predictive import LeadModel, lead_features
-from lead_scoring.rules import ScoringRules
+from lead_scoring.facts import EngagementEvent, LeadFacts
+from lead_scoring.reading import (
+    LeadInput,
+    LeadProfile,
+    PendingScore,
+    ScoredLead,
+    ScoringConfig,
+    Signals,
+    StoredBatch,
+    interaction_event,
+    iter_profiles,
+    lead_facts,
+    lead_fields,
+    load_events,
+    load_leads,
+    no_signals,
+    percent,
+)
 from lead_scoring.scoring import QualificationEvent, ScoreResult, score, threshold_events
-from lead_scoring.settings import LeadScoringSettings
 from lead_scoring.store import (
     Prediction,
     ScoreSummary,
-    StoredModel,
     get_score_summaries,
-    latest_model,
-    latest_model_id,
     publish_qualification,
-    save_model,
-    save_predictions,
     save_scores,
+)
+from lead_scoring.training import (
+    ModelCache,
+    TrainingOutcome,
+    predict,
+    train,
+    training_history,
 )
 
 log = logging.getLogger(__name__)
-
-#: Adds plugin signals for a lead: (lead id, lead) -> engagement events.
-Signals = Callable[[str, Lead], list[EngagementEvent]]
-
-#: Lead statuses that count as won and as lost when the model learns from history.
-WON_STATUSES = frozenset({"converted"})
-LOST_STATUSES = frozenset({"lost", "unqualified"})
-
-
-def no_signals(lead_id: str, lead: Lead) -> list[EngagementEvent]:
-    """Signals of a process without plugins that add any."""
-    return []
-
-
-@dataclass(frozen=True)
-class ScoringConfig:
-    """What scoring needs besides the records: the rules, their digest and the settings."""
-
-    rules: ScoringRules
-    rules_digest: str
-    settings: LeadScoringSettings
-
-    @classmethod
-    def load(cls, settings: LeadScoringSettings) -> ScoringConfig:
-        """Load the configured rules file (raises RulesError naming the bad rule)."""
-        rules, digest = settings.load_rules()
-        return cls(rules, digest, settings)
-
-
-@dataclass(frozen=True)
-class LeadInput:
-    """One lead as loaded for scoring: its record, version, creation and change times."""
-
-    id: str
-    version: int
-    lead: Lead
-    created_at: datetime
-    updated_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class ScoredLead:
-    """What scoring one lead did, as the job and ``score_ids`` report it.
-
-    ``version`` is the lead's version after the write-back (the one assignment should
-    build on); ``written`` says whether the write-back changed the lead; ``events``
-    are the threshold events published now (empty when none was crossed).
-    """
-
-    lead_id: str
-    lead: Lead
-    version: int
-    result: ScoreResult
-    events: tuple[QualificationEvent, ...]
-    written: bool
-    prediction: Prediction | None
-
-
-class PendingScore(NamedTuple):
-    """A lead scored but not stored yet: the lead, its result, what it replaces, prediction."""
-
-    item: LeadInput
-    result: ScoreResult
-    previous: ScoreSummary | None
-    prediction: Prediction | None
-
-
-@dataclass
-class StoredBatch:
-    """What :meth:`LeadScorer.store_in` wrote: the scored leads, and messages to send.
-
-    ``sends`` holds (plugin, type, id) for each outbox row queued, to dispatch once the
-    transaction has committed.
-    """
-
-    scored: list[ScoredLead] = field(default_factory=list)
-    sends: list[tuple[str, str, str]] = field(default_factory=list)
-
-
-# -- canonical records -> scoring inputs ------------------------------------------------
-
-
-def lead_facts(lead: Lead | Row[Any], created_at: datetime) -> LeadFacts:
-    """Return the profile of a canonical lead as fit rules see it.
-
-    ``lead`` is a Lead, or a row holding its profile fields by name (text as stored,
-    the budget as its JSON text) as bulk rescoring reads them.
-    """
-    budget = lead.budget
-    return LeadFacts(
-        created_at=created_at,
-        source=lead.source,
-        campaign=lead.campaign,
-        province=lead.province,
-        city=lead.city,
-        industry=lead.industry,
-        job_title=lead.job_title,
-        company_size=lead.company_size,
-        budget=Decimal(budget) if isinstance(budget, str) else budget,
-    )
-
-
-def interaction_event(
-    channel: str, direction: str, occurred_at: datetime, mapping: dict[str, str]
-) -> EngagementEvent | None:
-    """Return the engagement event an interaction stands for, or None (``mapping`` says)."""
-    event_type = mapping.get(f"{channel}.{direction}")
-    return None if event_type is None else EngagementEvent(event_type, occurred_at)
-
-
-_SELECT_LEADS = select(
-    LeadRow.id, LeadRow.version, LeadRow.data, LeadRow.created_at, LeadRow.updated_at
-).where(LeadRow.id.in_(bindparam("ids", expanding=True)))
-
-
-def load_leads(source: Engine | Connection, lead_ids: Sequence[str]) -> dict[str, LeadInput]:
-    """Load leads by id (missing ids are absent from the answer)."""
-    found: dict[str, LeadInput] = {}
-    with reading(source) as connection:
-        for start in range(0, len(lead_ids), 500):
-            chunk = list(lead_ids[start : start + 500])
-            for row in connection.execute(_SELECT_LEADS, {"ids": chunk}):
-                found[row.id] = LeadInput(
-                    row.id, row.version, Lead.model_validate(row.data), row.created_at,
-                    row.updated_at,
-                )  # fmt: skip
-    return found
-
-
-def iter_leads(engine: Engine, chunk: int) -> Iterator[list[LeadInput]]:
-    """Yield every lead in chunks, ordered by id (keyset paging, so memory stays flat)."""
-    after: str | None = None
-    while True:
-        statement = select(LeadRow.id, LeadRow.version, LeadRow.data, LeadRow.created_at)
-        if after is not None:
-            statement = statement.where(LeadRow.id > after)
-        statement = statement.order_by(LeadRow.id).limit(chunk)
-        with reading(engine) as connection:
-            rows = connection.execute(statement).all()
-        if not rows:
-            return
-        yield [
-            LeadInput(row.id, row.version, Lead.model_validate(row.data), row.created_at)
-            for row in rows
-        ]
-        after = rows[-1].id
-
-
-@dataclass(frozen=True)
-class LeadProfile:
-    """A lead as bulk rescoring reads it: its profile and the fields scoring wrote back.
-
-    ``written`` is (score, fit_score, engagement_score, grade) as stored on the Lead.
-    """
-
-    id: str
-    version: int
-    facts: LeadFacts
-    written: tuple[int | None, int | None, int | None, str | None]
-
-
-_SELECT_PROFILES = select(
-    LeadRow.id,
-    LeadRow.version,
-    LeadRow.created_at,
-    LeadRow.score,
-    LeadRow.fit_score,
-    LeadRow.engagement_score,
-    LeadRow.grade,
-    *(LeadRow.data[name].as_string().label(name) for name in TEXT_FIELDS),
-    LeadRow.data["company_size"].as_integer().label("company_size"),
-    LeadRow.data["budget"].as_string().label("budget"),
-)
-
-
-def iter_profiles(engine: Engine, chunk: int) -> Iterator[list[LeadProfile]]:
-    """Yield every lead's :class:`LeadProfile` in chunks, ordered by id (keyset paging).
-
-    The profile fields are taken out of the stored documents by the database, so no
-    document is parsed or validated here: the documents were validated when stored.
-    """
-    after: str | None = None
-    while True:
-        statement = _SELECT_PROFILES
-        if after is not None:
-            statement = statement.where(LeadRow.id > after)
-        with reading(engine) as connection:
-            rows = connection.execute(statement.order_by(LeadRow.id).limit(chunk)).all()
-        if not rows:
-            return
-        yield [
-            LeadProfile(
-                row.id,
-                row.version,
-                lead_facts(row, row.created_at),
-                (row.score, row.fit_score, row.engagement_score, row.grade),
-            )
-            for row in rows
-        ]
-        after = rows[-1].id
-
-
-def load_events(
-    source: Engine | Connection, lead_ids: Sequence[str], mapping: dict[str, str]
-) -> dict[str, list[EngagementEvent]]:
-    """Return the engagement events of each lead's interactions (linked by ``lead_id``)."""
-    events: dict[str, list[EngagementEvent]] = defaultdict(list)
-    with reading(source) as connection:
-        for start in range(0, len(lead_ids), 500):
-            chunk = list(lead_ids[start : start + 500])
-            statement = select(
-                InteractionRow.lead_id,
-                InteractionRow.channel,
-                InteractionRow.occurred_at,
-                InteractionRow.data["direction"].as_string(),
-            ).where(InteractionRow.lead_id.in_(chunk))
-            for lead_id, channel, occurred_at, direction in connection.execute(statement):
-                event = interaction_event(channel, direction, occurred_at, mapping)
-                if event is not None:
-                    events[lead_id].append(event)
-    return events
-
-
-# -- scores -> lead fields -----------------------------------------------------------
-
-
-def percent(points: Decimal) -> int:
-    """Round points half up to a whole number and clamp it to the Lead's 0-100 range."""
-    whole = int(points.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    return max(0, min(100, whole))
-
-
-def lead_fields(result: ScoreResult) -> dict[str, Any]:
-    """Return the Lead fields a score writes back: score, fit_score, engagement_score, grade."""
-    return {
-        "score": percent(result.total),
-        "fit_score": percent(result.fit),
-        "engagement_score": percent(result.engagement),
-        "grade": result.grade,
-    }
-
-
-# -- the predictive model --------------------------------------------------------------
-
-
-@dataclass
-class ModelCache:
-    """The latest trained model, loaded once per process and reloaded when a newer one exists."""
-
-    stored: StoredModel | None = None
-    model: LeadModel | None = None
-    checked: dict[str, int] = field(default_factory=dict)
-
-    def current(self, source: Engine | Connection) -> tuple[StoredModel, LeadModel] | None:
-        """Return the newest stored model, parsed (None before the first training).
-
-        Only the newest model's id is read each time; the model itself is read and
-        parsed again when a newer one was trained.
-        """
-        with reading(source) as connection:
-            newest_id = latest_model_id(connection)
-            if newest_id is None:
-                return None
-            if self.stored is None or self.stored.id != newest_id or self.model is None:
-                newest = latest_model(connection)
-                if newest is None:
-                    return None
-                self.stored, self.model = newest, LeadModel.from_json(newest.model)
-        return self.stored, self.model
-
-
-def predict(
-    model: LeadModel, model_id: int, facts: Sequence[LeadFacts], top: int, now: datetime
-) -> list[Prediction]:
-    """Return each lead's probability and its ``top`` factors under ``model``."""
-    rows = [lead_features(fact) for fact in facts]
-    if not rows:
-        return []
-    probabilities = model.predict_proba(rows)
-    predictions = []
-    for row, probability in zip(rows, probabilities, strict=True):
-        factors = [
-            {
-                "feature": factor.feature,
-                "value": factor.value,
-                "condition": factor.condition,
-                "contribution": round(factor.contribution, 6),
-            }
-            for factor in (model.explain(row, top=top) if top else [])
-        ]
-        predictions.append(Prediction(float(probability), factors, model_id, now))
-    return predictions
-
-
-@dataclass(frozen=True)
-class TrainingOutcome:
-    """What a training run did: the stored model, or why none was trained."""
-
-    model: StoredModel | None
-    history: int
-    conversions: int
-    predicted: int = 0
-    reason: str = ""
-
-
-def training_history(engine: Engine) -> tuple[list[LeadFacts], list[int]]:
-    """Return the profiles of leads with a known outcome, and each outcome (1 won, 0 lost).
-
-    A lead is won when its status is ``converted`` or an opportunity made from it
-    (``lead_id``) was won; lost when its status is ``lost`` or ``unqualified`` or its
-    opportunities were all lost. Leads still open teach nothing and are left out.
-    Rows come ordered by lead id, so the same history always gives the same model.
-    """
-    opportunity_outcome: dict[str, int] = {}
-    with reading(engine) as connection:
-        statement = select(OpportunityRow.status, OpportunityRow.data).where(
-            OpportunityRow.status.in_(("won", "lost"))
-        )
-        for status, data in connection.execute(statement):
-            lead_id = data.get("lead_id")
-            if isinstance(lead_id, str):
-                won = 1 if status == "won" else 0
-                opportunity_outcome[lead_id] = max(opportunity_outcome.get(lead_id, 0), won)
-    facts: list[LeadFacts] = []
-    outcomes: list[int] = []
-    for chunk in iter_leads(engine, 5000):
-        for item in chunk:
-            outcome: int | None = opportunity_outcome.get(item.id)
-            if outcome is None or (outcome == 0 and item.lead.status in WON_STATUSES):
-                if item.lead.status in WON_STATUSES:
-                    outcome = 1
-                elif item.lead.status in LOST_STATUSES:
-                    outcome = 0
-            if outcome is not None:
-                facts.append(lead_facts(item.lead, item.created_at))
-                outcomes.append(outcome)
-    return facts, outcomes
-
-
-def train(
-    engine: Engine, settings: LeadScoringSettings, *, now: datetime | None = None
-) -> TrainingOutcome:
-    """Learn a model from the organisation's won and lost leads, store it, predict every lead.
-
-    Nothing is stored when the history is shorter than ``min_history`` or holds only
-    one outcome: ``reason`` says why. The model is deterministic (Newton's method from
-    zero), so the same history gives the same model, digest and probabilities.
-    """
-    now = now or utcnow()
-    facts, outcomes = training_history(engine)
-    conversions = sum(outcomes)
-    if len(facts) < settings.min_history:
-        reason = f"{len(facts)} won or lost leads; at least {settings.min_history} are needed"
-        return TrainingOutcome(None, len(facts), conversions, reason=reason)
-    if conversions in (0, len(facts)):
-        return TrainingOutcome(
-            None, len(facts), conversions, reason="the history holds only one outcome"
-        )
-    model = LeadModel.fit(
-        [lead_features(fact) for fact in facts],
-        outcomes,
-        bins=settings.model_bins,
-        min_count=settings.model_min_count,
-        l2=settings.model_l2,
-    )
-    text = model.to_json()
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    model_id = save_model(
-        engine,
-        model_json=text,
-        digest=digest,
-        trained_at=now,
-        rows=model.training_rows,
-        conversions=model.training_conversions,
-    )
-    stored = StoredModel(model_id, now, model.training_rows, conversions, digest, text)
-    predicted = 0
-    for chunk in iter_leads(engine, 2000):
-        predictions = predict(
-            model,
-            model_id,
-            [lead_facts(item.lead, item.created_at) for item in chunk],
-            settings.top_factors,
-            now,
-        )
-        predicted += save_predictions(
-            engine, zip([item.id for item in chunk], predictions, strict=True)
-        )
-    return TrainingOutcome(stored, len(facts), conversions, predicted)
-
-
-# -- scoring -------------------------------------------------------------------------
 
 
 class LeadScorer:

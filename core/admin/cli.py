@@ -22,6 +22,8 @@ from core.admin import actions, jobs
 from core.admin.audit import Actor, entries
 from core.admin.deliveries import delivery_summary, search_deliveries
 from core.admin.filters import DeliveryFilter, FilterError
+from core.cli_startup import _current_schema, _settings
+from core.cli_startup import _runtime as _runtime_of
 
 queues_app = typer.Typer(
     help="Queues per plugin; pause and resume a plugin's sending.", invoke_without_command=True
@@ -32,7 +34,9 @@ console = Console()
 errors = Console(stderr=True)
 
 PluginOpt = Annotated[str | None, typer.Option("--plugin", help="only this plugin")]
-KindOpt = Annotated[str | None, typer.Option("--kind", help="only this document type")]
+KindOpt = Annotated[
+    str | None, typer.Option("--kind", help="only this kind: customers (or customer), leads...")
+]
 IdOpt = Annotated[str | None, typer.Option("--id", help="only this record id")]
 ErrorOpt = Annotated[str | None, typer.Option("--error", help="error text contains this")]
 ClassOpt = Annotated[
@@ -54,15 +58,47 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _runtime() -> Any:
-    from core.cli import _current_schema, _runtime, _settings
-
-    runtime = _runtime(_settings())
+    settings = _settings()
+    runtime = _runtime_of(settings)
     try:
-        _current_schema(runtime.engine)
+        _current_schema(runtime.engine, settings)
     except BaseException:
         runtime.close()
         raise
     return runtime
+
+
+def known_plugin(runtime: Any, plugin: str | None) -> str | None:
+    """``plugin`` if it is installed or the database holds work of it; else exit 2 naming the valid.
+
+    A typo would otherwise match nothing and the command would report "0 dead" or
+    "retrying 0 deliveries" as if all were well. A plugin uninstalled since still has
+    its deliveries and inbound events in the database, and may be named to act on them.
+    """
+    if plugin is None:
+        return None
+    installed = sorted(info.name for info in runtime.host.installed())
+    if plugin in installed or has_stored_work(runtime.engine, plugin):
+        return plugin
+    raise _fail(f"unknown plugin {plugin!r}; installed: {', '.join(installed) or 'none'}")
+
+
+def has_stored_work(engine: Any, plugin: str) -> bool:
+    """Whether the database holds deliveries or inbound events of ``plugin`` (two index probes)."""
+    from sqlalchemy import exists, or_, select
+
+    from core.db.engine import reading
+    from core.db.inbound_tables import InboxEvent
+    from core.db.sync_tables import SyncState
+
+    query = select(
+        or_(
+            exists().where(SyncState.plugin == plugin),
+            exists().where(InboxEvent.plugin == plugin),
+        )
+    )
+    with reading(engine) as connection:
+        return bool(connection.scalar(query))
 
 
 def _zone(runtime: Any) -> ZoneInfo:
@@ -126,6 +162,7 @@ def queues_pause(
     """Pause a plugin's sending on every worker (held in the database)."""
     runtime = _runtime()
     try:
+        known_plugin(runtime, plugin)
         paused = actions.pause(runtime.engine, plugin, Actor.command_line(), reason=reason)
     finally:
         runtime.close()
@@ -139,6 +176,7 @@ def queues_resume(
     """Resume a plugin's sending; its due deliveries are swept at once."""
     runtime = _runtime()
     try:
+        known_plugin(runtime, plugin)
         resumed = actions.resume(runtime.engine, plugin, Actor.command_line(), reason=reason)
     finally:
         runtime.close()
@@ -166,7 +204,7 @@ def dead_list(
             runtime,
             {
                 "list": listed,
-                "plugin": plugin,
+                "plugin": known_plugin(runtime, plugin),
                 "kind": kind,
                 "record_id": record_id,
                 "error": error,
@@ -215,6 +253,7 @@ def _act(
         raise _fail("name a filter (--plugin, --kind, --id, --error, --class...) or pass --all")
     runtime = _runtime()
     try:
+        known_plugin(runtime, values.get("plugin"))
         criteria = _filter(runtime, {"list": "dead", **values})
         actor = Actor.command_line()
         job = jobs.count_job(runtime.engine, action, criteria, actor)

@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement as Column
 from core.db.inbound_tables import APPLIED, InboxEvent
 from core.db.sync_tables import DEAD, DISCARDED, FAILED, PENDING, RESOLVED, SYNCED, SyncState
 from core.json_limits import FORBIDDEN_CHARACTERS
-from core.kinds import KINDS, kind_by_type
+from core.kinds import KINDS, kind_by_type, kind_named
 from core.locale import normalize_digits
 from core.sync.error_class import valid_class
 
@@ -89,6 +89,17 @@ def _text(values: Mapping[str, str], name: str) -> str | None:
     return text
 
 
+def _kind(value: str | None) -> str | None:
+    """The document type ``value`` names (``customers`` or ``customer``); FilterError if none."""
+    if value is None:
+        return None
+    found = kind_named(value)
+    if found is None:
+        valid = ", ".join(sorted(KINDS))
+        raise FilterError("kind", f"unknown kind {value!r}; one of {valid} (or the singular)")
+    return found.type
+
+
 def _contains(column: Any, text: str) -> ColumnElement[bool]:
     """Case-insensitive substring match with LIKE's wildcards taken literally."""
     condition: ColumnElement[bool] = column.icontains(text, autoescape=True)
@@ -129,9 +140,7 @@ class DeliveryFilter:
         listed = (values.get("list") or "dead").strip()
         if listed not in DELIVERY_LISTS:
             raise FilterError("list", f"one of {', '.join(DELIVERY_LISTS)}")
-        kind = _text(values, "kind")
-        if kind is not None and kind not in {k.type for k in KINDS.values()}:
-            raise FilterError("kind", f"unknown kind {kind!r}")
+        kind = _kind(_text(values, "kind"))
         error_class = _text(values, "error_class")
         if error_class is not None and not valid_class(error_class):
             raise FilterError("error_class", f"not an error class: {error_class!r}")

@@ -23,6 +23,7 @@ from core.admin.jobs import Dispatchers, JobRunner
 from core.admin.snapshots import Maintenance
 from core.api import admin, admin_console, assignment, leads, problems, schemas, webhooks
 from core.api.auth import TokenVerifier, configured_tokens, require
+from core.api.docs import mount_docs
 from core.api.limits import BodyGuard, TakeTurns
 from core.api.openapi import build_openapi
 from core.api.records import record_routers
@@ -115,6 +116,8 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
         summary="Integration hub between a CRM and the systems around it",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.openapi = lambda: build_openapi(app, runtime)  # type: ignore[method-assign]
@@ -163,6 +166,7 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
     app.include_router(leads.router)
     app.include_router(assignment.router)
     mount_console(app, runtime)
+    mount_docs(app)
 
     @app.get("/healthz", tags=["operations"], summary="The process is up")
     def healthz() -> dict[str, str]:

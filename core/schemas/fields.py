@@ -89,6 +89,25 @@ Phone = Annotated[
     WithJsonSchema({"type": "string", "pattern": PHONE_PATTERN}, mode="validation"),
 ]
 
+
+def phone_keys(phones: list[str]) -> list[str]:
+    """The E.164 keys of ``phones`` (``+989121234567``), in their order.
+
+    A record keeps its phones as typed (``۰۹۱۲ ۱۲۳ ۴۵۶۷``); lookups, duplicate checks
+    and search compare these keys. Records show them as the computed ``phones_e164``.
+    The schema refuses a phone that has no key, so every phone has one, except in a
+    record stored before a rule tightened: such a phone has no key here (reading the
+    record must not fail), and a plugin that needs every phone checks them itself.
+    """
+    keys = []
+    for phone in phones:
+        try:
+            keys.append(normalize_phone(phone))
+        except ValueError:
+            continue
+    return keys
+
+
 #: One ``local@domain.tld`` address: no spaces, one ``@``, a dot in the domain. Checking
 #: deliverability is the mail server's job; this refuses what is plainly not an address:
 #: whitespace, control characters (C0, DEL, C1) and NUL are in no part of one.

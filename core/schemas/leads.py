@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, computed_field, model_validator
 
 from core.schemas.base import CanonicalModel, CurrencyCode, RecordId, at_least_one, required_when
 from core.schemas.fields import (
@@ -16,6 +16,7 @@ from core.schemas.fields import (
     Percent,
     Phone,
     ShortText,
+    phone_keys,
 )
 
 LeadStatus = Literal["new", "contacted", "qualified", "unqualified", "converted", "lost"]
@@ -56,6 +57,12 @@ class Lead(CanonicalModel):
     engagement_score: Percent | None = None
     score: Percent | None = None
     grade: str | None = Field(default=None, min_length=1, max_length=8)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def phones_e164(self) -> list[str]:
+        """``phones`` as the E.164 keys lookups and duplicate checks compare."""
+        return phone_keys(self.phones)
 
     @model_validator(mode="after")
     def _identifiable(self) -> Self:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import ConfigDict, Field, StrictBool, model_validator
+from pydantic import ConfigDict, Field, StrictBool, computed_field, model_validator
 
 from core.locale import (
     is_valid_economic_code,
@@ -23,6 +23,7 @@ from core.schemas.fields import (
     Phone,
     ShortText,
     TimeZoneName,
+    phone_keys,
 )
 
 PartyType = Literal["person", "organization"]
@@ -99,6 +100,12 @@ class Customer(CanonicalModel):
     owner_id: RecordId | None = None
     status: CustomerStatus = "active"
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def phones_e164(self) -> list[str]:
+        """``phones`` as the E.164 keys lookups and duplicate checks compare."""
+        return phone_keys(self.phones)
+
     @model_validator(mode="after")
     def _check_ids(self) -> Self:
         """Validate the national id and economic code against the customer's type."""
@@ -132,6 +139,12 @@ class Contact(CanonicalModel):
     job_title: ShortText | None = None
     phones: list[Phone] = Field(default_factory=list, max_length=20)
     emails: list[Email] = Field(default_factory=list, max_length=20)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def phones_e164(self) -> list[str]:
+        """``phones`` as the E.164 keys lookups and duplicate checks compare."""
+        return phone_keys(self.phones)
 
 
 class Agent(CanonicalModel):

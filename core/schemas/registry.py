@@ -8,11 +8,13 @@ document on every change, so they can never disagree with it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import builtins
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from core.db import records
-from core.kinds import Kind
+from core.db.base import RecordMixin
 from core.locale import normalize_digits, normalize_phone, search_text
 from core.schemas.activities import Interaction, Task
 from core.schemas.base import CanonicalModel
@@ -29,6 +31,25 @@ from core.schemas.sales import (
 )
 
 _Model = TypeVar("_Model", bound=CanonicalModel)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of canonical record.
+
+    ``name`` is the plural URL segment (``customers``); ``type`` is the singular name
+    used in documents, subscriptions and sync bookkeeping (``customer``); ``schema`` is
+    the pydantic model of the request body; ``table`` is the ORM class that stores it;
+    ``index`` extracts the typed lookup columns of ``table`` from a validated record;
+    ``writable`` is False for kinds only core and plugins write (events).
+    """
+
+    name: str
+    type: str
+    schema: builtins.type[CanonicalModel]
+    table: builtins.type[RecordMixin]
+    index: Callable[[CanonicalModel], dict[str, Any]]
+    writable: bool = True
 
 
 def _expect(record: CanonicalModel, schema: type[_Model]) -> _Model:

@@ -33,6 +33,7 @@ from core.settings import SyncSettings
 from core.sync.attempts import RETRY, attempt_row, record_attempts
 from core.sync.backoff import exhausted, plan_retry
 from core.sync.error_class import error_class
+from core.sync.metrics import WORK
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,8 @@ def store_events(
                     index_elements=[Cursor.plugin], set_={"value": cursor, "polled_at": now}
                 )
             )
+    WORK.inbound_events(plugin, "received", len(result.ids))
+    WORK.inbound_events(plugin, "duplicate", result.duplicates)
     return result
 
 
@@ -224,6 +227,9 @@ class InboundEngine:
             with self.engine.begin() as connection:
                 record_attempts(connection, attempts)
         outcome.retry_delay = max(delays, default=0.0)
+        WORK.inbound_events(plugin, "applied", outcome.applied)
+        WORK.inbound_events(plugin, "retry", len(outcome.retry))
+        WORK.inbound_events(plugin, "dead", outcome.dead)
         return outcome
 
     def _claim(self, plugin: str, ids: Sequence[int], owner: str, now: datetime) -> list[Any]:

@@ -7,6 +7,9 @@ and integrators can watch crm-sync recover. It runs in a thread (``Receiver``), 
 separate process (``python -m core.testing.receiver``, driven by ``RemoteReceiver``).
 """
 
+# Longer than 600 lines: the receiver, its faults and its process mode are one tool,
+# run as one module (``python -m core.testing.receiver``).
+
 from __future__ import annotations
 
 import argparse

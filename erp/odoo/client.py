@@ -52,6 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from core.connectors.http import RETRYABLE_4XX, parse_retry_after
 from core.errors import PermanentError, TransientError
 from erp.odoo.values import json_default
+from erp.retries import login_retrying
 
 __all__ = [
     "OdooClient",
@@ -273,6 +274,13 @@ class OdooClient:
             return self._uid
 
     def _login(self) -> int:
+        """Log in, trying again in place after a short transient failure (erp.retries)."""
+        for attempt in login_retrying():
+            with attempt:
+                return self._login_once()
+        raise AssertionError("login_retrying either returns or raises")  # pragma: no cover
+
+    def _login_once(self) -> int:
         result = self._rpc("common", "authenticate", [self.database, self.login, self._api_key, {}])
         if isinstance(result, bool) or not isinstance(result, int):
             raise PermanentError(

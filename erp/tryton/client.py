@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from core.connectors.http import RETRYABLE_4XX, parse_retry_after
 from core.errors import PermanentError, SyncError, TransientError
+from erp.retries import login_retrying
 
 __all__ = [
     "TrytonClient",
@@ -227,6 +228,12 @@ class TrytonClient:
             self._login_locked()
 
     def _login_locked(self) -> None:
+        """Log in, trying again in place after a short transient failure (erp.retries)."""
+        for attempt in login_retrying():
+            with attempt:
+                self._login_once()
+
+    def _login_once(self) -> None:
         result = self._post(
             "common.db.login",
             [self.username, {"password": self._password}, self._language],

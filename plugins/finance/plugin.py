@@ -178,12 +178,6 @@ def crm_sync_apply_inbound(context: PluginContext, event: InboundEvent) -> None:
 def crm_sync_document_schemas(context: PluginContext) -> dict[str, dict[str, Any]]:
     """JSON Schemas of the customer and pro-forma documents and the inbound invoice status."""
     customer = Customer.model_json_schema(mode="serialization")
-    customer["properties"]["phones_e164"] = {
-        "type": "array",
-        "items": {"type": "string", "pattern": r"^\+[1-9][0-9]{6,14}$"},
-        "description": "the phones in E.164, in the order of phones",
-    }
-    customer.setdefault("required", []).append("phones_e164")
     proforma = ProForma.model_json_schema(mode="serialization")
     status = InvoiceStatusDocument.model_json_schema()
     status["$schema"] = "https://json-schema.org/draft/2020-12/schema"

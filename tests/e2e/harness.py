@@ -128,8 +128,13 @@ class Deployment:
         wait_until(self._healthy, 30, f"crm-sync serve to answer\n{process.log()}")
         return process
 
-    def worker(self, processes: int = 1, threads: int = 4, name: str = "worker") -> Process:
-        return self.run(name, "worker", "--processes", str(processes), "--threads", str(threads))
+    def worker(
+        self, processes: int = 1, threads: int = 4, name: str = "worker", metrics_port: int = -1
+    ) -> Process:
+        return self.run(
+            name, "worker", "--processes", str(processes), "--threads", str(threads),
+            "--metrics-port", str(metrics_port),
+        )  # fmt: skip
 
     def _healthy(self) -> bool:
         try:

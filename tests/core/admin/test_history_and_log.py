@@ -151,6 +151,15 @@ def test_times_people_type_in_either_calendar_and_digits() -> None:
             parse_time(bad, TEHRAN)
 
 
+def test_a_filter_takes_a_kind_by_its_url_name_or_its_type_and_lists_the_valid_ones() -> None:
+    assert DeliveryFilter.parse({"kind": "customers"}, TEHRAN).kind == "customer"
+    assert DeliveryFilter.parse({"kind": "customer"}, TEHRAN).kind == "customer"
+    with pytest.raises(FilterError) as refused:
+        DeliveryFilter.parse({"kind": "nonsense"}, TEHRAN)
+    assert refused.value.field == "kind"
+    assert "unknown kind 'nonsense'; one of agents, contacts, customers" in refused.value.message
+
+
 def test_a_filter_round_trips_through_json() -> None:
     criteria = DeliveryFilter.parse(
         {"list": "retry", "plugin": "finance", "error": "  tax ", "since": "1403/01/01"}, TEHRAN

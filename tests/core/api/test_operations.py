@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from core import PermanentError, TransientError
 from core.api.app import create_app
 from core.kinds import KINDS
 from core.settings import Settings
 from core.sync.runtime import SyncRuntime
 from tests.core.api.conftest import PROBLEM, READER, WRITER, TestClient, sample
 from tests.core.inbound_plugin import InboundPlugin
+from tests.core.scripted_plugin import ScriptedPlugin
 
 
 def test_healthz_needs_no_token(client: TestClient) -> None:
@@ -111,6 +113,77 @@ def test_metrics_expose_deliveries_per_plugin_and_state(client: TestClient) -> N
         'crm_sync_http_requests_total{method="PUT",route="/v1/customers/{record_id}",status="201"}'
         " 2.0"
     ) in lines
+
+
+def _samples(client: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of ``/metrics`` by name and labels."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = client.get("/metrics", headers=READER).text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _value(samples: dict[Any, float], name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def test_metrics_count_pushes_per_plugin_by_outcome_with_their_duration(
+    client: TestClient, runtime: SyncRuntime, scripted: ScriptedPlugin
+) -> None:
+    """The process that pushes counts: synced, retry and dead, and the pushes' duration."""
+    before = _samples(client)
+    for record_id in ("M-1", "M-2", "M-3"):
+        client.put(f"/v1/customers/{record_id}", json=sample("customers"), headers=WRITER)
+    scripted.script.append(TransientError("ERP busy"))
+    scripted.script.append(PermanentError("HTTP 422: no economic code"))
+    assert runtime.sync.process("scripted", [("customer", "M-1")]).failed == 1
+    assert runtime.sync.process("scripted", [("customer", "M-2")]).dead == 1
+    assert runtime.sync.process("scripted", [("customer", "M-3")]).pushed == 1
+    after = _samples(client)
+
+    def grew(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    pushes = "crm_sync_pushes_total"
+    assert grew(pushes, plugin="scripted", outcome="synced") == 1
+    assert grew(pushes, plugin="scripted", outcome="retry") == 1
+    assert grew(pushes, plugin="scripted", outcome="dead") == 1
+    assert grew("crm_sync_retries_total", plugin="scripted", direction="out") == 1
+    assert grew("crm_sync_dead_total", plugin="scripted", direction="out") == 1
+    assert grew("crm_sync_push_seconds_count", plugin="scripted") == 3
+    assert grew("crm_sync_push_seconds_sum", plugin="scripted") > 0
+
+
+def test_metrics_count_inbound_events_received_duplicate_and_dead(
+    make_settings: Callable[..., Settings], make_runtime: Callable[..., SyncRuntime]
+) -> None:
+    from core import InboundEvent
+    from core.sync.inbound import store_events
+
+    plugin = InboundPlugin()
+    plugin.fail_next_apply = PermanentError("unknown customer")
+    runtime = make_runtime(make_settings(), {"erp": plugin})
+    with TestClient(create_app(runtime, background=False)) as client:
+        before = _samples(client)
+        event = InboundEvent("E-1", "customer.status", {"customer_id": "C-404"})
+        stored = store_events(runtime.engine, "erp", [event])
+        store_events(runtime.engine, "erp", [event])
+        assert runtime.inbound.process("erp", stored.ids).dead == 1
+        after = _samples(client)
+
+    def grew(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    inbound = "crm_sync_inbound_events_total"
+    assert grew(inbound, plugin="erp", outcome="received") == 1
+    assert grew(inbound, plugin="erp", outcome="duplicate") == 1
+    assert grew(inbound, plugin="erp", outcome="dead") == 1
+    assert grew(inbound, plugin="erp", outcome="applied") == 0
+    assert grew("crm_sync_dead_total", plugin="erp", direction="in") == 1
 
 
 def _requests_counted(client: TestClient, method: str, route: str, status: str) -> str | None:

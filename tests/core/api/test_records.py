@@ -117,6 +117,34 @@ def test_get_one_includes_computed_totals(client: TestClient) -> None:
     assert [line["total"] for line in data["lines"]] == ["2500", "330.0"]
 
 
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        ("customers", {"type": "person", "name": "علی کریمی"}),
+        ("contacts", {"customer_id": "C-1", "name": "مریم احمدی"}),
+        ("leads", {"contact_name": "رضا"}),
+    ],
+)
+def test_a_stored_record_shows_its_phones_e164_keys_and_keeps_them_as_typed(
+    client: TestClient, runtime: SyncRuntime, kind: str, body: dict[str, Any]
+) -> None:
+    phones = ["۰۹۱۲ ۱۲۳ ۴۵۶۷", "+98 (21) 8888-1234 داخلی ۱۲", "0098-935-000-1111"]
+    assert put(client, kind, "R-1", {**body, "phones": phones}).status_code == 201
+    data = client.get(f"/v1/{kind}/R-1", headers=READER).json()["data"]
+    assert data["phones"] == phones
+    assert data["phones_e164"] == ["+989121234567", "+982188881234;ext=12", "+989350001111"]
+    listed = client.get(f"/v1/{kind}", headers=READER).json()["items"]
+    assert listed[0]["data"]["phones_e164"] == data["phones_e164"]
+    table = KINDS[kind].table
+    with runtime.engine.connect() as connection:
+        stored = connection.execute(select(table.data).where(table.id == "R-1")).scalar_one()
+    assert "phones_e164" not in stored
+    again = put(client, kind, "R-1", {**body, "phones": phones})
+    assert again.status_code == 200 and again.json()["changed"] is False
+    refused = put(client, kind, "R-2", {**body, "phones_e164": ["+989121234567"]})
+    assert refused.status_code == 422
+
+
 def test_the_list_pages_by_id_with_after_and_next(client: TestClient) -> None:
     for number in (5, 1, 4, 2, 3):
         put(client, "customers", f"C-{number:02d}", sample("customers", name=f"مشتری {number}"))

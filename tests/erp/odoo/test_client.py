@@ -156,6 +156,11 @@ def test_a_timeout_is_transient() -> None:
         )
 
 
+def test_a_login_refused_once_at_the_connection_is_tried_again_in_place() -> None:
+    with recorded("errors.json", "connection_refused_once") as odoo:
+        assert odoo.client.authenticate() == 7
+
+
 def test_a_refused_connection_is_transient() -> None:
     with (
         recorded("errors.json", "connection_refused") as odoo,

@@ -153,6 +153,54 @@ def test_timeout_is_transient() -> None:
         client.login()
 
 
+def test_a_login_refused_at_the_connection_is_tried_again_in_place() -> None:
+    seen: list[dict[str, Any]] = []
+    tries = {"login": 0}
+    answers = login_answers()
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append(body)
+        if body["method"] == "common.db.login":
+            tries["login"] += 1
+            if tries["login"] == 1:
+                raise httpx.ConnectError("connection refused", request=request)
+            if tries["login"] == 2:
+                return httpx.Response(502)
+        return answers[body["method"]](body)
+
+    client = make_client(httpx.MockTransport(flaky))
+    client.login()
+    assert tries["login"] == 3
+    assert client.context == {"company": 1, "language": "en"}
+
+
+@pytest.mark.parametrize(
+    ("failure", "message"),
+    [
+        (lambda request: (_ for _ in ()).throw(httpx.ReadTimeout("slow", request=request)),
+         "in time"),
+        (lambda request: httpx.Response(503, headers={"Retry-After": "30"}), "503"),
+        (lambda request: httpx.Response(502), "502"),
+    ],
+    ids=["timeout-once", "long-retry-after-once", "gives-up-after-three"],
+)  # fmt: skip
+def test_a_login_that_keeps_failing_is_left_to_the_jobs_retry(
+    failure: Callable[[httpx.Request], httpx.Response], message: str
+) -> None:
+    calls: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(json.loads(request.content)["method"])
+        return failure(request)
+
+    client = make_client(httpx.MockTransport(handle))
+    with pytest.raises(TransientError, match=message):
+        client.login()
+    expected = 3 if message == "502" else 1
+    assert calls == ["common.db.login"] * expected
+
+
 def test_user_error_is_permanent_with_trytons_message() -> None:
     error = {"id": 1, "error": ["UserError", ['The value for field "Name" is required.', "", None]]}
     answers = login_answers(

@@ -9,6 +9,9 @@ pro-forma (a late retry of an older invoice state not undoing a newer one), faul
 (Tryton down, slow, refusing), and the plugin contract.
 """
 
+# Longer than 600 lines: one trytond is started per module (several seconds), so the
+# finance flows that share it live in one file.
+
 from __future__ import annotations
 
 import socket

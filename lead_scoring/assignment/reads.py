@@ -1,0 +1,257 @@
+"""What assignment reads: agents and who is away, a lead, its assignment and history, matches.
+
+:class:`AssignmentReads` holds the service's state (engine, rules, calendar, clock,
+the plugin host and the runtime's subscribers) and its reads; the decision
+(:mod:`.choice`), the writes (:mod:`.writes`) and the measures (:mod:`.measures`) build
+on it, one layer each, and :class:`~lead_scoring.assignment.service.AssignmentService`
+is the whole.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    or_,
+    select,
+)
+from sqlalchemy.sql import Executable
+
+from core.db.engine import reading, upsert
+from core.db.records import CustomerRow
+from core.db.types import utcnow
+from core.kinds import KINDS_BY_TYPE
+from core.locale import normalize_digits, normalize_phone
+from core.plugins import PluginHost
+from core.records import Dispatch, RecordAccess, Subscribers
+from core.schemas.parties import Agent
+from core.store import StoredRecord, get_record
+from lead_scoring.assignment.outcomes import (
+    UnknownRecord,
+)
+from lead_scoring.assignment.rules import (
+    AssignmentRules,
+    default_assignment_rules,
+    load_assignment_rules,
+)
+from lead_scoring.assignment.statements import (
+    _SELECT_AGENTS,
+    _SELECT_CURRENT,
+    _SELECT_DUPLICATE,
+    _SELECT_ROOT,
+    RULES_ENV,
+    Clock,
+)
+from lead_scoring.assignment.tables import (
+    AgentAway,
+    AssignmentHistory,
+    LeadAssignment,
+    RotationPool,
+)
+
+
+def rules_from_environment() -> AssignmentRules:
+    """The rules file named by ``CRM_SYNC_ASSIGNMENT_RULES``, or the bundled rules."""
+    path = os.environ.get(RULES_ENV)
+    return load_assignment_rules(path) if path else default_assignment_rules()
+
+
+def _phones(values: Iterable[str]) -> list[str]:
+    found = []
+    for value in values:
+        try:
+            found.append(normalize_phone(value))
+        except ValueError:
+            continue
+    return found
+
+
+class AssignmentReads:
+    """The service's state and its reads (see the module docstring)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        rules: AssignmentRules,
+        *,
+        host: PluginHost | None = None,
+        subscribers: Subscribers | None = None,
+        dispatch: Dispatch | None = None,
+        clock: Clock = utcnow,
+        source: str = "assignment",
+        origin: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.rules = rules
+        self.calendar = rules.calendar.build()
+        self.host = host
+        self.subscribers: Subscribers = subscribers or (lambda _type: [])
+        self.dispatch: Dispatch = dispatch or (lambda _plugin, _refs: None)
+        self.clock = clock
+        self.source = source
+        self.origin = origin or source
+        self.records = RecordAccess(engine, self.origin, self.subscribers, self.dispatch)
+        self._random = random.Random()
+        self._agent_cache: dict[tuple[str, str], Agent] = {}
+        self._dialect_statements: dict[str, Executable] = {}
+
+    # -- reading ----------------------------------------------------------------
+
+    def agents(self) -> dict[str, Agent]:
+        """Every agent, active or not, by id."""
+        with reading(self.engine) as connection:
+            return self._agents_and_away(connection, self.clock())[0]
+
+    def _agents_and_away(
+        self, connection: Connection, now: datetime
+    ) -> tuple[dict[str, Agent], set[str]]:
+        """Every agent by id and those away at ``now``, in one statement.
+
+        A document is validated once per digest: agents rarely change, and validating
+        every agent for every lead would cost more than the query.
+        """
+        agents: dict[str, Agent] = {}
+        away: set[str] = set()
+        cache = self._agent_cache
+        for row in connection.execute(_SELECT_AGENTS):
+            key = (row.id, row.digest)
+            agent = cache.get(key)
+            if agent is None:
+                if len(cache) > 10_000:
+                    cache.clear()
+                agent = cache[key] = Agent.model_validate(row.data)
+            agents[row.id] = agent
+            if row.away_id is not None and (row.until is None or row.until > now):
+                away.add(row.id)
+        return agents, away
+
+    def _statement(self, name: str) -> Executable:
+        """A dialect-specific upsert of the hot path, built once per service."""
+        found = self._dialect_statements.get(name)
+        if found is not None:
+            return found
+        if name == "bump":
+            built: Executable = (
+                upsert(self.engine, RotationPool)
+                .values(pool=bindparam("p_pool"), turn=1)
+                .on_conflict_do_update(
+                    index_elements=[RotationPool.pool], set_={"turn": RotationPool.turn + 1}
+                )
+                .returning(RotationPool.turn)
+            )
+        else:
+            built = (
+                upsert(self.engine, LeadAssignment)
+                .on_conflict_do_nothing(index_elements=[LeadAssignment.lead_id])
+                .returning(LeadAssignment.lead_id)
+            )
+        self._dialect_statements[name] = built
+        return built
+
+    def away(self, now: datetime) -> set[str]:
+        """Agents away at ``now``."""
+        statement = select(AgentAway.agent_id).where(
+            or_(AgentAway.until.is_(None), AgentAway.until > now)
+        )
+        with reading(self.engine) as connection:
+            return set(connection.execute(statement).scalars())
+
+    def current(self, lead_id: str, connection: Connection | None = None) -> Any:
+        """The current assignment row of a lead, or None."""
+        params = {"lead_id": lead_id}
+        if connection is not None:
+            return connection.execute(_SELECT_CURRENT, params).first()
+        with reading(self.engine) as own:
+            return own.execute(_SELECT_CURRENT, params).first()
+
+    def history(self, subject_type: str, subject_id: str) -> list[dict[str, Any]]:
+        """Every owner change (and snooze) of a lead or task, oldest first."""
+        table = AssignmentHistory.__table__
+        statement = (
+            select(table)
+            .where(table.c.subject_type == subject_type, table.c.subject_id == subject_id)
+            .order_by(table.c.id)
+        )
+        with reading(self.engine) as connection:
+            rows = connection.execute(statement).all()
+        return [
+            {
+                "id": row.id,
+                "action": row.action,
+                "from_agent": row.from_agent,
+                "to_agent": row.to_agent,
+                "by": row.by,
+                "why": row.why,
+                "rule": row.rule,
+                "turn": row.turn,
+                "at": row.at,
+                "details": row.details,
+            }
+            for row in rows
+        ]
+
+    # -- assignment ----------------------------------------------------------------
+
+    def lead_record(self, lead_id: str) -> StoredRecord:
+        """The stored lead; UnknownRecord if there is none."""
+        stored = get_record(self.engine, KINDS_BY_TYPE["lead"], lead_id)
+        if stored is None:
+            raise UnknownRecord(f"there is no lead with id {lead_id!r}")
+        return stored
+
+    # -- matching ------------------------------------------------------------------
+
+    def _duplicate_of(self, connection: Connection, lead_id: str, lead: dict[str, Any]) -> Any:
+        """``duplicate_of`` on an open connection: one statement (two for a linked one)."""
+        phones = _phones(lead.get("phones", []))
+        emails = [email.strip().lower() for email in lead.get("emails", [])]
+        if not phones and not emails:
+            return None
+        params = {"lead_id": lead_id, "phones": phones, "emails": emails}
+        row = connection.execute(_SELECT_DUPLICATE, params).first()
+        if row is not None and row.linked_to is not None:
+            root = connection.execute(_SELECT_ROOT, {"root": row.linked_to}).first()
+            return root or row
+        return row
+
+    def _sticky_owner(
+        self,
+        connection: Connection,
+        lead: dict[str, Any],
+        agents: dict[str, Agent],
+        national_id: str | None,
+    ) -> tuple[str, str] | None:
+        """``sticky_owner`` on an open connection."""
+        phones = set(_phones(lead.get("phones", [])))
+        emails = {email.strip().lower() for email in lead.get("emails", [])}
+        nid = normalize_digits(national_id.strip()) if national_id else None
+        tokens = [*phones, *emails, *([nid] if nid else [])]
+        if not tokens:
+            return None
+        conditions = [CustomerRow.search.contains(token) for token in tokens]
+        if nid:
+            conditions.append(CustomerRow.national_id == nid)
+        statement = (
+            select(CustomerRow.id, CustomerRow.data, CustomerRow.owner_id)
+            .where(CustomerRow.owner_id.is_not(None), or_(*conditions))
+            .order_by(CustomerRow.updated_at.desc())
+        )
+        rows = connection.execute(statement).all()
+        for row in rows:
+            data = row.data
+            same = (
+                bool(phones & set(_phones(data.get("phones", []))))
+                or bool(emails & {e.strip().lower() for e in data.get("emails", [])})
+                or (nid is not None and normalize_digits(data.get("national_id") or "") == nid)
+            )
+            owner = agents.get(row.owner_id)
+            if same and owner is not None and owner.active:
+                return row.owner_id, row.id
+        return None

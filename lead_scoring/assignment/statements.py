@@ -1,0 +1,160 @@
+"""Constants and the prebuilt statements of lead assignment.
+
+The hot path (``assign`` inside the scoring job) binds parameters to statements built
+once here: building a SQLAlchemy statement costs more CPU than running it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import (
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
+
+from core.db.records import AgentRow, InteractionRow, LeadRow
+from lead_scoring.assignment.tables import (
+    TIMER_CANCELLED,
+    TIMER_PENDING,
+    AgentAway,
+    AssignmentHistory,
+    LeadAssignment,
+    RotationCount,
+    Timer,
+)
+
+#: Clock: returns the current time, aware, in UTC. Tests pass a controllable one.
+Clock = Callable[[], datetime]
+#: Lead statuses that count as open (for capacity and duplicates).
+OPEN_STATUSES = ("new", "contacted", "qualified")
+#: Timer kinds of the first response (cancelled by the first outbound contact).
+FIRST_RESPONSE_TIMERS = ("first_response", "escalation")
+#: Time zone of an agent the agents table does not know (a team lead kept elsewhere).
+DEFAULT_TIME_ZONE = "Asia/Tehran"
+#: Environment variable naming the rules file (the bundled one when unset).
+RULES_ENV = "CRM_SYNC_ASSIGNMENT_RULES"
+#: Event type per history action.
+EVENT_TYPES = {
+    "rotation": "assigned",
+    "sticky": "assigned",
+    "plugin": "assigned",
+    "adopted": "assigned",
+    "linked": "duplicate_linked",
+    "manual": "reassigned",
+    "escalation": "escalated",
+    "task_created": "assigned",
+    "snoozed": "snoozed",
+}
+#: Actions that use a rotation turn and count toward the daily quota.
+QUOTA_ACTIONS = ("rotation", "escalation")
+
+
+_ASSIGNMENTS = LeadAssignment.__table__
+_HISTORY = AssignmentHistory.__table__
+
+# Statements of the hot path, built once (see the module docstring).
+_SELECT_LEAD = select(
+    LeadRow.id, LeadRow.version, LeadRow.data, LeadRow.created_at, LeadRow.updated_at
+).where(LeadRow.id == bindparam("lead_id"))
+_SELECT_CURRENT = select(_ASSIGNMENTS).where(_ASSIGNMENTS.c.lead_id == bindparam("lead_id"))
+_SELECT_UNAPPLIED = select(_HISTORY.c.id).where(
+    _HISTORY.c.subject_type == "lead",
+    _HISTORY.c.subject_id == bindparam("lead_id"),
+    _HISTORY.c.applied.is_(False),
+)
+_SELECT_AGENTS = select(
+    AgentRow.id,
+    AgentRow.digest,
+    AgentRow.data,
+    AgentAway.agent_id.label("away_id"),
+    AgentAway.until,
+).outerjoin(AgentAway, AgentAway.agent_id == AgentRow.id)
+_SELECT_DUPLICATE = (
+    select(_ASSIGNMENTS)
+    .join_from(_ASSIGNMENTS, LeadRow, LeadRow.id == _ASSIGNMENTS.c.lead_id)
+    .where(
+        LeadRow.id != bindparam("lead_id"),
+        LeadRow.status.in_(OPEN_STATUSES),
+        or_(
+            LeadRow.phone_e164.in_(bindparam("phones", expanding=True)),
+            LeadRow.email.in_(bindparam("emails", expanding=True)),
+        ),
+        _ASSIGNMENTS.c.owner_id.is_not(None),
+    )
+    .order_by(_ASSIGNMENTS.c.first_assigned_at, _ASSIGNMENTS.c.lead_id)
+    .limit(1)
+)
+_SELECT_ROOT = select(_ASSIGNMENTS).where(_ASSIGNMENTS.c.lead_id == bindparam("root"))
+_QUOTA_WHERE = (
+    _HISTORY.c.subject_type == "lead",
+    _HISTORY.c.to_agent.in_(bindparam("quota_agents", expanding=True)),
+    _HISTORY.c.action.in_(QUOTA_ACTIONS),
+    _HISTORY.c.at >= bindparam("since"),
+)
+#: Open leads per owner and rotation turns since one day start, in one statement.
+_SELECT_CAPACITY = union_all(
+    select(
+        literal_column("'open'").label("what"),
+        LeadRow.owner_id.label("agent"),
+        func.count().label("n"),
+    )
+    .where(
+        LeadRow.owner_id.in_(bindparam("open_agents", expanding=True)),
+        LeadRow.status.in_(OPEN_STATUSES),
+    )
+    .group_by(LeadRow.owner_id),
+    select(literal_column("'today'"), _HISTORY.c.to_agent, func.count())
+    .where(*_QUOTA_WHERE)
+    .group_by(_HISTORY.c.to_agent),
+)
+#: Turns with their times, when the candidates' days start at different instants.
+_SELECT_TURN_TIMES = select(_HISTORY.c.to_agent, _HISTORY.c.at).where(*_QUOTA_WHERE)
+_SELECT_TURNS = select(RotationCount.agent_id, RotationCount.turns).where(
+    RotationCount.pool == bindparam("pool"),
+    RotationCount.agent_id.in_(bindparam("agents", expanding=True)),
+)
+_ADD_TURN = (
+    update(RotationCount)
+    .where(RotationCount.pool == bindparam("p_pool"), RotationCount.agent_id == bindparam("agent"))
+    .values(turns=RotationCount.turns + 1)
+)
+_CANCEL_FIRST_RESPONSE = (
+    update(Timer)
+    .where(
+        Timer.subject_type == "lead",
+        Timer.subject_id == bindparam("lead_id"),
+        Timer.kind.in_(FIRST_RESPONSE_TIMERS),
+        Timer.state == TIMER_PENDING,
+    )
+    .values(state=TIMER_CANCELLED)
+)
+_TIMER_COLUMNS = ("kind", "subject_type", "subject_id", "due_at", "state", "attempts", "created_at")
+_INSERT_TIMER = (
+    insert(Timer).values({name: bindparam(name) for name in _TIMER_COLUMNS}).returning(Timer.id)
+)
+_INSERT_DECIDED_TIMER = (
+    insert(Timer)
+    .values({name: bindparam(name) for name in (*_TIMER_COLUMNS, "decision")})
+    .returning(Timer.id)
+)
+_INSERT_HISTORY = insert(AssignmentHistory).returning(AssignmentHistory.id)
+#: The lead's earliest outbound interaction: when its first response was given.
+_FIRST_OUTBOUND = select(func.min(InteractionRow.occurred_at)).where(
+    InteractionRow.lead_id == bindparam("lead_id"),
+    InteractionRow.data["direction"].as_string() == "outbound",
+)
+_MARK_APPLIED = (
+    update(AssignmentHistory)
+    .where(AssignmentHistory.id == bindparam("p_history_id"))
+    .values(applied=True)
+)
+#: Tries at writing the owner inside the decision's transaction before giving up.
+OWNER_WRITE_RETRIES = 5
