@@ -1,4 +1,4 @@
-"""The ``crm-sync`` command line: serve, worker, db, plugins, queues, dead, audit and resync."""
+"""The ``crm-sync`` command line: serve, worker, db, plugins, queues, dead, resync, receiver..."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from core import receiver_command
 from core.admin import cli as admin_cli
 from core.db.engine import create_db_engine
 from core.db.migrate import SchemaOutOfDate, check_schema, current_revision, head_revision, upgrade
@@ -36,6 +37,7 @@ app.add_typer(admin_cli.dead_app, name="dead")
 app.add_typer(admin_cli.queues_app, name="queues")
 app.add_typer(admin_cli.audit_app, name="audit")
 app.add_typer(inbox_app, name="inbox")
+app.command("receiver")(receiver_command.receiver)
 console = Console()
 errors = Console(stderr=True)
 
