@@ -189,6 +189,7 @@ class _StatusFault:
     status: int
     remaining: int | None
     retry_after: int | None
+    reason: str = "injected fault"
 
 
 @dataclass
@@ -314,11 +315,17 @@ class _State:
         with self.lock:
             self._clear_faults()
 
-    def fail(self, status: int, count: int | None, retry_after: int | None = None) -> None:
+    def fail(
+        self,
+        status: int,
+        count: int | None,
+        retry_after: int | None = None,
+        reason: str | None = None,
+    ) -> None:
         if not 100 <= status <= 599:
             raise ValueError(f"status must be an HTTP status code, not {status}")
         with self.lock:
-            self.status_fault = _StatusFault(status, count, retry_after)
+            self.status_fault = _StatusFault(status, count, retry_after, reason or "injected fault")
 
     def delay(self, seconds: float, count: int | None) -> None:
         with self.lock:
@@ -345,6 +352,7 @@ class _State:
                     int(command["status"]),
                     _optional_int(command.get("count")),
                     _optional_int(command.get("retry_after")),
+                    command.get("reason") and str(command["reason"]),
                 )
             elif action == "throttle":
                 self.fail(429, _optional_int(command.get("count")), int(command["retry_after"]))
@@ -594,7 +602,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             state.record_attempt(attempt(fault.status, False), [])
             retry = [] if fault.retry_after is None else [("Retry-After", str(fault.retry_after))]
-            self._answer(fault.status, {"error": "injected fault"}, retry)
+            self._answer(fault.status, {"error": fault.reason}, retry)
             return
         signed = False
         if state.webhook is not None:
@@ -765,12 +773,19 @@ class Receiver:
         with state.changed:
             return state.changed.wait_for(lambda: state.held > 0, timeout)
 
-    def fail(self, status: int, count: int | None = None, retry_after: int | None = None) -> None:
+    def fail(
+        self,
+        status: int,
+        count: int | None = None,
+        retry_after: int | None = None,
+        reason: str | None = None,
+    ) -> None:
         """Answer ``status`` to the next ``count`` requests (None: until ``clear_faults``).
 
-        With ``retry_after`` the answers carry ``Retry-After: retry_after`` (seconds).
+        With ``retry_after`` the answers carry ``Retry-After: retry_after`` (seconds); the
+        body is ``{"error": reason}`` (``"injected fault"`` by default).
         """
-        self._state.fail(status, count, retry_after)
+        self._state.fail(status, count, retry_after, reason)
 
     def stall(self, seconds: float, count: int | None = None) -> None:
         """Answer the next ``count`` requests only after ``seconds``: past a client's timeout."""
@@ -870,13 +885,20 @@ class RemoteReceiver:
         """Wait until a request is being held by ``hold``; False when none arrived in time."""
         return _wait(lambda: self.counters.held > 0, timeout)
 
-    def fail(self, status: int, count: int | None = None, retry_after: int | None = None) -> None:
+    def fail(
+        self,
+        status: int,
+        count: int | None = None,
+        retry_after: int | None = None,
+        reason: str | None = None,
+    ) -> None:
         """Answer ``status`` to the next ``count`` requests (None: until ``clear_faults``).
 
-        With ``retry_after`` the answers carry ``Retry-After: retry_after`` (seconds).
+        With ``retry_after`` the answers carry ``Retry-After: retry_after`` (seconds); the
+        body is ``{"error": reason}`` (``"injected fault"`` by default).
         """
-        command = {"action": "fail", "status": status, "count": count, "retry_after": retry_after}
-        self._post(CONTROL_PATH, command)
+        command = {"action": "fail", "status": status, "count": count}
+        self._post(CONTROL_PATH, {**command, "retry_after": retry_after, "reason": reason})
 
     def stall(self, seconds: float, count: int | None = None) -> None:
         """Answer the next ``count`` requests only after ``seconds``: past a client's timeout."""
