@@ -23,6 +23,7 @@ from core.db.engine import create_db_engine
 from core.db.migrate import SchemaOutOfDate, check_schema, current_revision, head_revision, upgrade
 from core.errors import ConfigurationError
 from core.kinds import kind_by_type
+from core.scaffold.command import plugin_app
 from core.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -38,12 +39,13 @@ app.add_typer(admin_cli.queues_app, name="queues")
 app.add_typer(admin_cli.audit_app, name="audit")
 app.add_typer(inbox_app, name="inbox")
 app.command("receiver")(receiver_command.receiver)
+app.add_typer(plugin_app, name="plugin")
 console = Console()
 errors = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
