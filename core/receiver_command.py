@@ -79,14 +79,22 @@ def describe(attempt: Attempt, stored: list[Delivery]) -> list[str]:
 
 def receiver(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on (0 picks a free one)")] = 9000,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="port to listen on (0 picks a free one)")
+    ] = 9000,
     env_file: Annotated[
         Path | None,
         typer.Option(help="where to write the finance plugin's settings [data_dir/receiver.env]"),
     ] = None,
 ) -> None:
     """Receive signed documents on this machine, print and acknowledge each one."""
-    path = env_file or load_settings().data_dir / ENV_FILE
+    if env_file is None:
+        try:
+            env_file = load_settings().data_dir / ENV_FILE
+        except Exception as error:
+            typer.echo(f"error: invalid settings: {' '.join(str(error).split())}", err=True)
+            raise typer.Exit(2) from None
+    path = env_file
     secret = read_secret(path) or "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     lock = threading.Lock()
 

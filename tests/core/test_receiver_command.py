@@ -88,3 +88,26 @@ def test_each_answer_is_printed(status: int, stored: bool, expected: str) -> Non
 
     assert lines[0].endswith(expected)
     assert lines[1:] == (['    {"name": "علی"}'] if stored else [])
+
+
+def test_bad_settings_or_a_port_out_of_range_are_one_clear_error(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_SYNC_")}
+    bad_config = subprocess.run(
+        [sys.executable, "-m", "core", "receiver"],
+        env={**env, "CRM_SYNC_CONFIG": str(tmp_path / "missing.toml")},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    out_of_range = subprocess.run(
+        [sys.executable, "-m", "core", "receiver", "--port", "70000"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert bad_config.returncode == 2
+    assert bad_config.stderr.strip() == (
+        f"error: invalid settings: CRM_SYNC_CONFIG names {tmp_path / 'missing.toml'}, "
+        "which does not exist"
+    )
+    assert out_of_range.returncode == 2 and "65535" in out_of_range.stderr
+    assert "Traceback" not in bad_config.stderr + out_of_range.stderr
