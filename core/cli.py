@@ -1,4 +1,4 @@
-"""The ``crm-sync`` command line: serve, worker, db, plugins, queues, dead, audit and resync."""
+"""The ``crm-sync`` command line: serve, worker, db, plugins, queues, dead, resync, receiver..."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import cli_startup as startup
+from core import receiver_command
 from core.admin import cli as admin_cli
 from core.cli_startup import (  # the helpers every command starts with
     _cannot_open,
@@ -30,6 +31,7 @@ from core.db.engine import create_db_engine
 from core.db.migrate import SchemaOutOfDate, check_schema, current_revision, head_revision
 from core.errors import ConfigurationError
 from core.kinds import kind_by_type, kind_named
+from core.scaffold.command import plugin_app
 from core.settings import Settings
 
 app = typer.Typer(
@@ -44,6 +46,8 @@ app.add_typer(admin_cli.dead_app, name="dead")
 app.add_typer(admin_cli.queues_app, name="queues")
 app.add_typer(admin_cli.audit_app, name="audit")
 app.add_typer(inbox_app, name="inbox")
+app.command("receiver")(receiver_command.receiver)
+app.add_typer(plugin_app, name="plugin")
 
 
 @app.callback()

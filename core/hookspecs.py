@@ -5,7 +5,8 @@ Plugins are found through the entry-point group ``crm_sync.plugins``. Hooks mark
 whose queue the job belongs to), so ``firstresult=True`` there only means "this
 plugin's answer"; broadcast hooks are called on every enabled plugin and their results
 collected in a list. ``docs/plugins.md`` documents each hook; a test fails when a hook
-or an argument is missing from that guide.
+or an argument is missing from that guide. Each specification's body only raises
+``NotImplementedError``: pluggy never calls it, and ``mypy --strict`` accepts it as is.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def crm_sync_settings_model() -> type[PluginSettings]:
     loads; a validation error stops start-up with a message naming the plugin and the
     field. Secrets should be ``SecretStr``. Called on one plugin; stops at its answer.
     """
+    raise NotImplementedError
 
 
 @hookspec(firstresult=True)
@@ -61,6 +63,7 @@ def crm_sync_describe(context: PluginContext) -> PluginDescription:
     configured: the plugin then stays installed but idle and nothing is queued for it.
     Called on one plugin; stops at its answer.
     """
+    raise NotImplementedError
 
 
 # ---------------------------------------------------------------------------
@@ -77,6 +80,7 @@ def crm_sync_map_record(context: PluginContext, record: SyncRecord) -> dict[str,
     ``core.errors.MappingError`` when the record cannot be represented in the target:
     the delivery goes to the dead list with that reason. Called on one plugin.
     """
+    raise NotImplementedError
 
 
 @hookspec(firstresult=True)
@@ -89,6 +93,7 @@ def crm_sync_push(context: PluginContext, documents: list[OutboundDocument]) -> 
     ``error`` set when only some documents failed. A returned ``external_id`` is stored
     on the record's binding. Called on one plugin; stops at its answer.
     """
+    raise NotImplementedError
 
 
 # ---------------------------------------------------------------------------
@@ -109,6 +114,7 @@ def crm_sync_parse_webhook(
     core stores them deduplicated by ``event_id`` and applies them through
     ``crm_sync_apply_inbound``. Only called when ``accepts_webhooks`` is set.
     """
+    raise NotImplementedError
 
 
 @hookspec(firstresult=True)
@@ -120,6 +126,7 @@ def crm_sync_poll(context: PluginContext, cursor: str | None) -> PollResult:
     transaction, so a restart resumes where the last poll ended and an event seen twice
     (same ``event_id``) is applied once. Set ``more`` to poll again at once.
     """
+    raise NotImplementedError
 
 
 @hookspec(firstresult=True)
@@ -130,6 +137,7 @@ def crm_sync_apply_inbound(context: PluginContext, event: InboundEvent) -> None:
     do not know, a malformed payload): it is kept as a failed inbound event with the
     reason. Raise ``TransientError`` to be called again later.
     """
+    raise NotImplementedError
 
 
 # ---------------------------------------------------------------------------
@@ -152,6 +160,7 @@ def crm_sync_scoring_signals(
     you know nothing of; keep it fast (it runs inside the scoring job) and do not
     write records here. An exception is logged and adds nothing for that lead.
     """
+    raise NotImplementedError
 
 
 # ---------------------------------------------------------------------------
@@ -173,6 +182,7 @@ def crm_sync_assign_lead(
     the first answer, because one lead has one owner. Duplicates of an open lead are
     linked before this hook is asked, so it never sees them.
     """
+    raise NotImplementedError
 
 
 # ---------------------------------------------------------------------------
@@ -189,6 +199,7 @@ def crm_sync_document_schemas(context: PluginContext) -> dict[str, dict[str, Any
     envelope. A type core already describes (every canonical kind) is replaced by the
     plugin's schema. Called on one plugin.
     """
+    raise NotImplementedError
 
 
 @hookspec(firstresult=True)
@@ -199,3 +210,4 @@ def crm_sync_health(context: PluginContext) -> HealthReport:
     HTTP client's timeout and never raise: report failures in ``HealthReport.detail``.
     Called on one plugin; stops at its answer.
     """
+    raise NotImplementedError

@@ -8,7 +8,10 @@ more objects by name. ``CRM_SYNC_DISABLED_PLUGINS`` blocks plugins by name and
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -58,6 +61,47 @@ class PluginInfo:
         return "active"
 
 
+def _disable_hint(plugin: str) -> str:
+    return (
+        f'disable it with disabled_plugins = ["{plugin}"] '
+        f"(or CRM_SYNC_DISABLED_PLUGINS={plugin}) to start without it"
+    )
+
+
+def _spec_signature(hook: str) -> str:
+    spec = getattr(hookspecs, hook, None)
+    if spec is None:
+        return hook
+    return f"{hook}({', '.join(inspect.signature(spec).parameters)})"
+
+
+def format_hook_error(plugin: str, error: pluggy.PluginValidationError) -> str:
+    """One line naming the plugin, the hook and what is wrong with it, and how to disable it.
+
+    pluggy reports a misspelt hook name (from ``check_pending``) and an argument the
+    specification does not have (from ``register``) over several lines.
+    """
+    text = str(error)
+    unknown = re.search(r"unknown hook '(\w+)'", text)
+    if unknown:
+        hook = unknown.group(1)
+        close = difflib.get_close_matches(hook, hook_names(), n=1)
+        guess = f" (did you mean {_spec_signature(close[0])}?)" if close else ""
+        return (
+            f"plugin {plugin!r} implements {hook}, which is not a crm-sync hook{guess}; "
+            + _disable_hint(plugin)
+        )
+    named = re.search(r"for hook '(\w+)'", text)
+    hook = named.group(1) if named else "a hook"
+    arguments = re.search(r"Argument\(s\) (\{[^}]*\})", text)
+    problem = (
+        f"takes {arguments.group(1)}, not in the specification {_spec_signature(hook)}"
+        if arguments
+        else " ".join(text.split())
+    )
+    return f"plugin {plugin!r}: its hook {hook} {problem}; " + _disable_hint(plugin)
+
+
 def format_validation_error(plugin: str, error: ValidationError) -> str:
     """Describe a settings validation error naming the plugin and each bad field."""
     problems = []
@@ -86,12 +130,17 @@ class PluginHost:
             self.pm.enable_tracing()
         for name in settings.disabled_plugins:
             self.pm.set_blocked(name)
+        self._versions: dict[str, str] = {}
         if load_entry_points:
-            self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+            self._load_entry_points()
         for name, plugin in (extra_plugins or {}).items():
             if not self.pm.is_blocked(name):
-                self.pm.register(plugin, name=name)
-        self.pm.check_pending()
+                self._register(name, plugin)
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as error:
+            name = self.pm.get_name(error.plugin) or repr(error.plugin)
+            raise ConfigurationError(format_hook_error(name, error)) from None
         self._callers: dict[tuple[str, str], Any] = {}
         self._contexts: dict[str, PluginContext] = {}
         self._descriptions: dict[str, PluginDescription] = {}
@@ -100,6 +149,34 @@ class PluginHost:
         self._configure_all()
 
     # -- loading ---------------------------------------------------------------
+
+    def _load_entry_points(self) -> None:
+        """Import and register every ``crm_sync.plugins`` entry point that is not disabled.
+
+        A plugin that fails to import stops start-up with one line naming it (and how to
+        disable it), not the import's traceback; a disabled one is never imported.
+        """
+        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            name = entry_point.name
+            if self.pm.is_blocked(name) or self.pm.has_plugin(name):
+                continue
+            try:
+                plugin = entry_point.load()
+            except Exception as error:
+                raise ConfigurationError(
+                    f"plugin {name!r} ({entry_point.value}) failed to import: "
+                    f"{type(error).__name__}: {' '.join(str(error).split())}; "
+                    + _disable_hint(name)
+                ) from None
+            self._register(name, plugin)
+            if entry_point.dist is not None:
+                self._versions[name] = entry_point.dist.version
+
+    def _register(self, name: str, plugin: object) -> None:
+        try:
+            self.pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as error:
+            raise ConfigurationError(format_hook_error(name, error)) from None
 
     def _configure_all(self) -> None:
         names = set(self.names())
@@ -181,14 +258,13 @@ class PluginHost:
 
     def installed(self) -> list[PluginInfo]:
         """Every installed plugin, enabled or not, with version and implemented hooks."""
-        versions = {plugin: dist.version for plugin, dist in self.pm.list_plugin_distinfo()}
         infos = []
         for name, plugin in self._registered():
             callers = self.pm.get_hookcallers(plugin) or []
             infos.append(
                 PluginInfo(
                     name=name,
-                    version=versions.get(plugin, "-"),
+                    version=self._versions.get(name, "-"),
                     enabled=True,
                     hooks=sorted(caller.name for caller in callers),
                     description=self._descriptions.get(name),

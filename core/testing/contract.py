@@ -4,7 +4,11 @@ Subclass ``PluginContract`` in a test module of the plugin, name the plugin and 
 ``target`` fixture describing a real, reachable target (and, if possible, one that is
 down). The inherited tests then drive the plugin through crm-sync's real sync engine on
 a throwaway SQLite database and check the sync contract: settings, idleness,
-subscriptions, mapping, one push per version, bindings, classified failures, health.
+subscriptions, mapping, one push per version, bindings, health, and, when the target is
+a loopback ``Receiver`` (``ContractTarget.receiver``), the failure contract: a 4xx is
+dead at once with the target's reason; 5xx, 408, 429 and timeouts are retried with the
+same idempotency key; ``Retry-After`` is honoured; a resync sends the same key again;
+every request carries JSON.
 
     from core.testing.contract import ContractTarget, PluginContract
 
@@ -16,22 +20,29 @@ subscriptions, mapping, one push per version, bindings, classified failures, hea
             return ContractTarget(
                 settings={"url": receiver.url, "secret": webhook_secret},
                 received=receiver.versions,
+                receiver=receiver,
             )
+
+The runtimes are built from the settings given here only: the developer's own
+``CRM_SYNC_*`` variables and ``CRM_SYNC_CONFIG`` are ignored. ``write``, ``sync``,
+``retry_now``, ``drain`` and ``state`` are public, for a plugin's own failure tests.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from sqlalchemy import func, select
 from standardwebhooks import Webhook
 
@@ -43,9 +54,11 @@ from core.plugin_types import HealthReport, PluginSettings, SyncRecord
 from core.plugins import ENTRY_POINT_GROUP
 from core.settings import Settings
 from core.store import get_record, sync_rows, write_record
+from core.sync.admin import resync
 from core.sync.runtime import SyncRuntime
 from core.testing.fixtures import migrated_runtime
 from core.testing.hostile import assert_all_refused, hostile_bodies
+from core.testing.receiver import Attempt, Receiver, RemoteReceiver
 from core.testing.samples import SAMPLES
 
 with warnings.catch_warnings():
@@ -63,13 +76,42 @@ class ContractTarget:
     stateful target may return just its current version); ``unreachable_settings``, if
     given, configure the plugin for a target that is down. A plugin that accepts
     webhooks gives ``webhook_body``, one document its webhook accepts: the hostile
-    bodies of core.testing.hostile are derived from it.
+    bodies of core.testing.hostile are derived from it. ``receiver`` is the loopback
+    receiver ``settings`` send to, when they do: the failure tests make it fail, stall
+    and throttle (a target that is not one skips them).
     """
 
     settings: dict[str, Any]
     received: Callable[[str, str], list[int]]
     unreachable_settings: dict[str, Any] | None = None
     webhook_body: dict[str, Any] | None = None
+    receiver: Receiver | RemoteReceiver | None = None
+
+
+class ContractSettings(Settings):
+    """Settings built only from what the contract passes: no environment, no config file.
+
+    A developer who configures the plugin through ``CRM_SYNC_*`` variables or
+    ``CRM_SYNC_CONFIG`` (as the guide says to) gets the same contract run as CI.
+    """
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the keyword arguments."""
+        return (init_settings,)
+
+
+#: 4xx answers a target gives for a document it will never take: dead at once.
+REFUSALS = (400, 404, 422)
+#: Answers that mean "later": retried, never dead on the first attempt.
+TRANSIENT = (500, 503, 408, 429)
 
 
 class PluginContract:
@@ -101,18 +143,21 @@ class PluginContract:
         return found
 
     @pytest.fixture
-    def make(
-        self, tmp_path: Path, plugin: object
-    ) -> Iterator[Callable[[dict[str, Any]], SyncRuntime]]:
-        """Build runtimes of only this plugin on a throwaway SQLite database."""
+    def make(self, tmp_path: Path, plugin: object) -> Iterator[Callable[..., SyncRuntime]]:
+        """Build runtimes of only this plugin on a throwaway SQLite database.
+
+        ``make(plugin_settings, **sync)``: keyword arguments override the ``[sync]``
+        settings (``push_timeout_seconds=1``...).
+        """
         built: list[SyncRuntime] = []
 
-        def build(plugin_settings: dict[str, Any]) -> SyncRuntime:
-            settings = Settings(
+        def build(plugin_settings: dict[str, Any], **sync: Any) -> SyncRuntime:
+            defaults = {"push_timeout_seconds": 5, "lease_seconds": 15, "max_attempts": 3}
+            settings = ContractSettings(
                 data_dir=tmp_path,
                 database_url=f"sqlite:///{tmp_path / f'contract-{len(built)}.db'}",
                 plugins={self.plugin_name: plugin_settings},
-                sync={"push_timeout_seconds": 5, "lease_seconds": 15, "max_attempts": 3},
+                sync={**defaults, **sync},
             )
             runtime = migrated_runtime(settings, {self.plugin_name: plugin})
             built.append(runtime)
@@ -122,9 +167,10 @@ class PluginContract:
         for runtime in built:
             runtime.close()
 
-    # -- helpers -----------------------------------------------------------------
+    # -- helpers, public for a plugin's own tests ------------------------------------
 
-    def _write(self, runtime: SyncRuntime, type_: str, record_id: str, body: dict[str, Any]) -> int:
+    def write(self, runtime: SyncRuntime, type_: str, record_id: str, body: dict[str, Any]) -> int:
+        """Store a record as the API would (queued for the subscribers); its new version."""
         kind = KINDS_BY_TYPE[type_]
         model = kind.schema.model_validate(body)
         subscribers = runtime.host.subscribers(type_)
@@ -132,23 +178,38 @@ class PluginContract:
             runtime.engine, kind, record_id, model, subscribers=subscribers
         ).record.version
 
-    def _drain(self, runtime: SyncRuntime) -> None:
+    def drain(self, runtime: SyncRuntime) -> None:
+        """Push whatever is due for this plugin until nothing more goes out."""
         for _ in range(50):
             if not runtime.sync.process(self.plugin_name, []).pushed:
                 return
 
-    def _state(self, runtime: SyncRuntime, type_: str, record_id: str) -> SyncState:
+    def state(self, runtime: SyncRuntime, type_: str, record_id: str) -> SyncState:
+        """The plugin's delivery row of one record: state, attempts, last error, due time."""
         [row] = [
             r for r in sync_rows(runtime.engine, type_, record_id) if r.plugin == self.plugin_name
         ]
         return row
 
-    def _sync_all(
+    def sync(self, runtime: SyncRuntime, type_: str, record_id: str) -> SyncState:
+        """One attempt at the record's delivery now, as a worker makes it; the row after."""
+        runtime.sync.process(self.plugin_name, [(type_, record_id)])
+        return self.state(runtime, type_, record_id)
+
+    def retry_now(self, runtime: SyncRuntime, type_: str, record_id: str) -> SyncState:
+        """The record's next attempt as if its retry time had come; the row after."""
+        due = self.state(runtime, type_, record_id).due_at
+        later = max(due, datetime.now(UTC)) + timedelta(milliseconds=1)
+        runtime.sync.process(self.plugin_name, [(type_, record_id)], now=later)
+        return self.state(runtime, type_, record_id)
+
+    def sync_all(
         self, runtime: SyncRuntime, records: list[tuple[str, str, dict[str, Any]]]
     ) -> None:
+        """Push each of ``records`` once, then whatever else is due."""
         for type_, record_id, _ in records:
             runtime.sync.process(self.plugin_name, [(type_, record_id)])
-        self._drain(runtime)
+        self.drain(runtime)
 
     # -- the contract --------------------------------------------------------------
 
@@ -188,7 +249,7 @@ class PluginContract:
         for type_, record_id, body in self.records(
             runtime.host.description(self.plugin_name).subscriptions
         ):
-            self._write(runtime, type_, record_id, body)
+            self.write(runtime, type_, record_id, body)
             stored = get_record(runtime.engine, KINDS_BY_TYPE[type_], record_id)
             assert stored is not None
             record = SyncRecord(type_, record_id, stored.version, stored.model(), stored.updated_at)
@@ -201,20 +262,20 @@ class PluginContract:
         runtime = make(target.settings)
         records = self.records(runtime.host.description(self.plugin_name).subscriptions)
         for type_, record_id, body in records:
-            assert self._write(runtime, type_, record_id, body) == 1
-        self._sync_all(runtime, records)
+            assert self.write(runtime, type_, record_id, body) == 1
+        self.sync_all(runtime, records)
         for type_, record_id, _ in records:
-            row = self._state(runtime, type_, record_id)
+            row = self.state(runtime, type_, record_id)
             assert (row.state, row.synced_version) == ("synced", 1), row.last_error
             assert target.received(type_, record_id)[-1:] == [1]
         before = {(t, i): list(target.received(t, i)) for t, i, _ in records}
-        self._sync_all(runtime, records)
+        self.sync_all(runtime, records)
         assert {(t, i): list(target.received(t, i)) for t, i, _ in records} == before
         type_, record_id, body = records[0]
         changed = self.changed(type_, body)
-        assert self._write(runtime, type_, record_id, changed) == 2
-        self._sync_all(runtime, records)
-        assert self._state(runtime, type_, record_id).synced_version == 2
+        assert self.write(runtime, type_, record_id, changed) == 2
+        self.sync_all(runtime, records)
+        assert self.state(runtime, type_, record_id).synced_version == 2
         assert target.received(type_, record_id)[-1] == 2
 
     def changed(self, type_: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -238,9 +299,9 @@ class PluginContract:
         type_, record_id, body = self.records(
             runtime.host.description(self.plugin_name).subscriptions
         )[0]
-        self._write(runtime, type_, record_id, body)
+        self.write(runtime, type_, record_id, body)
         runtime.sync.process(self.plugin_name, [(type_, record_id)])
-        row = self._state(runtime, type_, record_id)
+        row = self.state(runtime, type_, record_id)
         assert row.state == "failed" and row.attempts == 1 and row.last_error
 
     def test_health_check_answers(
@@ -251,6 +312,153 @@ class PluginContract:
         if target.unreachable_settings is not None:
             report = make(target.unreachable_settings).host.health(self.plugin_name)
             assert isinstance(report, HealthReport) and not report.ok
+
+    # -- the failure contract, against a programmable receiver ------------------------
+
+    def first_record(
+        self, runtime: SyncRuntime, target: ContractTarget
+    ) -> tuple[Receiver | RemoteReceiver, str, str]:
+        """The receiver and the first record (type, id), written; skips without a receiver."""
+        if target.receiver is None:
+            pytest.skip("the target is not a programmable receiver (ContractTarget.receiver)")
+        subscriptions = runtime.host.description(self.plugin_name).subscriptions
+        if not subscriptions:
+            pytest.skip("the plugin subscribes to nothing, so nothing is pushed")
+        type_, record_id, body = self.records(subscriptions)[0]
+        self.write(runtime, type_, record_id, body)
+        return target.receiver, type_, record_id
+
+    @pytest.mark.parametrize("status", REFUSALS)
+    def test_a_refusal_is_dead_at_once_with_the_reason(
+        self, status: int, make: Callable[..., SyncRuntime], target: ContractTarget
+    ) -> None:
+        """A 4xx (other than 408, 409, 425, 429) is dead after one attempt, the reason kept."""
+        runtime = make(target.settings)
+        receiver, type_, record_id = self.first_record(runtime, target)
+        reason = f"contract refusal {status}: the tax code is unknown"
+        receiver.fail(status, count=1, reason=reason)
+        row = self.sync(runtime, type_, record_id)
+        assert (row.state, row.attempts) == ("dead", 1), row.last_error
+        assert row.last_error and str(status) in row.last_error, row.last_error
+        assert "the tax code is unknown" in row.last_error, row.last_error
+        assert self.retry_now(runtime, type_, record_id).state == "dead"
+        assert len(receiver.attempts) == 1
+
+    @pytest.mark.parametrize("status", TRANSIENT)
+    def test_a_transient_answer_is_retried_with_the_same_key(
+        self, status: int, make: Callable[..., SyncRuntime], target: ContractTarget
+    ) -> None:
+        """5xx, 408 and 429 leave the delivery due again; the retry carries the same key."""
+        runtime = make(target.settings)
+        receiver, type_, record_id = self.first_record(runtime, target)
+        receiver.fail(status, count=1)
+        row = self.sync(runtime, type_, record_id)
+        assert (row.state, row.attempts) == ("failed", 1), row.last_error
+        assert row.last_error and row.last_attempt_at and row.due_at > row.last_attempt_at
+        row = self.retry_now(runtime, type_, record_id)
+        assert (row.state, row.synced_version) == ("synced", 1), row.last_error
+        assert target.received(type_, record_id) == [1]
+        failed, accepted = receiver.attempts
+        assert (failed.status, accepted.status) == (status, 200)
+        assert_same_keys(failed, accepted)
+
+    def test_a_timeout_is_retried_and_delivered_once(
+        self, make: Callable[..., SyncRuntime], target: ContractTarget
+    ) -> None:
+        """A target stalling past the push timeout is retried; the stalled copy is a duplicate."""
+        runtime = make(target.settings, push_timeout_seconds=1)
+        receiver, type_, record_id = self.first_record(runtime, target)
+        receiver.stall(2.5, count=1)
+        row = self.sync(runtime, type_, record_id)
+        assert (row.state, row.attempts) == ("failed", 1), row.last_error
+        row = self.retry_now(runtime, type_, record_id)
+        assert row.state == "synced", row.last_error
+        deadline = time.monotonic() + 10
+        while len(receiver.attempts) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the stalled request is answered (as a duplicate) after 2.5 s
+        assert target.received(type_, record_id) == [1]
+        attempts = receiver.attempts
+        assert len(attempts) == 2
+        assert_same_keys(*attempts)
+
+    def test_retry_after_is_honoured(
+        self, make: Callable[..., SyncRuntime], target: ContractTarget
+    ) -> None:
+        """A 429 or 503 with ``Retry-After: 120`` is not tried again for 120 seconds."""
+        runtime = make(target.settings)
+        receiver, type_, record_id = self.first_record(runtime, target)
+        for status in (429, 503):
+            receiver.fail(status, count=1, retry_after=120)
+            before = datetime.now(UTC)
+            row = (
+                self.sync(runtime, type_, record_id)
+                if status == 429
+                else self.retry_now(runtime, type_, record_id)
+            )
+            assert row.state == "failed", row.last_error
+            waited = (row.due_at - before).total_seconds()
+            assert waited >= 119, f"HTTP {status} with Retry-After: 120 retried after {waited} s"
+            self.sync(runtime, type_, record_id)
+            assert len(receiver.attempts) == (1 if status == 429 else 2)
+
+    def test_a_target_failing_every_time_ends_dead_after_max_attempts(
+        self, make: Callable[..., SyncRuntime], target: ContractTarget
+    ) -> None:
+        """Transient failures are retried up to ``sync.max_attempts`` (3 here), then dead."""
+        runtime = make(target.settings)
+        receiver, type_, record_id = self.first_record(runtime, target)
+        receiver.fail(503)
+        row = self.sync(runtime, type_, record_id)
+        for _ in range(2):
+            assert row.state == "failed", row.last_error
+            row = self.retry_now(runtime, type_, record_id)
+        assert (row.state, row.attempts) == ("dead", 3), row.last_error
+        assert row.last_error and "503" in row.last_error
+        assert_same_keys(*receiver.attempts)
+
+    def test_a_resync_sends_the_same_key_again(
+        self, make: Callable[..., SyncRuntime], target: ContractTarget
+    ) -> None:
+        """A resync pushes the stored version again under its key: the target can ignore it."""
+        runtime = make(target.settings)
+        receiver, type_, record_id = self.first_record(runtime, target)
+        assert self.sync(runtime, type_, record_id).state == "synced"
+        for _ in resync(runtime.engine, self.plugin_name, [KINDS_BY_TYPE[type_]]):
+            pass
+        row = self.sync(runtime, type_, record_id)
+        assert (row.state, row.synced_version) == ("synced", 1), row.last_error
+        first, again = receiver.attempts[0], receiver.attempts[-1]
+        assert len(receiver.attempts) >= 2
+        assert_same_keys(first, again)
+        assert target.received(type_, record_id) == [1]
+
+    def test_every_request_carries_json(
+        self, make: Callable[..., SyncRuntime], target: ContractTarget
+    ) -> None:
+        """Each push is a JSON body sent as ``application/json``."""
+        runtime = make(target.settings)
+        receiver, _, _ = self.first_record(runtime, target)
+        self.sync_all(
+            runtime, self.records(runtime.host.description(self.plugin_name).subscriptions)
+        )
+        attempts = receiver.attempts
+        assert attempts
+        for attempt in attempts:
+            assert attempt.is_json, f"{attempt.path}: the body is not JSON"
+            assert attempt.content_type.startswith("application/json"), attempt.content_type
+
+    def test_health_answers_while_the_target_fails(
+        self, make: Callable[..., SyncRuntime], target: ContractTarget
+    ) -> None:
+        """The health check returns a report, without raising, when the target answers 503."""
+        if target.receiver is None:
+            pytest.skip("the target is not a programmable receiver (ContractTarget.receiver)")
+        runtime = make(target.settings)
+        target.receiver.fail(503)
+        report = runtime.host.health(self.plugin_name)
+        assert isinstance(report, HealthReport)
+        if report.ok:
+            assert not target.receiver.attempts, "a health check that saw a 503 reported ok"
 
     # -- the webhook, if the plugin takes one -------------------------------------------
 
@@ -306,6 +514,13 @@ class PluginContract:
                 answer = webhook.post(case.body, forged)
                 assert answer.status_code == 401, f"{case.name}: {answer.status_code} {answer.text}"
         assert webhook.stored() == 0
+
+
+def assert_same_keys(*attempts: Attempt) -> None:
+    """Every attempt carried one and the same (non-empty) set of idempotency keys."""
+    keys = {attempt.keys for attempt in attempts}
+    assert all(attempt.keys for attempt in attempts), "a push carried no idempotency key"
+    assert len(keys) == 1, f"the idempotency keys changed between attempts: {sorted(keys)}"
 
 
 @dataclass

@@ -1,10 +1,16 @@
 """A real HTTP receiver on loopback that stands in for a finance or warehouse system.
 
-It verifies Standard Webhooks signatures, stores each document once per idempotency key,
+It verifies Standard Webhooks signatures (or, built without a secret, takes unsigned
+JSON as a plain JSON target would), stores each document once per idempotency key,
 answers single documents and batches (JSON arrays) the way a well-behaved target does,
-and can be told to misbehave (fail, throttle, stall, refuse ids, hold requests) so tests
-and integrators can watch crm-sync recover. It runs in a thread (``Receiver``), or as a
-separate process (``python -m core.testing.receiver``, driven by ``RemoteReceiver``).
+and can be told to misbehave (fail N times with a status and ``Retry-After``, throttle,
+stall past the client's timeout, refuse ids, hold requests) so tests and integrators can
+watch crm-sync recover. Every request is recorded as an ``Attempt`` with its status,
+idempotency keys and content type. It runs in a thread (``Receiver``), or as a separate
+process (``python -m core.testing.receiver``, driven by ``RemoteReceiver``).
+
+Over 600 lines because the thread receiver, its HTTP twin for other processes and the
+child-process runner share one set of records and faults and must change together.
 """
 
 # Longer than 600 lines: the receiver, its faults and its process mode are one tool,
@@ -92,12 +98,21 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One document request as it arrived, whatever the answer: tests read retry timing here."""
+    """One document request as it arrived, whatever the answer: tests read retry timing here.
+
+    ``keys`` are the idempotency keys it carried (the ``Idempotency-Key`` header, or each
+    document's ``idempotency_key`` in a batch), ``content_type`` its header, ``is_json``
+    whether the body parsed as JSON and ``signed`` whether a valid signature came with it.
+    """
 
     received_at: float
     path: str
     status: int
     ids: tuple[str, ...]
+    keys: tuple[str, ...] = ()
+    content_type: str = ""
+    is_json: bool = False
+    signed: bool = False
 
     def to_json(self) -> JSONObject:
         """Return this attempt as a JSON object."""
@@ -106,6 +121,10 @@ class Attempt:
             "path": self.path,
             "status": self.status,
             "ids": list(self.ids),
+            "keys": list(self.keys),
+            "content_type": self.content_type,
+            "is_json": self.is_json,
+            "signed": self.signed,
         }
 
     @classmethod
@@ -116,7 +135,16 @@ class Attempt:
             path=raw["path"],
             status=raw["status"],
             ids=tuple(raw["ids"]),
+            keys=tuple(raw.get("keys", ())),
+            content_type=raw.get("content_type", ""),
+            is_json=bool(raw.get("is_json", False)),
+            signed=bool(raw.get("signed", False)),
         )
+
+
+#: Called after each document request is answered, with its attempt and the documents
+#: it stored (none for a refusal or a duplicate): ``crm-sync receiver`` prints them.
+AttemptListener = Callable[[Attempt, list[Delivery]], None]
 
 
 @dataclass(frozen=True)
@@ -164,6 +192,7 @@ class _StatusFault:
     status: int
     remaining: int | None
     retry_after: int | None
+    reason: str = "injected fault"
 
 
 @dataclass
@@ -200,12 +229,36 @@ def _document_ids(payload: object) -> tuple[str, ...]:
     return tuple(str(item["id"]) for item in items if isinstance(item, dict) and "id" in item)
 
 
+def _document_keys(payload: object, header: str | None) -> tuple[str, ...]:
+    """The idempotency keys a request carried: the header, or each batch member's own."""
+    if isinstance(payload, list):
+        return tuple(
+            str(item["idempotency_key"])
+            for item in payload
+            if isinstance(item, dict) and item.get("idempotency_key")
+        )
+    return (header,) if header else ()
+
+
+def _loose_problem(document: object) -> str | None:
+    """Why ``document`` cannot be stored by a receiver that takes any JSON object."""
+    return None if isinstance(document, dict) else "a document must be a JSON object"
+
+
 class _State:
     """Everything a receiver records and every fault it is told to inject, behind one lock."""
 
-    def __init__(self, secret: str, external_id_prefix: str) -> None:
-        self.webhook = Webhook(secret)
+    def __init__(
+        self,
+        secret: str | None,
+        external_id_prefix: str,
+        envelope: bool = True,
+        listener: AttemptListener | None = None,
+    ) -> None:
+        self.webhook = Webhook(secret) if secret is not None else None
         self.external_id_prefix = external_id_prefix
+        self.problem = _document_problem if envelope else _loose_problem
+        self.listener = listener
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         self.released = threading.Event()
@@ -265,11 +318,17 @@ class _State:
         with self.lock:
             self._clear_faults()
 
-    def fail(self, status: int, count: int | None, retry_after: int | None = None) -> None:
+    def fail(
+        self,
+        status: int,
+        count: int | None,
+        retry_after: int | None = None,
+        reason: str | None = None,
+    ) -> None:
         if not 100 <= status <= 599:
             raise ValueError(f"status must be an HTTP status code, not {status}")
         with self.lock:
-            self.status_fault = _StatusFault(status, count, retry_after)
+            self.status_fault = _StatusFault(status, count, retry_after, reason or "injected fault")
 
     def delay(self, seconds: float, count: int | None) -> None:
         with self.lock:
@@ -292,7 +351,12 @@ class _State:
         action = command.get("action")
         try:
             if action == "fail":
-                self.fail(int(command["status"]), _optional_int(command.get("count")))
+                self.fail(
+                    int(command["status"]),
+                    _optional_int(command.get("count")),
+                    _optional_int(command.get("retry_after")),
+                    command.get("reason") and str(command["reason"]),
+                )
             elif action == "throttle":
                 self.fail(429, _optional_int(command.get("count")), int(command["retry_after"]))
             elif action == "delay":
@@ -344,39 +408,44 @@ class _State:
             self.faulted += 1
             return fault
 
-    def record_attempt(self, received_at: float, path: str, status: int, payload: object) -> None:
-        attempt = Attempt(received_at, path, status, _document_ids(payload))
+    def record_attempt(self, attempt: Attempt, stored: list[Delivery]) -> None:
         with self.lock:
             self.requests += 1
             self.attempts.append(attempt)
-            if status == 401:
+            if attempt.status == 401:
                 self.rejected += 1
+        if self.listener is not None:
+            self.listener(attempt, stored)
 
     def accept(
         self, document: object, key: object, path: str, webhook_id: str, received_at: float
-    ) -> tuple[int, JSONObject]:
-        """Store one document unless it is invalid, refused or a duplicate; return the answer."""
-        problem = _document_problem(document)
+    ) -> tuple[int, JSONObject, Delivery | None]:
+        """Store one document unless it is invalid, refused or a duplicate; return the answer.
+
+        The third member is the delivery stored now (None when nothing new was stored).
+        """
+        problem = self.problem(document)
         with self.lock:
             if problem is not None or not isinstance(document, dict):
                 self.unprocessable += 1
-                return 422, {"error": problem}
-            reason = self.reject_reasons.get(document["id"])
+                return 422, {"error": problem}, None
+            reason = self.reject_reasons.get(str(document.get("id", "")))
             if reason is not None:
                 self.unprocessable += 1
-                return 422, {"error": reason}
+                return 422, {"error": reason}, None
             if not isinstance(key, str) or not key:
-                return 400, {"error": "the document has no idempotency key"}
+                return 400, {"error": "the document has no idempotency key"}, None
             stored = self.by_key.get(key)
             if stored is not None:
                 self.duplicates += 1
-                return 200, {"external_id": stored.external_id}
+                return 200, {"external_id": stored.external_id}, None
+            version = document.get("version")
             delivery = Delivery(
-                type=document["type"],
-                id=document["id"],
-                version=document["version"],
+                type=str(document.get("type", "")),
+                id=str(document.get("id", "")),
+                version=version if isinstance(version, int) else 0,
                 idempotency_key=key,
-                external_id=f"{self.external_id_prefix}-{document['id']}",
+                external_id=f"{self.external_id_prefix}-{document.get('id', len(self.by_key))}",
                 received_at=received_at,
                 path=path,
                 webhook_id=webhook_id,
@@ -385,7 +454,7 @@ class _State:
             self.deliveries.append(delivery)
             self.by_key[key] = delivery
             self.changed.notify_all()
-            return 200, {"external_id": delivery.external_id}
+            return 200, {"external_id": delivery.external_id}, delivery
 
 
 def _optional_int(value: object) -> int | None:
@@ -518,35 +587,52 @@ class _Handler(BaseHTTPRequestHandler):
             parsed = True
         except ValueError:
             payload, parsed = None, False
+        header_key = self.headers.get("Idempotency-Key")
+
+        def attempt(status: int, signed: bool) -> Attempt:
+            return Attempt(
+                received_at,
+                path,
+                status,
+                _document_ids(payload),
+                _document_keys(payload, header_key),
+                self.headers.get("Content-Type", ""),
+                parsed,
+                signed,
+            )
+
         fault = state.take_status_fault()
         if fault is not None:
-            state.record_attempt(received_at, path, fault.status, payload)
+            state.record_attempt(attempt(fault.status, False), [])
             retry = [] if fault.retry_after is None else [("Retry-After", str(fault.retry_after))]
-            self._answer(fault.status, {"error": "injected fault"}, retry)
+            self._answer(fault.status, {"error": fault.reason}, retry)
             return
-        headers = {name: value for name, value in self.headers.items()}
-        try:
-            state.webhook.verify(body, headers, json_parse=False)
-        except (WebhookVerificationError, ValueError) as exc:
-            state.record_attempt(received_at, path, 401, payload)
-            self._answer(401, {"error": f"signature rejected: {exc}"})
-            return
+        signed = False
+        if state.webhook is not None:
+            headers = {name: value for name, value in self.headers.items()}
+            try:
+                state.webhook.verify(body, headers, json_parse=False)
+            except (WebhookVerificationError, ValueError) as exc:
+                state.record_attempt(attempt(401, False), [])
+                self._answer(401, {"error": f"signature rejected: {exc}"})
+                return
+            signed = True
         webhook_id = self.headers.get("webhook-id", "")
         if isinstance(payload, list):
-            state.record_attempt(received_at, path, 200, payload)
-            results = []
+            results, stored = [], []
             for document in payload:
                 key = document.get("idempotency_key") if isinstance(document, dict) else None
-                status, answer = state.accept(document, key, path, webhook_id, received_at)
+                status, answer, new = state.accept(document, key, path, webhook_id, received_at)
                 results.append({"status": status, **answer})
+                stored.extend([new] if new is not None else [])
+            state.record_attempt(attempt(200, signed), stored)
             self._answer(200, results)
         elif not parsed:
-            state.record_attempt(received_at, path, 400, payload)
+            state.record_attempt(attempt(400, signed), [])
             self._answer(400, {"error": "the body is not JSON"})
         else:
-            key = self.headers.get("Idempotency-Key")
-            status, answer = state.accept(payload, key, path, webhook_id, received_at)
-            state.record_attempt(received_at, path, status, payload)
+            status, answer, new = state.accept(payload, header_key, path, webhook_id, received_at)
+            state.record_attempt(attempt(status, signed), [new] if new is not None else [])
             self._answer(status, answer)
 
 
@@ -573,19 +659,26 @@ class Receiver:
     ``with Receiver(secret="whsec_...") as receiver:`` starts it on a free loopback port;
     ``receiver.url`` is where to send documents. ``stop()`` then ``start()`` brings it back
     on the same port with its records intact, to play a target that was down for a while.
+
+    ``Receiver(None)`` takes unsigned requests, as a plain JSON target does; with
+    ``envelope=False`` it stores any JSON object, not only crm-sync's signed documents
+    (``type``, ``id`` and ``version`` are then read from the object when it has them).
+    ``on_attempt`` is called after each document request is answered.
     """
 
     def __init__(
         self,
-        secret: str,
+        secret: str | None = None,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
         external_id_prefix: str = "ext",
+        envelope: bool = True,
+        on_attempt: AttemptListener | None = None,
     ) -> None:
         self.host = host
         self.port = port
-        self._state = _State(secret, external_id_prefix)
+        self._state = _State(secret, external_id_prefix, envelope, on_attempt)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -683,9 +776,23 @@ class Receiver:
         with state.changed:
             return state.changed.wait_for(lambda: state.held > 0, timeout)
 
-    def fail(self, status: int, count: int | None = None) -> None:
-        """Answer ``status`` to the next ``count`` requests (None: until ``clear_faults``)."""
-        self._state.fail(status, count)
+    def fail(
+        self,
+        status: int,
+        count: int | None = None,
+        retry_after: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Answer ``status`` to the next ``count`` requests (None: until ``clear_faults``).
+
+        With ``retry_after`` the answers carry ``Retry-After: retry_after`` (seconds); the
+        body is ``{"error": reason}`` (``"injected fault"`` by default).
+        """
+        self._state.fail(status, count, retry_after, reason)
+
+    def stall(self, seconds: float, count: int | None = None) -> None:
+        """Answer the next ``count`` requests only after ``seconds``: past a client's timeout."""
+        self._state.delay(seconds, count)
 
     def throttle(self, retry_after: int, count: int | None = None) -> None:
         """Answer 429 with ``Retry-After: retry_after`` to the next ``count`` requests."""
@@ -781,9 +888,24 @@ class RemoteReceiver:
         """Wait until a request is being held by ``hold``; False when none arrived in time."""
         return _wait(lambda: self.counters.held > 0, timeout)
 
-    def fail(self, status: int, count: int | None = None) -> None:
-        """Answer ``status`` to the next ``count`` requests (None: until ``clear_faults``)."""
-        self._post(CONTROL_PATH, {"action": "fail", "status": status, "count": count})
+    def fail(
+        self,
+        status: int,
+        count: int | None = None,
+        retry_after: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Answer ``status`` to the next ``count`` requests (None: until ``clear_faults``).
+
+        With ``retry_after`` the answers carry ``Retry-After: retry_after`` (seconds); the
+        body is ``{"error": reason}`` (``"injected fault"`` by default).
+        """
+        command = {"action": "fail", "status": status, "count": count}
+        self._post(CONTROL_PATH, {**command, "retry_after": retry_after, "reason": reason})
+
+    def stall(self, seconds: float, count: int | None = None) -> None:
+        """Answer the next ``count`` requests only after ``seconds``: past a client's timeout."""
+        self.delay(seconds, count)
 
     def throttle(self, retry_after: int, count: int | None = None) -> None:
         """Answer 429 with ``Retry-After: retry_after`` to the next ``count`` requests."""

@@ -51,9 +51,17 @@ def children_of(pid: int) -> list[int]:
 class Process:
     """One crm-sync command running in its own process group, logging to a file."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], logs: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        logs: Path,
+        command: list[str] | None = None,
+    ) -> None:
         self.name = name
         self.args = args
+        self.command = CLI + args if command is None else command
         self.env = env
         self.log_path = logs / f"{name}.log"
         self.popen: subprocess.Popen[bytes] | None = None
@@ -61,7 +69,7 @@ class Process:
     def start(self) -> Process:
         log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
-            CLI + self.args,
+            self.command,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

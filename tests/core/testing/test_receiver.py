@@ -380,3 +380,95 @@ def test_reset_lets_held_requests_go_on_and_keeps_the_held_gauge_right(
     assert receiver.counters.held == 0
     assert [d.id for d in receiver.deliveries] == ["c3"]
     assert post(client, receiver.url, webhook_secret, document("c2"), key="k2").status_code == 200
+
+
+def test_an_unsigned_receiver_takes_plain_json_and_records_each_attempt(
+    client: httpx.Client,
+) -> None:
+    heard: list[tuple[int, list[str]]] = []
+    with Receiver(
+        on_attempt=lambda a, stored: heard.append((a.status, [d.id for d in stored]))
+    ) as plain:
+        first = client.post(
+            plain.url + "/in", json=document("c1"), headers={"idempotency-key": "k1"}
+        )
+        again = client.post(
+            plain.url + "/in", json=document("c1"), headers={"idempotency-key": "k1"}
+        )
+        broken = client.post(
+            plain.url + "/in", content=b"{not json", headers={"content-type": "text/plain"}
+        )
+
+        assert [first.status_code, again.status_code, broken.status_code] == [200, 200, 400]
+        assert [d.id for d in plain.deliveries] == ["c1"]
+        ok, duplicate, bad = plain.attempts
+        assert (ok.keys, ok.is_json, ok.signed, ok.content_type) == (
+            ("k1",),
+            True,
+            False,
+            "application/json",
+        )
+        assert duplicate.keys == ("k1",)
+        assert (bad.status, bad.is_json, bad.content_type) == (400, False, "text/plain")
+    assert heard == [(200, ["c1"]), (200, []), (400, [])]
+
+
+def test_a_signed_receiver_records_the_signature_as_verified(
+    receiver: Receiver, webhook_secret: str, client: httpx.Client
+) -> None:
+    post(client, receiver.url, webhook_secret, document("c1"), key="k1")
+
+    [attempt] = receiver.attempts
+    assert (attempt.signed, attempt.keys, attempt.is_json) == (True, ("k1",), True)
+
+
+def test_without_the_envelope_any_json_object_is_stored_and_others_refused(
+    client: httpx.Client,
+) -> None:
+    with Receiver(envelope=False) as loose:
+        body = {"customer": "C-1", "name": "علی"}
+        stored = client.post(loose.url, json=body, headers={"idempotency-key": "k1"})
+        listed = client.post(loose.url, json=[1, 2], headers={"idempotency-key": "k2"})
+        keyless = client.post(loose.url, json=body)
+
+        assert (stored.status_code, keyless.status_code) == (200, 400)
+        assert listed.json() == [{"status": 422, "error": "a document must be a JSON object"}] * 2
+        [delivery] = loose.deliveries
+        assert (delivery.document, delivery.idempotency_key, delivery.version) == (body, "k1", 0)
+
+
+def test_fail_n_times_with_retry_after_then_answer(
+    receiver: Receiver, webhook_secret: str, client: httpx.Client
+) -> None:
+    receiver.fail(503, count=2, retry_after=7)
+
+    answers = [post(client, receiver.url, webhook_secret, document("c1"), key="k1") for _ in "abc"]
+
+    assert [a.status_code for a in answers] == [503, 503, 200]
+    assert [a.headers.get("retry-after") for a in answers] == ["7", "7", None]
+    assert [a.keys for a in receiver.attempts] == [("k1",)] * 3
+    assert receiver.counters.faulted == 2
+
+
+def test_a_stall_outlasts_the_client_timeout_once(receiver: Receiver, webhook_secret: str) -> None:
+    receiver.stall(1.5, count=1)
+    with httpx.Client(timeout=0.3) as impatient:
+        with pytest.raises(httpx.ReadTimeout):
+            post(impatient, receiver.url, webhook_secret, document("c1"), key="k1")
+        receiver.wait_for_deliveries(1, timeout=5)
+        answer = post(impatient, receiver.url, webhook_secret, document("c1"), key="k1")
+
+    assert answer.status_code == 200
+    assert receiver.counters.duplicates == 1
+
+
+def test_remote_control_takes_retry_after_and_attempt_details(
+    receiver: Receiver, webhook_secret: str, client: httpx.Client
+) -> None:
+    with RemoteReceiver(receiver.url) as remote:
+        remote.fail(429, count=1, retry_after=3)
+        throttled = post(client, receiver.url, webhook_secret, document("c1"), key="k1")
+        [attempt] = remote.attempts
+
+    assert (throttled.status_code, throttled.headers["retry-after"]) == (429, "3")
+    assert (attempt.status, attempt.keys, attempt.is_json) == (429, ("k1",), True)

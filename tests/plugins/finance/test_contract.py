@@ -44,6 +44,7 @@ class TestFinanceWebhookContract(PluginContract):
                 "url": f"http://127.0.0.1:{free_port()}/",
                 "secret": webhook_secret,
             },
+            receiver=receiver,
             webhook_body=INVOICE_STATUS,
         )
 
@@ -54,5 +55,6 @@ class TestFinanceWebhookBatchContract(TestFinanceWebhookContract):
         return ContractTarget(
             settings={"url": receiver.url, "secret": webhook_secret, "batch": True},
             received=receiver.versions,
+            receiver=receiver,
             webhook_body=INVOICE_STATUS,
         )

@@ -262,10 +262,10 @@ class TestInventoryTrytonContract(PluginContract):
             ("return", "contract-rma-1", rma),
         ]
 
-    def _write(self, runtime: SyncRuntime, type_: str, record_id: str, body: dict[str, Any]) -> int:
+    def write(self, runtime: SyncRuntime, type_: str, record_id: str, body: dict[str, Any]) -> int:
         if get_record(runtime.engine, KINDS_BY_TYPE["product"], "p-1") is None:
             crm_side(runtime)
-        return super()._write(runtime, type_, record_id, body)
+        return super().write(runtime, type_, record_id, body)
 
     @pytest.fixture
     def target(self, contract_server: TrytonServer, contract_erp: Tryton) -> ContractTarget:

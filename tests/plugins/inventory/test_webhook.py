@@ -67,6 +67,7 @@ class TestInventoryWebhookContract(PluginContract):
                 "url": f"http://127.0.0.1:{free_port()}/",
                 "secret": webhook_secret,
             },
+            receiver=receiver,
             webhook_body=RESERVATION_STATUS,
         )
 
