@@ -6,7 +6,12 @@ late commits lose nothing).
 An MO belongs to a CRM order through its ``origin``, the name of the sale order that
 requested it (``S00042``); one ``search_read`` on ``sale.order`` per poll turns those
 names into the sale orders' ``client_order_ref``, where the finance plugin keeps the CRM
-id. MOs without such an origin, or for sale orders the CRM does not know, are passed over.
+id of the pro-forma (or order) the sale was made from. MOs without such an origin, or
+for sale orders without a reference, were not asked for by the CRM and are passed over.
+Every other MO becomes an event, even when the CRM does not know its order yet: the
+inbox keeps it pending and retries it (:func:`plugins.production.mapping.apply_report`
+finds the order, through its pro-forma if need be), so the cursor never moves past a
+change that was not applied.
 
 What the CRM gets: ``stage`` is the MO's state (``cancel`` becomes ``cancelled``),
 ``progress`` is ``qty_produced / product_qty`` in percent, and the ETA is the MO's
@@ -18,15 +23,18 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 
 from pydantic import ValidationError
 
-from core.plugin_types import InboundEvent, PollResult, Records
+from core.plugin_types import InboundEvent, PollResult
 from erp.odoo import Odoo
 from erp.odoo.manufacturing import ProductionStatus
 from erp.odoo.polling import PollCursor
 from erp.odoo.values import parse_datetime
 from plugins.production.mapping import CANCELLED, WorkOrderReport
+
+log = logging.getLogger(__name__)
 
 
 def _fingerprint(production: ProductionStatus) -> str:
@@ -60,7 +68,6 @@ def report(
 def poll(
     odoo: Odoo,
     cursor_text: str | None,
-    records: Records | None,
     *,
     limit: int,
     overlap: int,
@@ -79,8 +86,11 @@ def poll(
         try:
             made = report(production, order_id, reported_at)
         except ValidationError:
-            continue
-        if records is not None and records.get("order", order_id) is None:
+            log.warning(
+                "manufacturing order %s cannot be reported (reference %r): passed over",
+                production.name,
+                order_id,
+            )
             continue
         event_id = (
             f"odoo-mrp:{production.production_id}:{changes.cursor.write_date}:"

@@ -97,7 +97,6 @@ def crm_sync_poll(context: PluginContext, cursor: str | None) -> PollResult:
         return tryton.poll(
             _tryton(context),
             cursor,
-            context.records,
             limit=settings.poll_batch,
             overlap=settings.overlap_seconds,
         )
@@ -105,7 +104,6 @@ def crm_sync_poll(context: PluginContext, cursor: str | None) -> PollResult:
         return odoo.poll(
             _odoo(context),
             cursor,
-            context.records,
             limit=settings.poll_batch,
             overlap=settings.overlap_seconds,
         )
