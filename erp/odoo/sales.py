@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from core.errors import MappingError, PermanentError, TransientError
+from core.errors import MappingError, PermanentError
+from erp.errors import SaleNotReady
 from erp.odoo.client import OdooClient
 from erp.odoo.values import to_decimal
 
@@ -263,12 +264,12 @@ class Sales:
             if rows[0]["state"] in ("sale", "done"):
                 return int(rows[0]["id"])
             if required:
-                raise TransientError(
+                raise SaleNotReady(
                     f"Odoo sale order for {ref} is {rows[0]['state']}, not confirmed"
                 )
             return None
         if required:
-            raise TransientError(f"Odoo has no confirmed sale order for {' or '.join(refs)}")
+            raise SaleNotReady(f"Odoo has no confirmed sale order for {' or '.join(refs)}")
         return None
 
     def references(self, order_names: Iterable[str]) -> dict[str, str]:
