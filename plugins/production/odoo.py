@@ -15,7 +15,9 @@ change that was not applied.
 
 What the CRM gets: ``stage`` is the MO's state (``cancel`` becomes ``cancelled``),
 ``progress`` is ``qty_produced / product_qty`` in percent, and the ETA is the MO's
-planned end (its real end once done), else its deadline. Odoo's poll answer carries no
+planned end (its real end once done), else its deadline, as a date in the company's zone
+(``time_zone``, Asia/Tehran by default): Odoo stores UTC, and an MO ending at 21:00 UTC
+ends after midnight in Tehran. Odoo's poll answer carries no
 per-record change time, so a report's time is the newest ``write_date`` of its poll.
 """
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
@@ -35,6 +38,8 @@ from erp.odoo.values import parse_datetime
 from plugins.production.mapping import CANCELLED, WorkOrderReport
 
 log = logging.getLogger(__name__)
+#: The zone ETAs are dated in unless the settings say otherwise.
+TEHRAN = ZoneInfo("Asia/Tehran")
 
 
 def _fingerprint(production: ProductionStatus) -> str:
@@ -50,10 +55,15 @@ def _fingerprint(production: ProductionStatus) -> str:
 
 
 def report(
-    production: ProductionStatus, order_id: str, reported_at: dt.datetime | None
+    production: ProductionStatus,
+    order_id: str,
+    reported_at: dt.datetime | None,
+    zone: ZoneInfo = TEHRAN,
 ) -> WorkOrderReport:
-    """The canonical report of one manufacturing order."""
+    """The canonical report of one manufacturing order; its ETA is a date in ``zone``."""
     finish = production.date_finished or production.date_deadline
+    if finish is not None:
+        finish = finish.replace(tzinfo=finish.tzinfo or dt.UTC).astimezone(zone)
     return WorkOrderReport(
         status_id=f"odoo-mrp-{production.production_id}",
         order_id=order_id,
@@ -71,6 +81,7 @@ def poll(
     *,
     limit: int,
     overlap: int,
+    zone: ZoneInfo = TEHRAN,
 ) -> PollResult:
     """One poll: the changed MOs of known orders as events, and the new cursor."""
     changes = odoo.manufacturing.poll_productions(
@@ -84,7 +95,7 @@ def poll(
         if order_id is None:
             continue
         try:
-            made = report(production, order_id, reported_at)
+            made = report(production, order_id, reported_at, zone)
         except ValidationError:
             log.warning(
                 "manufacturing order %s cannot be reported (reference %r): passed over",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from core import hookimpl
 from core.errors import SyncError, WebhookRejected
@@ -106,6 +107,7 @@ def crm_sync_poll(context: PluginContext, cursor: str | None) -> PollResult:
             cursor,
             limit=settings.poll_batch,
             overlap=settings.overlap_seconds,
+            zone=ZoneInfo(settings.time_zone),
         )
     return PollResult(events=[], cursor=cursor)
 

@@ -24,6 +24,7 @@ from core.sync.inbound import load_cursor
 from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import poll_once
 from core.testing.odoo_replay import URL, Replay
+from plugins.production.settings import ProductionSettings
 from tests.plugins.production.conftest import order
 
 RECORDINGS = Path(__file__).parent / "odoo_recordings" / "productions.json"
@@ -160,7 +161,26 @@ def test_the_promise_reaches_the_order_through_its_proforma(
     assert [state for _, state, _, _ in inbox(runtime)] == ["applied", "applied"]
     status = data(runtime, "production_status", "odoo-mrp-21")
     assert (status["order_id"], status["work_order"]) == ("so-9", "WH/MO/00021")
-    assert data(runtime, "order", "so-9")["promised_date"] is not None
+    late = data(runtime, "production_status", "odoo-mrp-22")
+    assert late["eta"] == "2024-05-22", "21:00 UTC on the 21st is already the 22nd in Tehran"
+    assert data(runtime, "order", "so-9")["promised_date"] == "2024-05-22"
+
+
+def test_the_eta_follows_the_configured_zone(
+    make_production: Callable[..., SyncRuntime],
+) -> None:
+    replay = Replay(RECORDINGS, "poll_v17_proforma")
+    settings = {**odoo_settings(17), "time_zone": "UTC"}
+    runtime = make_production(settings, httpx.MockTransport(replay))
+    order(runtime, "pf-7")
+    poll_once(runtime, "production")
+    apply_all(runtime)
+    assert data(runtime, "production_status", "odoo-mrp-22")["eta"] == "2024-05-21"
+
+
+def test_an_unknown_zone_is_refused_naming_the_setting() -> None:
+    with pytest.raises(ValueError, match="time_zone"):
+        ProductionSettings.model_validate({**odoo_settings(17), "time_zone": "Mars/Olympus"})
 
 
 def test_an_order_that_never_comes_is_given_up_with_the_reason(
