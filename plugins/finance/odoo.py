@@ -224,6 +224,7 @@ class OdooBackend(FinanceBackend):
                 payment_state=payment_state(invoice),
                 amount_paid=invoice.amount_total - invoice.amount_residual,
                 invoice_total=invoice.amount_total,
+                occurred_at=invoice.write_date,
             )
             key = "-".join(
                 str(part)
@@ -240,6 +241,7 @@ class OdooBackend(FinanceBackend):
                     event_id=f"odoo-invoice-{key}-{changes.cursor.write_date}",
                     type=INVOICE_STATUS,
                     payload=payload,
+                    occurred_at=invoice.write_date,
                 )
             )
         return PollResult(events=events, cursor=changes.cursor.to_json(), more=changes.has_more)

@@ -145,6 +145,8 @@ def test_the_finance_flows_on_odoo(tmp_path: Path) -> None:
             "partly_paid",
         )
         assert Decimal(data["amount_paid"]) == Decimal(20000000)
+        # The invoice's write_date is the event's time, so a late poll cannot go back.
+        assert data["invoice_reported_at"] == "2026-11-23T10:00:00Z"
         assert Decimal(data["erp_total"]) == Decimal(PROFORMA_TOTAL)
         replay = board.play("poll_unchanged")
         assert poll_once(runtime, "finance").stored == 0
