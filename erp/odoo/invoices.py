@@ -18,6 +18,7 @@ from core.errors import PermanentError
 from erp.odoo.client import OdooClient
 from erp.odoo.polling import Changes, PollCursor, poll_changes
 from erp.odoo.values import odoo_value, parse_date, parse_datetime, to_decimal
+from erp.odoo.wizards import press
 
 __all__ = ["InvoiceStatus", "Invoices"]
 
@@ -109,7 +110,7 @@ class Invoices:
                     "are invoiced on ordered quantities"
                 )
         if post and invoice.state == "draft":
-            self.client.call("account.move", "action_post", [invoice.invoice_id])
+            press(self.client, "account.move", "action_post", [invoice.invoice_id])
             invoice = self.read_invoice(invoice.invoice_id)
         return invoice
 

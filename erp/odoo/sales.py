@@ -21,6 +21,7 @@ from core.errors import MappingError, PermanentError
 from erp.errors import SaleNotReady
 from erp.odoo.client import OdooClient
 from erp.odoo.values import to_decimal
+from erp.odoo.wizards import press
 
 __all__ = ["QuotationData", "QuotationLine", "QuotationResult", "Sales"]
 
@@ -177,8 +178,12 @@ class Sales:
             return None
         order_id, state = int(found[0]["id"]), str(found[0]["state"])
         if state in ("draft", "sent"):
-            self.client.call(
-                "sale.order", "action_cancel", [order_id], context={"disable_cancel_warning": True}
+            press(
+                self.client,
+                "sale.order",
+                "action_cancel",
+                [order_id],
+                context={"disable_cancel_warning": True},
             )
             (order,) = self.client.read("sale.order", [order_id], ["state"])
             state = str(order["state"])
@@ -241,7 +246,7 @@ class Sales:
                 f"Odoo sale order {order['name']} is cancelled; it cannot be confirmed"
             )
         if state in ("draft", "sent"):
-            self.client.call("sale.order", "action_confirm", [order_id])
+            press(self.client, "sale.order", "action_confirm", [order_id])
             (order,) = self.client.read("sale.order", [order_id], ["state"])
         return str(order["state"])
 
