@@ -29,6 +29,7 @@ from erp.odoo.invoices import InvoiceStatus
 from erp.odoo.partners import AddressData, PartnerData
 from erp.odoo.polling import PollCursor
 from erp.odoo.products import ProductData
+from erp.odoo.rights import FINANCE, rights_detail
 from erp.odoo.sales import QuotationData, QuotationLine
 from plugins.finance.backends import Dependencies, FinanceBackend, totals_note
 from plugins.finance.mapping import INVOICE_STATUS, invoice_status_payload, line_tax
@@ -250,6 +251,9 @@ class OdooBackend(FinanceBackend):
         """Authenticate: proves the server answers and the API key works."""
         try:
             self.client.check_login()
+            missing = rights_detail(self.client, FINANCE)
         except Exception as error:
             return HealthReport(ok=False, detail=f"Odoo: {error}")
+        if missing is not None:
+            return HealthReport(ok=False, detail=missing)
         return HealthReport(ok=True, detail=f"Odoo database {self.client.database} answers")

@@ -247,3 +247,22 @@ def test_health_asks_odoo_every_time(tmp_path: Path) -> None:
         assert runtime.host.health("finance").ok
     finally:
         runtime.close()
+
+
+def test_health_names_the_missing_access_rights(tmp_path: Path) -> None:
+    board = Switchboard(Path(__file__).parents[2] / "erp" / "odoo" / "recordings" / "rights.json")
+    runtime = runtime_with(tmp_path, board)
+    try:
+        replay = board.play("finance_limited")
+        report = runtime.host.health("finance")
+        replay.assert_done()
+        assert not report.ok
+        assert "res.partner create: add Contact Creation (base.group_partner_manager)" in (
+            report.detail
+        )
+        runtime.host.context("finance").cache.clear()  # a new client, as after a restart
+        replay = board.play("finance_full")
+        assert runtime.host.health("finance").ok
+        replay.assert_done()
+    finally:
+        runtime.close()
