@@ -128,12 +128,24 @@ class OdooBackend(FinanceBackend):
             ProductData(
                 sku=data["sku"],
                 name=data["name"],
-                kind="consumable",
+                kind="goods" if data.get("stock_tracked") else "consumable",
                 list_price=Decimal(data.get("price") or 0),
                 invoice_policy="order",
+                uom_id=self._uom(data.get("unit")),
             )
         )
         return PushResult(external_id=str(result.product_id))
+
+    def _uom(self, unit: str | None) -> int | None:
+        """The uom.uom id of a CRM unit from ``odoo_units``; a unit not mapped there is refused."""
+        units = self.settings.odoo_units
+        if not units or unit is None:
+            return None
+        if unit not in units:
+            raise MappingError(
+                f"the unit {unit!r} has no Odoo unit of measure; add it to odoo_units"
+            )
+        return units[unit]
 
     def push_proforma(self, document: OutboundDocument, dependencies: Dependencies) -> PushResult:
         """Make the pro-forma's quotation; once approved, confirm it and post its invoice.

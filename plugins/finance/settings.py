@@ -24,6 +24,13 @@ class FinanceSettings(ErpTargetSettings):
     the ``webhook`` backend.
     """
 
+    odoo_units: dict[str, int] = Field(
+        default_factory=dict,
+        description=(
+            'odoo: the uom.uom id of each CRM unit, e.g. {"عدد": 1}; a product is created in '
+            "its unit's id (Odoo's default, Units, when this is empty)"
+        ),
+    )
     taxes: dict[str, str] = Field(
         default_factory=dict,
         description=(

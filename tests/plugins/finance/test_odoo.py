@@ -25,6 +25,7 @@ from core.testing.fixtures import migrated_runtime
 from core.testing.odoo_replay import Replay, Switchboard
 from tests.plugins.finance.conftest import (
     CUSTOMER,
+    PRODUCTS,
     PROFORMA_TOTAL,
     linked_records,
     state,
@@ -44,11 +45,13 @@ ODOO = {
 SETTINGS = {"backend": "odoo", "odoo": ODOO, "taxes": {"10": "31"}, "discount_product_id": 90}
 
 
-def runtime_with(tmp_path: Path, handler: Callable[[httpx.Request], httpx.Response]) -> SyncRuntime:
+def runtime_with(
+    tmp_path: Path, handler: Callable[[httpx.Request], httpx.Response], **extra: Any
+) -> SyncRuntime:
     settings = Settings(
         data_dir=tmp_path,
         database_url=f"sqlite:///{tmp_path / 'odoo.db'}",
-        plugins={"finance": SETTINGS},
+        plugins={"finance": {**SETTINGS, **extra}},
         sync={"max_attempts": 3},
     )
     runtime = migrated_runtime(
@@ -264,5 +267,24 @@ def test_health_names_the_missing_access_rights(tmp_path: Path) -> None:
         replay = board.play("finance_full")
         assert runtime.host.health("finance").ok
         replay.assert_done()
+    finally:
+        runtime.close()
+
+
+def test_a_unit_without_an_odoo_unit_of_measure_is_refused_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    def no_call(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"nothing should reach Odoo: {request.content!r}")
+
+    runtime = runtime_with(tmp_path, no_call, odoo_units={"kg": 12})
+    try:
+        write(runtime, "product", "p-1", PRODUCTS["p-1"])
+        runtime.sync.process("finance", [("product", "p-1")])
+        row = state(runtime, "product", "p-1")
+        assert row.state == "dead"
+        assert "the unit 'عدد' has no Odoo unit of measure; add it to odoo_units" in (
+            row.last_error or ""
+        )
     finally:
         runtime.close()
