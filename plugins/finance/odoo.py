@@ -156,6 +156,16 @@ class OdooBackend(FinanceBackend):
         status = data["status"]
         if dependencies.customer is None:
             raise MappingError(f"proforma {document.id}: its customer has no Odoo partner")
+        currency = str(data.get("currency") or "IRR")
+        pricelist = self.settings.odoo_pricelists.get(currency)
+        if pricelist is None:
+            raise MappingError(
+                f"proforma {document.id}: no Odoo pricelist for currency {currency!r}; add one "
+                "to odoo_pricelists (currency code -> product.pricelist id)"
+            )
+        extra: dict[str, Any] = {"pricelist_id": pricelist}
+        if data.get("valid_until"):
+            extra["validity_date"] = data["valid_until"]
         rates = self.settings.tax_rates()
         lines = []
         for line in data["lines"]:
@@ -187,6 +197,7 @@ class OdooBackend(FinanceBackend):
                 lines=tuple(lines),
                 expected_total=Decimal(data["total"]),
                 discount_product_id=self.settings.discount_product_id,
+                extra=extra,
             )
         )
         if status == "approved":

@@ -42,7 +42,13 @@ ODOO = {
     "api_key": "key-123",
     "version": 17,
 }
-SETTINGS = {"backend": "odoo", "odoo": ODOO, "taxes": {"10": "31"}, "discount_product_id": 90}
+SETTINGS = {
+    "backend": "odoo",
+    "odoo": ODOO,
+    "taxes": {"10": "31"},
+    "discount_product_id": 90,
+    "odoo_pricelists": {"IRR": 3},
+}
 
 
 def runtime_with(
@@ -89,7 +95,8 @@ def test_the_finance_flows_on_odoo(tmp_path: Path) -> None:
         *dependencies, (_, proforma_id, body) = linked_records()
         for type_, record_id, data in dependencies:
             write(runtime, type_, record_id, data)
-        write(runtime, "proforma", proforma_id, {**body, "status": "approved"})
+        approved = {**body, "status": "approved", "valid_until": "2024-04-19"}
+        write(runtime, "proforma", proforma_id, approved)
 
         # Approval: customer, products, quotation, confirmation and posted invoice.
         replay = board.play("approve_with_dependencies")
@@ -101,6 +108,7 @@ def test_the_finance_flows_on_odoo(tmp_path: Path) -> None:
         assert state(runtime, "product", "p-1").external_id == "500"
         order = request_args(replay, 10)[5][0][0]
         assert order["client_order_ref"] == proforma_id
+        assert (order["pricelist_id"], order["validity_date"]) == (3, "2024-04-19")
         pump, discount, valve = (line[2] for line in order["order_line"])
         assert (pump["price_unit"], pump["discount"], pump["tax_id"]) == (
             12500000,
@@ -284,6 +292,25 @@ def test_a_unit_without_an_odoo_unit_of_measure_is_refused_naming_the_setting(
         row = state(runtime, "product", "p-1")
         assert row.state == "dead"
         assert "the unit 'عدد' has no Odoo unit of measure; add it to odoo_units" in (
+            row.last_error or ""
+        )
+    finally:
+        runtime.close()
+
+
+def test_a_currency_without_a_pricelist_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    board = Switchboard(RECORDINGS_FILE)
+    runtime = runtime_with(tmp_path, board, odoo_pricelists={"USD": 1})
+    try:
+        *dependencies, (_, proforma_id, body) = linked_records()
+        for type_, record_id, data in dependencies:
+            write(runtime, type_, record_id, data)
+        write(runtime, "proforma", proforma_id, {**body, "status": "approved"})
+        board.play("approve_with_dependencies")
+        runtime.sync.process("finance", [("proforma", proforma_id)])
+        row = state(runtime, "proforma", proforma_id)
+        assert row.state == "dead"
+        assert "no Odoo pricelist for currency 'IRR'; add one to odoo_pricelists" in (
             row.last_error or ""
         )
     finally:
