@@ -232,7 +232,11 @@ def plugins(
         bool, typer.Option("--check", help="run each active plugin's health check")
     ] = False,
 ) -> None:
-    """List installed plugins: version, status, target, subscriptions and hooks."""
+    """List installed plugins: version, status, target, subscriptions and hooks.
+
+    With ``--check`` each active plugin's health check runs (an ERP backend also checks
+    the access rights it needs); the command exits 1 when any check fails.
+    """
     from core.plugins import PluginHost
 
     settings = _settings()
@@ -256,8 +260,11 @@ def plugins(
             row["health"] = {"ok": report.ok, "detail": report.detail}
         rows.append(row)
     host.close()
+    failed = [row["name"] for row in rows if "health" in row and not row["health"]["ok"]]
     if as_json:
         console.print_json(json.dumps(rows))
+        if failed:
+            raise typer.Exit(1)
         return
     table = Table("plugin", "version", "status", "target", "subscriptions", "hooks")
     for row in rows:
@@ -273,6 +280,8 @@ def plugins(
             "\n".join(row["hooks"]),
         )
     console.print(table)
+    if failed:
+        raise typer.Exit(1)
 
 
 def _health(settings: Settings, host: Any, plugin: str) -> Any:

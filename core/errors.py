@@ -32,6 +32,20 @@ class PermanentError(SyncError):
     """
 
 
+class WaitingFor(TransientError):
+    """The document needs another plugin's document first: a sale that plugin creates.
+
+    Waiting is not failing: the engine gives the attempt back (so a dependency that is
+    down for hours never kills its dependants), keeps the delivery ``failed`` with the
+    reason ``waiting on <plugin>: <message>`` and the error class ``waiting-<plugin>``,
+    and tries again every ``sync.wait_seconds`` until the dependency has synced.
+    """
+
+    def __init__(self, plugin: str, message: str) -> None:
+        super().__init__(f"waiting on {plugin}: {message}")
+        self.plugin = plugin
+
+
 class HoldSending(SyncError):
     """The target refuses every document until a person acts: an expired or revoked token.
 

@@ -49,6 +49,11 @@ class SyncSettings(BaseModel):
     max_attempts: int = Field(default=12, ge=1, description="attempts before a delivery is dead")
     min_backoff_seconds: float = Field(default=2.0, gt=0)
     max_backoff_seconds: float = Field(default=3600.0, gt=0)
+    wait_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="how often a delivery waiting on another plugin's document looks again",
+    )
     push_timeout_seconds: float = Field(default=10.0, gt=0, description="HTTP timeout of a push")
     lease_seconds: float = Field(
         default=45.0, gt=0, description="how long a claimed delivery is held by one worker"

@@ -21,6 +21,7 @@ PUBLIC = [
     "SyncError",
     "SyncRecord",
     "TransientError",
+    "WaitingFor",
     "WebhookRejected",
     "hookimpl",
     "idempotency_key",
@@ -43,4 +44,5 @@ def test_the_error_classes_keep_their_hierarchy() -> None:
     assert issubclass(core.TransientError, core.SyncError)
     assert issubclass(core.PermanentError, core.SyncError)
     assert issubclass(core.MappingError, core.PermanentError)
+    assert issubclass(core.WaitingFor, core.TransientError)
     assert not issubclass(core.ConfigurationError, core.SyncError)

@@ -4,7 +4,9 @@ How each figure is counted (docs/admin.md says the same for admins):
 
 - states: every ``sync_state`` (or ``inbox``) row of the plugin by its state, with
   ``in_flight`` split off ``pending`` and ``retry`` (``failed``) while a worker holds its
-  lease; any other state a plugin uses (``in_doubt``...) is shown as it is.
+  lease, and ``waiting on <plugin>`` split off ``failed`` for deliveries waiting on another
+  plugin's document (error class ``waiting-<plugin>``); any other state a plugin uses
+  (``in_doubt``...) is shown as it is.
 - lag: the age of the oldest due item, that is ``now - min(due_at)`` over pending and
   retrying items whose ``due_at`` has come; 0 when nothing is due.
 - throughput: attempts that delivered (``synced``; ``applied`` for inbound events) in
@@ -32,9 +34,12 @@ from core.db.types import utcnow
 from core.plugin_types import HealthReport
 from core.plugins import PluginHost
 from core.sync.attempts import RETRY
+from core.sync.error_class import waiting_on
 from core.sync.pause import Pause, health_of, pauses
 
 IN_FLIGHT = "in_flight"
+#: The state shown for failed deliveries that wait on another plugin: ``waiting on finance``.
+WAITING_ON = "waiting on "
 #: The states shown first, in this order; other states follow by name.
 STATE_ORDER = (PENDING, FAILED, IN_FLIGHT, "in_doubt", DEAD, SYNCED, APPLIED)
 #: Attempt outcomes that count as delivered, and as failed.
@@ -58,8 +63,9 @@ class QueueFigures:
 
     @property
     def depth(self) -> int:
-        """What is still to do: pending, retrying and in flight."""
-        return sum(self.states.get(state, 0) for state in (PENDING, FAILED, IN_FLIGHT))
+        """What is still to do: pending, retrying, waiting and in flight."""
+        waiting = sum(n for s, n in self.states.items() if s.startswith(WAITING_ON))
+        return waiting + sum(self.states.get(state, 0) for state in (PENDING, FAILED, IN_FLIGHT))
 
     @property
     def failure_rate(self) -> float | None:
@@ -107,6 +113,23 @@ def current_figures(
         states = figures[plugin].states
         states[state] = states.get(state, 0) - int(count)
         states[IN_FLIGHT] = states.get(IN_FLIGHT, 0) + int(count)
+    if direction == OUT:
+        waits = (
+            select(SyncState.plugin, SyncState.error_class, func.count())
+            .where(
+                SyncState.state == FAILED,
+                SyncState.error_class.like("waiting-%"),
+                or_(SyncState.lease_until.is_(None), SyncState.lease_until <= now),
+            )
+            .group_by(SyncState.plugin, SyncState.error_class)
+        )
+        for plugin, klass, count in connection.execute(waits):
+            states = figures[plugin].states
+            states[FAILED] = states.get(FAILED, 0) - int(count)
+            if states[FAILED] == 0:
+                del states[FAILED]
+            label = f"{WAITING_ON}{waiting_on(klass)}"
+            states[label] = states.get(label, 0) + int(count)
     for plugin, item in figures.items():
         oldest = [
             connection.execute(

@@ -22,6 +22,7 @@ from core.store import (
     timeline,
     write_from_caller,
 )
+from core.sync.error_class import waiting_on
 from core.sync.runtime import SyncRuntime
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class PluginSyncOut(BaseModel):
     wanted_version: int
     attempts: int
     last_error: str | None
+    waiting_on: str | None = None
     note: str | None
     last_attempt_at: datetime | None
     next_attempt_at: datetime | None
@@ -226,6 +228,7 @@ def build_router(kind: Kind) -> APIRouter:
                 "wanted_version": row.wanted_version,
                 "attempts": row.attempts,
                 "last_error": row.last_error,
+                "waiting_on": waiting_on(row.error_class),
                 "note": row.note,
                 "last_attempt_at": row.last_attempt_at,
                 "next_attempt_at": row.due_at if row.state in ("pending", "failed") else None,

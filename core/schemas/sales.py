@@ -62,7 +62,12 @@ def _exact() -> Iterator[None]:
 
 
 class Product(CanonicalModel):
-    """A product or service we sell; ``price`` is the list price per ``unit``."""
+    """A product or service we sell; ``price`` is the list price per ``unit``.
+
+    ``stock_tracked`` says the ERP keeps stock of it (a storable product in Odoo): only
+    such goods can be reserved or made to order. ERPs create the product so; after that
+    its type belongs to the ERP's staff.
+    """
 
     sku: ShortText
     name: Name
@@ -70,6 +75,7 @@ class Product(CanonicalModel):
     price: NonNegativeAmount | None = None
     currency: CurrencyCode = "IRR"
     active: StrictBool = True
+    stock_tracked: StrictBool = False
 
 
 class SalesLine(CanonicalModel):

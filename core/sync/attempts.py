@@ -25,6 +25,8 @@ TEXT_LIMIT = 2000
 SKIPPED = "skipped"
 HELD = "held"
 RETRY = "retry"
+#: A delivery that waits on another plugin's document: no failure, no attempt spent.
+WAITING = "waiting"
 
 INSERT = insert(Attempt)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from core.errors import HoldSending, MappingError, SyncError, TransientError
+from core.errors import HoldSending, MappingError, SyncError, TransientError, WaitingFor
 
 HELD = "held"
 MAPPING = "mapping"
@@ -22,12 +22,15 @@ MISSING = "missing-record"
 CRASH = "worker-crash"
 REJECTED = "rejected"
 TRANSIENT = "transient"
+#: A delivery waiting on another plugin's document; ``waiting-<plugin>`` names that plugin.
+WAITING = "waiting"
 
 #: Every class but ``http-NNN``, in the order the console lists them.
-NAMED = (TIMEOUT, CONNECTION, MAPPING, MISSING, PLUGIN, CRASH, HELD, REJECTED, TRANSIENT)
+NAMED = (TIMEOUT, CONNECTION, MAPPING, MISSING, PLUGIN, CRASH, HELD, WAITING, REJECTED, TRANSIENT)
 
 _HTTP = re.compile(r"^HTTP (\d{3})\b")
 _GAVE_UP = re.compile(r"^gave up after \d+ attempts: ")
+_WAITING = re.compile(r"^waiting on ([a-z]+):")
 _PATTERN = re.compile(r"^(http-\d{3}|[a-z]+(-[a-z]+)?)$")
 
 
@@ -37,6 +40,8 @@ def error_class(error: SyncError) -> str:
         return HELD
     if isinstance(error, MappingError):
         return MAPPING
+    if isinstance(error, WaitingFor):
+        return waiting_class(error.plugin)
     return message_class(str(error), transient=isinstance(error, TransientError))
 
 
@@ -45,6 +50,9 @@ def message_class(message: str, *, transient: bool = False) -> str:
     text = _GAVE_UP.sub("", message, count=1)
     if text.startswith("held: "):
         return HELD
+    waiting = _WAITING.match(text)
+    if waiting:
+        return waiting_class(waiting.group(1))
     found = _HTTP.match(text)
     if found:
         return f"http-{found.group(1)}"
@@ -61,6 +69,18 @@ def message_class(message: str, *, transient: bool = False) -> str:
     if text.endswith("does not exist"):
         return MISSING
     return TRANSIENT if transient else REJECTED
+
+
+def waiting_class(plugin: str) -> str:
+    """``waiting-<plugin>``, or ``waiting`` for a plugin name a class cannot hold."""
+    return f"{WAITING}-{plugin}" if re.fullmatch(r"[a-z]+", plugin) else WAITING
+
+
+def waiting_on(error_class: str | None) -> str | None:
+    """The plugin a delivery of class ``error_class`` waits on, None when it is not waiting."""
+    if error_class is None or not error_class.startswith(f"{WAITING}-"):
+        return None
+    return error_class.removeprefix(f"{WAITING}-")
 
 
 def valid_class(value: str) -> bool:

@@ -17,7 +17,8 @@ from typing import Any
 from core.errors import PermanentError
 from erp.odoo.client import OdooClient
 from erp.odoo.polling import Changes, PollCursor, poll_changes
-from erp.odoo.values import odoo_value, parse_date, to_decimal
+from erp.odoo.values import odoo_value, parse_date, parse_datetime, to_decimal
+from erp.odoo.wizards import press
 
 __all__ = ["InvoiceStatus", "Invoices"]
 
@@ -53,6 +54,8 @@ class InvoiceStatus:
     amount_residual: Decimal
     invoice_date: dt.date | None
     origin: str | None
+    #: When Odoo last wrote the invoice (UTC); only polls read it, else None.
+    write_date: dt.datetime | None = None
 
     @property
     def paid(self) -> bool:
@@ -107,7 +110,7 @@ class Invoices:
                     "are invoiced on ordered quantities"
                 )
         if post and invoice.state == "draft":
-            self.client.call("account.move", "action_post", [invoice.invoice_id])
+            press(self.client, "account.move", "action_post", [invoice.invoice_id])
             invoice = self.read_invoice(invoice.invoice_id)
         return invoice
 
@@ -164,4 +167,5 @@ def _invoice(row: Mapping[str, Any]) -> InvoiceStatus:
         amount_residual=to_decimal(row["amount_residual"]),
         invoice_date=parse_date(row["invoice_date"]),
         origin=odoo_value(row["invoice_origin"]),
+        write_date=parse_datetime(row.get("write_date")),
     )

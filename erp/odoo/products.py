@@ -2,6 +2,13 @@
 
 The product type field differs between Odoo versions (see
 :class:`~erp.odoo.client.VersionProfile`).
+
+Some fields belong to the ERP's staff once the product exists, and crm-sync writes them
+only when it creates the product (:data:`STAFF_OWNED`): the type (a live Odoo 17 refuses
+to change it once the product was used, "You can not change the type of a product that
+was already used", and staff make goods storable for reservations and make-to-order),
+the routes, the unit of measure, and the taxes once any are set. Name, price and
+invoicing policy follow the CRM.
 """
 
 from __future__ import annotations
@@ -15,7 +22,12 @@ from core.errors import MappingError, PermanentError
 from erp.odoo.client import OdooClient
 from erp.odoo.values import odoo_values, write_changes
 
-__all__ = ["ProductData", "ProductRef", "Products"]
+__all__ = ["STAFF_OWNED", "ProductData", "ProductRef", "Products"]
+
+#: Fields written only when crm-sync creates the product; the ERP's staff own them after.
+STAFF_OWNED = frozenset(
+    {"detailed_type", "type", "is_storable", "route_ids", "uom_id", "uom_po_id"}
+)
 
 
 @dataclass(frozen=True)
@@ -26,7 +38,8 @@ class ProductData:
     is delivered without stock levels, ``service`` is never delivered. ``invoice_policy``
     ``order`` lets the invoice follow the confirmation at once (the pro-forma flow);
     ``delivery`` invoices only what was delivered. ``tax_ids`` are Odoo ``account.tax``
-    ids (None leaves Odoo's default sales taxes).
+    ids (None leaves Odoo's default sales taxes); ``uom_id`` the ``uom.uom`` id of the
+    product's unit (sales and purchase), None for Odoo's default (Units).
     """
 
     sku: str
@@ -35,6 +48,7 @@ class ProductData:
     list_price: Decimal
     invoice_policy: Literal["order", "delivery"] = "order"
     tax_ids: tuple[int, ...] | None = None
+    uom_id: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -83,7 +97,13 @@ class Products:
             by_sku[sku] = row
         refs: dict[str, ProductRef] = {}
         for sku, row in by_sku.items():
-            values = {k: v for k, v in values_by_sku[sku].items() if k != "sale_ok"}
+            values = {
+                k: v
+                for k, v in values_by_sku[sku].items()
+                if k != "sale_ok" and k not in STAFF_OWNED
+            }
+            if row.get("taxes_id"):
+                values.pop("taxes_id", None)
             write_changes(self.client, "product.product", row, values)
             refs[sku] = ProductRef(sku=sku, product_id=int(row["id"]), created=False)
         missing = [sku for sku in skus if sku not in by_sku]
@@ -111,6 +131,9 @@ class Products:
         }
         if product.tax_ids is not None:
             values["taxes_id"] = [(6, 0, list(product.tax_ids))]
+        if product.uom_id is not None:
+            values["uom_id"] = product.uom_id
+            values["uom_po_id"] = product.uom_id
         values.update(product.extra)
         return values
 

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from core.errors import MappingError, PermanentError, TransientError
+from core.errors import MappingError, PermanentError
+from erp.errors import SaleNotReady
 from erp.odoo.client import OdooClient
 from erp.odoo.values import to_decimal
+from erp.odoo.wizards import press
 
 __all__ = ["QuotationData", "QuotationLine", "QuotationResult", "Sales"]
 
@@ -176,8 +178,12 @@ class Sales:
             return None
         order_id, state = int(found[0]["id"]), str(found[0]["state"])
         if state in ("draft", "sent"):
-            self.client.call(
-                "sale.order", "action_cancel", [order_id], context={"disable_cancel_warning": True}
+            press(
+                self.client,
+                "sale.order",
+                "action_cancel",
+                [order_id],
+                context={"disable_cancel_warning": True},
             )
             (order,) = self.client.read("sale.order", [order_id], ["state"])
             state = str(order["state"])
@@ -240,7 +246,7 @@ class Sales:
                 f"Odoo sale order {order['name']} is cancelled; it cannot be confirmed"
             )
         if state in ("draft", "sent"):
-            self.client.call("sale.order", "action_confirm", [order_id])
+            press(self.client, "sale.order", "action_confirm", [order_id])
             (order,) = self.client.read("sale.order", [order_id], ["state"])
         return str(order["state"])
 
@@ -263,12 +269,12 @@ class Sales:
             if rows[0]["state"] in ("sale", "done"):
                 return int(rows[0]["id"])
             if required:
-                raise TransientError(
+                raise SaleNotReady(
                     f"Odoo sale order for {ref} is {rows[0]['state']}, not confirmed"
                 )
             return None
         if required:
-            raise TransientError(f"Odoo has no confirmed sale order for {' or '.join(refs)}")
+            raise SaleNotReady(f"Odoo has no confirmed sale order for {' or '.join(refs)}")
         return None
 
     def references(self, order_names: Iterable[str]) -> dict[str, str]:

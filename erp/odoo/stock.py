@@ -21,6 +21,7 @@ from core.errors import MappingError, PermanentError
 from erp.odoo.client import OdooClient
 from erp.odoo.polling import Changes, PollCursor, poll_changes
 from erp.odoo.values import many2one_id, odoo_value, parse_datetime, quantities, to_decimal
+from erp.odoo.wizards import press
 
 __all__ = [
     "MoveStatus",
@@ -158,14 +159,14 @@ class Stock:
         """Reserve stock for an open picking (``action_assign``); done or cancelled ones stay."""
         (picking,) = self.client.read("stock.picking", [picking_id], ["state"])
         if picking["state"] not in ("done", "cancel"):
-            self.client.call("stock.picking", "action_assign", [picking_id])
+            press(self.client, "stock.picking", "action_assign", [picking_id])
         return self.read_picking(picking_id)
 
     def release(self, picking_id: int) -> PickingStatus:
         """Give back the stock reserved for a picking (``do_unreserve``); a no-op when none is."""
         (picking,) = self.client.read("stock.picking", [picking_id], ["state"])
         if picking["state"] in ("assigned", "confirmed", "waiting"):
-            self.client.call("stock.picking", "do_unreserve", [picking_id])
+            press(self.client, "stock.picking", "do_unreserve", [picking_id])
         return self.read_picking(picking_id)
 
     def reserve_parts(self, request: PartsRequest) -> PickingStatus:
@@ -215,7 +216,7 @@ class Stock:
         if request.partner_id is not None:
             values["partner_id"] = request.partner_id
         (picking_id,) = self.client.create("stock.picking", [values])
-        self.client.call("stock.picking", "action_confirm", [picking_id])
+        press(self.client, "stock.picking", "action_confirm", [picking_id])
         return self.reserve(picking_id)
 
     def create_return(self, request: ReturnRequest) -> PickingStatus:
@@ -385,7 +386,7 @@ class Stock:
             limit=1,
         )
         if found:
-            self.client.call("stock.picking", "action_cancel", found)
+            press(self.client, "stock.picking", "action_cancel", found)
         return found[0] if found else None
 
     def sale_orders_of(self, picking_ids: Sequence[int]) -> dict[int, int]:

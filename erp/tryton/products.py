@@ -17,7 +17,7 @@ from erp.tryton.client import TrytonClient
 from erp.tryton.lookups import Lookups
 from erp.tryton.values import INACTIVE_TOO, to_decimal
 
-__all__ = ["ProductInput", "ProductResult", "Products"]
+__all__ = ["STAFF_OWNED", "ProductInput", "ProductResult", "Products"]
 
 
 @dataclass(frozen=True)
@@ -168,8 +168,10 @@ class Products:
                 changes = {
                     name: value
                     for name, value in templates[index].items()
-                    if _differs(row.get(name), value)
+                    if name not in STAFF_OWNED and _differs(row.get(name), value)
                 }
+                if row.get("account_category") is None and "account_category" in templates[index]:
+                    changes["account_category"] = templates[index]["account_category"]
                 if not row["active"]:
                     changes["active"] = True
                 if changes:
@@ -183,6 +185,12 @@ class Products:
             again = self.ensure_products([products[index] for index in later])
             results.update(zip(later, again, strict=True))
         return [results[index] for index in range(len(products))]
+
+
+#: Template fields written only when crm-sync creates the product: after that they belong
+#: to the ERP's staff (the type, whether and how it is produced, its units, and its
+#: account category, which carries the taxes, once one is set).
+STAFF_OWNED = frozenset({"type", "producible", "supply_on_sale", "account_category"})
 
 
 def _differs(current: Any, wanted: Any) -> bool:

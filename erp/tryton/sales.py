@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from core.errors import MappingError, TransientError
+from core.errors import MappingError
+from erp.errors import SaleNotReady
 from erp.tryton.client import TrytonClient
 from erp.tryton.lookups import Lookups
 from erp.tryton.values import optional_decimal, to_decimal
@@ -316,12 +317,12 @@ class Sales:
                 return sale_id
             if state in _NOT_YET:
                 if required:
-                    raise TransientError(
+                    raise SaleNotReady(
                         f"Tryton sale {sale_id} ({ref}) is {state}; it is reserved once confirmed"
                     )
                 return None
         if required:
-            raise TransientError(f"Tryton has no confirmed sale with reference {' or '.join(refs)}")
+            raise SaleNotReady(f"Tryton has no confirmed sale with reference {' or '.join(refs)}")
         return None
 
     def cancel_quotation(self, crm_ref: str) -> tuple[int, str] | None:

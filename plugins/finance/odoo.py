@@ -29,6 +29,7 @@ from erp.odoo.invoices import InvoiceStatus
 from erp.odoo.partners import AddressData, PartnerData
 from erp.odoo.polling import PollCursor
 from erp.odoo.products import ProductData
+from erp.odoo.rights import FINANCE, rights_detail
 from erp.odoo.sales import QuotationData, QuotationLine
 from plugins.finance.backends import Dependencies, FinanceBackend, totals_note
 from plugins.finance.mapping import INVOICE_STATUS, invoice_status_payload, line_tax
@@ -127,12 +128,24 @@ class OdooBackend(FinanceBackend):
             ProductData(
                 sku=data["sku"],
                 name=data["name"],
-                kind="consumable",
+                kind="goods" if data.get("stock_tracked") else "consumable",
                 list_price=Decimal(data.get("price") or 0),
                 invoice_policy="order",
+                uom_id=self._uom(data.get("unit")),
             )
         )
         return PushResult(external_id=str(result.product_id))
+
+    def _uom(self, unit: str | None) -> int | None:
+        """The uom.uom id of a CRM unit from ``odoo_units``; a unit not mapped there is refused."""
+        units = self.settings.odoo_units
+        if not units or unit is None:
+            return None
+        if unit not in units:
+            raise MappingError(
+                f"the unit {unit!r} has no Odoo unit of measure; add it to odoo_units"
+            )
+        return units[unit]
 
     def push_proforma(self, document: OutboundDocument, dependencies: Dependencies) -> PushResult:
         """Make the pro-forma's quotation; once approved, confirm it and post its invoice.
@@ -143,6 +156,16 @@ class OdooBackend(FinanceBackend):
         status = data["status"]
         if dependencies.customer is None:
             raise MappingError(f"proforma {document.id}: its customer has no Odoo partner")
+        currency = str(data.get("currency") or "IRR")
+        pricelist = self.settings.odoo_pricelists.get(currency)
+        if pricelist is None:
+            raise MappingError(
+                f"proforma {document.id}: no Odoo pricelist for currency {currency!r}; add one "
+                "to odoo_pricelists (currency code -> product.pricelist id)"
+            )
+        extra: dict[str, Any] = {"pricelist_id": pricelist}
+        if data.get("valid_until"):
+            extra["validity_date"] = data["valid_until"]
         rates = self.settings.tax_rates()
         lines = []
         for line in data["lines"]:
@@ -174,6 +197,7 @@ class OdooBackend(FinanceBackend):
                 lines=tuple(lines),
                 expected_total=Decimal(data["total"]),
                 discount_product_id=self.settings.discount_product_id,
+                extra=extra,
             )
         )
         if status == "approved":
@@ -224,6 +248,7 @@ class OdooBackend(FinanceBackend):
                 payment_state=payment_state(invoice),
                 amount_paid=invoice.amount_total - invoice.amount_residual,
                 invoice_total=invoice.amount_total,
+                occurred_at=invoice.write_date,
             )
             key = "-".join(
                 str(part)
@@ -240,6 +265,7 @@ class OdooBackend(FinanceBackend):
                     event_id=f"odoo-invoice-{key}-{changes.cursor.write_date}",
                     type=INVOICE_STATUS,
                     payload=payload,
+                    occurred_at=invoice.write_date,
                 )
             )
         return PollResult(events=events, cursor=changes.cursor.to_json(), more=changes.has_more)
@@ -248,6 +274,9 @@ class OdooBackend(FinanceBackend):
         """Authenticate: proves the server answers and the API key works."""
         try:
             self.client.check_login()
+            missing = rights_detail(self.client, FINANCE)
         except Exception as error:
             return HealthReport(ok=False, detail=f"Odoo: {error}")
+        if missing is not None:
+            return HealthReport(ok=False, detail=missing)
         return HealthReport(ok=True, detail=f"Odoo database {self.client.database} answers")

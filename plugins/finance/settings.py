@@ -24,6 +24,21 @@ class FinanceSettings(ErpTargetSettings):
     the ``webhook`` backend.
     """
 
+    odoo_pricelists: dict[str, int] = Field(
+        default_factory=dict,
+        description=(
+            'odoo: the product.pricelist id of each currency, e.g. {"IRR": 3}; Odoo takes an '
+            "order's currency from its pricelist, so a pro-forma in a currency without one "
+            "is refused rather than made in the company currency"
+        ),
+    )
+    odoo_units: dict[str, int] = Field(
+        default_factory=dict,
+        description=(
+            'odoo: the uom.uom id of each CRM unit, e.g. {"عدد": 1}; a product is created in '
+            "its unit's id (Odoo's default, Units, when this is empty)"
+        ),
+    )
     taxes: dict[str, str] = Field(
         default_factory=dict,
         description=(

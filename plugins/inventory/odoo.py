@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from datetime import UTC
 from decimal import Decimal
 
-from core.errors import MappingError, TransientError
+from core.errors import MappingError, PermanentError, TransientError
 from core.plugin_types import InboundEvent, PluginContext, PollResult
 from core.schemas.sales import StockReservation
 from erp.odoo import Odoo, OdooClient
 from erp.odoo.polling import PollCursor
+from erp.odoo.rights import INVENTORY, rights_detail
 from erp.odoo.stock import PartsRequest, PickingStatus
 from erp.odoo.stock import ReturnLine as OdooReturnLine
 from erp.odoo.stock import ReturnRequest as OdooReturn
@@ -205,8 +206,11 @@ class OdooInventory:
         )
 
     def check(self) -> str:
-        """Log in."""
+        """Log in and check the access rights the plugin needs (erp.odoo.rights)."""
         uid = self.client.check_login()
+        missing = rights_detail(self.client, INVENTORY)
+        if missing is not None:
+            raise PermanentError(missing)
         return f"logged in to Odoo as user {uid}"
 
     def poll(self, context: PluginContext, cursor: str | None) -> PollResult:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core import hookimpl
+from core import WaitingFor, hookimpl
 from core.connectors.webhook import document_schema
 from core.errors import PermanentError
 from core.plugin_types import (
@@ -31,6 +31,7 @@ from core.plugin_types import (
     SyncRecord,
 )
 from core.schemas.sales import StockReservation
+from erp.errors import SaleNotReady
 from erp.odoo.client import OdooClient
 from erp.tryton.client import TrytonClient
 from plugins.inventory.backends import Answer, ErpBackend, SkuOf, ensure_reservation, sku_map
@@ -144,9 +145,17 @@ def crm_sync_map_record(context: PluginContext, record: SyncRecord) -> dict[str,
 @hookimpl
 def crm_sync_push(context: PluginContext, documents: list[OutboundDocument]) -> list[PushResult]:
     """Send the documents' requests to the warehouse, or carry them out in the ERP."""
-    if _settings(context).backend == "webhook":
-        return push_requests(context, _settings(context), documents)
-    return [_push_erp(context, document) for document in documents]
+    settings = _settings(context)
+    if settings.backend == "webhook":
+        return push_requests(context, settings, documents)
+    results = []
+    for document in documents:
+        try:
+            results.append(_push_erp(context, document))
+        except SaleNotReady as error:
+            # The sale is the finance plugin's to make: wait for it, spending no attempts.
+            results.append(PushResult(error=WaitingFor(settings.sales_plugin, str(error))))
+    return results
 
 
 def _push_erp(context: PluginContext, document: OutboundDocument) -> PushResult:

@@ -19,6 +19,11 @@ class InventorySettings(ErpTargetSettings):
     """
 
     reserve_on: Literal["proforma", "order"] = "proforma"
+    sales_plugin: str = Field(
+        default="finance",
+        min_length=1,
+        description="the plugin that makes the ERP's sales: reservations wait on it",
+    )
     tryton_parts_from: str = Field(
         default="STO", description="tryton: code of the storage location parts are taken from"
     )

@@ -4,8 +4,13 @@ Every backend turns what its ERP reports into one :class:`WorkOrderReport` (the 
 of a ``production_status`` inbound event), and :func:`apply_report` applies it the same
 way whatever the source:
 
-1. The order must exist in the CRM (else ``PermanentError``: a dead inbound event with
-   the reason).
+1. The order is found by the reference the ERP holds (``order_id`` of the report): the
+   CRM order of that id, else the order made from the pro-forma of that id
+   (``Order.proforma_id``; the finance plugin writes the pro-forma id on the ERP's sale,
+   and an approved pro-forma becomes an order with another id). When neither exists yet
+   the event stays in the inbox with a ``TransientError`` naming the reference and the
+   work order: it is retried (the order may arrive later, or the pro-forma be approved)
+   and given up, dead with that reason, after the engine's ``max_attempts``.
 2. The work order's ``production_status`` record (id ``status_id``, derived from the
    ERP's own id of the work order) is created or updated. A report older than the one
    stored (``reported_at``) is ignored, so the record never goes back in time.
@@ -30,7 +35,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from core.errors import PermanentError
+from core.errors import PermanentError, TransientError
 from core.plugin_types import InboundEvent, Records
 from core.schemas.base import RecordId
 from core.schemas.sales import ProductionStatus, SalesOrder
@@ -119,15 +124,28 @@ def _is_older(report: WorkOrderReport, previous: ProductionStatus | None) -> boo
     return report.reported_at < previous.reported_at
 
 
+def find_order(records: Records, reference: str) -> tuple[str, SalesOrder] | None:
+    """The CRM order ``reference`` names: the order of that id, else the one of that pro-forma."""
+    stored = records.get("order", reference)
+    if stored is not None:
+        assert isinstance(stored.data, SalesOrder)
+        return stored.id, stored.data
+    for found in records.find("order", "proforma_id", reference):
+        assert isinstance(found.data, SalesOrder)
+        return found.id, found.data
+    return None
+
+
 def apply_report(records: Records, report: WorkOrderReport) -> date | None:
     """Apply one work-order report (see the module docstring); return the order's promise."""
-    order_record = records.get("order", report.order_id)
-    if order_record is None:
-        raise PermanentError(
-            f"there is no order {report.order_id!r} for work order {report.work_order}"
+    found = find_order(records, report.order_id)
+    if found is None:
+        raise TransientError(
+            f"there is no CRM order {report.order_id!r} nor an order made from a pro-forma "
+            f"of that id for work order {report.work_order} (yet)"
         )
-    order = order_record.data
-    assert isinstance(order, SalesOrder)
+    order_id, order = found
+    report = report.model_copy(update={"order_id": order_id})
     previous = _status(records, report.status_id)
     if previous is not None and previous.order_id != report.order_id:
         raise PermanentError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from core import hookimpl
 from core.errors import SyncError, WebhookRejected
@@ -23,6 +24,7 @@ from core.plugin_types import (
     PollResult,
 )
 from erp.odoo import Odoo, OdooClient
+from erp.odoo.rights import PRODUCTION, rights_detail
 from erp.tryton import Tryton, TrytonClient
 from plugins.production import odoo, tryton, webhook
 from plugins.production.mapping import apply_report, report_from_event
@@ -97,7 +99,6 @@ def crm_sync_poll(context: PluginContext, cursor: str | None) -> PollResult:
         return tryton.poll(
             _tryton(context),
             cursor,
-            context.records,
             limit=settings.poll_batch,
             overlap=settings.overlap_seconds,
         )
@@ -105,9 +106,9 @@ def crm_sync_poll(context: PluginContext, cursor: str | None) -> PollResult:
         return odoo.poll(
             _odoo(context),
             cursor,
-            context.records,
             limit=settings.poll_batch,
             overlap=settings.overlap_seconds,
+            zone=ZoneInfo(settings.time_zone),
         )
     return PollResult(events=[], cursor=cursor)
 
@@ -133,7 +134,11 @@ def crm_sync_health(context: PluginContext) -> HealthReport:
             _tryton(context).client.login()
             return HealthReport(ok=True, detail=f"{settings.target_description()}: logged in")
         if settings.backend == "odoo":
-            _odoo(context).client.check_login()
+            client = _odoo(context).client
+            client.check_login()
+            missing = rights_detail(client, PRODUCTION)
+            if missing is not None:
+                return HealthReport(ok=False, detail=f"{settings.target_description()}: {missing}")
             return HealthReport(ok=True, detail=f"{settings.target_description()}: logged in")
     except SyncError as error:
         return HealthReport(ok=False, detail=f"{settings.target_description()}: {error}")

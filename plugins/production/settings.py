@@ -14,7 +14,9 @@ Without a backend the plugin is idle.
 
 from __future__ import annotations
 
-from pydantic import Field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
 
 from erp.targets import ErpTargetSettings
 
@@ -36,6 +38,23 @@ class ProductionSettings(ErpTargetSettings):
             "committed late by a long ERP transaction is still seen"
         ),
     )
+
+    time_zone: str = Field(
+        default="Asia/Tehran",
+        description=(
+            "odoo: the company's time zone; Odoo keeps times in UTC and an ETA is the date "
+            "the work order finishes in this zone"
+        ),
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"time_zone {value!r} is not an IANA time zone") from None
+        return value
 
     def target_description(self) -> str | None:
         """A short description of where status comes from; None when idle."""

@@ -6,20 +6,23 @@ the cursor (its module says why the cursor keeps fingerprints). The event id hol
 production, its change time and the fingerprint, so core stores a change once however
 often it is read, and a restart resumes from the saved cursor.
 
-Only productions made for a sale line count, and only when that sale's ``reference`` is
-the id of an order the CRM knows (the finance plugin creates ERP sales with the CRM id
-as reference); productions for stock or for other sales are passed over.
+Only productions made for a sale line with a ``reference`` count (the finance plugin
+creates ERP sales with the CRM id of the pro-forma or order as reference); productions
+for stock or for other sales are passed over. A production whose order the CRM does
+not know yet is still an event: the inbox keeps it pending and retries it (see
+:func:`plugins.production.mapping.apply_report`), so the cursor never moves past it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
-from core.plugin_types import InboundEvent, PollResult, Records
+from core.plugin_types import InboundEvent, PollResult
 from erp.tryton import Tryton
 from erp.tryton.manufacturing import (
     ProductionCursor,
@@ -28,6 +31,8 @@ from erp.tryton.manufacturing import (
     sale_line_of,
 )
 from plugins.production.mapping import WorkOrderReport
+
+log = logging.getLogger(__name__)
 
 #: Progress (percent) Tryton's production states stand for; Tryton keeps no progress.
 STATE_PROGRESS = {
@@ -59,15 +64,13 @@ def report(row: Mapping[str, Any], order_id: str) -> WorkOrderReport:
 def poll(
     tryton: Tryton,
     cursor_text: str | None,
-    records: Records | None,
     *,
     limit: int,
     overlap: int,
 ) -> PollResult:
-    """One poll: the changed productions of known orders as events, and the new cursor.
+    """One poll: the changed productions of CRM sales as events, and the new cursor.
 
-    A sale reference that cannot be a CRM id, or names no order the CRM holds, is
-    passed over (``records`` None skips that last check).
+    A sale reference that cannot be a CRM id is passed over with a warning in the log.
     """
     cursor = ProductionCursor.from_json(cursor_text)
     rows, new_cursor, more = tryton.manufacturing.changed(cursor, limit=limit, overlap=overlap)
@@ -82,8 +85,7 @@ def poll(
         try:
             made = report(row, order_id)
         except ValidationError:
-            continue
-        if records is not None and records.get("order", order_id) is None:
+            log.warning("production %s cannot be reported (reference %r)", row["id"], order_id)
             continue
         stamp = changed_at(row).isoformat()
         fingerprint = production_fingerprint(row)

@@ -514,11 +514,12 @@ def test_plugins_check_reports_an_unreachable_target(webhook_secret: str) -> Non
         "CRM_SYNC_PLUGINS__FINANCE__SECRET": webhook_secret,
     }
     result = run(["plugins", "--json", "--check"], **env)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, "a failed check exits non-zero"
     [finance] = [row for row in json.loads(result.stdout) if row["name"] == "finance"]
     assert finance["health"] == {"ok": False, "detail": f"{url}/ unreachable: ConnectError"}
     table = run(["plugins", "--check"], **env)
-    assert "unreachable" in table.stdout
+    assert "unreachable" in table.stdout and table.exit_code == 1
+    assert run(["plugins", "--json"], **env).exit_code == 0, "listing alone checks nothing"
 
 
 def test_plugins_check_reports_a_paused_plugin_unhealthy(
@@ -537,7 +538,7 @@ def test_plugins_check_reports_a_paused_plugin_unhealthy(
         "CRM_SYNC_PLUGINS__FINANCE__SECRET": webhook_secret,
     }
     result = run(["plugins", "--json", "--check"], database, **env)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     [finance] = [row for row in json.loads(result.stdout) if row["name"] == "finance"]
     assert finance["health"] == {
         "ok": False,

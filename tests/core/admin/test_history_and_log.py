@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from core import HoldSending, MappingError, PermanentError, TransientError
+from core import HoldSending, MappingError, PermanentError, TransientError, WaitingFor
 from core.admin.audit import Actor, entries, record
 from core.admin.filters import DeliveryFilter, FilterError, parse_time
 from core.admin.overview import last_hour
@@ -134,6 +134,12 @@ def test_the_attempts_log_keeps_the_newest_per_delivery(
         ),
         (PermanentError("the ERP said no"), "rejected"),
         (TransientError("try later"), "transient"),
+        (WaitingFor("finance", "no confirmed sale"), "waiting-finance"),
+        (WaitingFor("erp_2", "no confirmed sale"), "waiting"),
+        (
+            PermanentError("gave up after 3 attempts: waiting on finance: no sale"),
+            "waiting-finance",
+        ),
     ],
 )
 def test_error_classes(error: Exception, klass: str) -> None:

@@ -62,3 +62,25 @@ def test_known_and_new_products_in_one_batch() -> None:
     with recorded("products.json", "known_and_new") as odoo:
         refs = odoo.products.upsert_products([laptop, mouse])
     assert [(ref.product_id, ref.created) for ref in refs] == [(101, False), (103, True)]
+
+
+def test_fields_the_erp_staff_own_are_never_written_after_creation() -> None:
+    consumable = ProductData(
+        sku=LAPTOP.sku,
+        name=LAPTOP.name,
+        kind="consumable",
+        list_price=LAPTOP.list_price,
+        tax_ids=(5,),
+    )
+    with recorded("products.json", "staff_owned_v17") as odoo:
+        ref = odoo.products.upsert_product(consumable)
+    assert (ref.product_id, ref.created) == (101, False)
+
+
+def test_a_stock_tracked_product_is_created_storable_in_its_unit() -> None:
+    cable = ProductData(
+        sku="SKU-CABLE", name="کابل", kind="goods", list_price=Decimal(90000), uom_id=8
+    )
+    with recorded("products.json", "create_storable_with_unit_v17") as odoo:
+        [ref] = odoo.products.upsert_products([cable])
+    assert (ref.product_id, ref.created) == (130, True)

@@ -62,3 +62,25 @@ def test_products_in_a_batch_are_created_in_one_call_and_updated_in_one(
     assert not any(r.created or r.updated for r in again)
     assert ("product.template", "create") not in calls
     assert ("product.template", "write") not in calls
+
+
+def test_fields_the_erp_staff_own_are_never_written_after_creation(erp: Tryton) -> None:
+    made = erp.products.ensure_product(
+        ProductInput(sku="STAFF-1", name="Pump", list_price=Decimal(1000))
+    )
+    erp.client.write(
+        "product.template",
+        [made.template_id],
+        {"producible": True, "supply_on_sale": "always"},
+    )
+    again = erp.products.ensure_product(
+        ProductInput(sku="STAFF-1", name="Pump", list_price=Decimal(1200))
+    )
+    assert again.updated
+    [row] = erp.client.read(
+        "product.template",
+        [made.template_id],
+        ["list_price", "producible", "supply_on_sale", "type"],
+    )
+    assert Decimal(str(row["list_price"])) == Decimal(1200)
+    assert (row["producible"], row["supply_on_sale"], row["type"]) == (True, "always", "goods")

@@ -25,6 +25,7 @@ from core.testing.fixtures import migrated_runtime
 from core.testing.odoo_replay import Replay, Switchboard
 from tests.plugins.finance.conftest import (
     CUSTOMER,
+    PRODUCTS,
     PROFORMA_TOTAL,
     linked_records,
     state,
@@ -41,14 +42,22 @@ ODOO = {
     "api_key": "key-123",
     "version": 17,
 }
-SETTINGS = {"backend": "odoo", "odoo": ODOO, "taxes": {"10": "31"}, "discount_product_id": 90}
+SETTINGS = {
+    "backend": "odoo",
+    "odoo": ODOO,
+    "taxes": {"10": "31"},
+    "discount_product_id": 90,
+    "odoo_pricelists": {"IRR": 3},
+}
 
 
-def runtime_with(tmp_path: Path, handler: Callable[[httpx.Request], httpx.Response]) -> SyncRuntime:
+def runtime_with(
+    tmp_path: Path, handler: Callable[[httpx.Request], httpx.Response], **extra: Any
+) -> SyncRuntime:
     settings = Settings(
         data_dir=tmp_path,
         database_url=f"sqlite:///{tmp_path / 'odoo.db'}",
-        plugins={"finance": SETTINGS},
+        plugins={"finance": {**SETTINGS, **extra}},
         sync={"max_attempts": 3},
     )
     runtime = migrated_runtime(
@@ -86,7 +95,8 @@ def test_the_finance_flows_on_odoo(tmp_path: Path) -> None:
         *dependencies, (_, proforma_id, body) = linked_records()
         for type_, record_id, data in dependencies:
             write(runtime, type_, record_id, data)
-        write(runtime, "proforma", proforma_id, {**body, "status": "approved"})
+        approved = {**body, "status": "approved", "valid_until": "2024-04-19"}
+        write(runtime, "proforma", proforma_id, approved)
 
         # Approval: customer, products, quotation, confirmation and posted invoice.
         replay = board.play("approve_with_dependencies")
@@ -98,6 +108,7 @@ def test_the_finance_flows_on_odoo(tmp_path: Path) -> None:
         assert state(runtime, "product", "p-1").external_id == "500"
         order = request_args(replay, 10)[5][0][0]
         assert order["client_order_ref"] == proforma_id
+        assert (order["pricelist_id"], order["validity_date"]) == (3, "2024-04-19")
         pump, discount, valve = (line[2] for line in order["order_line"])
         assert (pump["price_unit"], pump["discount"], pump["tax_id"]) == (
             12500000,
@@ -145,6 +156,8 @@ def test_the_finance_flows_on_odoo(tmp_path: Path) -> None:
             "partly_paid",
         )
         assert Decimal(data["amount_paid"]) == Decimal(20000000)
+        # The invoice's write_date is the event's time, so a late poll cannot go back.
+        assert data["invoice_reported_at"] == "2026-11-23T10:00:00Z"
         assert Decimal(data["erp_total"]) == Decimal(PROFORMA_TOTAL)
         replay = board.play("poll_unchanged")
         assert poll_once(runtime, "finance").stored == 0
@@ -243,5 +256,62 @@ def test_health_asks_odoo_every_time(tmp_path: Path) -> None:
         assert not report.ok and "cannot reach Odoo" in report.detail
         up["answering"] = True
         assert runtime.host.health("finance").ok
+    finally:
+        runtime.close()
+
+
+def test_health_names_the_missing_access_rights(tmp_path: Path) -> None:
+    board = Switchboard(Path(__file__).parents[2] / "erp" / "odoo" / "recordings" / "rights.json")
+    runtime = runtime_with(tmp_path, board)
+    try:
+        replay = board.play("finance_limited")
+        report = runtime.host.health("finance")
+        replay.assert_done()
+        assert not report.ok
+        assert "res.partner create: add Contact Creation (base.group_partner_manager)" in (
+            report.detail
+        )
+        runtime.host.context("finance").cache.clear()  # a new client, as after a restart
+        replay = board.play("finance_full")
+        assert runtime.host.health("finance").ok
+        replay.assert_done()
+    finally:
+        runtime.close()
+
+
+def test_a_unit_without_an_odoo_unit_of_measure_is_refused_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    def no_call(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"nothing should reach Odoo: {request.content!r}")
+
+    runtime = runtime_with(tmp_path, no_call, odoo_units={"kg": 12})
+    try:
+        write(runtime, "product", "p-1", PRODUCTS["p-1"])
+        runtime.sync.process("finance", [("product", "p-1")])
+        row = state(runtime, "product", "p-1")
+        assert row.state == "dead"
+        assert "the unit 'عدد' has no Odoo unit of measure; add it to odoo_units" in (
+            row.last_error or ""
+        )
+    finally:
+        runtime.close()
+
+
+def test_a_currency_without_a_pricelist_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    board = Switchboard(RECORDINGS_FILE)
+    runtime = runtime_with(tmp_path, board, odoo_pricelists={"USD": 1})
+    try:
+        *dependencies, (_, proforma_id, body) = linked_records()
+        for type_, record_id, data in dependencies:
+            write(runtime, type_, record_id, data)
+        write(runtime, "proforma", proforma_id, {**body, "status": "approved"})
+        board.play("approve_with_dependencies")
+        runtime.sync.process("finance", [("proforma", proforma_id)])
+        row = state(runtime, "proforma", proforma_id)
+        assert row.state == "dead"
+        assert "no Odoo pricelist for currency 'IRR'; add one to odoo_pricelists" in (
+            row.last_error or ""
+        )
     finally:
         runtime.close()

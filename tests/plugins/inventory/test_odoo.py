@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ import httpx
 import pytest
 
 import plugins.inventory.plugin as inventory
+from core.admin.overview import current_figures
+from core.db.admin_tables import OUT
 from core.errors import TransientError
 from core.settings import Settings
 from core.store import sync_rows
@@ -250,6 +253,30 @@ def test_a_sale_not_confirmed_yet_is_retried(tmp_path: Path) -> None:
         row_state, _, error = state(runtime, "proforma", "pf-1")
         assert row_state == "failed" and "is sent, not confirmed" in (error or "")
         assert runtime.host.context(PLUGIN).store().get("reservation", "res-pf-1") is None
+    finally:
+        runtime.close()
+
+
+def test_waiting_for_finance_spends_no_attempts_and_says_so(tmp_path: Path) -> None:
+    """A sale finance has not confirmed yet is waited for, however often: never dead."""
+    board = Switchboard(RECORDINGS_FILE)
+    runtime = runtime_with(tmp_path, board)
+    try:
+        put(runtime, "proforma", "pf-1", PROFORMA)
+        now = datetime.now(UTC)
+        for _ in range(5):
+            runtime.host.context(PLUGIN).cache.clear()  # a new client logs in again
+            replay = board.play("not_confirmed")
+            runtime.sync.process(PLUGIN, [("proforma", "pf-1")], now=now)
+            replay.assert_done()
+            now += timedelta(hours=1)
+        [row] = [r for r in sync_rows(runtime.engine, "proforma", "pf-1") if r.plugin == PLUGIN]
+        assert (row.state, row.attempts, row.error_class) == ("failed", 0, "waiting-finance")
+        assert (row.last_error or "").startswith("waiting on finance: Odoo sale order")
+        with runtime.engine.connect() as connection:
+            figures = current_figures(connection, OUT, now)
+        assert figures[PLUGIN].states == {"waiting on finance": 1}
+        assert figures[PLUGIN].depth == 1
     finally:
         runtime.close()
 

@@ -127,6 +127,9 @@ def test_reservation_full_partial_and_released_with_faults(
     runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
     row_state, error = state(runtime, "proforma", "pf-1")
     assert row_state == "failed" and "no confirmed sale" in (error or "")
+    [row] = [r for r in sync_rows(runtime.engine, "proforma", "pf-1") if r.plugin == PLUGIN]
+    assert (row.attempts, row.error_class) == (0, "waiting-finance")
+    assert (error or "").startswith("waiting on finance: Tryton has no confirmed sale")
 
     # Short stock: 3 of 3 pumps, 1 of 4 valves.
     erp, sale_id = finance_side(tryton_client, "pf-1", {"PUMP-1": 5, "VALVE-2": 1})

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from core.db.inbound_tables import InboxEvent
 from core.errors import TransientError
 from core.kinds import KINDS_BY_TYPE
-from core.store import get_record, timeline
+from core.store import get_record, timeline, write_record
 from core.sync.inbound import load_cursor, store_events
 from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import Scheduler, poll_once
@@ -248,12 +248,30 @@ def test_an_erp_down_during_a_poll_moves_no_cursor_and_the_change_arrives_later(
     assert runtime.host.health("production").ok
 
 
-def test_productions_of_sales_the_crm_does_not_know_are_passed_over(
+def test_a_production_for_a_proforma_waits_then_reaches_the_order_made_from_it(
     erp: Tryton, tryton_server: TrytonServer, make_production: Build
 ) -> None:
     cabinet = producible(erp, "CAB-5")
     runtime = make_production(settings(tryton_server))
-    sell(erp, "not-a-crm-order", cabinet)
+    (production,) = erp.manufacturing.productions(sell(erp, "pf-5", cabinet))
     outcome = poll_once(runtime, "production")
-    assert (outcome.stored, outcome.more) == (0, False)
+    assert (outcome.stored, outcome.more) == (1, False)
     assert load_cursor(runtime.engine, "production") is not None
+    apply_all(runtime)
+    with runtime.engine.connect() as connection:
+        [(state, error)] = connection.execute(select(InboxEvent.state, InboxEvent.last_error))
+    assert state == "failed" and "'pf-5'" in (error or "")
+    order(runtime, "so-5")
+    kind = KINDS_BY_TYPE["order"]
+    stored = get_record(runtime.engine, kind, "so-5")
+    assert stored is not None
+    body = kind.schema.model_validate({**stored.data, "proforma_id": "pf-5"})
+    write_record(runtime.engine, kind, "so-5", body, subscribers=())
+    with runtime.engine.connect() as connection:
+        ids = list(connection.execute(select(InboxEvent.id)).scalars())
+    runtime.inbound.process(
+        "production", ids, now=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    )
+    with runtime.engine.connect() as connection:
+        assert connection.execute(select(InboxEvent.state)).scalars().all() == ["applied"]
+    assert status(runtime, production.id)["order_id"] == "so-5"

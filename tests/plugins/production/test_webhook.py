@@ -280,18 +280,37 @@ def test_bad_webhooks_are_refused_and_store_nothing(
     assert promised(runtime) == dt.date(2030, 5, 1)
 
 
-def test_a_status_for_an_unknown_order_is_a_dead_event_with_the_reason(
+def test_a_status_for_an_unknown_order_waits_in_the_inbox_then_dies_with_the_reason(
     client: TestClient, runtime: SyncRuntime, webhook_secret: str
 ) -> None:
     post(client, document(order_id="so-404"), webhook_secret)
     apply_all(runtime)
-    [row] = list_inbox(runtime.engine, state="dead")
-    assert "no order 'so-404'" in (row.last_error or "")
+    [row] = list_inbox(runtime.engine, state="failed")
+    assert "no CRM order 'so-404'" in (row.last_error or "")
+    later = dt.datetime.now(dt.UTC)
+    for _ in range(5):
+        later += dt.timedelta(minutes=5)
+        runtime.inbound.process("production", [row.id], now=later)
+    [dead] = list_inbox(runtime.engine, state="dead")
+    assert (dead.last_error or "").startswith("gave up after 4 attempts: there is no CRM order")
     assert get_record(runtime.engine, KINDS_BY_TYPE["production_status"], "WO-17") is None
     order(runtime, "so-404")
     assert retry_inbox(runtime.engine, plugin="production") == {"production": [row.id]}
     apply_all(runtime)
     assert promised(runtime, "so-404") == dt.date(2030, 5, 20)
+
+
+def test_a_status_waiting_for_its_order_applies_once_the_order_arrives(
+    client: TestClient, runtime: SyncRuntime, webhook_secret: str
+) -> None:
+    post(client, document(order_id="so-405"), webhook_secret)
+    apply_all(runtime)
+    [row] = list_inbox(runtime.engine, state="failed")
+    order(runtime, "so-405")
+    runtime.inbound.process(
+        "production", [row.id], now=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    )
+    assert promised(runtime, "so-405") == dt.date(2030, 5, 20)
 
 
 def test_the_document_schema_is_served_and_matches_what_is_accepted(
