@@ -98,7 +98,7 @@ class Bench:
                 {
                     "type": "person",
                     "name": f"مشتری شماره {number}",
-                    "phones": ["09121234567"],
+                    "phones": [f"0912{number:07d}"],
                     "emails": [f"c{number}@example.ir"],
                 }
             )

@@ -43,6 +43,7 @@ from core.errors import HoldSending, PermanentError, SyncError
 from core.kinds import kind_by_type
 from core.plugin_types import OutboundDocument, PushResult, SyncRecord
 from core.plugins import PluginHost
+from core.schemas.base import STORED
 from core.settings import SyncSettings
 from core.sync.attempts import HELD, RETRY, SKIPPED, attempt_row, record_attempts
 from core.sync.backoff import exhausted, plan_retry
@@ -215,7 +216,7 @@ class SyncEngine:
             type=claim.kind,
             id=claim.record_id,
             version=row.version,
-            data=kind.schema.model_validate(row.data),
+            data=kind.schema.model_validate(row.data, context=STORED),
             updated_at=row.updated_at,
             external_id=claim.external_id,
             created_at=row.created_at,
