@@ -336,6 +336,42 @@ def test_a_batching_plugin_drains_a_backlog_in_batches_with_per_document_results
     )
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_record_changed_during_a_batch_is_pushed_again_and_the_others_are_synced(
+    request: pytest.FixtureRequest,
+    make_settings: Callable[..., Settings],
+    make_runtime: Callable[..., SyncRuntime],
+    backend: str,
+) -> None:
+    batching = ScriptedPlugin(max_batch=10)
+    overrides = (
+        {"database_url": request.getfixturevalue("postgres_url")} if backend != "sqlite" else {}
+    )
+    runtime = make_runtime(make_settings(**overrides), {"scripted": batching})
+    for number in range(10):
+        put(runtime, f"C-{number:02d}")
+
+    def changed_meanwhile(documents: list[Any]) -> list[PushResult]:
+        batching.pushes.append(list(documents))
+        put(runtime, "C-05", "نام تازه")
+        return [PushResult(external_id=f"X-{d.id}") for d in documents]
+
+    batching.script.append(changed_meanwhile)
+    outcome = runtime.sync.process("scripted", [("customer", "C-00")])
+    assert outcome.pushed == 10 and outcome.again == [("customer", "C-05")]
+    rows = {n: state(runtime, f"C-{n:02d}") for n in range(10)}
+    assert (rows[5].state, rows[5].synced_version, rows[5].wanted_version) == ("pending", 1, 2)
+    assert all(
+        (row.state, row.synced_version, row.external_id) == ("synced", 1, f"X-C-{n:02d}")
+        for n, row in rows.items()
+        if n != 5
+    )
+    assert all(row.lease_owner is None and row.attempts == 0 for row in rows.values())
+    again = runtime.sync.process("scripted", outcome.again)
+    assert again.pushed == 1 and [d.version for d in batching.pushes[-1]] == [2]
+    assert (state(runtime, "C-05").state, state(runtime, "C-05").synced_version) == ("synced", 2)
+
+
 def test_records_without_subscribers_queue_nothing(
     make_settings: Callable[..., Settings], make_runtime: Callable[..., SyncRuntime]
 ) -> None:
