@@ -118,6 +118,9 @@ def normalize_phone(s: str) -> str:
     """
     if not isinstance(s, str):
         raise ValueError("a phone number must be text")
+    mobile = _IRAN_MOBILE.fullmatch(s)
+    if mobile is not None:  # ASCII digits only: nothing below would change it
+        return "+98" + mobile.group(1)
     folded = normalize_digits(unicodedata.normalize("NFKC", s))
     text = "".join(c for c in folded if unicodedata.category(c) != "Cf").strip()
     if text[:4].casefold() == "tel:":
