@@ -121,8 +121,11 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def bench_job(runtime: SyncRuntime, count: int, label: str) -> None:
-    """Time scoring and assigning one new lead through the job, ``count`` times."""
+def bench_job(runtime: SyncRuntime, count: int, label: str) -> tuple[float, float]:
+    """Time scoring and assigning one new lead through the job, ``count`` times.
+
+    Returns the job's p50 and p99 in milliseconds.
+    """
     rng = random.Random(7)
     kind = kind_by_type("lead")
     agents = kind_by_type("agent")
@@ -187,6 +190,7 @@ def bench_job(runtime: SyncRuntime, count: int, label: str) -> None:
         f"; aim: job p99 under {JOB_P99_AIM_MS:.0f} ms"
         f" ({'met' if percentile(jobs, 0.99) < JOB_P99_AIM_MS else 'short'} in this run)"
     )
+    return percentile(jobs, 0.5), percentile(jobs, 0.99)
 
 
 def load_leads(runtime: SyncRuntime, count: int) -> None:
@@ -284,7 +288,7 @@ def main() -> None:
         os.environ[RULES_ENV] = str(rules)
         runtime = runtime_in(Path(folder))
         try:
-            bench_job(runtime, args.job_leads, "SQLite")
+            sqlite = bench_job(runtime, args.job_leads, "SQLite")
         finally:
             runtime.close()
         server = postgres_server(args)
@@ -295,9 +299,14 @@ def main() -> None:
                 runtime = runtime_in(Path(folder), url)
                 try:
                     print()
-                    bench_job(runtime, args.job_leads, "PostgreSQL")
+                    postgres = bench_job(runtime, args.job_leads, "PostgreSQL")
                 finally:
                     runtime.close()
+                print(
+                    f"  PostgreSQL / SQLite in this run: p50 {postgres[0] / sqlite[0]:.2f}x,"
+                    f" p99 {postgres[1] / sqlite[1]:.2f}x (10 ms against SQLite's 4.8 ms"
+                    " on a quiet machine is 2.1x)"
+                )
             finally:
                 drop_postgres_database(server, name)
         del os.environ[RULES_ENV]
