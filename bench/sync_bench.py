@@ -12,7 +12,12 @@ document is delivered and recorded:
 - a backlog: ``crm-sync resync finance`` of the batch set with the webhook backend in
   batch mode, against the bare actor with 100 documents per message.
 
-It prints documents per second for both and their ratio.
+It prints documents per second for both, their ratio and the ratio aimed at (1.0 for
+one change per message, 0.8 for a backlog), how long ``crm-sync resync`` itself took
+(counting its rows and queueing them: the clock runs from its start) and the peak
+memory (VmHWM) of the resync command and of the largest worker process of each side.
+``--scale 10000,100000`` runs only the resync phase at each size, to show how its
+throughput and memory grow.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +105,7 @@ class Bench:
                 {
                     "type": "person",
                     "name": f"مشتری شماره {number}",
-                    "phones": ["09121234567"],
+                    "phones": [f"0912{number:07d}"],
                     "emails": [f"c{number}@example.ir"],
                 }
             )
@@ -185,7 +192,61 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def run_bare(bench: Bench, ids: list[str], per_message: int, processes: int, threads: int) -> float:
+def _descendants(pid: int) -> list[int]:
+    """The process ids below ``pid`` (its children, theirs, ...), read from /proc."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = Path(f"/proc/{parent}/task").iterdir()
+            children = [int(n) for t in tasks for n in (t / "children").read_text().split()]
+        except OSError:
+            continue
+        found.extend(children)
+        todo.extend(children)
+    return found
+
+
+def _peak_mib(pid: int) -> float:
+    """The peak resident memory (VmHWM) of process ``pid`` in MiB, 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def worker_peak_mib(process: subprocess.Popen[bytes]) -> float:
+    """The largest peak memory among a running worker command and its processes."""
+    return max([_peak_mib(pid) for pid in [process.pid, *_descendants(process.pid)]])
+
+
+#: Run ``crm-sync resync`` and print its own peak memory on stderr when it exits.
+RESYNC = (
+    "import atexit, resource, runpy, sys\n"
+    "atexit.register(lambda: print('peak-kib', resource.getrusage(resource.RUSAGE_SELF)"
+    ".ru_maxrss, file=sys.stderr))\n"
+    "sys.argv = ['crm-sync', 'resync', 'finance', '--no-wait']\n"
+    "runpy.run_module('core', run_name='__main__')\n"
+)
+
+
+@dataclass
+class Run:
+    """One side of one phase: documents per second and what it cost."""
+
+    docs_per_s: float
+    worker_mib: float
+    resync_s: float = 0.0
+    resync_mib: float = 0.0
+    #: Seconds from the resync command's start to its first outbox rows (the Python
+    #: process starting, loading its plugins and counting the records).
+    start_s: float = 0.0
+
+
+def run_bare(bench: Bench, ids: list[str], per_message: int, processes: int, threads: int) -> Run:
     bench.reset()
     env = bench.env()
     worker = start(
@@ -208,13 +269,14 @@ def run_bare(bench: Bench, ids: list[str], per_message: int, processes: int, thr
     started = time.perf_counter()
     for first in range(0, len(ids), per_message):
         bare_actor.push.send(ids[first : first + per_message])
-    wait_for(lambda: bench.count("SELECT count(*) FROM bare_bindings") >= len(ids), 900, "bare")
+    wait_for(lambda: bench.count("SELECT count(*) FROM bare_bindings") >= len(ids), 3600, "bare")
     elapsed = time.perf_counter() - started
+    memory = worker_peak_mib(worker)
     stop(worker)
-    return len(ids) / elapsed
+    return Run(len(ids) / elapsed, memory)
 
 
-def run_engine(bench: Bench, ids: list[str], batch: bool, processes: int, threads: int) -> float:
+def run_engine(bench: Bench, ids: list[str], batch: bool, processes: int, threads: int) -> Run:
     bench.reset()
     extra = {"CRM_SYNC_PLUGINS__FINANCE__BATCH": "true"} if batch else {}
     env = bench.env(**extra)
@@ -234,26 +296,46 @@ def run_engine(bench: Bench, ids: list[str], batch: bool, processes: int, thread
     runtime = None if batch else outbox_rows(bench, env, ids)
     wait_ready(f"{bench.namespace}crm-sync", processes)
     started = time.perf_counter()
+    resync_s = resync_mib = start_s = 0.0
     if runtime is None:
-        subprocess.run(
-            [sys.executable, "-m", "core", "resync", "finance", "--no-wait"],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        with tempfile.TemporaryFile("w+") as errors:
+            command = subprocess.Popen(
+                [sys.executable, "-c", RESYNC],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                text=True,
+            )
+            wait_for(
+                lambda: (
+                    bench.count("SELECT count(*) FROM sync_state") > 0 or command.poll() is not None
+                ),
+                600,
+                "resync",
+            )
+            start_s = time.perf_counter() - started
+            command.wait()
+            resync_s = time.perf_counter() - started
+            errors.seek(0)
+            output = errors.read()
+        if command.returncode != 0:
+            raise SystemExit(f"crm-sync resync failed: {output}")
+        peaks = [line.split()[1] for line in output.splitlines() if line.startswith("peak")]
+        resync_mib = int(peaks[-1]) / 1024 if peaks else 0.0
     else:
         for record_id in ids:
             runtime.dispatch("finance", [("customer", record_id)])
         runtime.close()
     wait_for(
         lambda: bench.count("SELECT count(*) FROM sync_state WHERE state = 'synced'") >= len(ids),
-        900,
+        3600,
         "crm-sync",
     )
     elapsed = time.perf_counter() - started
+    memory = worker_peak_mib(worker)
     stop(worker)
-    return len(ids) / elapsed
+    return Run(len(ids) / elapsed, memory, resync_s, resync_mib, start_s)
 
 
 def outbox_rows(bench: Bench, env: dict[str, str], ids: list[str]) -> Any:
@@ -297,33 +379,56 @@ def outbox_rows(bench: Bench, env: dict[str, str], ids: list[str]) -> Any:
     return SyncRuntime(settings)
 
 
+#: The ratio to the bare actor each phase aims at.
+TARGETS = {"one change per message": 1.0, "resync, batches of 100": 0.8}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--single", type=int, default=6000, help="documents, one per message")
     parser.add_argument("--batch", type=int, default=50_000, help="documents of the resync")
+    parser.add_argument("--scale", default="", help="resync only, at these sizes: 10000,100000")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     options = parser.parse_args()
-    bench = Bench(max(options.single, options.batch))
+    sizes = [int(size) for size in options.scale.split(",") if size]
+    bench = Bench(max(options.single, options.batch, *sizes))
+    rows: list[tuple[str, int, Run, Run]] = []
     try:
-        single_ids = [f"C-{n:06d}" for n in range(options.single)]
-        all_ids = [f"C-{n:06d}" for n in range(options.batch)]
-        rows = []
-        if options.single:
+        if options.single and not sizes:
+            single_ids = [f"C-{n:06d}" for n in range(options.single)]
             bare = run_bare(bench, single_ids, 1, options.processes, options.threads)
             ours = run_engine(bench, single_ids, False, options.processes, options.threads)
             rows.append(("one change per message", options.single, bare, ours))
-        if options.batch:
+        for size in sizes or ([options.batch] if options.batch else []):
+            all_ids = [f"C-{n:06d}" for n in range(size)]
             bare = run_bare(bench, all_ids, 100, options.processes, options.threads)
             ours = run_engine(bench, all_ids, True, options.processes, options.threads)
-            rows.append(("resync, batches of 100", options.batch, bare, ours))
+            rows.append(("resync, batches of 100", size, bare, ours))
     finally:
         bench.close()
-    print(f"{'phase':<26}{'documents':>10}{'bare docs/s':>14}{'crm-sync docs/s':>18}{'ratio':>8}")
+    print(
+        f"{'phase':<24}{'documents':>10}{'bare docs/s':>13}{'crm-sync docs/s':>17}"
+        f"{'ratio':>7}{'aim':>6}{'bare MiB':>10}{'worker MiB':>12}"
+        f"{'resync s':>10}{'resync MiB':>12}"
+    )
     for phase, count, bare, ours in rows:
-        print(f"{phase:<26}{count:>10}{bare:>14.0f}{ours:>18.0f}{ours / bare:>8.2f}")
+        ratio = ours.docs_per_s / bare.docs_per_s
+        aim = TARGETS[phase]
+        resync = f"{ours.resync_s:>10.1f}{ours.resync_mib:>12.0f}" if ours.resync_s else ""
+        print(
+            f"{phase:<24}{count:>10}{bare.docs_per_s:>13.0f}{ours.docs_per_s:>17.0f}"
+            f"{ratio:>7.2f}{aim:>6.1f}{bare.worker_mib:>10.0f}{ours.worker_mib:>12.0f}{resync}"
+            f"  {'met' if ratio >= aim else 'short'}"
+        )
+        if ours.start_s > 0:
+            drained = count / (count / ours.docs_per_s - ours.start_s)
+            print(
+                f"{'':<24}without the resync command's {ours.start_s:.1f} s start-up:"
+                f" {drained:.0f} docs/s, ratio {drained / bare.docs_per_s:.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -86,6 +86,23 @@ _TOO_SHORT_FOR_IRAN = (
 )
 
 
+def _iran_mobile() -> re.Pattern[str]:
+    """``0`` or ``+98`` and an Iranian mobile number in a range libphonenumber knows.
+
+    Such a number is valid and its E.164 form is ``+98`` and its ten digits, which is
+    what parsing it with libphonenumber gives; matching it here is a tenth of the cost,
+    and the most common spelling of a number a sync job maps. Anything else is parsed.
+    """
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("IR")
+    assert metadata is not None and metadata.mobile is not None
+    national = metadata.mobile.national_number_pattern
+    assert national is not None and metadata.mobile.possible_length == (10,)
+    return re.compile(rf"(?:0|\+98)((?:{national}))", re.ASCII)
+
+
+_IRAN_MOBILE = _iran_mobile()
+
+
 def normalize_phone(s: str) -> str:
     """Return the E.164 form (``+989121234567``) of a phone number written any common way.
 
@@ -101,6 +118,9 @@ def normalize_phone(s: str) -> str:
     """
     if not isinstance(s, str):
         raise ValueError("a phone number must be text")
+    mobile = _IRAN_MOBILE.fullmatch(s)
+    if mobile is not None:  # ASCII digits only: nothing below would change it
+        return "+98" + mobile.group(1)
     folded = normalize_digits(unicodedata.normalize("NFKC", s))
     text = "".join(c for c in folded if unicodedata.category(c) != "Cf").strip()
     if text[:4].casefold() == "tel:":
@@ -118,6 +138,10 @@ def normalize_phone(s: str) -> str:
         )
     if compact.startswith(("+0", "000")):
         raise ValueError(f"{s!r} is not a phone number: a country code never starts with 0")
+    mobile = _IRAN_MOBILE.fullmatch(compact)
+    if mobile is not None:
+        e164 = "+98" + mobile.group(1)
+        return f"{e164};ext={extension.group(1)}" if extension is not None else e164
     try:
         number = phonenumbers.parse(compact, "IR")
     except phonenumbers.NumberParseException as error:

@@ -14,9 +14,17 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+)
 
 from core.locale import normalize_digits, normalize_phone
+from core.schemas.base import from_store
 
 
 def _not_blank(value: str) -> str:
@@ -58,9 +66,13 @@ Description = Annotated[str, _required_text(10_000), AfterValidator(_not_blank)]
 LongText = Annotated[str, Field(max_length=100_000)]
 
 
-def _check_phone(value: str) -> str:
-    """Check that ``value`` is a phone number (see normalize_phone) and return it unchanged."""
-    normalize_phone(value)
+def _check_phone(value: str, info: ValidationInfo) -> str:
+    """Check that ``value`` is a phone number (see normalize_phone) and return it unchanged.
+
+    A stored record read back (``context=STORED``) was checked when it was written.
+    """
+    if not from_store(info):
+        normalize_phone(value)
     return value
 
 

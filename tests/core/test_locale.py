@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from random import Random
 
+import phonenumbers
 import pytest
 
 from core.locale import (
@@ -144,6 +146,23 @@ def test_normalize_phone_follows_the_allocated_ranges() -> None:
     assert normalize_phone("09901234567") == "+989901234567"
     with pytest.raises(ValueError, match="not an Iranian phone number"):
         normalize_phone("09501234567")
+
+
+def test_normalize_phone_reads_mobile_numbers_as_libphonenumber_does() -> None:
+    # Iranian mobile numbers take a short path: it must agree with parsing, valid
+    # ranges and unallocated ones alike, for both common spellings and an extension.
+    rng = Random(15)
+    for _ in range(3000):
+        digits = "9" + "".join(rng.choice("0123456789") for _ in range(9))
+        parsed = phonenumbers.parse("0" + digits, "IR")
+        if phonenumbers.is_valid_number(parsed):
+            expected = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            assert normalize_phone("0" + digits) == expected
+            assert normalize_phone("+98" + digits) == expected
+            assert normalize_phone(f"0{digits} x7") == f"{expected};ext=7"
+        else:
+            with pytest.raises(ValueError, match="not an Iranian phone number"):
+                normalize_phone("0" + digits)
 
 
 @pytest.mark.parametrize(

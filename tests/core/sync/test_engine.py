@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from core import PermanentError, PushResult, TransientError
+from core.db.admin_tables import Attempt
 from core.db.sync_tables import SyncState
 from core.db.types import utcnow
 from core.kinds import KINDS
@@ -47,13 +48,18 @@ def state(runtime: SyncRuntime, record_id: str, plugin: str = "scripted") -> Syn
     return SyncState(**row._mapping)
 
 
-@pytest.fixture
+@pytest.fixture(params=["sqlite", "postgresql"])
 def runtime(
+    request: pytest.FixtureRequest,
     make_settings: Callable[..., Settings],
     make_runtime: Callable[..., SyncRuntime],
     scripted: ScriptedPlugin,
 ) -> SyncRuntime:
-    return make_runtime(make_settings(), {"scripted": scripted})
+    """An embedded runtime on SQLite, and on PostgreSQL (whose batches take other paths)."""
+    overrides: dict[str, Any] = {}
+    if request.param == "postgresql":
+        overrides["database_url"] = request.getfixturevalue("postgres_url")
+    return make_runtime(make_settings(**overrides), {"scripted": scripted})
 
 
 def test_a_change_is_pushed_once_with_its_idempotency_key(
@@ -267,11 +273,18 @@ def test_mapping_errors_are_permanent(
     assert row.state == "dead" and "mapping failed: KeyError" in (row.last_error or "")
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_batching_plugin_drains_a_backlog_in_batches_with_per_document_results(
-    make_settings: Callable[..., Settings], make_runtime: Callable[..., SyncRuntime]
+    request: pytest.FixtureRequest,
+    make_settings: Callable[..., Settings],
+    make_runtime: Callable[..., SyncRuntime],
+    backend: str,
 ) -> None:
     batching = ScriptedPlugin(max_batch=10)
-    runtime = make_runtime(make_settings(), {"scripted": batching})
+    overrides = (
+        {"database_url": request.getfixturevalue("postgres_url")} if backend != "sqlite" else {}
+    )
+    runtime = make_runtime(make_settings(**overrides), {"scripted": batching})
     for number in range(25):
         put(runtime, f"C-{number:02d}")
 
@@ -294,6 +307,69 @@ def test_a_batching_plugin_drains_a_backlog_in_batches_with_per_document_results
     states = {row: state(runtime, row).state for row in (f"C-{n:02d}" for n in range(25))}
     assert states.pop("C-03") == "dead"
     assert set(states.values()) == {"synced"}
+    with runtime.engine.connect() as connection:
+        attempts = connection.execute(
+            select(
+                Attempt.record_id,
+                Attempt.version,
+                Attempt.attempt,
+                Attempt.outcome,
+                Attempt.error_class,
+                Attempt.error,
+                Attempt.answer,
+                Attempt.duration_ms,
+            ).order_by(Attempt.record_id)
+        ).all()
+    assert [row.record_id for row in attempts] == [f"C-{n:02d}" for n in range(25)]
+    assert {(row.version, row.attempt) for row in attempts} == {(1, 1)}
+    assert all(row.duration_ms is not None and row.duration_ms >= 0 for row in attempts)
+    refused = attempts[3]
+    assert (refused.outcome, refused.error_class) == ("dead", "rejected")
+    assert "refused" in (refused.error or "") and refused.answer is None
+    others = attempts[:3] + attempts[4:]
+    assert {row.outcome for row in others} == {"synced"}
+    # The first batch answered with the record's id, the later ones with the default T-id.
+    first_batch = {document.id for document in batching.pushes[0]}
+    assert all(
+        row.answer == f"external id {'' if row.record_id in first_batch else 'T-'}{row.record_id}"
+        for row in others
+    )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_record_changed_during_a_batch_is_pushed_again_and_the_others_are_synced(
+    request: pytest.FixtureRequest,
+    make_settings: Callable[..., Settings],
+    make_runtime: Callable[..., SyncRuntime],
+    backend: str,
+) -> None:
+    batching = ScriptedPlugin(max_batch=10)
+    overrides = (
+        {"database_url": request.getfixturevalue("postgres_url")} if backend != "sqlite" else {}
+    )
+    runtime = make_runtime(make_settings(**overrides), {"scripted": batching})
+    for number in range(10):
+        put(runtime, f"C-{number:02d}")
+
+    def changed_meanwhile(documents: list[Any]) -> list[PushResult]:
+        batching.pushes.append(list(documents))
+        put(runtime, "C-05", "نام تازه")
+        return [PushResult(external_id=f"X-{d.id}") for d in documents]
+
+    batching.script.append(changed_meanwhile)
+    outcome = runtime.sync.process("scripted", [("customer", "C-00")])
+    assert outcome.pushed == 10 and outcome.again == [("customer", "C-05")]
+    rows = {n: state(runtime, f"C-{n:02d}") for n in range(10)}
+    assert (rows[5].state, rows[5].synced_version, rows[5].wanted_version) == ("pending", 1, 2)
+    assert all(
+        (row.state, row.synced_version, row.external_id) == ("synced", 1, f"X-C-{n:02d}")
+        for n, row in rows.items()
+        if n != 5
+    )
+    assert all(row.lease_owner is None and row.attempts == 0 for row in rows.values())
+    again = runtime.sync.process("scripted", outcome.again)
+    assert again.pushed == 1 and [d.version for d in batching.pushes[-1]] == [2]
+    assert (state(runtime, "C-05").state, state(runtime, "C-05").synced_version) == ("synced", 2)
 
 
 def test_records_without_subscribers_queue_nothing(
