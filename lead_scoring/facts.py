@@ -17,7 +17,16 @@ from decimal import Decimal
 AttributeValue = str | int | float | Decimal
 
 #: Profile fields that hold text; rules test them with ``in``, ``not_in``, ``contains``.
-TEXT_FIELDS: tuple[str, ...] = ("source", "campaign", "province", "city", "industry", "job_title")
+TEXT_FIELDS: tuple[str, ...] = (
+    "source",
+    "campaign",
+    "channel",
+    "country",
+    "province",
+    "city",
+    "industry",
+    "job_title",
+)
 
 #: Profile fields that hold numbers; rules test them with ``at_least`` and ``below``.
 NUMBER_FIELDS: tuple[str, ...] = ("company_size", "budget")
@@ -36,14 +45,18 @@ class LeadFacts:
     """The profile of one lead, as fit rules see it.
 
     ``company_size`` is a head count and ``budget`` an exact amount (IRR unless the
-    organisation says otherwise). ``attributes`` carries custom CRM fields, which rules
-    name as ``attributes.<key>``. ``created_at`` starts the "no answer" clock for a
+    organisation says otherwise). ``channel`` is how the lead reached us and
+    ``country`` its ISO code. ``attributes`` carries custom CRM fields (true/false as
+    the text ``true``/``false``, dates as ``YYYY-MM-DD`` text), which rules name as
+    ``attributes.<key>``. ``created_at`` starts the "no answer" clock for a
     lead that has never engaged.
     """
 
     created_at: datetime
     source: str | None = None
     campaign: str | None = None
+    channel: str | None = None
+    country: str | None = None
     province: str | None = None
     city: str | None = None
     industry: str | None = None

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from lead_scoring.facts import LeadFacts, number_value
+from lead_scoring.facts import ATTRIBUTE_PREFIX, LeadFacts, number_value
 from lead_scoring.text import text_value
 
 #: A feature's value in a row: text, a number, or None when missing.
@@ -45,17 +45,23 @@ FORMAT_VERSION = 1
 
 
 def lead_features(lead: LeadFacts) -> dict[str, FeatureValue]:
-    """Return a lead's profile as model features: the canonical fields and its attributes."""
+    """Return a lead's profile as model features: the canonical fields and its attributes.
+
+    Custom attributes are named as rules name them, ``attributes.<name>``, so a factor
+    cannot be mistaken for a canonical field of the same name.
+    """
     return {
         "source": lead.source,
         "campaign": lead.campaign,
+        "channel": lead.channel,
+        "country": lead.country,
         "province": lead.province,
         "city": lead.city,
         "industry": lead.industry,
         "job_title": lead.job_title,
         "company_size": lead.company_size,
         "budget": lead.budget,
-        **lead.attributes,
+        **{f"{ATTRIBUTE_PREFIX}{name}": value for name, value in lead.attributes.items()},
     }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -27,7 +27,7 @@ from core.records import RecordAccess, emit_event_in
 from core.schemas.leads import Lead
 from core.store import ConcurrentUpdate, RecordUpdate, update_records_in
 from lead_scoring.bulk import score_many
-from lead_scoring.facts import TEXT_FIELDS, EngagementEvent, LeadFacts
+from lead_scoring.facts import TEXT_FIELDS, AttributeValue, EngagementEvent, LeadFacts
 from lead_scoring.predictive import LeadModel, lead_features
 from lead_scoring.rules import ScoringRules
 from lead_scoring.scoring import QualificationEvent, ScoreResult, score, threshold_events
@@ -139,13 +139,27 @@ def lead_facts(lead: Lead | Row[Any], created_at: datetime) -> LeadFacts:
         created_at=created_at,
         source=lead.source,
         campaign=lead.campaign,
+        channel=lead.channel,
+        country=lead.country,
         province=lead.province,
         city=lead.city,
         industry=lead.industry,
         job_title=lead.job_title,
         company_size=lead.company_size,
         budget=Decimal(budget) if isinstance(budget, str) else budget,
+        attributes=fact_attributes(lead.attributes),
     )
+
+
+def fact_attributes(attributes: Mapping[str, object] | None) -> dict[str, AttributeValue]:
+    """Return stored custom attributes as scoring reads them: true/false become text."""
+    facts: dict[str, AttributeValue] = {}
+    for name, value in (attributes or {}).items():
+        if isinstance(value, bool):
+            facts[name] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            facts[name] = value
+    return facts
 
 
 def interaction_event(
@@ -218,6 +232,7 @@ _SELECT_PROFILES = select(
     *(LeadRow.data[name].as_string().label(name) for name in TEXT_FIELDS),
     LeadRow.data["company_size"].as_integer().label("company_size"),
     LeadRow.data["budget"].as_string().label("budget"),
+    LeadRow.data["attributes"].label("attributes"),
 )
 
 
