@@ -12,6 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal
+
+#: Who reached out: the lead (``inbound``) or we (``outbound``).
+Direction = Literal["inbound", "outbound"]
 
 #: A custom field's value: text, or an exact number.
 AttributeValue = str | int | float | Decimal
@@ -80,14 +84,22 @@ class EngagementEvent:
     """One thing the lead did, such as ``form_submitted`` or ``whatsapp_reply``, and when.
 
     ``type`` is a short identifier that engagement rules list; plugins may add their
-    own types. ``at`` is timezone-aware.
+    own types. ``at`` is timezone-aware. ``direction`` says who reached out (an
+    interaction's ``inbound`` or ``outbound``), for the model's recency and response
+    time. ``amount`` is a measure the event carries (seconds on the site, pages
+    viewed), so a duration or a count is one event, not N identical ones: rules count
+    the event once, the model sums the amounts per type.
     """
 
     type: str
     at: datetime
+    direction: Direction | None = None
+    amount: float | None = None
 
     def __post_init__(self) -> None:
         _require_aware("at", self.at)
+        if self.amount is not None and not math.isfinite(self.amount):
+            raise ValueError(f"amount must be a finite number, got {self.amount!r}")
 
 
 def number_value(raw: object) -> float | None:

@@ -27,7 +27,14 @@ from core.records import RecordAccess, emit_event_in
 from core.schemas.leads import Lead
 from core.store import ConcurrentUpdate, RecordUpdate, update_records_in
 from lead_scoring.bulk import score_many
-from lead_scoring.facts import TEXT_FIELDS, AttributeValue, EngagementEvent, LeadFacts
+from lead_scoring.engagement import engagement_features
+from lead_scoring.facts import (
+    TEXT_FIELDS,
+    AttributeValue,
+    Direction,
+    EngagementEvent,
+    LeadFacts,
+)
 from lead_scoring.predictive import LeadModel, lead_features
 from lead_scoring.rules import ScoringRules
 from lead_scoring.scoring import QualificationEvent, ScoreResult, score, threshold_events
@@ -167,7 +174,10 @@ def interaction_event(
 ) -> EngagementEvent | None:
     """Return the engagement event an interaction stands for, or None (``mapping`` says)."""
     event_type = mapping.get(f"{channel}.{direction}")
-    return None if event_type is None else EngagementEvent(event_type, occurred_at)
+    if event_type is None:
+        return None
+    way: Direction | None = direction if direction in ("inbound", "outbound") else None  # type: ignore[assignment]
+    return EngagementEvent(event_type, occurred_at, direction=way)
 
 
 _SELECT_LEADS = select(
@@ -193,7 +203,9 @@ def iter_leads(engine: Engine, chunk: int) -> Iterator[list[LeadInput]]:
     """Yield every lead in chunks, ordered by id (keyset paging, so memory stays flat)."""
     after: str | None = None
     while True:
-        statement = select(LeadRow.id, LeadRow.version, LeadRow.data, LeadRow.created_at)
+        statement = select(
+            LeadRow.id, LeadRow.version, LeadRow.data, LeadRow.created_at, LeadRow.updated_at
+        )
         if after is not None:
             statement = statement.where(LeadRow.id > after)
         statement = statement.order_by(LeadRow.id).limit(chunk)
@@ -202,7 +214,9 @@ def iter_leads(engine: Engine, chunk: int) -> Iterator[list[LeadInput]]:
         if not rows:
             return
         yield [
-            LeadInput(row.id, row.version, Lead.model_validate(row.data), row.created_at)
+            LeadInput(
+                row.id, row.version, Lead.model_validate(row.data), row.created_at, row.updated_at
+            )
             for row in rows
         ]
         after = rows[-1].id
@@ -332,11 +346,26 @@ class ModelCache:
         return self.stored, self.model
 
 
+def model_row(lead: LeadFacts, events: Sequence[EngagementEvent], at: datetime) -> dict[str, Any]:
+    """Return a lead's model features as of ``at``: its profile and its engagement then."""
+    return {**lead_features(lead), **engagement_features(events, at, lead.created_at)}
+
+
 def predict(
-    model: LeadModel, model_id: int, facts: Sequence[LeadFacts], top: int, now: datetime
+    model: LeadModel,
+    model_id: int,
+    facts: Sequence[LeadFacts],
+    events: Sequence[Sequence[EngagementEvent]],
+    top: int,
+    now: datetime,
 ) -> list[Prediction]:
-    """Return each lead's probability and its ``top`` factors under ``model``."""
-    rows = [lead_features(fact) for fact in facts]
+    """Return each lead's probability and its ``top`` factors under ``model``, as of ``now``.
+
+    ``events[i]`` are the engagement events of ``facts[i]``.
+    """
+    rows = [
+        model_row(fact, lead_events, now) for fact, lead_events in zip(facts, events, strict=True)
+    ]
     if not rows:
         return []
     probabilities = model.predict_proba(rows)
@@ -366,8 +395,23 @@ class TrainingOutcome:
     reason: str = ""
 
 
-def training_history(engine: Engine) -> tuple[list[LeadFacts], list[int]]:
-    """Return the profiles of leads with a known outcome, and each outcome (1 won, 0 lost).
+@dataclass(frozen=True)
+class TrainingHistory:
+    """Leads with a known outcome: ids, profiles, outcomes (1 won, 0 lost), and when.
+
+    ``decided_at[i]`` is the moment lead i's outcome was known: its ``closed_at``, or,
+    when the CRM does not send one, the last change of its record. The model learns
+    lead i's engagement as it was then, never from anything later.
+    """
+
+    ids: list[str] = field(default_factory=list)
+    facts: list[LeadFacts] = field(default_factory=list)
+    outcomes: list[int] = field(default_factory=list)
+    decided_at: list[datetime] = field(default_factory=list)
+
+
+def training_history(engine: Engine) -> TrainingHistory:
+    """Return the leads with a known outcome (see :class:`TrainingHistory`).
 
     A lead is won when its status is ``converted`` or an opportunity made from it
     (``lead_id``) was won; lost when its status is ``lost`` or ``unqualified`` or its
@@ -384,8 +428,7 @@ def training_history(engine: Engine) -> tuple[list[LeadFacts], list[int]]:
             if isinstance(lead_id, str):
                 won = 1 if status == "won" else 0
                 opportunity_outcome[lead_id] = max(opportunity_outcome.get(lead_id, 0), won)
-    facts: list[LeadFacts] = []
-    outcomes: list[int] = []
+    history = TrainingHistory()
     for chunk in iter_leads(engine, 5000):
         for item in chunk:
             outcome: int | None = opportunity_outcome.get(item.id)
@@ -395,9 +438,11 @@ def training_history(engine: Engine) -> tuple[list[LeadFacts], list[int]]:
                 elif item.lead.status in LOST_STATUSES:
                     outcome = 0
             if outcome is not None:
-                facts.append(lead_facts(item.lead, item.created_at))
-                outcomes.append(outcome)
-    return facts, outcomes
+                history.ids.append(item.id)
+                history.facts.append(lead_facts(item.lead, item.created_at))
+                history.outcomes.append(outcome)
+                history.decided_at.append(item.lead.closed_at or item.updated_at or item.created_at)
+    return history
 
 
 def train(
@@ -410,7 +455,8 @@ def train(
     zero), so the same history gives the same model, digest and probabilities.
     """
     now = now or utcnow()
-    facts, outcomes = training_history(engine)
+    history = training_history(engine)
+    facts, outcomes = history.facts, history.outcomes
     conversions = sum(outcomes)
     if len(facts) < settings.min_history:
         reason = f"{len(facts)} won or lost leads; at least {settings.min_history} are needed"
@@ -419,8 +465,14 @@ def train(
         return TrainingOutcome(
             None, len(facts), conversions, reason="the history holds only one outcome"
         )
+    mapping = settings.interaction_events
+    events = load_events(engine, history.ids, mapping)
+    rows = [
+        model_row(fact, events.get(lead_id, []), at)
+        for lead_id, fact, at in zip(history.ids, facts, history.decided_at, strict=True)
+    ]
     model = LeadModel.fit(
-        [lead_features(fact) for fact in facts],
+        rows,
         outcomes,
         bins=settings.model_bins,
         min_count=settings.model_min_count,
@@ -439,10 +491,12 @@ def train(
     stored = StoredModel(model_id, now, model.training_rows, conversions, digest, text)
     predicted = 0
     for chunk in iter_leads(engine, 2000):
+        chunk_events = load_events(engine, [item.id for item in chunk], mapping)
         predictions = predict(
             model,
             model_id,
             [lead_facts(item.lead, item.created_at) for item in chunk],
+            [chunk_events.get(item.id, []) for item in chunk],
             settings.top_factors,
             now,
         )
@@ -509,7 +563,8 @@ class LeadScorer:
         events = self.events_of(inputs, reader)
         stored = get_score_summaries(reader, [item.id for item in inputs])
         facts = [lead_facts(item.lead, item.created_at) for item in inputs]
-        predictions = self._predictions(facts, now, reader)
+        lead_events = [events.get(item.id, []) for item in inputs]
+        predictions = self._predictions(facts, lead_events, now, reader)
         batch = []
         for index, item in enumerate(inputs):
             result = score(facts[index], events.get(item.id, []), self.config.rules, now)
@@ -599,13 +654,17 @@ class LeadScorer:
         return answer
 
     def _predictions(
-        self, facts: Sequence[LeadFacts], now: datetime, source: Engine | Connection | None = None
+        self,
+        facts: Sequence[LeadFacts],
+        events: Sequence[Sequence[EngagementEvent]],
+        now: datetime,
+        source: Engine | Connection | None = None,
     ) -> list[Prediction]:
         current = self.models.current(source or self.engine)
         if current is None:
             return []
         stored, model = current
-        return predict(model, stored.id, facts, self.config.settings.top_factors, now)
+        return predict(model, stored.id, facts, events, self.config.settings.top_factors, now)
 
     def _publish(
         self,
@@ -699,9 +758,11 @@ class LeadScorer:
                     raise AssertionError(f"bulk and per-lead scores of lead {lead_id} differ")
                 prediction = None
                 if predictions_model is not None:
-                    model_row, model = predictions_model
+                    stored_model, model = predictions_model
                     top = self.config.settings.top_factors
-                    prediction = predict(model, model_row.id, [facts], top, now)[0]
+                    prediction = predict(
+                        model, stored_model.id, [facts], [lead_events[row]], top, now
+                    )[0]
                 batch.append(PendingScore(item, result, stored.get(lead_id), prediction))
             for scored in self.store_many(batch):
                 outcome.changed += 1
@@ -753,11 +814,13 @@ __all__ = [
     "ScoringConfig",
     "Signals",
     "StoredBatch",
+    "TrainingHistory",
     "TrainingOutcome",
     "interaction_event",
     "iter_profiles",
     "lead_facts",
     "lead_fields",
+    "model_row",
     "percent",
     "train",
     "training_history",

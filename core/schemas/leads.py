@@ -18,6 +18,7 @@ from core.schemas.fields import (
     Percent,
     Phone,
     ShortText,
+    Timestamp,
 )
 
 LeadStatus = Literal["new", "contacted", "qualified", "unqualified", "converted", "lost"]
@@ -31,7 +32,9 @@ class Lead(CanonicalModel):
     or where it came from (``source`` or ``channel``): a web form that asks for no name
     yet still sends a lead worth scoring. ``channel`` is how it reached us (``web``,
     ``whatsapp``, ``referral``...), ``country`` an ISO 3166 code, ``attributes`` the
-    organisation's custom fields, declared in the settings. ``company_size`` is a head
+    organisation's custom fields, declared in the settings. ``closed_at`` is when the
+    lead was converted or lost: the model learns from its history up to that moment
+    only. ``company_size`` is a head
     count; ``budget`` is an exact amount in ``currency``. The score fields (each 0 to
     100) and ``grade`` belong to lead scoring, which may write them back; they are
     optional and never computed here.
@@ -59,6 +62,7 @@ class Lead(CanonicalModel):
     budget: NonNegativeAmount | None = None
     currency: CurrencyCode = "IRR"
     status: LeadStatus = "new"
+    closed_at: Timestamp | None = None
     attributes: Attributes = Field(default_factory=dict)
     system_fields = frozenset({"owner_id", "fit_score", "engagement_score", "score", "grade"})
 
