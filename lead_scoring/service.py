@@ -370,17 +370,17 @@ def predict(
         return []
     probabilities = model.predict_proba(rows)
     predictions = []
-    for row, probability in zip(rows, probabilities, strict=True):
-        factors = [
+    for probability, factors in zip(probabilities, model.top_factors(rows, top), strict=True):
+        stored = [
             {
                 "feature": factor.feature,
                 "value": factor.value,
                 "condition": factor.condition,
                 "contribution": round(factor.contribution, 6),
             }
-            for factor in (model.explain(row, top=top) if top else [])
+            for factor in factors
         ]
-        predictions.append(Prediction(float(probability), factors, model_id, now))
+        predictions.append(Prediction(float(probability), stored, model_id, now))
     return predictions
 
 
