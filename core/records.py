@@ -141,10 +141,11 @@ class RecordAccess:
     ) -> int:
         """Merge ``changes`` (top-level fields) into a record; return the resulting version.
 
-        The merged document is validated by the kind's schema (a bad value is a
-        PermanentError naming it). Identical values change nothing. With ``event``, an
-        event of that type carrying the changes is published when the record changed.
-        With ``create``, a missing record is created from ``changes`` alone.
+        The merged document is validated by the kind's schema, and changed custom
+        attributes by their declarations (a bad value is a PermanentError naming it).
+        Identical values change nothing. With ``event``, an event of that type carrying
+        the changes is published when the record changed. With ``create``, a missing
+        record is created from ``changes`` alone.
         """
         kind = _kind(type_)
         for _ in range(UPDATE_RETRIES):
@@ -154,6 +155,8 @@ class RecordAccess:
             current = stored.data if stored is not None else {}
             try:
                 model = kind.schema.model_validate({**current, **changes})
+                if self.host is not None and "attributes" in changes:
+                    self.host.settings.attributes.check(type_, getattr(model, "attributes", {}))
             except ValueError as error:
                 raise PermanentError(f"{type_} {record_id}: {error}") from None
             try:

@@ -21,6 +21,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from core.schemas.attributes import AttributeCatalog
+
 #: Roles of API tokens: ``reader`` sees, ``writer`` also writes records, ``operator`` also
 #: retries and pauses deliveries, ``admin`` may do everything (see core.api.auth.ALLOWS).
 Role = Literal["admin", "operator", "writer", "reader"]
@@ -133,6 +135,10 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     sync: SyncSettings = Field(default_factory=SyncSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    attributes: AttributeCatalog = Field(
+        default_factory=AttributeCatalog,
+        description="custom attributes of leads and customers: [attributes.lead.<name>]",
+    )
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("log_level", mode="before")

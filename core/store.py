@@ -35,6 +35,7 @@ from core.db.sync_tables import PENDING, SYNCED, SyncState
 from core.db.types import utcnow
 from core.kinds import KINDS_BY_TYPE, Kind
 from core.locale import normalize_phone, normalize_text
+from core.schemas.attributes import AttributeCatalog
 from core.schemas.base import CanonicalModel
 
 
@@ -579,13 +580,20 @@ def write_from_caller(
     model: CanonicalModel,
     *,
     subscribers: Sequence[str],
+    attributes: AttributeCatalog | None = None,
 ) -> WriteResult:
     """Write a record the CRM sent whole, keeping the system fields it left out.
+
+    With ``attributes``, the record's custom attributes are checked against their
+    declarations first: AttributesRefused names each undeclared one and each wrong value,
+    and nothing is written.
 
     Fields other systems write back (``kind.schema.system_fields``) keep their stored
     value when the body does not name them, so a CRM update does not erase an invoice
     number or a score. Applied on top of the version read, retried if it changed.
     """
+    if attributes is not None:
+        attributes.check(kind.type, getattr(model, "attributes", {}))
     keep = [name for name in kind.schema.system_fields if name not in model.model_fields_set]
     if not keep:
         return write_record(engine, kind, record_id, model, subscribers=subscribers)

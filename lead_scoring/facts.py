@@ -12,12 +12,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal
+
+#: Who reached out: the lead (``inbound``) or we (``outbound``).
+Direction = Literal["inbound", "outbound"]
 
 #: A custom field's value: text, or an exact number.
 AttributeValue = str | int | float | Decimal
 
 #: Profile fields that hold text; rules test them with ``in``, ``not_in``, ``contains``.
-TEXT_FIELDS: tuple[str, ...] = ("source", "campaign", "province", "city", "industry", "job_title")
+TEXT_FIELDS: tuple[str, ...] = (
+    "source",
+    "campaign",
+    "channel",
+    "country",
+    "province",
+    "city",
+    "industry",
+    "job_title",
+)
 
 #: Profile fields that hold numbers; rules test them with ``at_least`` and ``below``.
 NUMBER_FIELDS: tuple[str, ...] = ("company_size", "budget")
@@ -36,14 +49,18 @@ class LeadFacts:
     """The profile of one lead, as fit rules see it.
 
     ``company_size`` is a head count and ``budget`` an exact amount (IRR unless the
-    organisation says otherwise). ``attributes`` carries custom CRM fields, which rules
-    name as ``attributes.<key>``. ``created_at`` starts the "no answer" clock for a
+    organisation says otherwise). ``channel`` is how the lead reached us and
+    ``country`` its ISO code. ``attributes`` carries custom CRM fields (true/false as
+    the text ``true``/``false``, dates as ``YYYY-MM-DD`` text), which rules name as
+    ``attributes.<key>``. ``created_at`` starts the "no answer" clock for a
     lead that has never engaged.
     """
 
     created_at: datetime
     source: str | None = None
     campaign: str | None = None
+    channel: str | None = None
+    country: str | None = None
     province: str | None = None
     city: str | None = None
     industry: str | None = None
@@ -67,14 +84,22 @@ class EngagementEvent:
     """One thing the lead did, such as ``form_submitted`` or ``whatsapp_reply``, and when.
 
     ``type`` is a short identifier that engagement rules list; plugins may add their
-    own types. ``at`` is timezone-aware.
+    own types. ``at`` is timezone-aware. ``direction`` says who reached out (an
+    interaction's ``inbound`` or ``outbound``), for the model's recency and response
+    time. ``amount`` is a measure the event carries (seconds on the site, pages
+    viewed), so a duration or a count is one event, not N identical ones: rules count
+    the event once, the model sums the amounts per type.
     """
 
     type: str
     at: datetime
+    direction: Direction | None = None
+    amount: float | None = None
 
     def __post_init__(self) -> None:
         _require_aware("at", self.at)
+        if self.amount is not None and not math.isfinite(self.amount):
+            raise ValueError(f"amount must be a finite number, got {self.amount!r}")
 
 
 def number_value(raw: object) -> float | None:

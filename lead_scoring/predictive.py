@@ -20,17 +20,20 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from lead_scoring.facts import LeadFacts, number_value
+from lead_scoring.facts import ATTRIBUTE_PREFIX, LeadFacts, number_value
 from lead_scoring.text import text_value
+
+_T = TypeVar("_T")
+_UNSEEN: Any = object()
 
 #: A feature's value in a row: text, a number, or None when missing.
 FeatureValue = str | int | float | Decimal | None
@@ -45,17 +48,23 @@ FORMAT_VERSION = 1
 
 
 def lead_features(lead: LeadFacts) -> dict[str, FeatureValue]:
-    """Return a lead's profile as model features: the canonical fields and its attributes."""
+    """Return a lead's profile as model features: the canonical fields and its attributes.
+
+    Custom attributes are named as rules name them, ``attributes.<name>``, so a factor
+    cannot be mistaken for a canonical field of the same name.
+    """
     return {
         "source": lead.source,
         "campaign": lead.campaign,
+        "channel": lead.channel,
+        "country": lead.country,
         "province": lead.province,
         "city": lead.city,
         "industry": lead.industry,
         "job_title": lead.job_title,
         "company_size": lead.company_size,
         "budget": lead.budget,
-        **lead.attributes,
+        **{f"{ATTRIBUTE_PREFIX}{name}": value for name, value in lead.attributes.items()},
     }
 
 
@@ -96,6 +105,24 @@ def _bin_edges(values: Sequence[float], bins: int, min_count: int) -> tuple[floa
     return tuple(edges)
 
 
+def _converted(values: Sequence[FeatureValue], convert: Callable[[object], _T]) -> list[_T]:
+    """Return ``convert`` of each value, converting each distinct value once.
+
+    Leads repeat a few values many times (a job title, a count of 0), so this turns
+    one Python call per value into one per distinct value and a dictionary lookup.
+    The key holds the type, so ``1``, ``1.0`` and ``True`` stay apart.
+    """
+    seen: dict[tuple[type, object], _T] = {}
+    result = []
+    for value in values:
+        key = (type(value), value)
+        converted = seen.get(key, _UNSEEN)
+        if converted is _UNSEEN:
+            converted = seen[key] = convert(value)
+        result.append(converted)
+    return result
+
+
 @dataclass(frozen=True)
 class FeatureEncoding:
     """How one feature's values map to levels, learned from the training rows.
@@ -116,8 +143,8 @@ class FeatureEncoding:
         cls, name: str, values: Sequence[FeatureValue], *, bins: int, min_count: int
     ) -> FeatureEncoding:
         """Learn the levels of feature ``name`` from its training ``values``."""
-        texts = [text_value(value) for value in values]
-        numbers = [number_value(value) for value in values]
+        texts = _converted(values, text_value)
+        numbers = _converted(values, number_value)
         has_text = any(text is not None for text in texts)
         has_number = any(number is not None for number in numbers)
         if has_text and has_number:
@@ -131,24 +158,45 @@ class FeatureEncoding:
         return cls(name, "category", (*frequent, OTHER, MISSING))
 
     def codes(self, values: Sequence[FeatureValue]) -> NDArray[np.intp]:
-        """Return the level index of each value."""
+        """Return the level index of each value (each distinct value is looked at once)."""
+        table = _LevelTable(self)
+        return np.fromiter(map(table.__getitem__, values), dtype=np.intp, count=len(values))
+
+    def level_of(self, value: FeatureValue) -> int:
+        """Return the level index of one value."""
         missing = len(self.levels) - 1
         if self.kind == "number":
-            numbers = np.array(
-                [np.nan if (n := number_value(v)) is None else n for v in values], dtype=np.float64
-            )
-            bins = np.searchsorted(np.array(self.edges), numbers, side="right")
-            return np.where(np.isnan(numbers), missing, bins).astype(np.intp)
-        index = {level: i for i, level in enumerate(self.levels[:-2])}
-        other = missing - 1
-        return np.array(
-            [missing if (t := text_value(v)) is None else index.get(t, other) for v in values],
-            dtype=np.intp,
-        )
+            number = number_value(value)
+            if number is None:
+                return missing
+            return int(np.searchsorted(np.array(self.edges), number, side="right"))
+        text = text_value(value)
+        if text is None:
+            return missing
+        try:
+            return self.levels.index(text, 0, missing - 1)
+        except ValueError:
+            return missing - 1
 
     def as_dict(self) -> dict[str, Any]:
         """Return the encoding as JSON-ready data."""
         return {"name": self.name, "kind": self.kind, "levels": self.levels, "edges": self.edges}
+
+
+class _LevelTable(dict[Any, int]):
+    """Level index by raw value, filled on first sight of each value.
+
+    Keys are the raw values: within one feature they are all text or all numbers
+    (``learn`` refuses a mix), so ``1`` and ``1.0`` sharing a key share a level too.
+    """
+
+    def __init__(self, encoding: FeatureEncoding) -> None:
+        super().__init__()
+        self.encoding = encoding
+
+    def __missing__(self, value: Any) -> int:
+        level = self[value] = self.encoding.level_of(value)
+        return level
 
 
 @dataclass(frozen=True)
@@ -181,22 +229,67 @@ def _sigmoid(logits: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _newton(
-    design: NDArray[np.float64], outcomes: NDArray[np.float64], l2: float, max_steps: int = 100
+    codes: Sequence[NDArray[np.intp]],
+    sizes: Sequence[int],
+    outcomes: NDArray[np.float64],
+    l2: float,
+    max_steps: int = 100,
 ) -> NDArray[np.float64]:
-    """Minimise the L2-penalised logistic loss; column 0 (the intercept) is not penalised."""
-    penalty = np.full(design.shape[1], l2)
+    """Minimise the L2-penalised logistic loss of one-hot features; return the weights.
+
+    Column 0 is the intercept (not penalised), then each feature's levels in turn;
+    ``codes[f]`` is each row's level of feature f. The one-hot design matrix is never
+    built: every row has exactly one level per feature, so the gradient is a sum per
+    level and each block of the Hessian a count per pair of levels (``np.bincount``),
+    which keeps a fit at O(rows x features^2) per step instead of O(rows x levels^2).
+    """
+    offsets = np.cumsum([1, *sizes])
+    width = int(offsets[-1])
+    rows = len(outcomes)
+    columns = (
+        np.column_stack([offset + c for offset, c in zip(offsets[:-1], codes, strict=True)])
+        if codes
+        else np.zeros((rows, 0), dtype=np.intp)
+    )
+    flat = columns.ravel()
+    features = columns.shape[1]
+    penalty = np.full(width, l2)
     penalty[0] = 1e-9
-    coef = np.zeros(design.shape[1])
+    coef = np.zeros(width)
+
+    def logits_of(c: NDArray[np.float64]) -> NDArray[np.float64]:
+        result: NDArray[np.float64] = c[0] + c[columns].sum(axis=1)
+        return result
 
     def loss(c: NDArray[np.float64]) -> float:
-        logits = design @ c
+        logits = logits_of(c)
         return float(np.sum(np.logaddexp(0.0, logits) - outcomes * logits) + 0.5 * penalty @ c**2)
+
+    def per_level(weights: NDArray[np.float64]) -> NDArray[np.float64]:
+        repeated = np.repeat(weights, features)
+        sums = np.bincount(flat, weights=repeated, minlength=width).astype(np.float64)
+        sums[0] = weights.sum()
+        return sums
 
     current = loss(coef)
     for _ in range(max_steps):
-        prob = _sigmoid(design @ coef)
-        gradient = design.T @ (prob - outcomes) + penalty * coef
-        hessian = design.T @ (design * (prob * (1 - prob))[:, None]) + np.diag(penalty)
+        prob = _sigmoid(logits_of(coef))
+        weight = prob * (1 - prob)
+        gradient = per_level(prob - outcomes) + penalty * coef
+        hessian = np.zeros((width, width))
+        border = per_level(weight)
+        hessian[0, :] = border
+        hessian[:, 0] = border
+        for f in range(features):
+            first, size_f = int(offsets[f]), int(sizes[f])
+            for g in range(f, features):
+                second, size_g = int(offsets[g]), int(sizes[g])
+                pairs = np.bincount(
+                    codes[f] * size_g + codes[g], weights=weight, minlength=size_f * size_g
+                ).reshape(size_f, size_g)
+                hessian[first : first + size_f, second : second + size_g] = pairs
+                hessian[second : second + size_g, first : first + size_f] = pairs.T
+        hessian[np.diag_indices(width)] += penalty
         step = np.linalg.solve(hessian, gradient)
         scale = 1.0
         while (candidate := loss(coef - scale * step)) > current and scale > 1e-6:
@@ -253,12 +346,9 @@ class LeadModel:
             for name in names
         )
         codes = [encoding.codes([row.get(encoding.name) for row in rows]) for encoding in encodings]
-        offsets = np.cumsum([1] + [len(encoding.levels) for encoding in encodings])
-        design = np.zeros((len(rows), int(offsets[-1])))
-        design[:, 0] = 1.0
-        for feature_codes, offset in zip(codes, offsets[:-1], strict=True):
-            design[np.arange(len(rows)), offset + feature_codes] = 1.0
-        coef = _newton(design, outcome_array, l2)
+        sizes = [len(encoding.levels) for encoding in encodings]
+        offsets = np.cumsum([1, *sizes])
+        coef = _newton(codes, sizes, outcome_array, l2)
         weights = tuple(
             tuple(float(w) for w in coef[start:stop]) for start, stop in pairwise(offsets)
         )
@@ -280,15 +370,32 @@ class LeadModel:
         """Return the log-odds of a lead whose every factor is zero (an average lead)."""
         return self.intercept + sum(self.baselines)
 
-    def _contributions(self, rows: Sequence[Row]) -> NDArray[np.float64]:
+    def _levels(self, rows: Sequence[Row]) -> NDArray[np.intp]:
+        """Return an (rows x features) array of each row's level of each feature."""
+        if not self.encodings:
+            return np.zeros((len(rows), 0), dtype=np.intp)
+        return np.column_stack(
+            [
+                encoding.codes([row.get(encoding.name) for row in rows])
+                for encoding in self.encodings
+            ]
+        )
+
+    def _contributions_of(self, levels: NDArray[np.intp]) -> NDArray[np.float64]:
         """Return an (rows x features) array of each feature's contribution."""
+        if not self.encodings:
+            return np.zeros((levels.shape[0], 0))
         columns = [
-            np.array(weights)[encoding.codes([row.get(encoding.name) for row in rows])] - baseline
-            for encoding, weights, baseline in zip(
-                self.encodings, self.weights, self.baselines, strict=True
+            np.array(weights)[levels[:, index]] - baseline
+            for index, (weights, baseline) in enumerate(
+                zip(self.weights, self.baselines, strict=True)
             )
         ]
-        return np.column_stack(columns) if columns else np.zeros((len(rows), 0))
+        return np.column_stack(columns)
+
+    def _contributions(self, rows: Sequence[Row]) -> NDArray[np.float64]:
+        """Return an (rows x features) array of each feature's contribution."""
+        return self._contributions_of(self._levels(rows))
 
     def log_odds(self, rows: Sequence[Row]) -> NDArray[np.float64]:
         """Return each row's log-odds of converting."""
@@ -308,10 +415,47 @@ class LeadModel:
         contributions = self._contributions([row])[0]
         factors = []
         for encoding, contribution in zip(self.encodings, contributions, strict=True):
-            level = int(encoding.codes([row.get(encoding.name)])[0])
+            level = encoding.level_of(row.get(encoding.name))
             factors.append(Factor(encoding.name, encoding.levels[level], float(contribution)))
         factors.sort(key=lambda factor: (-abs(factor.contribution), factor.feature))
         return factors if top is None else factors[:top]
+
+    def top_factors(self, rows: Sequence[Row], top: int) -> list[list[Factor]]:
+        """Return :meth:`explain` of every row (its ``top`` factors), for many rows at once."""
+        return self.predict_with_factors(rows, top)[1]
+
+    def predict_with_factors(
+        self, rows: Sequence[Row], top: int
+    ) -> tuple[NDArray[np.float64], list[list[Factor]]]:
+        """Return every row's probability and its ``top`` factors, reading each row once.
+
+        The contributions of all rows are one array; ties are ordered by feature name,
+        as in :meth:`explain`.
+        """
+        levels = self._levels(rows)
+        contributions = self._contributions_of(levels)
+        probabilities = _sigmoid(self.base_log_odds + contributions.sum(axis=1))
+        if not rows or top <= 0 or not self.encodings:
+            return probabilities, [[] for _ in rows]
+        by_name = np.array(
+            sorted(range(len(self.encodings)), key=lambda i: self.encodings[i].name), dtype=np.intp
+        )
+        order = by_name[np.argsort(-np.abs(contributions[:, by_name]), axis=1, kind="stable")]
+        chosen = order[:, :top]
+        picked_levels = np.take_along_axis(levels, chosen, axis=1).tolist()
+        picked = np.take_along_axis(contributions, chosen, axis=1).tolist()
+        names = [encoding.name for encoding in self.encodings]
+        labels = [encoding.levels for encoding in self.encodings]
+        factors = [
+            [
+                Factor(names[f], labels[f][level], value)
+                for f, level, value in zip(features, row_levels, row_values, strict=True)
+            ]
+            for features, row_levels, row_values in zip(
+                chosen.tolist(), picked_levels, picked, strict=True
+            )
+        ]
+        return probabilities, factors
 
     def to_json(self) -> str:
         """Return the model as JSON text; :meth:`from_json` reads it back unchanged."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, Row, bindparam, select
 from core.db.engine import reading
 from core.db.records import InteractionRow, LeadRow
 from core.schemas.leads import Lead
-from lead_scoring.facts import TEXT_FIELDS, EngagementEvent, LeadFacts
+from lead_scoring.facts import TEXT_FIELDS, AttributeValue, Direction, EngagementEvent, LeadFacts
 from lead_scoring.rules import ScoringRules
 from lead_scoring.scoring import QualificationEvent, ScoreResult
 from lead_scoring.settings import LeadScoringSettings
@@ -120,13 +120,27 @@ def lead_facts(lead: Lead | Row[Any], created_at: datetime) -> LeadFacts:
         created_at=created_at,
         source=lead.source,
         campaign=lead.campaign,
+        channel=lead.channel,
+        country=lead.country,
         province=lead.province,
         city=lead.city,
         industry=lead.industry,
         job_title=lead.job_title,
         company_size=lead.company_size,
         budget=Decimal(budget) if isinstance(budget, str) else budget,
+        attributes=fact_attributes(lead.attributes),
     )
+
+
+def fact_attributes(attributes: Mapping[str, object] | None) -> dict[str, AttributeValue]:
+    """Return stored custom attributes as scoring reads them: true/false become text."""
+    facts: dict[str, AttributeValue] = {}
+    for name, value in (attributes or {}).items():
+        if isinstance(value, bool):
+            facts[name] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            facts[name] = value
+    return facts
 
 
 def interaction_event(
@@ -134,7 +148,10 @@ def interaction_event(
 ) -> EngagementEvent | None:
     """Return the engagement event an interaction stands for, or None (``mapping`` says)."""
     event_type = mapping.get(f"{channel}.{direction}")
-    return None if event_type is None else EngagementEvent(event_type, occurred_at)
+    if event_type is None:
+        return None
+    way: Direction | None = direction if direction in ("inbound", "outbound") else None  # type: ignore[assignment]
+    return EngagementEvent(event_type, occurred_at, direction=way)
 
 
 _SELECT_LEADS = select(
@@ -160,7 +177,9 @@ def iter_leads(engine: Engine, chunk: int) -> Iterator[list[LeadInput]]:
     """Yield every lead in chunks, ordered by id (keyset paging, so memory stays flat)."""
     after: str | None = None
     while True:
-        statement = select(LeadRow.id, LeadRow.version, LeadRow.data, LeadRow.created_at)
+        statement = select(
+            LeadRow.id, LeadRow.version, LeadRow.data, LeadRow.created_at, LeadRow.updated_at
+        )
         if after is not None:
             statement = statement.where(LeadRow.id > after)
         statement = statement.order_by(LeadRow.id).limit(chunk)
@@ -169,7 +188,9 @@ def iter_leads(engine: Engine, chunk: int) -> Iterator[list[LeadInput]]:
         if not rows:
             return
         yield [
-            LeadInput(row.id, row.version, Lead.model_validate(row.data), row.created_at)
+            LeadInput(
+                row.id, row.version, Lead.model_validate(row.data), row.created_at, row.updated_at
+            )
             for row in rows
         ]
         after = rows[-1].id
@@ -199,6 +220,7 @@ _SELECT_PROFILES = select(
     *(LeadRow.data[name].as_string().label(name) for name in TEXT_FIELDS),
     LeadRow.data["company_size"].as_integer().label("company_size"),
     LeadRow.data["budget"].as_string().label("budget"),
+    LeadRow.data["attributes"].label("attributes"),
 )
 
 

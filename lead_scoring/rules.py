@@ -39,6 +39,11 @@ from lead_scoring.text import normalise_text, text_value
 Points = Annotated[Decimal, Field(ge=-10_000, le=10_000, decimal_places=2)]
 
 
+#: An event type no longer used: it meant a meeting on site to the rules and any visit
+#: to the interaction mapping, so web visits scored like meetings.
+RETIRED_EVENT = "site_visit"
+
+
 def _not_zero(points: Decimal) -> Decimal:
     if points == 0:
         raise ValueError("a rule must give or take points: 0 is not allowed")
@@ -254,6 +259,11 @@ class EngagementRule(_Model):
     def _some_event(cls, events: frozenset[str] | None) -> frozenset[str] | None:
         if events is not None and not events:
             raise ValueError("list at least one event type")
+        if events is not None and RETIRED_EVENT in events:
+            raise ValueError(
+                f"{RETIRED_EVENT!r} named both a meeting at the lead's site and a visit to "
+                "the website; use 'meeting_on_site' or 'web_visit'"
+            )
         return events
 
     @model_validator(mode="after")

@@ -33,6 +33,7 @@ from lead_scoring.reading import (
     ScoringConfig,
     Signals,
     StoredBatch,
+    fact_attributes,
     interaction_event,
     iter_profiles,
     lead_facts,
@@ -52,7 +53,9 @@ from lead_scoring.store import (
 )
 from lead_scoring.training import (
     ModelCache,
+    TrainingHistory,
     TrainingOutcome,
+    model_row,
     predict,
     train,
     training_history,
@@ -115,7 +118,8 @@ class LeadScorer:
         events = self.events_of(inputs, reader)
         stored = get_score_summaries(reader, [item.id for item in inputs])
         facts = [lead_facts(item.lead, item.created_at) for item in inputs]
-        predictions = self._predictions(facts, now, reader)
+        lead_events = [events.get(item.id, []) for item in inputs]
+        predictions = self._predictions(facts, lead_events, now, reader)
         batch = []
         for index, item in enumerate(inputs):
             result = score(facts[index], events.get(item.id, []), self.config.rules, now)
@@ -205,13 +209,17 @@ class LeadScorer:
         return answer
 
     def _predictions(
-        self, facts: Sequence[LeadFacts], now: datetime, source: Engine | Connection | None = None
+        self,
+        facts: Sequence[LeadFacts],
+        events: Sequence[Sequence[EngagementEvent]],
+        now: datetime,
+        source: Engine | Connection | None = None,
     ) -> list[Prediction]:
         current = self.models.current(source or self.engine)
         if current is None:
             return []
         stored, model = current
-        return predict(model, stored.id, facts, self.config.settings.top_factors, now)
+        return predict(model, stored.id, facts, events, self.config.settings.top_factors, now)
 
     def _publish(
         self,
@@ -305,9 +313,11 @@ class LeadScorer:
                     raise AssertionError(f"bulk and per-lead scores of lead {lead_id} differ")
                 prediction = None
                 if predictions_model is not None:
-                    model_row, model = predictions_model
+                    stored_model, model = predictions_model
                     top = self.config.settings.top_factors
-                    prediction = predict(model, model_row.id, [facts], top, now)[0]
+                    prediction = predict(
+                        model, stored_model.id, [facts], [lead_events[row]], top, now
+                    )[0]
                 batch.append(PendingScore(item, result, stored.get(lead_id), prediction))
             for scored in self.store_many(batch):
                 outcome.changed += 1
@@ -359,11 +369,14 @@ __all__ = [
     "ScoringConfig",
     "Signals",
     "StoredBatch",
+    "TrainingHistory",
     "TrainingOutcome",
+    "fact_attributes",
     "interaction_event",
     "iter_profiles",
     "lead_facts",
     "lead_fields",
+    "model_row",
     "percent",
     "train",
     "training_history",

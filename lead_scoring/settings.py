@@ -18,15 +18,17 @@ from core.plugin_types import PluginSettings
 from lead_scoring.rules import ScoringRules, parse_rules
 
 #: Engagement event type of each interaction, keyed ``<channel>.<direction>``.
-#: An interaction whose key is not listed gives no engagement event.
+#: An interaction whose key is not listed gives no engagement event. A ``visit`` is a
+#: meeting in person (``meeting_on_site``); visits to the website are ``web_visit``
+#: events that web plugins send, with the seconds spent as their amount.
 DEFAULT_INTERACTION_EVENTS: dict[str, str] = {
     "whatsapp.inbound": "whatsapp_reply",
     "sms.inbound": "sms_reply",
     "email.inbound": "email_reply",
     "call.inbound": "call_answered",
     "call.outbound": "call_answered",
-    "visit.inbound": "site_visit",
-    "visit.outbound": "site_visit",
+    "visit.inbound": "meeting_on_site",
+    "visit.outbound": "meeting_on_site",
 }
 
 

@@ -11,19 +11,22 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
 from core.db.engine import reading
 from core.db.records import OpportunityRow
 from core.db.types import utcnow
-from lead_scoring.facts import LeadFacts
+from lead_scoring.engagement import engagement_features
+from lead_scoring.facts import EngagementEvent, LeadFacts
 from lead_scoring.predictive import LeadModel, lead_features
 from lead_scoring.reading import (
     LOST_STATUSES,
     WON_STATUSES,
     iter_leads,
     lead_facts,
+    load_events,
 )
 from lead_scoring.settings import LeadScoringSettings
 from lead_scoring.store import (
@@ -63,26 +66,41 @@ class ModelCache:
         return self.stored, self.model
 
 
+def model_row(lead: LeadFacts, events: Sequence[EngagementEvent], at: datetime) -> dict[str, Any]:
+    """Return a lead's model features as of ``at``: its profile and its engagement then."""
+    return {**lead_features(lead), **engagement_features(events, at, lead.created_at)}
+
+
 def predict(
-    model: LeadModel, model_id: int, facts: Sequence[LeadFacts], top: int, now: datetime
+    model: LeadModel,
+    model_id: int,
+    facts: Sequence[LeadFacts],
+    events: Sequence[Sequence[EngagementEvent]],
+    top: int,
+    now: datetime,
 ) -> list[Prediction]:
-    """Return each lead's probability and its ``top`` factors under ``model``."""
-    rows = [lead_features(fact) for fact in facts]
+    """Return each lead's probability and its ``top`` factors under ``model``, as of ``now``.
+
+    ``events[i]`` are the engagement events of ``facts[i]``.
+    """
+    rows = [
+        model_row(fact, lead_events, now) for fact, lead_events in zip(facts, events, strict=True)
+    ]
     if not rows:
         return []
     probabilities = model.predict_proba(rows)
     predictions = []
-    for row, probability in zip(rows, probabilities, strict=True):
-        factors = [
+    for probability, factors in zip(probabilities, model.top_factors(rows, top), strict=True):
+        stored = [
             {
                 "feature": factor.feature,
                 "value": factor.value,
                 "condition": factor.condition,
                 "contribution": round(factor.contribution, 6),
             }
-            for factor in (model.explain(row, top=top) if top else [])
+            for factor in factors
         ]
-        predictions.append(Prediction(float(probability), factors, model_id, now))
+        predictions.append(Prediction(float(probability), stored, model_id, now))
     return predictions
 
 
@@ -97,8 +115,23 @@ class TrainingOutcome:
     reason: str = ""
 
 
-def training_history(engine: Engine) -> tuple[list[LeadFacts], list[int]]:
-    """Return the profiles of leads with a known outcome, and each outcome (1 won, 0 lost).
+@dataclass(frozen=True)
+class TrainingHistory:
+    """Leads with a known outcome: ids, profiles, outcomes (1 won, 0 lost), and when.
+
+    ``decided_at[i]`` is the moment lead i's outcome was known: its ``closed_at``, or,
+    when the CRM does not send one, the last change of its record. The model learns
+    lead i's engagement as it was then, never from anything later.
+    """
+
+    ids: list[str] = field(default_factory=list)
+    facts: list[LeadFacts] = field(default_factory=list)
+    outcomes: list[int] = field(default_factory=list)
+    decided_at: list[datetime] = field(default_factory=list)
+
+
+def training_history(engine: Engine) -> TrainingHistory:
+    """Return the leads with a known outcome (see :class:`TrainingHistory`).
 
     A lead is won when its status is ``converted`` or an opportunity made from it
     (``lead_id``) was won; lost when its status is ``lost`` or ``unqualified`` or its
@@ -115,8 +148,7 @@ def training_history(engine: Engine) -> tuple[list[LeadFacts], list[int]]:
             if isinstance(lead_id, str):
                 won = 1 if status == "won" else 0
                 opportunity_outcome[lead_id] = max(opportunity_outcome.get(lead_id, 0), won)
-    facts: list[LeadFacts] = []
-    outcomes: list[int] = []
+    history = TrainingHistory()
     for chunk in iter_leads(engine, 5000):
         for item in chunk:
             outcome: int | None = opportunity_outcome.get(item.id)
@@ -126,9 +158,11 @@ def training_history(engine: Engine) -> tuple[list[LeadFacts], list[int]]:
                 elif item.lead.status in LOST_STATUSES:
                     outcome = 0
             if outcome is not None:
-                facts.append(lead_facts(item.lead, item.created_at))
-                outcomes.append(outcome)
-    return facts, outcomes
+                history.ids.append(item.id)
+                history.facts.append(lead_facts(item.lead, item.created_at))
+                history.outcomes.append(outcome)
+                history.decided_at.append(item.lead.closed_at or item.updated_at or item.created_at)
+    return history
 
 
 def train(
@@ -141,7 +175,8 @@ def train(
     zero), so the same history gives the same model, digest and probabilities.
     """
     now = now or utcnow()
-    facts, outcomes = training_history(engine)
+    history = training_history(engine)
+    facts, outcomes = history.facts, history.outcomes
     conversions = sum(outcomes)
     if len(facts) < settings.min_history:
         reason = f"{len(facts)} won or lost leads; at least {settings.min_history} are needed"
@@ -150,8 +185,14 @@ def train(
         return TrainingOutcome(
             None, len(facts), conversions, reason="the history holds only one outcome"
         )
+    mapping = settings.interaction_events
+    events = load_events(engine, history.ids, mapping)
+    rows = [
+        model_row(fact, events.get(lead_id, []), at)
+        for lead_id, fact, at in zip(history.ids, facts, history.decided_at, strict=True)
+    ]
     model = LeadModel.fit(
-        [lead_features(fact) for fact in facts],
+        rows,
         outcomes,
         bins=settings.model_bins,
         min_count=settings.model_min_count,
@@ -170,10 +211,12 @@ def train(
     stored = StoredModel(model_id, now, model.training_rows, conversions, digest, text)
     predicted = 0
     for chunk in iter_leads(engine, 2000):
+        chunk_events = load_events(engine, [item.id for item in chunk], mapping)
         predictions = predict(
             model,
             model_id,
             [lead_facts(item.lead, item.created_at) for item in chunk],
+            [chunk_events.get(item.id, []) for item in chunk],
             settings.top_factors,
             now,
         )

@@ -180,6 +180,10 @@ def build_openapi(app: FastAPI, runtime: SyncRuntime) -> dict[str, Any]:
     if generic is not None:
         paths.update(_webhook_paths(generic, runtime, components))
     _link_operations(paths)
+    for record_type, component in (("lead", "Lead"), ("customer", "Customer")):
+        properties = components.get(component, {}).get("properties", {})
+        if "attributes" in properties:
+            properties["attributes"] = runtime.settings.attributes.json_schema(record_type)
     _refuse_nul(paths)
     _refuse_nul(components)
     problem = {

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from core.api.auth import Principal, require
 from core.api.problems import Problem
 from core.kinds import KINDS, Kind
+from core.schemas.attributes import AttributesRefused
 from core.schemas.base import ID_PATTERN, MAX_ID
 from core.store import (
     ConcurrentUpdate,
@@ -138,8 +139,15 @@ def _add_put(router: APIRouter, kind: Kind) -> None:
         subscribers = runtime.host.subscribers(kind.type)
         try:
             result = write_from_caller(
-                runtime.engine, kind, record_id, body, subscribers=subscribers
+                runtime.engine,
+                kind,
+                record_id,
+                body,
+                subscribers=subscribers,
+                attributes=runtime.settings.attributes,
             )
+        except AttributesRefused as error:
+            raise Problem(422, "invalid-attributes", str(error)) from None
         except ConcurrentUpdate:
             raise Problem(
                 409, "conflict", f"{kind.type} {record_id} is changing too fast; send it again"

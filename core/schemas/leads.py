@@ -6,8 +6,10 @@ from typing import Literal, Self
 
 from pydantic import ConfigDict, Field, computed_field, model_validator
 
+from core.schemas.attributes import Attributes
 from core.schemas.base import CanonicalModel, CurrencyCode, RecordId, at_least_one, required_when
 from core.schemas.fields import (
+    CountryCode,
     Day,
     Description,
     Email,
@@ -16,6 +18,7 @@ from core.schemas.fields import (
     Percent,
     Phone,
     ShortText,
+    Timestamp,
     phone_keys,
 )
 
@@ -26,18 +29,27 @@ OpportunityStatus = Literal["open", "won", "lost"]
 class Lead(CanonicalModel):
     """A prospective customer who is not qualified yet.
 
-    A lead must say who it is: a contact name, a company name, a phone or an email.
-    ``company_size`` is a head count; ``budget`` is an exact amount in ``currency``. The
-    score fields (each 0 to 100) and ``grade`` belong to lead scoring, which may write
-    them back; they are optional and never computed here.
+    A minimal lead says who it is (a contact name, a company name, a phone or an email)
+    or where it came from (``source`` or ``channel``): a web form that asks for no name
+    yet still sends a lead worth scoring. ``channel`` is how it reached us (``web``,
+    ``whatsapp``, ``referral``...), ``country`` an ISO 3166 code, ``attributes`` the
+    organisation's custom fields, declared in the settings. ``closed_at`` is when the
+    lead was converted or lost: the model learns from its history up to that moment
+    only. ``company_size`` is a head
+    count; ``budget`` is an exact amount in ``currency``. The score fields (each 0 to
+    100) and ``grade`` belong to lead scoring, which may write them back; they are
+    optional and never computed here.
     """
 
     model_config = ConfigDict(
-        json_schema_extra=at_least_one("contact_name", "company_name", lists=("phones", "emails"))
+        json_schema_extra=at_least_one(
+            "contact_name", "company_name", "source", "channel", lists=("phones", "emails")
+        )
     )
 
     source: ShortText | None = None
     campaign: ShortText | None = None
+    channel: ShortText | None = None
     contact_name: Name | None = None
     company_name: Name | None = None
     job_title: ShortText | None = None
@@ -45,11 +57,14 @@ class Lead(CanonicalModel):
     emails: list[Email] = Field(default_factory=list, max_length=20)
     province: ShortText | None = None
     city: ShortText | None = None
+    country: CountryCode | None = None
     industry: ShortText | None = None
     company_size: int | None = Field(default=None, ge=0, le=10_000_000)
     budget: NonNegativeAmount | None = None
     currency: CurrencyCode = "IRR"
     status: LeadStatus = "new"
+    closed_at: Timestamp | None = None
+    attributes: Attributes = Field(default_factory=dict)
     system_fields = frozenset({"owner_id", "fit_score", "engagement_score", "score", "grade"})
 
     owner_id: RecordId | None = None
@@ -66,10 +81,18 @@ class Lead(CanonicalModel):
 
     @model_validator(mode="after")
     def _identifiable(self) -> Self:
-        """Refuse a lead that nobody could contact or recognise."""
-        if not (self.contact_name or self.company_name or self.phones or self.emails):
+        """Refuse a lead that says neither who it is nor where it came from."""
+        if not (
+            self.contact_name
+            or self.company_name
+            or self.phones
+            or self.emails
+            or self.source
+            or self.channel
+        ):
             raise ValueError(
-                "a lead needs at least one of contact_name, company_name, phones or emails"
+                "a lead needs at least one of contact_name, company_name, phones, emails, "
+                "source or channel"
             )
         return self
 

@@ -12,6 +12,7 @@ from core.locale import (
     is_valid_national_id,
     normalize_digits,
 )
+from core.schemas.attributes import Attributes
 from core.schemas.base import CanonicalModel, RecordId
 from core.schemas.fields import (
     DIGIT,
@@ -87,6 +88,7 @@ class Customer(CanonicalModel):
     legal national id (شناسه ملی, 11 digits); ``economic_code`` is checked as described
     in :func:`core.locale.is_valid_economic_code` for the customer's ``type``. Ids are
     stored as sent (Persian digits stay Persian); lookups use their ASCII form.
+    ``attributes`` are the organisation's custom fields, declared in the settings.
     """
 
     type: PartyType
@@ -99,6 +101,7 @@ class Customer(CanonicalModel):
     addresses: list[Address] = Field(default_factory=list, max_length=20)
     owner_id: RecordId | None = None
     status: CustomerStatus = "active"
+    attributes: Attributes = Field(default_factory=dict)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

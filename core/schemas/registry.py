@@ -9,7 +9,7 @@ document on every change, so they can never disagree with it.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -74,6 +74,11 @@ def _digits(value: str | None) -> str | None:
     return normalize_digits(value.strip()) if value is not None else None
 
 
+def _attribute_text(attributes: Mapping[str, object]) -> list[str]:
+    """Return the text values of custom attributes, which search finds like names."""
+    return [value for value in attributes.values() if isinstance(value, str)]
+
+
 def customer_index(record: CanonicalModel) -> dict[str, Any]:
     """Return the lookup columns of a customer.
 
@@ -91,6 +96,7 @@ def customer_index(record: CanonicalModel) -> dict[str, Any]:
             national_id,
             _digits(customer.economic_code),
             _digits(customer.registration_number),
+            *_attribute_text(customer.attributes),
         ),
         "national_id": national_id,
         "owner_id": customer.owner_id,
@@ -118,7 +124,10 @@ def agent_index(record: CanonicalModel) -> dict[str, Any]:
 
 
 def lead_index(record: CanonicalModel) -> dict[str, Any]:
-    """Return the lookup columns of a lead; ``email`` and ``phone_e164`` are the first ones."""
+    """Return the lookup columns of a lead; ``email`` and ``phone_e164`` are the first ones.
+
+    ``search`` holds the names, phones, emails and the text of custom attributes.
+    """
     lead = _expect(record, Lead)
     phones = _e164(lead.phones)
     emails = _emails(lead.emails)
@@ -127,7 +136,13 @@ def lead_index(record: CanonicalModel) -> dict[str, Any]:
         "owner_id": lead.owner_id,
         "email": emails[0] if emails else None,
         "phone_e164": phones[0] if phones else None,
-        "search": search_text(lead.contact_name, lead.company_name, *phones, *emails),
+        "search": search_text(
+            lead.contact_name,
+            lead.company_name,
+            *phones,
+            *emails,
+            *_attribute_text(lead.attributes),
+        ),
         "fit_score": lead.fit_score,
         "engagement_score": lead.engagement_score,
         "score": lead.score,

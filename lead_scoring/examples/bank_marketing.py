@@ -10,6 +10,9 @@ rules file such as ``bank_marketing_rules.toml``).
 from __future__ import annotations
 
 import csv
+import gzip
+import io
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,8 +24,11 @@ from numpy.typing import NDArray
 from lead_scoring.facts import AttributeValue, LeadFacts
 from lead_scoring.rules import ScoringRules, load_rules
 
-#: Where the data set lives in this project's shared data folder.
-DEFAULT_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bank-marketing.csv"
+#: The copy bundled with the package (CC BY 4.0, see ``data/README.md``).
+BUNDLED_PATH = Path(__file__).with_name("data") / "bank-marketing.csv.gz"
+
+#: Where the data set is read from: ``CRM_SYNC_BANK_MARKETING`` or the bundled copy.
+DEFAULT_PATH = Path(os.environ.get("CRM_SYNC_BANK_MARKETING") or BUNDLED_PATH)
 
 #: The bundled rules file written for this data set.
 RULES_PATH = Path(__file__).with_name("bank_marketing_rules.toml")
@@ -75,10 +81,16 @@ def _value(text: str) -> AttributeValue | None:
 
 
 def load_bank_marketing(path: Path = DEFAULT_PATH, limit: int | None = None) -> BankMarketing:
-    """Read the CSV (``;``-separated) at ``path``, optionally only its first ``limit`` rows."""
+    """Read the CSV (``;``-separated, gzipped when named ``.gz``) at ``path``.
+
+    ``limit`` keeps only the first rows.
+    """
     rows: list[dict[str, AttributeValue | None]] = []
     outcomes: list[int] = []
-    with path.open(encoding="utf-8", newline="") as handle:
+    with (
+        gzip.open(path) if path.suffix == ".gz" else path.open("rb") as raw,
+        io.TextIOWrapper(raw, encoding="utf-8", newline="") as handle,
+    ):
         for record in csv.DictReader(handle, delimiter=";"):
             if limit is not None and len(rows) >= limit:
                 break

@@ -27,8 +27,8 @@ JOB_TITLES = (
 )  # fmt: skip
 EVENT_TYPES = (
     "form_submitted", "email_opened", "email_opened", "email_opened", "email_clicked",
-    "whatsapp_reply", "demo_booked", "meeting_held", "site_visit", "unsubscribed",
-    "call_answered", "page_view",
+    "whatsapp_reply", "demo_booked", "meeting_held", "meeting_on_site", "unsubscribed",
+    "call_answered", "web_visit", "web_page_view",
 )  # fmt: skip
 
 

@@ -102,3 +102,12 @@ def test_number_levels() -> None:
     codes = encoding.codes([19, 30, 39.5, 41, None, "x"])
     assert codes.tolist() == [0, 1, 1, 2, 3, 3]
     assert np.issubdtype(codes.dtype, np.integer)
+
+
+def test_top_factors_of_many_rows_are_each_row_s_explanation() -> None:
+    rows, _ = history(500, seed=9)
+    rows = [*rows, {}, {"source": "tv", "colour": "red"}]
+    for top in (1, 3, 10):
+        many = MODEL.top_factors(rows, top)
+        assert many == [MODEL.explain(row, top=top) for row in rows]
+    assert MODEL.top_factors(rows, 0) == [[] for _ in rows]

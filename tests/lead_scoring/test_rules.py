@@ -31,10 +31,10 @@ def problems(text: str) -> list[str]:
     return caught.value.problems
 
 
-def test_default_rules_load_with_twenty_rules() -> None:
+def test_default_rules_load_with_twenty_one_rules() -> None:
     rules = default_rules()
     assert len(rules.fit.rules) == 12
-    assert len(rules.engagement.rules) == 8
+    assert len(rules.engagement.rules) == 9
     assert rules.engagement.half_life_days == 30
 
 

@@ -60,9 +60,45 @@ def test_lead_refuses_bad_input(bodies: Bodies, changes: dict[str, Any], message
         Lead.model_validate({**bodies["leads"], **changes})
 
 
-def test_lead_without_any_identity_is_refused() -> None:
+def test_lead_saying_neither_who_nor_whence_is_refused() -> None:
     with pytest.raises(ValidationError, match="at least one of contact_name, company_name"):
-        Lead.model_validate({"source": "website"})
+        Lead.model_validate({"campaign": "spring", "attributes": {"pages_viewed": 3}})
+    with pytest.raises(ValidationError, match="must not be blank"):
+        Lead.model_validate({"source": "   "})
+
+
+@pytest.mark.parametrize("origin", [{"source": "website"}, {"channel": "web"}])
+def test_minimal_lead_from_a_form_without_a_name(origin: dict[str, Any]) -> None:
+    lead = Lead.model_validate({**origin, "country": "IR", "attributes": {"pages_viewed": 3}})
+    assert lead.attributes == {"pages_viewed": 3}
+
+
+@pytest.mark.parametrize(
+    ("attributes", "message"),
+    [
+        ({"Pages": 1}, "should match pattern"),
+        ({"a" * 65: 1}, "should match pattern"),
+        ({"x": float("nan")}, "finite number"),
+        ({"x": [1, 2]}, "valid"),
+        ({"x": {"nested": 1}}, "valid"),
+        ({"x": None}, "valid"),
+        ({"x": "y" * 1001}, "at most 1000 characters"),
+        ({f"a{i}": i for i in range(101)}, "at most 100 items"),
+    ],
+)
+def test_lead_refuses_bad_attributes(attributes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Lead.model_validate({"source": "website", "attributes": attributes})
+
+
+def test_attribute_values_keep_their_type() -> None:
+    lead = Lead.model_validate(
+        {"source": "web", "attributes": {"a": True, "b": 3, "c": 2.5, "d": "yes", "e": "3"}}
+    )
+    assert lead.attributes == {"a": True, "b": 3, "c": 2.5, "d": "yes", "e": "3"}
+    assert [type(v) for v in lead.attributes.values()] == [bool, int, float, str, str]
+    with pytest.raises(ValidationError, match="should match pattern"):
+        Lead.model_validate({"source": "web", "country": "Iran"})
 
 
 def test_opportunity_values(bodies: Bodies) -> None:

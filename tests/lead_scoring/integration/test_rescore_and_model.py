@@ -282,8 +282,7 @@ def test_won_opportunities_count_as_conversions(
     put(runtime, "lead", "C", {"contact_name": "c", "status": "new"})
     opportunity = {"customer_id": "C-1", "title": "t", "stage": "won", "status": "won"}
     put(runtime, "opportunity", "O-1", {**opportunity, "lead_id": "A"})
-    _, outcomes = training_history(runtime.engine)
-    assert outcomes == [1, 0]
+    assert training_history(runtime.engine).outcomes == [1, 0]
 
 
 def test_periodic_jobs_retrain_and_rescore(scoring_runtime: Callable[..., SyncRuntime]) -> None:

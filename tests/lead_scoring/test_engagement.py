@@ -1,0 +1,103 @@
+"""The model's engagement features: what they count, and that nothing later leaks in."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from lead_scoring.engagement import engagement_features
+from lead_scoring.facts import EngagementEvent
+from lead_scoring.rules import RulesError, parse_rules
+from lead_scoring.settings import DEFAULT_INTERACTION_EVENTS
+
+CREATED = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+AT = CREATED + timedelta(days=40)
+
+
+def at(days: float) -> datetime:
+    return CREATED + timedelta(days=days)
+
+
+def test_counts_windows_amounts_recency_and_first_response() -> None:
+    events = [
+        EngagementEvent("form_submitted", at(0), direction="inbound"),
+        EngagementEvent("call_answered", at(0.5), direction="outbound"),
+        EngagementEvent("web_visit", at(5), amount=120.0),
+        EngagementEvent("web_visit", at(20), amount=30.0),
+        EngagementEvent("whatsapp_reply", at(38), direction="inbound"),
+        EngagementEvent("call_answered", at(39), direction="outbound"),
+    ]
+    features = engagement_features(events, AT, CREATED)
+    assert features == {
+        "touchpoints": 6,
+        "events.form_submitted": 1,
+        "events.form_submitted.30d": 0,
+        "events.call_answered": 2,
+        "events.call_answered.30d": 1,
+        "events.web_visit": 2,
+        "events.web_visit.30d": 1,
+        "events.whatsapp_reply": 1,
+        "events.whatsapp_reply.30d": 1,
+        "amount.web_visit": 150.0,
+        "days_since_inbound": 2.0,
+        "days_since_outbound": 1.0,
+        "hours_to_first_response": 12.0,
+    }
+
+
+def test_a_lead_without_events_has_only_its_touchpoints() -> None:
+    assert engagement_features([], AT, CREATED) == {"touchpoints": 0}
+
+
+def test_features_at_a_moment_do_not_change_when_later_events_are_added() -> None:
+    rng = random.Random(7)
+    types = ["form_submitted", "call_answered", "whatsapp_reply", "web_visit"]
+    for _ in range(200):
+        known = [
+            EngagementEvent(
+                rng.choice(types),
+                at(rng.uniform(0, 40)),
+                direction=rng.choice(["inbound", "outbound", None]),
+                amount=rng.choice([None, rng.uniform(0, 600)]),
+            )
+            for _ in range(rng.randrange(8))
+        ]
+        later = [
+            EngagementEvent(
+                rng.choice(types),
+                AT + timedelta(seconds=rng.randrange(1, 10**7)),
+                direction=rng.choice(["inbound", "outbound"]),
+                amount=rng.uniform(0, 600),
+            )
+            for _ in range(rng.randrange(1, 8))
+        ]
+        mixed = known + later
+        rng.shuffle(mixed)
+        assert engagement_features(mixed, AT, CREATED) == engagement_features(known, AT, CREATED)
+
+
+def test_an_event_amount_must_be_finite() -> None:
+    with pytest.raises(ValueError, match="finite"):
+        EngagementEvent("web_visit", AT, amount=float("nan"))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        EngagementEvent("web_visit", AT.replace(tzinfo=None))
+
+
+def test_meetings_and_web_visits_have_names_that_cannot_be_confused() -> None:
+    assert DEFAULT_INTERACTION_EVENTS["visit.inbound"] == "meeting_on_site"
+    assert "site_visit" not in DEFAULT_INTERACTION_EVENTS.values()
+    rules = """
+version = 1
+[fit]
+max = 50
+[engagement]
+max = 50
+[[engagement.rules]]
+name = "Visit"
+events = ["site_visit"]
+points = 5
+"""
+    with pytest.raises(RulesError, match="use 'meeting_on_site' or 'web_visit'"):
+        parse_rules(rules, source="old.toml")
