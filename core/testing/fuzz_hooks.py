@@ -54,6 +54,8 @@ UNEXPRESSIBLE_RULES = (
     "is larger than the line amount",  # discount > quantity x unit_price
     "is larger than the line's net amount",  # tax > quantity x unit_price - discount
     "is before issue_date",  # valid_until < issue_date
+    "is before qualified_at",  # a lead's converted_at < qualified_at
+    "is before opened_at",  # an opportunity's closed_at < opened_at
 )
 
 
