@@ -21,6 +21,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from kpis.settings import KpiSettings
+
 #: Roles of API tokens: ``reader`` sees, ``writer`` also writes records, ``operator`` also
 #: retries and pauses deliveries, ``admin`` may do everything (see core.api.auth.ALLOWS).
 Role = Literal["admin", "operator", "writer", "reader"]
@@ -128,6 +130,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     sync: SyncSettings = Field(default_factory=SyncSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    kpis: KpiSettings = Field(default_factory=KpiSettings)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("log_level", mode="before")

@@ -31,6 +31,7 @@ from core.metrics import ApiMetrics
 from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import Scheduler
 from core.sync.sweeper import Sweeper
+from kpis import api as kpis_api
 from lead_scoring.assignment import UnknownRecord
 from lead_scoring.plugin import periodic_jobs as lead_scoring_jobs
 from lead_scoring.sla import periodic_jobs as sla_jobs
@@ -162,6 +163,7 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
     app.include_router(schemas.router)
     app.include_router(leads.router)
     app.include_router(assignment.router)
+    app.include_router(kpis_api.router)
     mount_console(app, runtime)
 
     @app.get("/healthz", tags=["operations"], summary="The process is up")
