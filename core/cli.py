@@ -23,6 +23,7 @@ from core.db.migrate import SchemaOutOfDate, check_schema, current_revision, hea
 from core.errors import ConfigurationError
 from core.kinds import kind_by_type
 from core.settings import Settings, load_settings
+from kpis import cli as kpis_cli
 
 app = typer.Typer(
     help="crm-sync: the integration hub between a CRM and the systems around it.",
@@ -36,6 +37,7 @@ app.add_typer(admin_cli.dead_app, name="dead")
 app.add_typer(admin_cli.queues_app, name="queues")
 app.add_typer(admin_cli.audit_app, name="audit")
 app.add_typer(inbox_app, name="inbox")
+app.command("kpis")(kpis_cli.kpis)
 console = Console()
 errors = Console(stderr=True)
 
