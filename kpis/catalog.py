@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 
 from kpis import queries
 from kpis.queries import Bounds, ClosedFigures, Dimension, UnsupportedDimension
-from kpis.working_time import working_minutes
+from kpis.working_time import WorkingClock
 from lead_scoring.assignment.calendar import BusinessCalendar
 
 Unit = Literal["percent", "minutes", "days", "count", "rials", "rials_per_day"]
@@ -50,6 +50,14 @@ class Context:
     calendar: BusinessCalendar
     time_zone: str = "Asia/Tehran"
     _memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    _clock: WorkingClock | None = None
+
+    @property
+    def clock(self) -> WorkingClock:
+        """The working-minutes clock of the calendar (its running sums kept)."""
+        if self._clock is None:
+            self._clock = WorkingClock(self.calendar, self.time_zone)
+        return self._clock
 
     def closed(
         self, connection: Connection, bounds: Bounds, by: Dimension | None
@@ -188,7 +196,7 @@ def _durations(
         if stop is None:
             unanswered[group] += 1
             continue
-        minutes[group].append(working_minutes(context.calendar, start, stop, context.time_zone))
+        minutes[group].append(context.clock.minutes(start, stop))
     result = {}
     for group, values in minutes.items():
         result[group] = Figure(

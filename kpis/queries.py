@@ -276,31 +276,57 @@ def customer_turns(
     """
     if by not in (None, "channel"):
         raise UnsupportedDimension(f"average_response_time cannot be broken down by {by}")
-    timeline = func.coalesce(
-        literal("c:") + interactions.c.customer_id, literal("l:") + interactions.c.lead_id
+    # The customer's timeline, else the lead's: two columns, no string built per row.
+    timeline = (
+        interactions.c.customer_id,
+        case((interactions.c.customer_id.is_(None), interactions.c.lead_id), else_=None),
     )
     order = (interactions.c.occurred_at, interactions.c.id)
-    outbound_at = case(
-        (interactions.c.direction == "outbound", interactions.c.occurred_at), else_=None
-    )
     since = bounds.start - timedelta(days=LOOKBACK_DAYS)
     walked = (
         select(
+            interactions.c.id,
+            interactions.c.customer_id,
+            interactions.c.lead_id,
             interactions.c.channel,
             interactions.c.direction,
             interactions.c.occurred_at,
             func.lag(interactions.c.direction)
             .over(partition_by=timeline, order_by=order)
             .label("before"),
-            func.min(outbound_at)
-            .over(partition_by=timeline, order_by=order, rows=(1, None))
-            .label("reply_at"),
         )
-        .where(interactions.c.channel.not_in(NOT_CONTACT), interactions.c.occurred_at >= since)
+        .where(
+            interactions.c.channel.not_in(NOT_CONTACT),
+            interactions.c.occurred_at >= since,
+            interactions.c.occurred_at < bounds.end,
+        )
         .subquery()
     )
+    replies = interactions.alias("reply")
+
+    def first_reply(same_timeline: ColumnElement[bool]) -> Any:
+        return (
+            select(func.min(replies.c.occurred_at))
+            .where(
+                same_timeline,
+                replies.c.direction == "outbound",
+                replies.c.channel.not_in(NOT_CONTACT),
+                replies.c.occurred_at >= walked.c.occurred_at,
+            )
+            .scalar_subquery()
+        )
+
+    reply_at = case(
+        (
+            walked.c.customer_id.is_not(None),
+            first_reply(replies.c.customer_id == walked.c.customer_id),
+        ),
+        else_=first_reply(
+            and_(replies.c.lead_id == walked.c.lead_id, replies.c.customer_id.is_(None))
+        ),
+    )
     key = walked.c.channel if by == "channel" else literal(None)
-    statement = select(key, walked.c.occurred_at, walked.c.reply_at).where(
+    statement = select(key, walked.c.occurred_at, reply_at).where(
         walked.c.direction == "inbound",
         or_(walked.c.before.is_(None), walked.c.before != "inbound"),
         _within(walked.c.occurred_at, bounds),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from kpis.periods import PeriodError, current_period, parse_period
-from kpis.working_time import working_minutes
+from kpis.working_time import WorkingClock, working_minutes
 from lead_scoring.assignment.rules import CalendarRules
 from tests.kpis.conftest import CALENDAR, tehran
 
@@ -74,3 +77,30 @@ def test_working_minutes_skip_evenings_fridays_and_holidays() -> None:
     # 5 Mehr 1404 is Saturday 27 September: the clock waits until Sunday.
     assert working_minutes(holiday, tehran(9, 25, 16), tehran(9, 28, 8, 30), "Asia/Tehran") == 30
     assert working_minutes(CALENDAR, tehran(9, 27, 9), tehran(9, 27, 8), "Asia/Tehran") == 0
+
+
+def _day_by_day(calendar: Any, start: datetime, stop: datetime) -> float:
+    """Working minutes counted one day at a time: the plain reading of the definition."""
+    zone = ZoneInfo("Asia/Tehran")
+    total, day = 0.0, start.astimezone(zone).date()
+    while day <= stop.astimezone(zone).date():
+        hours = calendar.interval(day)
+        if hours is not None:
+            opens = datetime.combine(day, hours[0], zone)
+            closes = datetime.combine(day, hours[1], zone)
+            begin, end = max(opens, start), min(closes, stop)
+            if end > begin:
+                total += (end - begin).total_seconds() / 60
+        day += timedelta(days=1)
+    return total
+
+
+def test_the_running_sums_agree_with_counting_day_by_day() -> None:
+    holidays = CalendarRules(thursday="08:00-13:00", holidays=["1404-07-05", "1404-01-01"]).build()
+    clock = WorkingClock(holidays, "Asia/Tehran")
+    rng = random.Random(7)
+    origin = tehran(6, 1)
+    for _ in range(500):
+        start = origin + timedelta(minutes=rng.uniform(0, 400 * 24 * 60))
+        stop = start + timedelta(minutes=rng.choice([5, 90, 600, 3000, 40000]) * rng.random())
+        assert clock.minutes(start, stop) == pytest.approx(_day_by_day(holidays, start, stop))
