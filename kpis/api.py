@@ -10,9 +10,10 @@ period that cannot be read, an unknown dimension, or one a KPI lacks is refused 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from core.api.auth import Principal, require
@@ -20,6 +21,7 @@ from core.api.problems import Problem
 from core.api.records import runtime_of
 from core.db.types import utcnow
 from kpis.catalog import KPIS, Figure, Unit
+from kpis.csv_export import csv_lines, report_rows
 from kpis.periods import Period, PeriodError, current_period, parse_period
 from kpis.queries import Dimension, UnsupportedDimension
 from kpis.report import GroupLine, KpiLine, Report, UnknownKpi, build_report
@@ -224,12 +226,42 @@ def report_for(
         ) from None
 
 
-@router.get("", summary="Every KPI of a period against its target", response_model=ReportOut)
+FormatQuery = Annotated[
+    Literal["json", "csv"] | None,
+    Query(alias="format", description="json (default) or csv; an Accept of text/csv also works"),
+]
+
+
+@router.get(
+    "",
+    summary="Every KPI of a period against its target",
+    response_model=ReportOut,
+    responses={200: {"content": {"text/csv": {}}}},
+)
 def list_kpis(
-    request: Request, _: Reader, period: PeriodQuery = None, by: ByQuery = None
-) -> ReportOut:
-    """Every KPI; with ``by``, those that can be broken down that way also per group."""
-    return report_out(report_for(request, period, by, None))
+    request: Request,
+    _: Reader,
+    period: PeriodQuery = None,
+    by: ByQuery = None,
+    output: FormatQuery = None,
+) -> Any:
+    """Every KPI; with ``by``, those that can be broken down that way also per group.
+
+    As CSV (``?format=csv`` or ``Accept: text/csv``): UTF-8 with a BOM, one row per
+    KPI and per group, streamed, formula-looking text neutralised.
+    """
+    report = report_for(request, period, by, None)
+    wants_csv = output == "csv" or (
+        output is None and "text/csv" in request.headers.get("accept", "")
+    )
+    if wants_csv:
+        name = f"kpis-{report.period.label}{'-' + report.by if report.by else ''}.csv"
+        return StreamingResponse(
+            csv_lines(report_rows(report)),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return report_out(report)
 
 
 @router.get(

@@ -62,6 +62,9 @@ def seed(engine: Engine) -> None:
     lead("L2", "A1", "web", tehran(9, 25, 16), qualified_at=tehran(9, 27, 9))
     lead("L3", "A2", "expo", tehran(9, 28, 9), qualified_at=tehran(9, 21, 9))
     lead("L4", "A2", "expo", tehran(9, 22, 23, 50), qualified_at=tehran(9, 22, 23, 55))
+    # Ordibehesht 1405, a period of its own: a source that a spreadsheet would evaluate.
+    formula = '=HYPERLINK("http://evil.example","مشتری")'
+    lead("L9", "A2", formula, tehran(5, 1, year=2026), qualified_at=tehran(5, 1, year=2026))
     lead("L5", "A2", "expo", tehran(9, 23, 0, 10), qualified_at=tehran(9, 23, 12),
          converted_at=tehran(10, 2, 10))  # fmt: skip
 

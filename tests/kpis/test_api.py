@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -182,3 +184,41 @@ def test_unknown_kpis_in_the_targets_are_refused(tmp_path: Path) -> None:
             data_dir=tmp_path,
             kpis={"targets": {"touchpoints_to_conversion": {"direction": "between", "value": 5}}},
         )
+
+
+def test_the_kpi_table_as_csv_for_excel(client: TestClient) -> None:
+    answer = client.get(
+        "/v1/kpis", params={"period": "1404-07", "by": "agent", "format": "csv"}, headers=READER
+    )
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/csv")
+    assert 'filename="kpis-1404-07-agent.csv"' in answer.headers["content-disposition"]
+    assert answer.content.startswith("\ufeff".encode())
+    rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    total = next(r for r in rows if r["kpi"] == "lead_to_opportunity" and r["group"] == "")
+    assert total["start_jalali"] == "1404/07/01"
+    assert total["start"] == "2025-09-22T20:30:00Z"
+    assert (total["numerator"], total["denominator"], total["status"]) == ("2", "3", "green")
+    a2 = next(r for r in rows if r["kpi"] == "first_response_time" and r["group"] == "A2")
+    assert (a2["by"], a2["value"]) == ("agent", "45.0")
+    empty = next(r for r in rows if r["kpi"] == "pipeline_velocity" and r["group"] == "")
+    assert empty["previous"] == "", "no data is an empty cell, not 0"
+    by_accept = client.get(
+        "/v1/kpis", params={"period": "1404-07"}, headers={**READER, "Accept": "text/csv"}
+    )
+    assert by_accept.content.startswith("\ufeff".encode())
+
+
+def test_a_formula_in_a_source_stays_text_in_the_csv(client: TestClient) -> None:
+    answer = client.get(
+        "/v1/kpis/lead_to_opportunity", params={"period": "1405-02", "by": "source"}, headers=READER
+    )
+    assert [g["key"] for g in answer.json()["groups"]] == [
+        '=HYPERLINK("http://evil.example","مشتری")'
+    ]
+    exported = client.get(
+        "/v1/kpis", params={"period": "1405-02", "by": "source", "format": "csv"}, headers=READER
+    )
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    groups = {r["group"] for r in rows if r["kpi"] == "lead_to_opportunity" and r["group"]}
+    assert groups == {'\'=HYPERLINK("http://evil.example","مشتری")'}
