@@ -9,7 +9,8 @@ period that cannot be read, an unknown dimension, or one a KPI lacks is refused 
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import asdict
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -20,9 +21,11 @@ from core.api.auth import Principal, require
 from core.api.problems import Problem
 from core.api.records import runtime_of
 from core.db.types import utcnow
+from core.schemas.base import ID_PATTERN, MAX_ID
 from kpis.catalog import KPIS, Figure, Unit
 from kpis.csv_export import csv_lines, report_rows
 from kpis.periods import Period, PeriodError, current_period, parse_period
+from kpis.pipeline import board
 from kpis.queries import Dimension, UnsupportedDimension
 from kpis.report import GroupLine, KpiLine, Report, UnknownKpi, build_report
 from kpis.settings import Direction, KpiSettings
@@ -283,4 +286,73 @@ def get_kpi(
     return kpi_out(report_for(request, period, by, [name]).lines[0])
 
 
-__all__ = ["router"]
+pipeline_router = APIRouter(prefix="/v1/pipeline", tags=["kpis"])
+
+
+class CardOut(BaseModel):
+    """One opportunity on the board; ``amount`` in Rials."""
+
+    id: str
+    title: str
+    customer_id: str
+    owner_id: str | None
+    amount: float | None
+    probability: int | None
+    expected_close_date: date | None
+    product_line: str | None
+
+
+class StageOut(BaseModel):
+    """One stage of the board: totals in Rials and its first cards."""
+
+    name: str
+    count: int
+    value: float
+    weighted_value: float
+    without_probability: int
+    cards: list[CardOut]
+
+
+class ForecastOut(BaseModel):
+    """The weighted value expected to close in one month (Jalali or Gregorian)."""
+
+    month: str
+    weighted_value: float
+
+
+class BoardOut(BaseModel):
+    """The open pipeline per stage and its forecast."""
+
+    stages: list[StageOut]
+    forecast: list[ForecastOut]
+    undated_weighted_value: float
+
+
+@pipeline_router.get("", summary="The pipeline board and its forecast", response_model=BoardOut)
+def get_pipeline(
+    request: Request,
+    _: Reader,
+    owner: Annotated[str | None, Query(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="cards per stage")] = 50,
+) -> BoardOut:
+    """Open opportunities per stage with value and weighted value; forecast per month."""
+    settings = kpi_settings(request)
+    found = board(runtime_of(request).engine, calendar=settings.calendar, owner=owner, limit=limit)
+    return BoardOut(
+        stages=[
+            StageOut(
+                name=s.name,
+                count=s.count,
+                value=s.value,
+                weighted_value=s.weighted_value,
+                without_probability=s.without_probability,
+                cards=[CardOut(**asdict(card)) for card in s.cards],
+            )
+            for s in found.stages
+        ],
+        forecast=[ForecastOut(month=m, weighted_value=v) for m, v in found.forecast],
+        undated_weighted_value=found.undated_weighted_value,
+    )
+
+
+__all__ = ["pipeline_router", "router"]

@@ -110,7 +110,7 @@ def seed(engine: Engine) -> None:
          closed_at=tehran(10, 30))  # fmt: skip
     deal("O6", "A1", "valves", tehran(9, 24), status="lost", lost_reason="timing",
          closed_at=tehran(9, 30))  # fmt: skip
-    deal("O7", "A1", "pumps", tehran(10, 7), amount="5000000", probability=50,
+    deal("O7", "A1", "pumps", tehran(10, 7), amount="5000000", probability=50, stage="deal",
          expected_close_date="2025-11-20")  # fmt: skip
 
     def task(tid: str, owner: str, due: datetime, status: str, at: datetime, **more: Any) -> None:

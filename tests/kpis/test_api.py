@@ -222,3 +222,23 @@ def test_a_formula_in_a_source_stays_text_in_the_csv(client: TestClient) -> None
     rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
     groups = {r["group"] for r in rows if r["kpi"] == "lead_to_opportunity" and r["group"]}
     assert groups == {'\'=HYPERLINK("http://evil.example","مشتری")'}
+
+
+def test_the_pipeline_board_and_its_forecast(get: Get) -> None:
+    # Open: O3 (proposal, 9M, no probability, no expected close) and O7 (deal, 5M at 50%,
+    # expected on 2025-11-20 = 29 Aban 1404).
+    board = get("/v1/pipeline")
+    stages = {s["name"]: s for s in board["stages"]}
+    assert [s["name"] for s in board["stages"]] == ["proposal", "deal"], "most valuable first"
+    assert (stages["proposal"]["value"], stages["proposal"]["weighted_value"]) == (9e6, 0.0)
+    assert stages["proposal"]["without_probability"] == 1
+    card = stages["deal"]["cards"][0]
+    assert (card["id"], card["owner_id"], card["probability"]) == ("O7", "A1", 50)
+    assert card["expected_close_date"] == "2025-11-20"
+    assert stages["deal"]["weighted_value"] == 2.5e6
+    assert board["forecast"] == [{"month": "1404-08", "weighted_value": 2.5e6}]
+    assert board["undated_weighted_value"] == 0.0
+    mine = get("/v1/pipeline", owner="A2")
+    assert [s["name"] for s in mine["stages"]] == ["proposal"]
+    assert get("/v1/pipeline", 422, owner="../x")["status"] == 422
+    assert get("/v1/pipeline", 422, limit="0")["status"] == 422
