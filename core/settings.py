@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from core.schemas.attributes import AttributeCatalog
+from kpis.settings import KpiSettings
 
 #: Roles of API tokens: ``reader`` sees, ``writer`` also writes records, ``operator`` also
 #: retries and pauses deliveries, ``admin`` may do everything (see core.api.auth.ALLOWS).
@@ -139,6 +140,7 @@ class Settings(BaseSettings):
         default_factory=AttributeCatalog,
         description="custom attributes of leads and customers: [attributes.lead.<name>]",
     )
+    kpis: KpiSettings = Field(default_factory=KpiSettings)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("log_level", mode="before")

@@ -11,7 +11,7 @@ source scripts/venv.sh
 ensure_venv test
 
 .venv/bin/ruff check .
-.venv/bin/mypy core erp plugins lead_scoring
+.venv/bin/mypy core erp plugins lead_scoring kpis
 
 status=0
 .venv/bin/pytest -n "${CRM_SYNC_TEST_WORKERS:-auto}" "$@" || status=$?

@@ -8,9 +8,9 @@ normalised forms (E.164 phones, ASCII digits, :func:`core.locale.normalize_text`
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, Index, Integer, String, Text
+from sqlalchemy import Boolean, Date, Index, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, RecordMixin
@@ -22,6 +22,11 @@ ID_LENGTH = 128
 CODE_LENGTH = 64
 #: Length of a name column (names are at most 300 characters).
 NAME_LENGTH = 300
+#: Length of a short free-text label column (a source, a team, a product line).
+LABEL_LENGTH = 200
+#: An amount for aggregation: the exact amount stays in ``data``; sums and means of
+#: this column are floats on both databases, as precise as a KPI needs.
+AMOUNT = Numeric(24, 4, asdecimal=False)
 
 
 class CustomerRow(RecordMixin, Base):
@@ -53,10 +58,14 @@ class AgentRow(RecordMixin, Base):
 
     email: Mapped[str | None] = mapped_column(String(254), index=True)
     active: Mapped[bool] = mapped_column(Boolean, index=True)
+    team: Mapped[str | None] = mapped_column(String(LABEL_LENGTH), index=True)
 
 
 class LeadRow(RecordMixin, Base):
-    """A lead; ``email`` and ``phone_e164`` are its first email and phone, for matching."""
+    """A lead; ``email`` and ``phone_e164`` are its first email and phone, for matching.
+
+    ``source``, ``qualified_at`` and ``converted_at`` are what the sales KPIs count by.
+    """
 
     __tablename__ = "leads"
 
@@ -69,10 +78,13 @@ class LeadRow(RecordMixin, Base):
     engagement_score: Mapped[int | None] = mapped_column(Integer)
     score: Mapped[int | None] = mapped_column(Integer, index=True)
     grade: Mapped[str | None] = mapped_column(String(8), index=True)
+    source: Mapped[str | None] = mapped_column(String(LABEL_LENGTH), index=True)
+    qualified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 class OpportunityRow(RecordMixin, Base):
-    """An opportunity in the sales pipeline."""
+    """An opportunity in the sales pipeline, with what the KPIs and the board read."""
 
     __tablename__ = "opportunities"
 
@@ -80,6 +92,14 @@ class OpportunityRow(RecordMixin, Base):
     stage: Mapped[str] = mapped_column(String(200), index=True)
     status: Mapped[str] = mapped_column(String(CODE_LENGTH), index=True)
     owner_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    lead_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    amount: Mapped[float | None] = mapped_column(AMOUNT)
+    probability: Mapped[int | None] = mapped_column(Integer)
+    expected_close_date: Mapped[date | None] = mapped_column(Date)
+    product_line: Mapped[str | None] = mapped_column(String(LABEL_LENGTH), index=True)
+    lost_reason: Mapped[str | None] = mapped_column(Text)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 class ProductRow(RecordMixin, Base):
@@ -150,8 +170,14 @@ class InteractionRow(RecordMixin, Base):
     customer_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
     lead_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
     channel: Mapped[str] = mapped_column(String(CODE_LENGTH), index=True)
+    direction: Mapped[str | None] = mapped_column(String(16))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     external_message_id: Mapped[str | None] = mapped_column(String(256), index=True)
+
+    __table_args__ = (
+        Index("ix_interactions_lead_timeline", "lead_id", "occurred_at"),
+        Index("ix_interactions_customer_timeline", "customer_id", "occurred_at"),
+    )
 
 
 class TaskRow(RecordMixin, Base):
@@ -162,6 +188,7 @@ class TaskRow(RecordMixin, Base):
     owner_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
     status: Mapped[str] = mapped_column(String(CODE_LENGTH), index=True)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 __all__ = [

@@ -6,7 +6,14 @@ from typing import Literal, Self
 
 from pydantic import ConfigDict, model_validator
 
-from core.schemas.base import CanonicalModel, ExternalId, RecordId, at_least_one, together
+from core.schemas.base import (
+    CanonicalModel,
+    ExternalId,
+    RecordId,
+    at_least_one,
+    null_unless,
+    together,
+)
 from core.schemas.fields import LongText, Name, ShortText, Timestamp
 
 Channel = Literal["call", "email", "sms", "whatsapp", "visit", "note"]
@@ -59,10 +66,18 @@ class Interaction(CanonicalModel):
 class Task(CanonicalModel):
     """A follow-up to do by ``due_at``, optionally about one record (``related_type`` + id).
 
-    ``stage`` is free text for the step of a process the task belongs to.
+    ``stage`` is free text for the step of a process the task belongs to. ``done_at``
+    is when a done task was done: on-time follow-up compares it with ``due_at``.
     """
 
-    model_config = ConfigDict(json_schema_extra=together("related_type", "related_id"))
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                together("related_type", "related_id"),
+                null_unless("status", ("done",), "done_at"),
+            ]
+        }
+    )
 
     subject: Name
     related_type: RelatedType | None = None
@@ -71,6 +86,14 @@ class Task(CanonicalModel):
     due_at: Timestamp | None = None
     status: TaskStatus = "open"
     stage: ShortText | None = None
+    done_at: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _done_at_when_done(self) -> Self:
+        """Refuse a completion time on a task that is not done."""
+        if self.done_at is not None and self.status != "done":
+            raise ValueError("done_at is only for a task whose status is 'done'")
+        return self
 
     @model_validator(mode="after")
     def _related_pair(self) -> Self:

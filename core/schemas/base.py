@@ -89,6 +89,17 @@ def required_when(field: str, value: str, *names: str) -> dict[str, Any]:
     }
 
 
+def null_unless(field: str, values: tuple[str, ...], name: str) -> dict[str, Any]:
+    """JSON Schema: ``name`` is null or absent unless ``field`` is one of ``values``.
+
+    An absent ``field`` counts as not one of them (its default is never among them).
+    """
+    return {
+        "if": {"not": {"required": [field], "properties": {field: {"enum": list(values)}}}},
+        "then": {"properties": {name: {"type": "null"}}},
+    }
+
+
 def together(*names: str) -> dict[str, Any]:
     """JSON Schema: ``names`` are all given or none is."""
     return {"anyOf": [_present(names), {"properties": {name: {"type": "null"} for name in names}}]}

@@ -7,7 +7,14 @@ from typing import Literal, Self
 from pydantic import ConfigDict, Field, computed_field, model_validator
 
 from core.schemas.attributes import Attributes
-from core.schemas.base import CanonicalModel, CurrencyCode, RecordId, at_least_one, required_when
+from core.schemas.base import (
+    CanonicalModel,
+    CurrencyCode,
+    RecordId,
+    at_least_one,
+    null_unless,
+    required_when,
+)
 from core.schemas.fields import (
     CountryCode,
     Day,
@@ -35,10 +42,11 @@ class Lead(CanonicalModel):
     ``whatsapp``, ``referral``...), ``country`` an ISO 3166 code, ``attributes`` the
     organisation's custom fields, declared in the settings. ``closed_at`` is when the
     lead was converted or lost: the model learns from its history up to that moment
-    only. ``company_size`` is a head
-    count; ``budget`` is an exact amount in ``currency``. The score fields (each 0 to
-    100) and ``grade`` belong to lead scoring, which may write them back; they are
-    optional and never computed here.
+    only. ``qualified_at`` is when the CRM qualified the lead and ``converted_at`` when
+    it became a customer or an opportunity: the sales KPIs count leads by them
+    (docs/kpis.md). ``company_size`` is a head count; ``budget`` is an exact amount in
+    ``currency``. The score fields (each 0 to 100) and ``grade`` belong to lead scoring,
+    which may write them back; they are optional and never computed here.
     """
 
     model_config = ConfigDict(
@@ -65,6 +73,8 @@ class Lead(CanonicalModel):
     status: LeadStatus = "new"
     closed_at: Timestamp | None = None
     attributes: Attributes = Field(default_factory=dict)
+    qualified_at: Timestamp | None = None
+    converted_at: Timestamp | None = None
     system_fields = frozenset({"owner_id", "fit_score", "engagement_score", "score", "grade"})
 
     owner_id: RecordId | None = None
@@ -96,15 +106,35 @@ class Lead(CanonicalModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _converted_after_qualified(self) -> Self:
+        """Refuse a conversion dated before the qualification: the funnel would run backwards."""
+        if self.qualified_at and self.converted_at and self.converted_at < self.qualified_at:
+            raise ValueError(
+                f"converted_at {self.converted_at.isoformat()} is before "
+                f"qualified_at {self.qualified_at.isoformat()}"
+            )
+        return self
+
 
 class Opportunity(CanonicalModel):
     """A deal being worked on with a customer, from first quote to won or lost.
 
     ``stage`` is the name of the pipeline stage in the CRM; ``probability`` is a whole
-    percentage. A lost opportunity must say why (``lost_reason``).
+    percentage. A lost opportunity must say why (``lost_reason``). ``opened_at`` is when
+    the deal was opened in the CRM and ``closed_at`` when it was won or lost; only a
+    closed opportunity has a ``closed_at``, never before ``opened_at``. ``product_line``
+    is the line of products the deal is about, the label the KPIs break figures down by.
     """
 
-    model_config = ConfigDict(json_schema_extra=required_when("status", "lost", "lost_reason"))
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                required_when("status", "lost", "lost_reason"),
+                null_unless("status", ("won", "lost"), "closed_at"),
+            ]
+        }
+    )
 
     customer_id: RecordId
     lead_id: RecordId | None = None
@@ -117,12 +147,27 @@ class Opportunity(CanonicalModel):
     owner_id: RecordId | None = None
     status: OpportunityStatus = "open"
     lost_reason: Description | None = None
+    product_line: ShortText | None = None
+    opened_at: Timestamp | None = None
+    closed_at: Timestamp | None = None
 
     @model_validator(mode="after")
     def _lost_needs_reason(self) -> Self:
         """Require a reason for a lost opportunity: without it the loss teaches nothing."""
         if self.status == "lost" and self.lost_reason is None:
             raise ValueError("lost_reason is required when status is 'lost'")
+        return self
+
+    @model_validator(mode="after")
+    def _closed_dates(self) -> Self:
+        """Refuse a close date on an open deal, or one before the deal was opened."""
+        if self.closed_at is not None and self.status == "open":
+            raise ValueError("closed_at is only for a won or lost opportunity")
+        if self.closed_at and self.opened_at and self.closed_at < self.opened_at:
+            raise ValueError(
+                f"closed_at {self.closed_at.isoformat()} is before "
+                f"opened_at {self.opened_at.isoformat()}"
+            )
         return self
 
 

@@ -120,6 +120,7 @@ def agent_index(record: CanonicalModel) -> dict[str, Any]:
     return {
         "email": _emails([agent.email])[0] if agent.email is not None else None,
         "active": agent.active,
+        "team": agent.team,
     }
 
 
@@ -147,6 +148,9 @@ def lead_index(record: CanonicalModel) -> dict[str, Any]:
         "engagement_score": lead.engagement_score,
         "score": lead.score,
         "grade": lead.grade,
+        "source": lead.source,
+        "qualified_at": lead.qualified_at,
+        "converted_at": lead.converted_at,
     }
 
 
@@ -158,6 +162,14 @@ def opportunity_index(record: CanonicalModel) -> dict[str, Any]:
         "stage": opportunity.stage,
         "status": opportunity.status,
         "owner_id": opportunity.owner_id,
+        "lead_id": opportunity.lead_id,
+        "amount": float(opportunity.amount) if opportunity.amount is not None else None,
+        "probability": opportunity.probability,
+        "expected_close_date": opportunity.expected_close_date,
+        "product_line": opportunity.product_line,
+        "lost_reason": opportunity.lost_reason,
+        "opened_at": opportunity.opened_at,
+        "closed_at": opportunity.closed_at,
     }
 
 
@@ -215,6 +227,7 @@ def interaction_index(record: CanonicalModel) -> dict[str, Any]:
         "customer_id": interaction.customer_id,
         "lead_id": interaction.lead_id,
         "channel": interaction.channel,
+        "direction": interaction.direction,
         "occurred_at": interaction.occurred_at,
         "external_message_id": interaction.external_message_id,
     }
@@ -223,7 +236,12 @@ def interaction_index(record: CanonicalModel) -> dict[str, Any]:
 def task_index(record: CanonicalModel) -> dict[str, Any]:
     """Return the lookup columns of a task."""
     task = _expect(record, Task)
-    return {"owner_id": task.owner_id, "status": task.status, "due_at": task.due_at}
+    return {
+        "owner_id": task.owner_id,
+        "status": task.status,
+        "due_at": task.due_at,
+        "done_at": task.done_at,
+    }
 
 
 def event_index(record: CanonicalModel) -> dict[str, Any]:

@@ -1,0 +1,258 @@
+"""Every KPI: its name, unit, the dimensions it breaks down by, and how it is computed.
+
+A KPI turns the rows of :mod:`kpis.queries` into :class:`Figure` values, one per group.
+A figure whose denominator is zero, or that has nothing to measure, has ``value``
+None: "no data", never 0% and never an error (docs/kpis.md).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Connection
+
+from kpis import queries
+from kpis.queries import Bounds, ClosedFigures, Dimension, UnsupportedDimension
+from kpis.working_time import WorkingClock
+from lead_scoring.assignment.calendar import BusinessCalendar
+
+Unit = Literal["percent", "minutes", "days", "count", "rials", "rials_per_day"]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One KPI value for one group, with what it was computed from.
+
+    ``value`` is None when there is no data. ``numerator`` and ``denominator`` are
+    given for ratios; ``count`` is how many items the figure measured; ``details``
+    holds the rest (a median, how many leads are still unanswered).
+    """
+
+    value: float | None
+    numerator: float | None = None
+    denominator: float | None = None
+    count: int = 0
+    details: dict[str, float | int | None] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """What a computation needs besides the database: the calendar and its time zone.
+
+    Query results are kept for the lifetime of the context, so KPIs computed from the
+    same rows (win rate, cycle length, velocity) read the database once.
+    """
+
+    calendar: BusinessCalendar
+    time_zone: str = "Asia/Tehran"
+    _memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    _clock: WorkingClock | None = None
+
+    @property
+    def clock(self) -> WorkingClock:
+        """The working-minutes clock of the calendar (its running sums kept)."""
+        if self._clock is None:
+            self._clock = WorkingClock(self.calendar, self.time_zone)
+        return self._clock
+
+    def closed(
+        self, connection: Connection, bounds: Bounds, by: Dimension | None
+    ) -> dict[Any, ClosedFigures]:
+        """The closed-opportunity figures of ``bounds`` grouped ``by`` (read once)."""
+        key = ("closed", bounds, by)
+        if key not in self._memo:
+            self._memo[key] = queries.closed_opportunities(connection, bounds, by)
+        result: dict[Any, ClosedFigures] = self._memo[key]
+        return result
+
+
+Compute = Callable[[Connection, Bounds, Dimension | None, Context], dict[Any, Figure]]
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One KPI of the catalogue."""
+
+    name: str
+    unit: Unit
+    dimensions: tuple[Dimension, ...]
+    compute: Compute
+
+    def figures(
+        self, connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
+    ) -> dict[Any, Figure]:
+        """The KPI's figures per group; UnsupportedDimension for a dimension it lacks."""
+        if by is not None and by not in self.dimensions:
+            allowed = ", ".join(self.dimensions) or "nothing"
+            raise UnsupportedDimension(
+                f"{self.name} cannot be broken down by {by}; it can be by {allowed}"
+            )
+        return self.compute(connection, bounds, by, context)
+
+
+def ratio(numerator: float, denominator: float) -> Figure:
+    """``numerator`` / ``denominator`` x 100, or no data when the denominator is 0."""
+    value = numerator * 100.0 / denominator if denominator else None
+    return Figure(value, numerator, denominator, int(denominator))
+
+
+def _lead_to_opportunity(
+    connection: Connection, bounds: Bounds, by: Dimension | None, _context: Context
+) -> dict[Any, Figure]:
+    rows = queries.lead_to_opportunity(connection, bounds, by)
+    if by is None and not rows:
+        rows = {None: (0, 0)}
+    return {group: ratio(made, qualified) for group, (made, qualified) in rows.items()}
+
+
+def _total(rows: dict[Any, Any], by: Dimension | None, empty: Any) -> dict[Any, Any]:
+    """The rows, with the whole-organisation row present even when nothing matched."""
+    if by is None and None not in rows:
+        return {None: empty}
+    return rows
+
+
+_NO_CLOSED = ClosedFigures(0, 0, 0.0, 0.0, None, 0)
+
+
+def _opportunity_to_order(
+    connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
+) -> dict[Any, Figure]:
+    rows = _total(context.closed(connection, bounds, by), by, _NO_CLOSED)
+    return {group: ratio(f.won, f.closed) for group, f in rows.items()}
+
+
+def _win_rate_by_value(
+    connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
+) -> dict[Any, Figure]:
+    rows = _total(context.closed(connection, bounds, by), by, _NO_CLOSED)
+    result = {}
+    for group, f in rows.items():
+        figure = ratio(f.won_amount, f.closed_amount)
+        result[group] = Figure(figure.value, f.won_amount, f.closed_amount, f.closed)
+    return result
+
+
+def _cycle_length(
+    connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
+) -> dict[Any, Figure]:
+    rows = _total(context.closed(connection, bounds, by), by, _NO_CLOSED)
+    return {group: Figure(f.won_cycle_days, count=f.won) for group, f in rows.items()}
+
+
+def _mean_won(figures: ClosedFigures) -> float | None:
+    return figures.won_amount / figures.won_with_amount if figures.won_with_amount else None
+
+
+def _average_won_value(
+    connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
+) -> dict[Any, Figure]:
+    rows = _total(context.closed(connection, bounds, by), by, _NO_CLOSED)
+    return {
+        group: Figure(_mean_won(f), f.won_amount, f.won_with_amount, f.won_with_amount)
+        for group, f in rows.items()
+    }
+
+
+def _pipeline_velocity(
+    connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
+) -> dict[Any, Figure]:
+    closed = context.closed(connection, bounds, by)
+    still_open = queries.open_at_end(connection, bounds, by)
+    result = {}
+    for group in _total(closed, by, _NO_CLOSED).keys() | still_open.keys():
+        f = closed.get(group, _NO_CLOSED)
+        n_open = still_open.get(group, 0)
+        mean_won = _mean_won(f)
+        value = None
+        if mean_won is not None and f.closed and f.won_cycle_days:
+            value = n_open * mean_won * (f.won / f.closed) / f.won_cycle_days
+        result[group] = Figure(
+            value,
+            count=n_open,
+            details={
+                "open": n_open,
+                "average_won_value": mean_won,
+                "win_rate": f.won * 100.0 / f.closed if f.closed else None,
+                "cycle_days": f.won_cycle_days,
+            },
+        )
+    return result
+
+
+def _durations(
+    pairs: Sequence[tuple[Any, datetime, datetime | None]], context: Context
+) -> dict[Any, Figure]:
+    """Mean and median working minutes per group; unanswered items counted apart."""
+    minutes: dict[Any, list[float]] = {}
+    unanswered: dict[Any, int] = {}
+    for group, start, stop in pairs:
+        minutes.setdefault(group, [])
+        unanswered.setdefault(group, 0)
+        if stop is None:
+            unanswered[group] += 1
+            continue
+        minutes[group].append(context.clock.minutes(start, stop))
+    result = {}
+    for group, values in minutes.items():
+        result[group] = Figure(
+            statistics.fmean(values) if values else None,
+            count=len(values),
+            details={
+                "median": statistics.median(values) if values else None,
+                "unanswered": unanswered[group],
+            },
+        )
+    return result
+
+
+def _first_response_time(
+    connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
+) -> dict[Any, Figure]:
+    rows = _durations(queries.first_responses(connection, bounds, by), context)
+    return _total(rows, by, Figure(None, details={"median": None, "unanswered": 0}))
+
+
+def _average_response_time(
+    connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
+) -> dict[Any, Figure]:
+    rows = _durations(queries.customer_turns(connection, bounds, by), context)
+    return _total(rows, by, Figure(None, details={"median": None, "unanswered": 0}))
+
+
+def _on_time_follow_up(
+    connection: Connection, bounds: Bounds, by: Dimension | None, _context: Context
+) -> dict[Any, Figure]:
+    rows = _total(queries.follow_ups(connection, bounds, by), by, (0, 0))
+    return {group: ratio(done, due) for group, (done, due) in rows.items()}
+
+
+def _touchpoints(
+    connection: Connection, bounds: Bounds, by: Dimension | None, _context: Context
+) -> dict[Any, Figure]:
+    rows = _total(queries.touchpoints(connection, bounds, by), by, (None, 0))
+    return {group: Figure(mean, count=n) for group, (mean, n) in rows.items()}
+
+
+_S = queries.SUPPORTED
+
+#: The KPIs, in the order the dashboard shows them.
+CATALOG: tuple[Kpi, ...] = (
+    Kpi("lead_to_opportunity", "percent", _S["lead_to_opportunity"], _lead_to_opportunity),
+    Kpi("opportunity_to_order", "percent", _S["closed"], _opportunity_to_order),
+    Kpi("first_response_time", "minutes", _S["first_response"], _first_response_time),
+    Kpi("average_response_time", "minutes", _S["response"], _average_response_time),
+    Kpi("on_time_follow_up", "percent", _S["follow_up"], _on_time_follow_up),
+    Kpi("touchpoints_to_conversion", "count", _S["touchpoints"], _touchpoints),
+    Kpi("win_rate_by_value", "percent", _S["closed"], _win_rate_by_value),
+    Kpi("average_won_value", "rials", _S["closed"], _average_won_value),
+    Kpi("cycle_length", "days", _S["closed"], _cycle_length),
+    Kpi("pipeline_velocity", "rials_per_day", _S["closed"], _pipeline_velocity),
+)
+KPIS: dict[str, Kpi] = {kpi.name: kpi for kpi in CATALOG}
+
+__all__ = ["CATALOG", "KPIS", "Context", "Figure", "Kpi", "Unit", "ratio"]

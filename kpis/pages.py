@@ -1,0 +1,155 @@
+"""The sales pages of the web console: the KPI dashboard at ``/admin/kpis``.
+
+Built on the console's web base (:class:`core.web.WebSite`): the same sign-in, roles
+(``reader`` sees the KPIs), CSRF-protected preferences, Persian RTL or English, Jalali
+or Gregorian dates and Content-Security-Policy. Everything is drawn on the server:
+each KPI's colour is written out in words beside it (never colour alone), and the
+sparkline is inline SVG with its values in its accessible name.
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse
+from markupsafe import Markup
+
+from core.db.types import utcnow
+from core.sync.runtime import SyncRuntime
+from core.web import Locale, NavItem, Viewer, WebSite
+from kpis.catalog import Unit
+from kpis.periods import Period, PeriodError, current_period, parse_period
+from kpis.queries import DIMENSIONS, Dimension, UnsupportedDimension
+from kpis.report import Report, build_report
+from kpis.settings import KpiTarget
+from lead_scoring.assignment.service import rules_from_environment
+
+#: Places after the decimal point per unit.
+PLACES: dict[str, int] = {
+    "percent": 1,
+    "minutes": 1,
+    "days": 1,
+    "count": 1,
+    "rials": 0,
+    "rials_per_day": 0,
+}
+SPARK_WIDTH, SPARK_HEIGHT = 120, 28
+
+
+def format_value(loc: Locale, unit: Unit, value: float | None) -> str:
+    """A KPI value in the reader's digits with its unit; "no data" for None."""
+    if value is None:
+        return loc.t("kpis.no_data")
+    return loc.t(f"kpis.units.{unit}", n=loc.number(value, PLACES[unit]))
+
+
+def format_target(loc: Locale, unit: Unit, target: KpiTarget | None) -> str:
+    """A target in words: ``at least 35.0%``, ``between 3.0 and 5.0``, ``rising``."""
+    if target is None:
+        return loc.t("kpis.no_target")
+    if target.direction == "rising":
+        return loc.t("kpis.directions.rising")
+    value = format_value(loc, unit, target.value)
+    high = format_value(loc, unit, target.high) if target.high is not None else ""
+    return loc.t(f"kpis.directions.{target.direction}", value=value, high=high)
+
+
+def sparkline(loc: Locale, label: str, points: list[tuple[Period, float | None]]) -> Markup:
+    """An inline SVG sparkline; its accessible name lists every period and value."""
+    known = [value for _, value in points if value is not None]
+    words = "; ".join(
+        f"{loc.digits(period.label)}: {loc.number(value, 1) if value is not None else '-'}"
+        for period, value in points
+    )
+    name = f"{label}: {words}"
+    if not known:
+        return Markup('<span class="muted" role="img" aria-label="{}">-</span>').format(name)
+    low, high = min(known), max(known)
+    span = (high - low) or 1.0
+    step = SPARK_WIDTH / max(1, len(points) - 1)
+    coords = [
+        f"{i * step:.1f},{SPARK_HEIGHT - 3 - (value - low) / span * (SPARK_HEIGHT - 6):.1f}"
+        for i, (_, value) in enumerate(points)
+        if value is not None
+    ]
+    return Markup(
+        '<svg class="spark" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"'
+        ' aria-label="{name}"><polyline fill="none" stroke="currentColor" stroke-width="2"'
+        ' points="{p}"/></svg>'
+    ).format(w=SPARK_WIDTH, h=SPARK_HEIGHT, name=name, p=" ".join(coords))
+
+
+class SalesPages:
+    """The KPI pages' routes on a :class:`WebSite`."""
+
+    def __init__(self, site: WebSite, runtime: SyncRuntime) -> None:
+        self.site = site
+        self.runtime = runtime
+        self.settings = runtime.settings.kpis
+        self.calendar = rules_from_environment().calendar.build()
+        site.add_package("kpis")
+        site.nav.append(NavItem(f"{site.prefix}/kpis", "nav.kpis"))
+        self.router = APIRouter(prefix=site.prefix, include_in_schema=False)
+        self._pages()
+
+    def _pages(self) -> None:
+        site, router = self.site, self.router
+        reader = Annotated[Viewer, Depends(site.viewer("reader"))]
+
+        @router.get("/kpis", response_class=HTMLResponse)
+        def dashboard(
+            request: Request,
+            viewer: reader,
+            period: Annotated[str | None, Query(max_length=16)] = None,
+            by: Annotated[str | None, Query(max_length=32)] = None,
+        ) -> HTMLResponse:
+            error = None
+            chosen = current_period(
+                utcnow(), calendar=self.settings.calendar, time_zone=self.settings.time_zone
+            )
+            if period:
+                try:
+                    chosen = parse_period(period, time_zone=self.settings.time_zone)
+                except PeriodError:
+                    error = "kpis.errors.period"
+            dimension: Dimension | None = None
+            if by:
+                if by in DIMENSIONS:
+                    dimension = by
+                else:
+                    error = "kpis.errors.dimension"
+            report: Report | None = None
+            if error is None:
+                try:
+                    report = build_report(
+                        self.runtime.engine, self.settings, self.calendar, chosen, by=dimension
+                    )
+                except UnsupportedDimension:
+                    error = "kpis.errors.dimension"
+            return site.render(
+                request,
+                "kpis/dashboard.html",
+                viewer,
+                status=200 if error is None else 422,
+                report=report,
+                error=error,
+                period_text=period or chosen.label,
+                by=by or "",
+                dimensions=DIMENSIONS,
+                value_of=format_value,
+                target_of=format_target,
+                sparkline=sparkline,
+            )
+
+    def install(self, app: FastAPI) -> None:
+        """Add the pages' routes to ``app``."""
+        app.include_router(self.router)
+
+
+def mount_sales_pages(app: FastAPI, site: WebSite, runtime: SyncRuntime) -> SalesPages:
+    """Serve the KPI pages on ``site`` (the console's) in ``app``."""
+    pages = SalesPages(site, runtime)
+    pages.install(app)
+    return pages
+
+
+__all__ = ["SalesPages", "format_target", "format_value", "mount_sales_pages", "sparkline"]

@@ -1,0 +1,413 @@
+"""The KPI queries: counts, sums and means computed by the database, per group.
+
+Every function takes a read connection, the period's bounds as UTC instants
+``[start, end)`` and the dimension to group by (None for the whole organisation), and
+returns one row per group. The same SQLAlchemy statements run on SQLite and
+PostgreSQL; only the length of a time span in days differs (``julianday`` against
+``EXTRACT(EPOCH ...)``). docs/kpis.md states what each one counts and why.
+
+Response times need working minutes, which depend on the business calendar: for
+them the database picks the pairs of instants (a lead's creation and its first
+answer; a customer's message and the reply) and Python turns each pair into working
+minutes (:mod:`kpis.working_time`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import (
+    Connection,
+    Float,
+    Select,
+    and_,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from core.db.records import AgentRow, InteractionRow, LeadRow, OpportunityRow, TaskRow
+
+#: What a figure can be broken down by.
+Dimension = Literal["agent", "team", "source", "channel", "product_line"]
+DIMENSIONS: tuple[Dimension, ...] = ("agent", "team", "source", "channel", "product_line")
+
+leads = LeadRow.__table__
+opportunities = OpportunityRow.__table__
+interactions = InteractionRow.__table__
+tasks = TaskRow.__table__
+agents = AgentRow.__table__
+
+#: Channels that are no contact with the customer: an internal note answers nobody.
+NOT_CONTACT = ("note",)
+WON, LOST, OPEN = "won", "lost", "open"
+
+
+class UnsupportedDimension(ValueError):
+    """A KPI asked to be broken down by a dimension it has no meaning for."""
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The instants a period runs between, ``[start, end)``, in UTC."""
+
+    start: datetime
+    end: datetime
+
+
+def _within(column: Any, bounds: Bounds) -> ColumnElement[bool]:
+    return and_(column >= bounds.start, column < bounds.end)
+
+
+def _days(dialect: str, later: Any, earlier: Any) -> ColumnElement[Any]:
+    """The span from ``earlier`` to ``later`` in (fractional) days, in the database."""
+    if dialect == "sqlite":
+        return func.julianday(later) - func.julianday(earlier)
+    return extract("epoch", later - earlier) / 86400.0
+
+
+class _Grouping:
+    """How one KPI names its groups: which column is the agent, the source, and so on."""
+
+    def __init__(
+        self, kpi: str, owner: ColumnElement[Any] | None = None, **columns: ColumnElement[Any]
+    ) -> None:
+        self.kpi = kpi
+        self.owner = owner
+        self.columns = columns
+
+    def key(self, by: Dimension | None, team: ColumnElement[Any]) -> ColumnElement[Any]:
+        if by is None:
+            return literal(None).label("group_key")
+        if by == "agent" and self.owner is not None:
+            return self.owner.label("group_key")
+        if by == "team" and self.owner is not None:
+            return team.label("group_key")
+        if by in self.columns:
+            return self.columns[by].label("group_key")
+        raise UnsupportedDimension(f"{self.kpi} cannot be broken down by {by}")
+
+    def dimensions(self) -> tuple[Dimension, ...]:
+        names = set(self.columns) | ({"agent", "team"} if self.owner is not None else set())
+        return tuple(d for d in DIMENSIONS if d in names)
+
+
+def _grouped(statement: Select[Any], key: ColumnElement[Any], by: Dimension | None) -> Any:
+    return statement.group_by(key) if by is not None else statement
+
+
+def _with_team(statement: Select[Any], owner: Any, by: Dimension | None) -> Select[Any]:
+    """Join the owner's agent record when the figure is grouped by team."""
+    if by != "team":
+        return statement
+    return statement.outerjoin(agents, agents.c.id == owner)
+
+
+LEAD_TO_OPPORTUNITY = _Grouping(
+    "lead_to_opportunity", owner=leads.c.owner_id, source=leads.c.source
+)
+
+
+def lead_to_opportunity(
+    connection: Connection, bounds: Bounds, by: Dimension | None
+) -> dict[Any, tuple[int, int]]:
+    """Per group: (opportunities opened from leads, leads qualified) in the period."""
+    key = LEAD_TO_OPPORTUNITY.key(by, agents.c.team)
+    opened = func.coalesce(opportunities.c.opened_at, opportunities.c.created_at)
+    made = select(key, func.count()).select_from(
+        opportunities.outerjoin(leads, leads.c.id == opportunities.c.lead_id)
+    )
+    made = _with_team(made, leads.c.owner_id, by).where(
+        opportunities.c.lead_id.is_not(None), _within(opened, bounds)
+    )
+    qualified = select(key, func.count()).select_from(leads)
+    qualified = _with_team(qualified, leads.c.owner_id, by).where(
+        _within(leads.c.qualified_at, bounds)
+    )
+    numerators = dict(connection.execute(_grouped(made, key, by)).all())
+    denominators = dict(connection.execute(_grouped(qualified, key, by)).all())
+    return {
+        group: (int(numerators.get(group, 0)), int(denominators.get(group, 0)))
+        for group in numerators.keys() | denominators.keys()
+    }
+
+
+CLOSED = _Grouping(
+    "closed opportunities",
+    owner=opportunities.c.owner_id,
+    source=leads.c.source,
+    product_line=opportunities.c.product_line,
+)
+
+
+def _closed_at() -> ColumnElement[Any]:
+    """When an opportunity closed: its ``closed_at``, else when it was last changed."""
+    return func.coalesce(opportunities.c.closed_at, opportunities.c.updated_at)
+
+
+def _opened_at() -> ColumnElement[Any]:
+    return func.coalesce(opportunities.c.opened_at, opportunities.c.created_at)
+
+
+@dataclass(frozen=True)
+class ClosedFigures:
+    """What the opportunities closed in a period add up to, for one group."""
+
+    won: int
+    closed: int
+    won_amount: float
+    closed_amount: float
+    won_cycle_days: float | None
+    won_with_amount: int
+
+
+def closed_opportunities(
+    connection: Connection, bounds: Bounds, by: Dimension | None
+) -> dict[Any, ClosedFigures]:
+    """Per group: won and closed counts and amounts, and the won deals' mean cycle in days."""
+    key = CLOSED.key(by, agents.c.team)
+    won = opportunities.c.status == WON
+    amount = func.coalesce(opportunities.c.amount, 0.0)
+    cycle = _days(connection.dialect.name, _closed_at(), _opened_at())
+    statement = select(
+        key,
+        func.sum(case((won, 1), else_=0)),
+        func.count(),
+        func.sum(case((won, amount), else_=0.0)),
+        func.sum(amount),
+        func.avg(case((won, cycle), else_=None)),
+        func.sum(case((and_(won, opportunities.c.amount.is_not(None)), 1), else_=0)),
+    ).select_from(opportunities.outerjoin(leads, leads.c.id == opportunities.c.lead_id))
+    statement = _with_team(statement, opportunities.c.owner_id, by).where(
+        opportunities.c.status.in_((WON, LOST)), _within(_closed_at(), bounds)
+    )
+    result: dict[Any, ClosedFigures] = {}
+    for group, n_won, n_closed, won_amount, closed_amount, days, priced in connection.execute(
+        _grouped(statement, key, by)
+    ):
+        result[group] = ClosedFigures(
+            won=int(n_won or 0),
+            closed=int(n_closed or 0),
+            won_amount=float(won_amount or 0),
+            closed_amount=float(closed_amount or 0),
+            won_cycle_days=float(days) if days is not None else None,
+            won_with_amount=int(priced or 0),
+        )
+    return result
+
+
+def open_at_end(connection: Connection, bounds: Bounds, by: Dimension | None) -> dict[Any, int]:
+    """Per group: opportunities opened before the period's end and still open at it."""
+    key = CLOSED.key(by, agents.c.team)
+    still_open = or_(
+        opportunities.c.status == OPEN,
+        and_(opportunities.c.status.in_((WON, LOST)), _closed_at() >= bounds.end),
+    )
+    statement = select(key, func.count()).select_from(
+        opportunities.outerjoin(leads, leads.c.id == opportunities.c.lead_id)
+    )
+    statement = _with_team(statement, opportunities.c.owner_id, by).where(
+        _opened_at() < bounds.end, still_open
+    )
+    return {g: int(n) for g, n in connection.execute(_grouped(statement, key, by))}
+
+
+def lost_reasons(connection: Connection, bounds: Bounds, limit: int = 20) -> list[tuple[str, int]]:
+    """The reasons of the opportunities lost in the period, most frequent first."""
+    statement = (
+        select(opportunities.c.lost_reason, func.count().label("n"))
+        .where(opportunities.c.status == LOST, _within(_closed_at(), bounds))
+        .group_by(opportunities.c.lost_reason)
+        .order_by(literal_column("n").desc(), opportunities.c.lost_reason)
+        .limit(limit)
+    )
+    return [(reason or "", int(n)) for reason, n in connection.execute(statement)]
+
+
+FIRST_RESPONSE = _Grouping("first_response_time", owner=leads.c.owner_id, source=leads.c.source)
+
+
+def first_responses(
+    connection: Connection, bounds: Bounds, by: Dimension | None
+) -> Sequence[tuple[Any, datetime, datetime | None]]:
+    """Per lead created in the period: (group, created, first outbound contact or None)."""
+    key = FIRST_RESPONSE.key(by, agents.c.team)
+    answer = (
+        select(func.min(interactions.c.occurred_at))
+        .where(
+            interactions.c.lead_id == leads.c.id,
+            interactions.c.direction == "outbound",
+            interactions.c.channel.not_in(NOT_CONTACT),
+        )
+        .scalar_subquery()
+    )
+    statement = select(key, leads.c.created_at, answer).select_from(leads)
+    statement = _with_team(statement, leads.c.owner_id, by).where(
+        _within(leads.c.created_at, bounds)
+    )
+    return list(connection.execute(statement))
+
+
+RESPONSE = _Grouping("average_response_time", channel=interactions.c.channel)
+
+#: How far before the period a customer's message is looked for: a message of the
+#: period is a new question only if the one before it (within this span) was no
+#: message of the customer's too.
+LOOKBACK_DAYS = 31
+
+
+def customer_turns(
+    connection: Connection, bounds: Bounds, by: Dimension | None
+) -> Sequence[tuple[Any, datetime, datetime | None]]:
+    """Per customer turn begun in the period: (group, the message, the next reply or None).
+
+    A turn is an inbound message whose predecessor on the same timeline (the
+    customer's, else the lead's; notes left out) is not inbound: three messages in a
+    row wait for one reply, measured from the first.
+    """
+    if by not in (None, "channel"):
+        raise UnsupportedDimension(f"average_response_time cannot be broken down by {by}")
+    # The customer's timeline, else the lead's: two columns, no string built per row.
+    timeline = (
+        interactions.c.customer_id,
+        case((interactions.c.customer_id.is_(None), interactions.c.lead_id), else_=None),
+    )
+    order = (interactions.c.occurred_at, interactions.c.id)
+    since = bounds.start - timedelta(days=LOOKBACK_DAYS)
+    walked = (
+        select(
+            interactions.c.id,
+            interactions.c.customer_id,
+            interactions.c.lead_id,
+            interactions.c.channel,
+            interactions.c.direction,
+            interactions.c.occurred_at,
+            func.lag(interactions.c.direction)
+            .over(partition_by=timeline, order_by=order)
+            .label("before"),
+        )
+        .where(
+            interactions.c.channel.not_in(NOT_CONTACT),
+            interactions.c.occurred_at >= since,
+            interactions.c.occurred_at < bounds.end,
+        )
+        .subquery()
+    )
+    replies = interactions.alias("reply")
+
+    def first_reply(same_timeline: ColumnElement[bool]) -> Any:
+        return (
+            select(func.min(replies.c.occurred_at))
+            .where(
+                same_timeline,
+                replies.c.direction == "outbound",
+                replies.c.channel.not_in(NOT_CONTACT),
+                replies.c.occurred_at >= walked.c.occurred_at,
+            )
+            .scalar_subquery()
+        )
+
+    reply_at = case(
+        (
+            walked.c.customer_id.is_not(None),
+            first_reply(replies.c.customer_id == walked.c.customer_id),
+        ),
+        else_=first_reply(
+            and_(replies.c.lead_id == walked.c.lead_id, replies.c.customer_id.is_(None))
+        ),
+    )
+    key = walked.c.channel if by == "channel" else literal(None)
+    statement = select(key, walked.c.occurred_at, reply_at).where(
+        walked.c.direction == "inbound",
+        or_(walked.c.before.is_(None), walked.c.before != "inbound"),
+        _within(walked.c.occurred_at, bounds),
+    )
+    return list(connection.execute(statement))
+
+
+FOLLOW_UP = _Grouping("on_time_follow_up", owner=tasks.c.owner_id)
+
+
+def follow_ups(
+    connection: Connection, bounds: Bounds, by: Dimension | None
+) -> dict[Any, tuple[int, int]]:
+    """Per group: (tasks done by their deadline, tasks due) in the period; cancelled left out."""
+    key = FOLLOW_UP.key(by, agents.c.team)
+    done_at = func.coalesce(tasks.c.done_at, tasks.c.updated_at)
+    on_time = and_(tasks.c.status == "done", done_at <= tasks.c.due_at)
+    statement = select(key, func.sum(case((on_time, 1), else_=0)), func.count()).select_from(tasks)
+    statement = _with_team(statement, tasks.c.owner_id, by).where(
+        tasks.c.status != "cancelled", _within(tasks.c.due_at, bounds)
+    )
+    return {
+        group: (int(done or 0), int(due))
+        for group, done, due in connection.execute(_grouped(statement, key, by))
+    }
+
+
+TOUCHPOINTS = _Grouping("touchpoints_to_conversion", owner=leads.c.owner_id, source=leads.c.source)
+
+
+def touchpoints(
+    connection: Connection, bounds: Bounds, by: Dimension | None
+) -> dict[Any, tuple[float | None, int]]:
+    """Per group: (mean contacts before conversion, leads converted) in the period."""
+    key = TOUCHPOINTS.key(by, agents.c.team)
+    contacts = (
+        select(func.count())
+        .where(
+            interactions.c.lead_id == leads.c.id,
+            interactions.c.channel.not_in(NOT_CONTACT),
+            interactions.c.occurred_at <= leads.c.converted_at,
+        )
+        .scalar_subquery()
+    )
+    per_lead = select(key, contacts.label("contacts")).select_from(leads)
+    per_lead = _with_team(per_lead, leads.c.owner_id, by).where(
+        _within(leads.c.converted_at, bounds)
+    )
+    inner = per_lead.subquery()
+    statement = select(
+        inner.c.group_key, func.avg(cast(inner.c.contacts, Float)), func.count()
+    ).group_by(inner.c.group_key)
+    return {
+        group: (float(mean) if mean is not None else None, int(n))
+        for group, mean, n in connection.execute(statement)
+    }
+
+
+#: The dimensions each query can group by.
+SUPPORTED: dict[str, tuple[Dimension, ...]] = {
+    "lead_to_opportunity": LEAD_TO_OPPORTUNITY.dimensions(),
+    "closed": CLOSED.dimensions(),
+    "first_response": FIRST_RESPONSE.dimensions(),
+    "response": ("channel",),
+    "follow_up": FOLLOW_UP.dimensions(),
+    "touchpoints": TOUCHPOINTS.dimensions(),
+}
+
+__all__ = [
+    "DIMENSIONS",
+    "SUPPORTED",
+    "Bounds",
+    "ClosedFigures",
+    "Dimension",
+    "UnsupportedDimension",
+    "closed_opportunities",
+    "customer_turns",
+    "first_responses",
+    "follow_ups",
+    "lead_to_opportunity",
+    "lost_reasons",
+    "open_at_end",
+    "touchpoints",
+]

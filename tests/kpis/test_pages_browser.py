@@ -1,0 +1,125 @@
+"""The KPI dashboard in a real headless Chromium: Persian RTL with Jalali dates, English, roles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.api.app import create_app
+from core.settings import Settings
+from core.testing.browser import live_server
+from core.testing.fixtures import migrated_runtime
+from tests.kpis.conftest import database, seed
+
+TOKEN = "reader-token-0123456789"
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def base_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The whole app on the seeded history, served on loopback."""
+    folder: Path = tmp_path_factory.mktemp("kpis-pages")
+    with database(request.param, folder) as url:
+        settings = Settings(
+            data_dir=folder / "data",
+            database_url=url,
+            api_tokens=f"reader:reader:{TOKEN}",
+            console={"language": "fa"},
+        )
+        runtime = migrated_runtime(settings)
+        try:
+            seed(runtime.engine)
+            with live_server(create_app(runtime, background=False)) as served:
+                yield served
+        finally:
+            runtime.close()
+
+
+def sign_in(page: Any, base_url: str, path: str) -> None:
+    page.goto(f"{base_url}{path}")
+    assert "/admin/sign-in" in page.url, "an anonymous visitor is sent to sign in"
+    page.fill("#token", TOKEN)
+    page.click("form[action='/admin/sign-in'] button[type=submit]")
+    page.wait_for_url(f"**{path}")
+
+
+def row(page: Any, kpi: str) -> Any:
+    return page.locator(f"tr[data-kpi={kpi}]")
+
+
+def test_the_dashboard_in_persian_right_to_left(new_page: Any, base_url: str) -> None:
+    page = new_page(locale="fa-IR")
+    sign_in(page, base_url, "/admin/kpis?period=1404-07")
+    assert page.get_attribute("html", "dir") == "rtl"
+    assert page.get_attribute("html", "lang") == "fa"
+    assert "شاخص‌های فروش" in page.locator("h1").inner_text()
+    assert "۱۴۰۴-۰۷" in page.locator("h1").inner_text()
+    lead = row(page, "lead_to_opportunity")
+    assert lead.get_attribute("data-status") == "green"
+    assert lead.locator("[data-field=value]").inner_text() == "۶۶٫۷٪"
+    assert "در حد هدف" in lead.inner_text()
+    assert row(page, "on_time_follow_up").get_attribute("data-status") == "red"
+    assert "۱۵" in row(page, "average_response_time").locator("[data-field=target]").inner_text()
+    # Jalali dates of the period's bounds, in the Tehran zone.
+    bounds = page.locator("#k-range time").first
+    assert bounds.inner_text().startswith("۱۴۰۴/۰۷/۰۱")
+    assert bounds.get_attribute("datetime") == "2025-09-22T20:30:00+00:00"
+    # The sparkline names every period in words, not only in a drawing.
+    spark = row(page, "lead_to_opportunity").locator("svg[role=img]")
+    assert "۱۴۰۴-۰۶: ۰٫۰" in (spark.get_attribute("aria-label") or "")
+    assert page.locator("#lost-reasons td").first.inner_text() == "price"
+
+
+def test_english_by_agent_and_an_empty_period(new_page: Any, base_url: str) -> None:
+    page = new_page(locale="en-US")
+    sign_in(page, base_url, "/admin/kpis?period=1404-07")
+    page.select_option("#k-by", "agent")
+    page.click("form[role=search] button[type=submit]")
+    page.wait_for_url("**by=agent**")
+    assert page.get_attribute("html", "dir") == "ltr"
+    first = page.locator("section[data-groups=first_response_time]")
+    assert first.locator("tr[data-group=A1] [data-field=value]").inner_text() == "25.0 min"
+    assert first.locator("tr[data-group=A2] [data-field=value]").inner_text() == "45.0 min"
+    assert page.locator("section[data-groups=average_response_time]").count() == 0
+
+    page.fill("#k-period", "1405-01")
+    page.select_option("#k-by", "")
+    page.click("form[role=search] button[type=submit]")
+    page.wait_for_url("**period=1405-01**")
+    values = page.locator("#kpis [data-field=value]").all_inner_texts()
+    assert values and set(values) == {"no data"}
+
+
+def test_a_bad_period_is_explained_and_nothing_is_loaded_from_outside(
+    new_page: Any, base_url: str
+) -> None:
+    page = new_page(locale="en-US")
+    outside: list[str] = []
+    page.on(
+        "request",
+        lambda r: outside.append(r.url) if not r.url.startswith(base_url) else None,
+    )
+    sign_in(page, base_url, "/admin/kpis")
+    page.fill("#k-period", "<b>1404</b>")
+    page.click("form[role=search] button[type=submit]")
+    page.wait_for_selector("#k-error")
+    assert "cannot be read" in page.locator("#k-error").inner_text()
+    assert page.input_value("#k-period") == "<b>1404</b>", "kept as text"
+    assert page.locator("main b").count() == 0
+    assert page.locator("#kpis").count() == 0
+    assert outside == []
+    # The navigation of the console leads here.
+    assert page.locator("nav a[href='/admin/kpis']").get_attribute("aria-current") == "page"
+
+
+def test_a_phone_sees_the_table_scroll_not_the_page(new_page: Any, base_url: str) -> None:
+    page = new_page(locale="fa-IR", viewport={"width": 390, "height": 800})
+    sign_in(page, base_url, "/admin/kpis?period=1404-07")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, "the page itself does not scroll sideways"
