@@ -1,0 +1,124 @@
+"""Hook implementations of the WhatsApp plugin, registered through ``crm_sync.plugins``.
+
+Meta calls ``/v1/webhooks/whatsapp``: the GET check is answered with the challenge
+(:func:`plugins.whatsapp.webhook.verify`), each signed POST is stored as one event per
+message, status or error (:func:`plugins.whatsapp.webhook.parse`), and the inbound job
+applies them to the timeline (:mod:`plugins.whatsapp.inbound`). Leads this plugin
+knows read our messages give lead scoring ``whatsapp_read`` signals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from core import hookimpl
+from core.errors import PermanentError
+from core.plugin_types import (
+    HealthReport,
+    InboundEvent,
+    PluginContext,
+    PluginDescription,
+)
+from core.schemas.activities import Interaction
+from core.schemas.leads import Lead
+from lead_scoring.facts import EngagementEvent
+from plugins.whatsapp import inbound, webhook
+from plugins.whatsapp.settings import WhatsAppSettings
+
+#: The engagement event of a lead reading one of our WhatsApp messages.
+READ_SIGNAL = "whatsapp_read"
+
+
+def _settings(context: PluginContext) -> WhatsAppSettings:
+    assert isinstance(context.settings, WhatsAppSettings)
+    return context.settings
+
+
+@hookimpl
+def crm_sync_settings_model() -> type[WhatsAppSettings]:
+    """The WhatsApp plugin's settings."""
+    return WhatsAppSettings
+
+
+@hookimpl
+def crm_sync_describe(context: PluginContext) -> PluginDescription:
+    """Takes Meta's webhooks (up to ``max_webhook_bytes`` a call); idle without an access token."""
+    settings = _settings(context)
+    return PluginDescription(
+        subscriptions=(),
+        target=settings.target_description(),
+        accepts_webhooks=True,
+        max_body_bytes=settings.max_webhook_bytes,
+        webhook_schema=webhook.body_schema(),
+    )
+
+
+@hookimpl
+def crm_sync_verify_webhook(context: PluginContext, query: Mapping[str, str]) -> str:
+    """Answer Meta's check of the callback URL with the challenge when the token matches."""
+    return webhook.verify(query, _settings(context).verify_token)
+
+
+@hookimpl
+def crm_sync_parse_webhook(
+    context: PluginContext, headers: Mapping[str, str], body: bytes
+) -> list[InboundEvent]:
+    """Check X-Hub-Signature-256 on the raw bytes, then one event per message, status, error."""
+    return webhook.parse(_settings(context).app_secret, headers, body)
+
+
+@hookimpl
+def crm_sync_apply_inbound(context: PluginContext, event: InboundEvent) -> None:
+    """Apply a message or a status; other webhook fields are kept, marked as not handled."""
+    records = context.store()
+    if event.type == webhook.MESSAGE:
+        inbound.apply_message(records, event)
+    elif event.type == webhook.STATUS:
+        inbound.apply_status(records, event)
+    elif event.type == webhook.ERROR:
+        raise PermanentError(f"Meta reported errors not tied to a message: {_errors(event)}")
+    else:
+        field = event.payload.get("field")
+        raise PermanentError(f"the webhook field {field!r} is not handled by the whatsapp plugin")
+
+
+def _errors(event: InboundEvent) -> str:
+    items = [item for item in event.payload.get("errors") or [] if isinstance(item, dict)]
+    return "; ".join(f"{item.get('code')} {item.get('title')}" for item in items) or "no details"
+
+
+@hookimpl
+def crm_sync_scoring_signals(
+    context: PluginContext, lead_id: str, lead: Lead
+) -> list[EngagementEvent]:
+    """``whatsapp_read`` when the lead read one of our messages (inbound ones count already)."""
+    if context.records is None:
+        return []
+    events = []
+    for record in context.records.find("interaction", "lead_id", lead_id):
+        message = record.data
+        if (
+            isinstance(message, Interaction)
+            and message.channel == "whatsapp"
+            and message.direction == "outbound"
+            and message.delivery_status in ("read", "played")
+            and message.status_at is not None
+        ):
+            events.append(EngagementEvent(READ_SIGNAL, message.status_at))
+    return events
+
+
+@hookimpl
+def crm_sync_health(context: PluginContext) -> HealthReport:
+    """Configured for webhooks (app secret and verify token) or not."""
+    settings = _settings(context)
+    missing = [
+        name
+        for name in ("app_secret", "verify_token", "phone_number_id")
+        if getattr(settings, name) is None
+    ]
+    if settings.access_token is None:
+        return HealthReport(ok=True, detail="idle: no access_token configured")
+    if missing:
+        return HealthReport(ok=False, detail=f"missing settings: {', '.join(missing)}")
+    return HealthReport(ok=True, detail=f"{settings.target_description()}: receiving webhooks")
