@@ -30,7 +30,8 @@ class MediaFile(_Part):
 
     ``id`` is the channel's media id (the file is fetched with it), ``sha256`` the
     channel's checksum (base64 for WhatsApp); ``download`` says whether the file was
-    stored, ``size`` its length in bytes and ``download_error`` why it could not be.
+    stored, ``file`` its name in the channel's media folder, ``size`` its length in bytes
+    and ``download_error`` why it could not be (yet).
     """
 
     id: ExternalId | None = None
@@ -42,6 +43,7 @@ class MediaFile(_Part):
     animated: bool | None = None
     url: Link | None = None
     download: DownloadState | None = None
+    file: Link | None = None
     size: int | None = Field(default=None, ge=0, le=2**53)
     download_error: LongText | None = None
 

@@ -8,7 +8,8 @@ What Meta's reference documents, and only that: ``POST /{version}/{phone-number-
 in Meta's shape, ``{"error": {"message", "type", "code", "error_data": {"details"},
 "fbtrace_id"}}``: a wrong token is 401 with code 190, a malformed message 400 with code
 100. A test makes it misbehave: ``fail`` answers the next calls with a given error code,
-``stall`` holds the next answers past the client's timeout.
+``stall`` accepts the next messages but holds their answers past the client's timeout
+(the message went out; its answer is lost).
 
     with CloudApi(token="EAAG...") as api:
         settings = {"graph_url": api.graph_url, "access_token": "EAAG...", ...}
@@ -158,11 +159,6 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with state.lock:
             state.attempts += 1
-            stall = state.stall_seconds if state.stall_count > 0 else 0.0
-            if stall:
-                state.stall_count -= 1
-        if stall:
-            time.sleep(stall)
         if not self._authorised():
             return
         with state.lock:
@@ -189,6 +185,12 @@ class _Handler(BaseHTTPRequestHandler):
             wamid = "wamid." + base64.b64encode(digest).decode()
             state.sent.append(SentMessage(wamid, body, time.time()))
         to = body["to"]
+        with state.lock:
+            stall = state.stall_seconds if state.stall_count > 0 else 0.0
+            if stall:
+                state.stall_count -= 1
+        if stall:
+            time.sleep(stall)
         self._answer(
             200,
             {
@@ -290,7 +292,7 @@ class CloudApi:
             self._state.faults.append(_Fault(code, count, details or _TITLES.get(code, "Error")))
 
     def stall(self, seconds: float, count: int = 1) -> None:
-        """Hold the next ``count`` send requests ``seconds`` before answering (then accept them)."""
+        """Accept the next ``count`` messages but hold their answers for ``seconds``."""
         with self._state.lock:
             self._state.stall_seconds, self._state.stall_count = seconds, count
 

@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from core.errors import PermanentError, TransientError
@@ -224,19 +225,65 @@ def _error(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def apply_message(records: Records, event: InboundEvent) -> None:
-    """Put one inbound message on its owner's timeline (see the module docstring)."""
+#: Downloads one media file of an interaction: (interaction id, content.media) -> changes.
+Download = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+def apply_message(records: Records, event: InboundEvent, download: Download | None = None) -> None:
+    """Put one inbound message on its owner's timeline, then fetch its media file.
+
+    ``download`` (None without a ``media_dir``) runs for a media message whose file is
+    not stored yet; its TransientError makes the inbound job try again later, with the
+    interaction already on the timeline and the error noted on it.
+    """
     message = event.payload.get("message")
     if not isinstance(message, dict):
         raise PermanentError("the event holds no message")
+    wamid = message["id"]
+    record_id = interaction_id(wamid)
+    stored = records.get("interaction", record_id)
+    if stored is None:
+        _create(records, event, message, record_id)
+        stored = records.get("interaction", record_id)
+    current = stored.data if stored is not None else None
+    if download is None or not isinstance(current, Interaction) or current.content is None:
+        return
+    media = current.content.media
+    if media is None or media.id is None or media.download == "stored":
+        return
+    described = media.model_dump(mode="json")
+    try:
+        changes = download(record_id, described)
+    except TransientError as error:
+        _note_media(
+            records, record_id, current, {"download": "pending", "download_error": str(error)}
+        )
+        raise
+    except PermanentError as error:
+        _note_media(
+            records, record_id, current, {"download": "failed", "download_error": str(error)}
+        )
+        raise
+    _note_media(records, record_id, current, changes)
+
+
+def _note_media(
+    records: Records, record_id: str, current: Interaction, changes: dict[str, Any]
+) -> None:
+    """Merge ``changes`` into the interaction's ``content.media``."""
+    assert current.content is not None and current.content.media is not None
+    content = current.content.model_dump(mode="json")
+    content["media"] = {**content["media"], **changes}
+    records.update("interaction", record_id, {"content": content})
+
+
+def _create(records: Records, event: InboundEvent, message: dict[str, Any], record_id: str) -> None:
+    """The interaction of a message not applied before (see the module docstring)."""
     wamid = message["id"]
     key = e164_key(message.get("from"))  # type: ignore[arg-type]
     occurred_at = unix_time(message.get("timestamp")) or event.occurred_at
     if occurred_at is None:
         raise PermanentError(f"message {wamid}: the timestamp is not unix seconds")
-    record_id = interaction_id(wamid)
-    if records.get("interaction", record_id) is not None:
-        return
     contact = event.payload.get("contact")
     profile = contact.get("profile") if isinstance(contact, dict) else None
     name = profile.get("name") if isinstance(profile, dict) else None
@@ -258,7 +305,10 @@ def apply_message(records: Records, event: InboundEvent) -> None:
 
 
 def find_message(records: Records, wamid: str, callback: Any) -> SyncRecord | None:
-    """The interaction a status is about: by the CRM id it was sent with, else by wamid."""
+    """The interaction a status is about: by the CRM id it was sent with, else by wamid.
+
+    The wamid is looked up on the interactions and on the ids the sends returned.
+    """
     if isinstance(callback, str) and callback:
         try:
             found = records.get("interaction", callback)
@@ -267,7 +317,10 @@ def find_message(records: Records, wamid: str, callback: Any) -> SyncRecord | No
         if found is not None:
             return found
     matches = records.find("interaction", "external_message_id", wamid)
-    return matches[0] if matches else None
+    if matches:
+        return matches[0]
+    bound = records.find_by_external_id("interaction", wamid)
+    return records.get("interaction", bound) if bound is not None else None
 
 
 def apply_status(records: Records, event: InboundEvent) -> None:

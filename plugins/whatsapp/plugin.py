@@ -1,6 +1,8 @@
 """Hook implementations of the WhatsApp plugin, registered through ``crm_sync.plugins``.
 
-Meta calls ``/v1/webhooks/whatsapp``: the GET check is answered with the challenge
+Outbound WhatsApp interactions are sent through the Cloud API by the sync engine
+(:mod:`plugins.whatsapp.outbound`, one message per push). Meta calls
+``/v1/webhooks/whatsapp``: the GET check is answered with the challenge
 (:func:`plugins.whatsapp.webhook.verify`), each signed POST is stored as one event per
 message, status or error (:func:`plugins.whatsapp.webhook.parse`), and the inbound job
 applies them to the timeline (:mod:`plugins.whatsapp.inbound`). Leads this plugin
@@ -10,19 +12,24 @@ knows read our messages give lead scoring ``whatsapp_read`` signals.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from core import hookimpl
 from core.errors import PermanentError
 from core.plugin_types import (
     HealthReport,
     InboundEvent,
+    OutboundDocument,
     PluginContext,
     PluginDescription,
+    PushResult,
+    SyncRecord,
 )
 from core.schemas.activities import Interaction
 from core.schemas.leads import Lead
 from lead_scoring.facts import EngagementEvent
-from plugins.whatsapp import inbound, webhook
+from plugins.whatsapp import inbound, media, outbound, webhook
 from plugins.whatsapp.settings import WhatsAppSettings
 
 #: The engagement event of a lead reading one of our WhatsApp messages.
@@ -45,12 +52,27 @@ def crm_sync_describe(context: PluginContext) -> PluginDescription:
     """Takes Meta's webhooks (up to ``max_webhook_bytes`` a call); idle without an access token."""
     settings = _settings(context)
     return PluginDescription(
-        subscriptions=(),
+        subscriptions=("interaction",),
         target=settings.target_description(),
         accepts_webhooks=True,
         max_body_bytes=settings.max_webhook_bytes,
         webhook_schema=webhook.body_schema(),
     )
+
+
+@hookimpl
+def crm_sync_map_record(context: PluginContext, record: SyncRecord) -> dict[str, object]:
+    """The Graph API request of an outbound WhatsApp interaction (others are passed over)."""
+    return outbound.map_message(context.store(), _settings(context), record, datetime.now(UTC))
+
+
+@hookimpl
+def crm_sync_push(context: PluginContext, documents: list[OutboundDocument]) -> list[PushResult]:
+    """Send each message once; its wamid becomes the interaction's external id."""
+    settings = _settings(context)
+    return [
+        outbound.send(context.http, settings, context.store(), document) for document in documents
+    ]
 
 
 @hookimpl
@@ -72,7 +94,7 @@ def crm_sync_apply_inbound(context: PluginContext, event: InboundEvent) -> None:
     """Apply a message or a status; other webhook fields are kept, marked as not handled."""
     records = context.store()
     if event.type == webhook.MESSAGE:
-        inbound.apply_message(records, event)
+        inbound.apply_message(records, event, _downloader(context))
     elif event.type == webhook.STATUS:
         inbound.apply_status(records, event)
     elif event.type == webhook.ERROR:
@@ -80,6 +102,18 @@ def crm_sync_apply_inbound(context: PluginContext, event: InboundEvent) -> None:
     else:
         field = event.payload.get("field")
         raise PermanentError(f"the webhook field {field!r} is not handled by the whatsapp plugin")
+
+
+def _downloader(context: PluginContext) -> inbound.Download | None:
+    """Fetches media into ``media_dir``; None when no folder or token is configured."""
+    settings = _settings(context)
+    if settings.media_dir is None or settings.access_token is None:
+        return None
+
+    def download(record_id: str, described: dict[str, Any]) -> dict[str, Any]:
+        return media.store(context.http, settings, record_id, described)
+
+    return download
 
 
 def _errors(event: InboundEvent) -> str:

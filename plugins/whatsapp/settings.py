@@ -47,6 +47,16 @@ class WhatsAppSettings(PluginSettings):
     media_dir: Path | None = Field(
         default=None, description="Where downloaded media files are kept"
     )
+    reengagement_template: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        pattern=r"^[a-z0-9_]+$",
+        description="An approved template sent instead of free-form text outside the window",
+    )
+    reengagement_language: str = Field(
+        default="fa", min_length=2, max_length=16, pattern=r"^[A-Za-z_]+$"
+    )
     max_webhook_bytes: int = Field(
         default=DEFAULT_BODY_LIMIT,
         ge=META_MAX_PAYLOAD,

@@ -58,7 +58,12 @@ def make_whatsapp(
             database_url=database_url,
             plugins={"whatsapp": whatsapp_settings(**overrides), "lead_scoring": {}},
             api_tokens=TOKENS,
-            sync={"min_backoff_seconds": 0.01, "max_backoff_seconds": 0.05, "max_attempts": 3},
+            sync={
+                "min_backoff_seconds": 0.01,
+                "max_backoff_seconds": 0.05,
+                "max_attempts": 3,
+                "push_timeout_seconds": 1.0,
+            },
         )
         plugins = {"whatsapp": whatsapp_plugin, "lead_scoring": lead_scoring_plugin}
         return make_runtime(settings, plugins)
