@@ -121,11 +121,12 @@ def map_message(
         raise PermanentError(IN_DOUBT.format(at=message.status_at.isoformat()))
     if message.delivery_status is not None:
         return _skip(f"the channel already reported it {message.delivery_status}")
-    wrote_at, sender = last_inbound(records, message)
     template = message.content.template if message.content is not None else None
-    open_window = wrote_at is not None and now - wrote_at < WINDOW
     if template is None and not message.text:
         raise MappingError("the message has neither text nor a template to send")
+    # A template needs no window: the customer's timeline is only read for free text.
+    wrote_at, sender = last_inbound(records, message) if template is None else (None, None)
+    open_window = wrote_at is not None and now - wrote_at < WINDOW
     if template is None and not open_window:
         if settings.reengagement_template is None:
             since = "has never written" if wrote_at is None else f"last wrote at {wrote_at}"
