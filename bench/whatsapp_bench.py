@@ -187,8 +187,8 @@ def outbound(database_url: str, data_dir: Path, count: int) -> None:
             )
             refs.append(("interaction", record_id))
         started = time.perf_counter()
-        for ref in refs:
-            runtime.sync.process("whatsapp", [ref])
+        while runtime.sync.process("whatsapp", []).pushed:
+            pass
         mine = count / (time.perf_counter() - started)
         sent = len(api.sent)
         payload = {

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core import hookimpl
-from core.errors import PermanentError
+from core.errors import HoldSending, PermanentError, SyncError
 from core.plugin_types import (
     HealthReport,
     InboundEvent,
@@ -32,6 +32,9 @@ from lead_scoring.facts import EngagementEvent
 from plugins.whatsapp import inbound, media, outbound, webhook
 from plugins.whatsapp.settings import WhatsAppSettings
 
+#: Messages one push sends (one call each): the engine's claim and bookkeeping are
+#: shared by the batch instead of paid per message.
+SEND_BATCH = 20
 #: The engagement event of a lead reading one of our WhatsApp messages.
 READ_SIGNAL = "whatsapp_read"
 
@@ -53,6 +56,7 @@ def crm_sync_describe(context: PluginContext) -> PluginDescription:
     settings = _settings(context)
     return PluginDescription(
         subscriptions=("interaction",),
+        max_batch=SEND_BATCH,
         target=settings.target_description(),
         accepts_webhooks=True,
         max_body_bytes=settings.max_webhook_bytes,
@@ -68,11 +72,23 @@ def crm_sync_map_record(context: PluginContext, record: SyncRecord) -> dict[str,
 
 @hookimpl
 def crm_sync_push(context: PluginContext, documents: list[OutboundDocument]) -> list[PushResult]:
-    """Send each message once; its wamid becomes the interaction's external id."""
+    """Send each message once, one call each; its wamid becomes the interaction's external id.
+
+    A failure is that message's alone; after a hold (an expired token) the rest of the
+    batch is not tried.
+    """
     settings = _settings(context)
-    return [
-        outbound.send(context.http, settings, context.store(), document) for document in documents
-    ]
+    results: list[PushResult] = []
+    for document in documents:
+        held = next((r.error for r in results if isinstance(r.error, HoldSending)), None)
+        if held is not None:
+            results.append(PushResult(error=held))
+            continue
+        try:
+            results.append(outbound.send(context.http, settings, context.store(), document))
+        except SyncError as error:
+            results.append(PushResult(error=error))
+    return results
 
 
 @hookimpl

@@ -329,3 +329,35 @@ def test_other_interactions_are_passed_with_a_note(make: Any, api: CloudApi) -> 
     row = delivery(runtime)
     assert row.state == "synced" and "outbound call interaction is not sent" in (row.note or "")
     assert api.attempts == 0
+
+
+def test_the_pair_limit_delays_that_message_only_and_the_others_go_on(
+    make: Any, api: CloudApi
+) -> None:
+    runtime, client = make()
+    customer_wrote(client, runtime, hours_ago=1)
+    api.fail(131056)
+    write(runtime, "M-1")
+    write(runtime, "M-2", text="دومی")
+    runtime.sync.process("whatsapp", _waiting(runtime))
+    first = delivery(runtime, "M-1")
+    assert first.state == "failed" and "131056" in first.last_error
+    assert (first.due_at - first.updated_at).total_seconds() >= 5.9
+    assert [sent.body["biz_opaque_callback_data"] for sent in api.sent] == ["M-2"]
+    sync(runtime, rounds=5)
+    assert delivery(runtime, "M-2").state == "synced"
+    assert delivery(runtime, "M-1").state == "failed" and len(api.sent) == 1
+
+
+def test_a_refusal_of_one_message_in_a_batch_leaves_the_others_sent(
+    make: Any, api: CloudApi
+) -> None:
+    runtime, client = make()
+    customer_wrote(client, runtime, hours_ago=1)
+    api.fail(131026)
+    for number in range(1, 5):
+        write(runtime, f"M-{number}", text=f"پیام {number}")
+    sync(runtime)
+    states = [delivery(runtime, f"M-{number}").state for number in range(1, 5)]
+    assert states.count("dead") == 1 and states.count("synced") == 3
+    assert len(api.sent) == 3 and api.attempts == 4

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from core.schemas.leads import Lead
 from core.store import timeline
 from core.sync.runtime import SyncRuntime
 from core.testing import whatsapp as meta
+from plugins.whatsapp import plugin as whatsapp_plugin
 from plugins.whatsapp.inbound import IGNORED_STATUS_EVENT
 from tests.core.api.conftest import TestClient
 from tests.plugins.whatsapp.conftest import apply_all, inbox, post, put, record
@@ -155,3 +157,29 @@ def test_a_status_of_an_unknown_message_is_retried_then_dead_with_the_reason(
     assert row.state == "dead"
     assert row.attempts == 3
     assert f"no interaction has the WhatsApp message id {wamid}" in (row.last_error or "")
+
+
+def test_a_lead_reading_our_message_is_a_scoring_signal(
+    client: TestClient, runtime: SyncRuntime
+) -> None:
+    wamid = meta.wamid("m7")
+    put(runtime, "lead", "L-1", {"contact_name": "مینا", "phones": ["09121234567"]})
+    put(
+        runtime,
+        "interaction",
+        "M-1",
+        {
+            "lead_id": "L-1",
+            "channel": "whatsapp",
+            "direction": "outbound",
+            "occurred_at": "2026-05-01T09:00:00+03:30",
+            "text": "سلام",
+            "external_message_id": wamid,
+        },
+    )
+    context = runtime.host.context("whatsapp")
+    lead = Lead.model_validate(record(runtime, "lead", "L-1"))
+    assert whatsapp_plugin.crm_sync_scoring_signals(context, "L-1", lead) == []
+    statuses(client, runtime, meta.status(wamid, "read", TO, timestamp=AT))
+    (signal,) = whatsapp_plugin.crm_sync_scoring_signals(context, "L-1", lead)
+    assert signal.type == "whatsapp_read" and signal.at.timestamp() == AT
