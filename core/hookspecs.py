@@ -118,6 +118,18 @@ def crm_sync_parse_webhook(
 
 
 @hookspec(firstresult=True)
+def crm_sync_verify_webhook(context: PluginContext, query: Mapping[str, str]) -> str:
+    """Answer a target's ``GET /v1/webhooks/{plugin}`` check that the callback URL is ours.
+
+    Some targets (Meta's WhatsApp Cloud API) call the webhook URL with a GET carrying a
+    token and a challenge before they send anything. ``query`` holds the query
+    parameters as received. Return the text to answer with 200 (the challenge); raise
+    ``core.errors.WebhookRejected(403, ...)`` when the token is wrong. A plugin that does
+    not implement it answers 404. Called on one plugin; nothing is stored.
+    """
+
+
+@hookspec(firstresult=True)
 def crm_sync_poll(context: PluginContext, cursor: str | None) -> PollResult:
     """Ask the target what changed since ``cursor`` (None: from the start).
 

@@ -166,7 +166,10 @@ class Records(Protocol):
         """The id of the record this plugin bound to ``external_id``, if any."""
 
     def find(self, type_: str, field: str, value: str) -> list[SyncRecord]:
-        """The records of ``type_`` whose lookup column ``field`` equals ``value``."""
+        """The records of ``type_`` whose lookup column ``field`` equals ``value``.
+
+        ``field="phone"`` finds customers, contacts or leads listing that phone number.
+        """
 
     def update(
         self,

@@ -309,6 +309,17 @@ class PluginHost:
             raise TypeError(f"plugin {name!r}: crm_sync_parse_webhook must return a list")
         return cast(list[InboundEvent], events)
 
+    def verify_webhook(self, name: str, query: Mapping[str, str]) -> str | None:
+        """Ask plugin ``name`` to answer a webhook URL check; None if it has no such hook."""
+        if name not in self.implementers("crm_sync_verify_webhook"):
+            return None
+        answer = self._call(
+            name, "crm_sync_verify_webhook", context=self._contexts[name], query=query
+        )
+        if not isinstance(answer, str):
+            raise TypeError(f"plugin {name!r}: crm_sync_verify_webhook must return text")
+        return answer
+
     def poll(self, name: str, cursor: str | None) -> PollResult:
         """Ask plugin ``name`` what changed in its target since ``cursor``."""
         result = self._call(name, "crm_sync_poll", context=self._contexts[name], cursor=cursor)

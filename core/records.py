@@ -21,6 +21,7 @@ from core.db.sync_tables import SyncState
 from core.db.types import utcnow
 from core.errors import PermanentError
 from core.kinds import KINDS_BY_TYPE, Kind
+from core.locale import normalize_phone
 from core.plugin_types import SyncRecord
 from core.store import (
     ConcurrentUpdate,
@@ -43,6 +44,19 @@ Subscribers = Callable[[str], list[str]]
 UPDATE_RETRIES = 5
 #: Most records ``find`` returns.
 FIND_LIMIT = 1000
+#: The ``field`` of ``find`` that matches a phone number in any spelling.
+PHONE_LOOKUP = "phone"
+
+
+def _phones(values: Sequence[Any]) -> set[str]:
+    """The E.164 forms of the stored phones that normalise (all do: the schema checked them)."""
+    found = set()
+    for value in values:
+        try:
+            found.add(normalize_phone(str(value)))
+        except ValueError:
+            continue
+    return found
 
 
 def _kind(type_: str) -> Kind:
@@ -109,15 +123,45 @@ class RecordAccess:
 
         Only the kind's indexed lookup columns can be searched (``order_id`` of
         production statuses, ``customer_id`` of orders...): an unknown column is a
-        PermanentError. At most ``FIND_LIMIT`` records are returned.
+        PermanentError. ``field="phone"`` finds the customers, contacts or leads that
+        list a phone number, written any way ``normalize_phone`` reads. At most
+        ``FIND_LIMIT`` records are returned.
         """
         kind = _kind(type_)
+        if field == PHONE_LOOKUP:
+            return self._find_by_phone(kind, value)
         column = sa_inspect(kind.table).columns.get(field)
         if column is None or field in ("id", "version", "digest", "data", "search"):
             raise PermanentError(f"{type_} records cannot be looked up by {field!r}")
         stored = list_records(
             self.engine, kind, after=None, limit=FIND_LIMIT, filters=[column == value]
         )
+        return self._records(type_, stored)
+
+    def _find_by_phone(self, kind: Kind, phone: str) -> list[SyncRecord]:
+        """The records of ``kind`` that list ``phone`` (any spelling) among their ``phones``.
+
+        Customers, contacts and leads keep their phones in E.164 in ``search``: that
+        narrows the rows, then each candidate's phones are compared exactly, so
+        ``+98912...`` never matches a longer number that merely contains it.
+        """
+        search = sa_inspect(kind.table).columns.get("search")
+        if search is None:
+            raise PermanentError(f"{kind.type} records cannot be looked up by phone")
+        try:
+            wanted = normalize_phone(phone)
+        except ValueError as error:
+            raise PermanentError(f"cannot look up {kind.type} records by phone: {error}") from None
+        stored = list_records(
+            self.engine, kind, after=None, limit=FIND_LIMIT, filters=[search.contains(wanted)]
+        )
+        return self._records(
+            kind.type,
+            [row for row in stored if wanted in _phones(row.data.get("phones") or [])],
+        )
+
+    def _records(self, type_: str, stored: Sequence[Any]) -> list[SyncRecord]:
+        """Stored rows as the records plugins see, with this plugin's external ids."""
         return [
             SyncRecord(
                 type=type_,

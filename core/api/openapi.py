@@ -6,7 +6,8 @@ FastAPI describes the routes and their bodies; this adds what it cannot know:
   FastAPI's 422 shape that the API never sends;
 - each active plugin that takes webhooks gets its own ``POST /v1/webhooks/<name>``
   with the body schema it declares (``PluginDescription.webhook_schema``), in place of
-  the generic ``{plugin}`` route that has no body to describe;
+  the generic ``{plugin}`` route that has no body to describe, and its ``GET`` when
+  the plugin answers URL checks (``crm_sync_verify_webhook``);
 - each record upsert links to every other operation on the same id (``GET`` the
   record, its sync state, its timeline, a lead's score and assignment, a task's
   snooze), so a stateful client (or fuzzer) can follow a write with what uses it;
@@ -107,7 +108,14 @@ def _webhook_paths(
                 "required": True,
                 "content": {"application/json": {"schema": body}},
             }
-        paths[f"/v1/webhooks/{name}"] = {"post": operation}
+        item = {"post": operation}
+        if "get" in generic and name in runtime.host.implementers("crm_sync_verify_webhook"):
+            check = copy.deepcopy(generic["get"])
+            check["operationId"] = f"verify_webhook_{name}"
+            check["summary"] = f"Answer the {name} plugin's target checking the webhook URL"
+            check.pop("parameters", None)
+            item["get"] = check
+        paths[f"/v1/webhooks/{name}"] = item
     return paths
 
 

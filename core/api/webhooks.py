@@ -1,13 +1,16 @@
-"""``POST /v1/webhooks/{plugin}``: events a target pushes back, verified by the plugin.
+"""``/v1/webhooks/{plugin}``: events a target pushes back, verified by the plugin.
 
 No bearer token: the plugin checks the sender's signature. Events are stored once per
-sender event id, then applied by a job; the answer says how many were new.
+sender event id, then applied by a job; the answer says how many were new. A GET is a
+target checking that the URL is ours (Meta's verify-token handshake): the plugin answers
+it through ``crm_sync_verify_webhook`` and nothing is stored.
 """
 
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from core.api.problems import Problem
@@ -39,6 +42,25 @@ def declared_body_limit(runtime: SyncRuntime) -> Callable[[str], int | None]:
         return runtime.host.description(name).max_body_bytes
 
     return limit_for
+
+
+@router.get(
+    "/{plugin}",
+    summary="Answer a target's check of the webhook URL",
+    response_class=PlainTextResponse,
+)
+def verify(plugin: str, request: Request) -> PlainTextResponse:
+    """The plugin's answer (the challenge) with 200, 403 for a wrong token, 404 without one."""
+    runtime = runtime_of(request)
+    if plugin not in runtime.host.active() or not runtime.host.description(plugin).accepts_webhooks:
+        raise Problem(404, "not-found", f"no active plugin {plugin!r} accepts webhooks")
+    try:
+        answer = runtime.host.verify_webhook(plugin, dict(request.query_params))
+    except WebhookRejected as error:
+        raise Problem(error.status, "bad-verification", str(error)) from None
+    if answer is None:
+        raise Problem(404, "not-found", f"plugin {plugin!r} does not answer webhook checks")
+    return PlainTextResponse(answer)
 
 
 @router.post("/{plugin}", summary="Receive events from a target system")

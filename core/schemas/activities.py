@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.schemas.base import (
     CanonicalModel,
@@ -15,10 +15,11 @@ from core.schemas.base import (
     together,
 )
 from core.schemas.fields import LongText, Name, ShortText, Timestamp
+from core.schemas.messages import MessageContent
 
 Channel = Literal["call", "email", "sms", "whatsapp", "visit", "note"]
 Direction = Literal["inbound", "outbound"]
-DeliveryStatus = Literal["pending", "sent", "delivered", "read", "failed"]
+DeliveryStatus = Literal["pending", "sent", "delivered", "read", "played", "failed"]
 TaskStatus = Literal["open", "done", "cancelled"]
 
 #: Types of record a task can follow up (the singular kind types).
@@ -35,14 +36,31 @@ RelatedType = Literal[
 ]
 
 
+class DeliveryError(BaseModel):
+    """What a channel said went wrong with a message: its code, title and details."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: int | None = Field(default=None, ge=-(2**31), le=2**31 - 1)
+    title: ShortText | None = None
+    message: LongText | None = None
+    details: LongText | None = None
+
+
 class Interaction(CanonicalModel):
     """One contact with a customer or lead, on the customer's timeline.
 
     ``occurred_at`` carries its time zone offset. ``external_message_id`` is the id the
     channel gave the message (a WhatsApp message id, an email Message-ID), by which
     later delivery statuses find it; ``delivery_status`` is the channel's latest word on
-    an outbound message. At least one of ``customer_id`` and ``lead_id`` is required.
+    an outbound message, given at ``status_at``, with the channel's ``delivery_errors``
+    when it failed. ``content`` is what a message held beyond its ``text`` (a media
+    file, a location, a button tapped), as the channel's plugin describes it;
+    ``reply_to`` is the channel's id of the message this one answers. At least one of
+    ``customer_id`` and ``lead_id`` is required.
     """
+
+    system_fields = frozenset({"delivery_status", "status_at", "delivery_errors"})
 
     model_config = ConfigDict(json_schema_extra=at_least_one("customer_id", "lead_id"))
 
@@ -54,6 +72,10 @@ class Interaction(CanonicalModel):
     text: LongText | None = None
     external_message_id: ExternalId | None = None
     delivery_status: DeliveryStatus | None = None
+    status_at: Timestamp | None = None
+    delivery_errors: list[DeliveryError] = Field(default_factory=list, max_length=20)
+    content: MessageContent | None = None
+    reply_to: ExternalId | None = None
 
     @model_validator(mode="after")
     def _belongs_to_someone(self) -> Self:
@@ -105,6 +127,7 @@ class Task(CanonicalModel):
 
 __all__ = [
     "Channel",
+    "DeliveryError",
     "DeliveryStatus",
     "Direction",
     "Interaction",

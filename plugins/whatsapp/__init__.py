@@ -1,1 +1,1 @@
-"""The WhatsApp plugin: customer messages on the customer's timeline."""
+"""The WhatsApp plugin: every customer conversation on the timeline, over the WhatsApp Cloud API."""

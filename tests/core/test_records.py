@@ -90,3 +90,30 @@ def test_bind_records_a_dependency_created_by_a_push(
     assert (row.external_id, row.synced_version, row.state) == ("PARTY-7", 1, "synced")
     assert access.find_by_external_id("customer", "PARTY-7") == "C-1"
     assert access.external_id("customer", "C-1") == "PARTY-7"
+
+
+def test_find_by_phone_matches_any_spelling_and_only_the_exact_number(
+    runtime: SyncRuntime, access: RecordAccess
+) -> None:
+    for record_id, phones in (
+        ("C-ir", ["0912 123 4567"]),
+        ("C-us", ["+1 650 555 1234", "۰۹۳۵۱۱۱۲۲۳۳"]),
+        ("C-none", []),
+    ):
+        body = {"type": "organization", "name": f"مشتری {record_id}", "phones": phones}
+        write_record(
+            runtime.engine,
+            CUSTOMERS,
+            record_id,
+            CUSTOMERS.schema.model_validate(body),
+            subscribers=[],
+        )
+    assert [r.id for r in access.find("customer", "phone", "+989121234567")] == ["C-ir"]
+    assert [r.id for r in access.find("customer", "phone", "۰۹۱۲۱۲۳۴۵۶۷")] == ["C-ir"]
+    assert [r.id for r in access.find("customer", "phone", "+16505551234")] == ["C-us"]
+    assert [r.id for r in access.find("customer", "phone", "09351112233")] == ["C-us"]
+    assert access.find("customer", "phone", "+16505551235") == []
+    with pytest.raises(PermanentError, match="by phone"):
+        access.find("customer", "phone", "not a number")
+    with pytest.raises(PermanentError, match="by phone"):
+        access.find("order", "phone", "+989121234567")

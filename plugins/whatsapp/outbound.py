@@ -1,0 +1,199 @@
+"""Outbound WhatsApp messages: the 24-hour window, the Graph API call, and sends in doubt.
+
+The sync engine hands every changed interaction to the plugin; only an outbound
+WhatsApp interaction that was never sent is sent, anything else is passed with a note.
+
+- **Window.** Free-form text goes only within 24 hours of the customer's (or lead's)
+  last inbound WhatsApp message, taken from their timeline; outside it an approved
+  template is required: the record's own (``content.template``), else the configured
+  re-engagement template, else the message is refused before any call, with the reason.
+- **Call.** ``POST {graph_url}/{phone_number_id}/messages`` with the bearer token, the
+  interaction's id as ``biz_opaque_callback_data`` (so a status webhook finds the
+  message even when the answer was lost) and its ``reply_to`` as ``context``.
+- **No duplicates.** The Cloud API has no idempotency key, so before the call the
+  interaction is marked ``delivery_status: pending`` with ``status_at`` = now. A call
+  that provably never left (connection refused) or that Meta refused clears the mark
+  and is retried or dead by its error code (:mod:`plugins.whatsapp.errors`). A call
+  whose outcome is unknown (a timeout after the request left, a worker killed
+  mid-call) keeps the mark: it is not sent again, it goes to the dead list saying so,
+  and a status webhook carrying its id settles it (the wamid is then stored and the
+  next pass finds it sent).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from core.errors import MappingError, PermanentError, TransientError
+from core.locale import normalize_phone
+from core.plugin_types import OutboundDocument, PushResult, Records, SyncRecord
+from core.schemas.activities import Interaction
+from core.schemas.messages import Template
+from plugins.whatsapp.errors import classify
+from plugins.whatsapp.settings import WhatsAppSettings
+
+#: How long after the customer's last message free-form text may be sent.
+WINDOW = timedelta(hours=24)
+#: The key of a mapped document that is not to be sent; its value says why.
+SKIP = "skip"
+IN_DOUBT = (
+    "in doubt: an earlier attempt may have reached WhatsApp (started {at}) and the Cloud "
+    "API has no idempotency key, so it is not sent again blindly; a status webhook "
+    "settles it, else check the customer's chat and retry or resolve it"
+)
+
+
+def _skip(reason: str) -> dict[str, Any]:
+    return {SKIP: reason}
+
+
+def last_inbound(records: Records, message: Interaction) -> tuple[datetime | None, str | None]:
+    """When the customer (or lead) last wrote on WhatsApp, and from which number."""
+    field, value = (
+        ("customer_id", message.customer_id)
+        if message.customer_id is not None
+        else ("lead_id", message.lead_id)
+    )
+    latest: datetime | None = None
+    sender: str | None = None
+    for found in records.find("interaction", field, value or ""):
+        item = found.data
+        if not isinstance(item, Interaction) or item.channel != "whatsapp":
+            continue
+        if item.direction == "inbound" and (latest is None or item.occurred_at > latest):
+            latest = item.occurred_at
+            sender = item.content.sender if item.content is not None else None
+    return latest, sender
+
+
+def recipient(records: Records, message: Interaction, sender: str | None) -> str:
+    """The number to write to: the one the customer wrote from, else their first phone."""
+    if sender:
+        return sender
+    owner = (
+        records.get("customer", message.customer_id)
+        if message.customer_id is not None
+        else records.get("lead", message.lead_id or "")
+    )
+    phones = getattr(owner.data, "phones", []) if owner is not None else []
+    for phone in phones:
+        try:
+            return normalize_phone(phone)
+        except ValueError:
+            continue
+    raise MappingError("the customer has no phone number to send the WhatsApp message to")
+
+
+def template_body(template: Template) -> dict[str, Any]:
+    """The Graph API's ``template`` object of a template and its parameters."""
+    components = []
+    for component in template.components:
+        item: dict[str, Any] = {
+            "type": component.type,
+            "parameters": [{"type": "text", "text": value} for value in component.parameters],
+        }
+        if component.type == "button":
+            item["sub_type"] = component.sub_type or "quick_reply"
+            item["index"] = str(component.index or 0)
+        components.append(item)
+    body: dict[str, Any] = {"name": template.name, "language": {"code": template.language}}
+    if components:
+        body["components"] = components
+    return body
+
+
+def map_message(
+    records: Records, settings: WhatsAppSettings, record: SyncRecord, now: datetime
+) -> dict[str, Any]:
+    """The Graph API request of an interaction, or a ``skip`` document saying why not."""
+    message = record.data
+    if not isinstance(message, Interaction):
+        return _skip(f"a {record.type} is not a WhatsApp message")
+    if message.channel != "whatsapp" or message.direction != "outbound":
+        return _skip(f"a {message.direction} {message.channel} interaction is not sent")
+    sent_as = message.external_message_id or record.external_id
+    if sent_as is not None:
+        return _skip(f"already sent as {sent_as}")
+    if message.delivery_status == "pending" and message.status_at is not None:
+        raise PermanentError(IN_DOUBT.format(at=message.status_at.isoformat()))
+    if message.delivery_status is not None:
+        return _skip(f"the channel already reported it {message.delivery_status}")
+    template = message.content.template if message.content is not None else None
+    if template is None and not message.text:
+        raise MappingError("the message has neither text nor a template to send")
+    # A template needs no window: the customer's timeline is only read for free text.
+    wrote_at, sender = last_inbound(records, message) if template is None else (None, None)
+    open_window = wrote_at is not None and now - wrote_at < WINDOW
+    if template is None and not open_window:
+        if settings.reengagement_template is None:
+            since = "has never written" if wrote_at is None else f"last wrote at {wrote_at}"
+            raise MappingError(
+                f"outside the 24-hour window (the customer {since}): free-form text cannot "
+                "be sent; ask for a template (content.template) or configure "
+                "reengagement_template"
+            )
+        template = Template(
+            name=settings.reengagement_template, language=settings.reengagement_language
+        )
+    body: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": recipient(records, message, sender),
+        "biz_opaque_callback_data": record.id,
+    }
+    if template is not None:
+        body["type"] = "template"
+        body["template"] = template_body(template)
+    else:
+        body["type"] = "text"
+        body["text"] = {"body": message.text, "preview_url": False}
+    if message.reply_to:
+        body["context"] = {"message_id": message.reply_to}
+    return body
+
+
+def send(
+    http: httpx.Client, settings: WhatsAppSettings, records: Records, document: OutboundDocument
+) -> PushResult:
+    """Send one mapped message (see the module docstring); the wamid is the external id."""
+    if SKIP in document.payload:
+        return PushResult(note=str(document.payload[SKIP]))
+    if settings.access_token is None or settings.phone_number_id is None:
+        raise PermanentError("the whatsapp plugin needs access_token and phone_number_id to send")
+    now = datetime.now(UTC)
+    records.update("interaction", document.id, {"delivery_status": "pending", "status_at": now})
+    url = f"{settings.graph_url}/{settings.phone_number_id}/messages"
+    headers = {"authorization": f"Bearer {settings.access_token.get_secret_value()}"}
+    try:
+        answer = http.post(url, json=document.payload, headers=headers)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+        _clear(records, document.id)
+        raise TransientError(f"the request never left: {type(error).__name__}: {error}") from None
+    except httpx.HTTPError as error:
+        raise PermanentError(
+            IN_DOUBT.format(at=now.isoformat()) + f" ({type(error).__name__})"
+        ) from None
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    if answer.status_code != 200:
+        _clear(records, document.id)
+        raise classify(answer.status_code, body)
+    messages = body.get("messages") if isinstance(body, dict) else None
+    wamid = messages[0].get("id") if isinstance(messages, list) and messages else None
+    if not isinstance(wamid, str) or not wamid:
+        raise PermanentError(IN_DOUBT.format(at=now.isoformat()) + " (the answer had no id)")
+    records.update("interaction", document.id, {"external_message_id": wamid})
+    return PushResult(external_id=wamid)
+
+
+def _clear(records: Records, record_id: str) -> None:
+    """Take the in-flight mark off a message that provably was not sent."""
+    records.update("interaction", record_id, {"delivery_status": None, "status_at": None})
+
+
+__all__ = ["IN_DOUBT", "SKIP", "WINDOW", "last_inbound", "map_message", "send", "template_body"]

@@ -1,0 +1,72 @@
+"""Settings of the WhatsApp plugin: ``[plugins.whatsapp]``, ``CRM_SYNC_PLUGINS__WHATSAPP__*``.
+
+What Meta's app dashboard gives you: the app secret (signs every webhook call), the
+verify token you chose for the callback URL, a permanent system-user access token, the
+phone number id and the WhatsApp Business Account id. ``graph_url`` is the Graph API
+base with its version, so a test double can stand in for it. Without ``access_token``
+the plugin is idle, as the other plugins are without a target.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+
+from core.plugin_types import PluginSettings
+
+#: Meta's largest webhook payload (3 MB), and the body limit of the webhook route by
+#: default: a little above it, so a full payload with its framing always fits.
+META_MAX_PAYLOAD = 3 * 1024 * 1024
+DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
+
+
+class WhatsAppSettings(PluginSettings):
+    """Credentials and addresses of one WhatsApp Business phone number."""
+
+    app_secret: SecretStr | None = Field(
+        default=None, description="The Meta app's secret: checks X-Hub-Signature-256"
+    )
+    verify_token: SecretStr | None = Field(
+        default=None, description="The token Meta sends when it checks the callback URL"
+    )
+    access_token: SecretStr | None = Field(
+        default=None, description="A permanent system-user token; without it the plugin is idle"
+    )
+    phone_number_id: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[0-9]+$"
+    )
+    business_account_id: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[0-9]+$"
+    )
+    graph_url: str = Field(
+        default="https://graph.facebook.com/v24.0",
+        pattern=r"^https?://[^\s]+[^/\s]$",
+        description="The Graph API base with its version, without a trailing slash",
+    )
+    media_dir: Path | None = Field(
+        default=None, description="Where downloaded media files are kept"
+    )
+    reengagement_template: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        pattern=r"^[a-z0-9_]+$",
+        description="An approved template sent instead of free-form text outside the window",
+    )
+    reengagement_language: str = Field(
+        default="fa", min_length=2, max_length=16, pattern=r"^[A-Za-z_]+$"
+    )
+    max_webhook_bytes: int = Field(
+        default=DEFAULT_BODY_LIMIT,
+        ge=META_MAX_PAYLOAD,
+        le=64 * 1024 * 1024,
+        description="The body limit of POST /v1/webhooks/whatsapp; at least Meta's 3 MB",
+    )
+
+    def target_description(self) -> str | None:
+        """Where messages go, for the plugin list; None (idle) without an access token."""
+        if self.access_token is None:
+            return None
+        number = self.phone_number_id or "no phone number id"
+        return f"WhatsApp Cloud API {self.graph_url} (phone number {number})"
