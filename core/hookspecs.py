@@ -127,6 +127,7 @@ def crm_sync_verify_webhook(context: PluginContext, query: Mapping[str, str]) ->
     ``core.errors.WebhookRejected(403, ...)`` when the token is wrong. A plugin that does
     not implement it answers 404. Called on one plugin; nothing is stored.
     """
+    raise NotImplementedError
 
 
 @hookspec(firstresult=True)

@@ -91,7 +91,7 @@ def kpis(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Print the sales KPIs of a period against their targets."""
-    from core.cli import _current_schema, _open_runtime, _settings
+    from core.cli_startup import _current_schema, _open_runtime, _settings
 
     settings = _settings()
     options = settings.kpis
@@ -107,7 +107,7 @@ def kpis(
         raise _fail(f"--by must be one of {', '.join(DIMENSIONS)}")
     dimension: Dimension | None = by
     with _open_runtime(settings) as runtime:
-        _current_schema(runtime.engine)
+        _current_schema(runtime.engine, settings)
         try:
             report = build_report(
                 runtime.engine,
