@@ -941,22 +941,26 @@ class ReceiverProcess:
     """Runs ``python -m core.testing.receiver`` as a child process, for tests and benchmarks.
 
     A receiver in its own process does not share the GIL with the workers under test, and
-    it survives what the test does to them. ``remote`` drives it.
+    it survives what the test does to them. ``remote`` drives it. ``secret=None`` and
+    ``envelope=False`` work as for ``Receiver``.
     """
 
     def __init__(
         self,
-        secret: str,
+        secret: str | None,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
         external_id_prefix: str = "ext",
         startup_timeout: float = 15.0,
+        envelope: bool = True,
     ) -> None:
         self._command = [
             sys.executable, "-m", "core.testing.receiver",
             "--host", host, "--port", str(port),
-            "--secret", secret, "--external-id-prefix", external_id_prefix,
+            "--external-id-prefix", external_id_prefix,
+            *(["--secret", secret] if secret is not None else []),
+            *([] if envelope else ["--any-json"]),
         ]  # fmt: skip
         self._startup_timeout = startup_timeout
         self._process: subprocess.Popen[str] | None = None
@@ -1031,13 +1035,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--secret", required=True, help="the shared whsec_... secret")
+    parser.add_argument(
+        "--secret", help="the shared whsec_... secret; without it, requests are not verified"
+    )
+    parser.add_argument(
+        "--any-json", action="store_true", help="store any JSON object, not only documents"
+    )
     parser.add_argument("--external-id-prefix", default="ext")
     args = parser.parse_args(argv)
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     receiver = Receiver(
-        args.secret, host=args.host, port=args.port, external_id_prefix=args.external_id_prefix
+        args.secret,
+        host=args.host,
+        port=args.port,
+        external_id_prefix=args.external_id_prefix,
+        envelope=not args.any_json,
     )
     with receiver:
         print(receiver.url, flush=True)

@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,12 @@ def test_an_existing_directory_is_left_alone(tmp_path: Path) -> None:
         f"error: {tmp_path / 'acme'} already exists and is not empty: nothing written"
     ]
     assert [p.name for p in (tmp_path / "acme").iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("package", ["core", "erp", "lead_scoring"])
+def test_every_package_a_plugin_imports_is_typed_when_installed(package: str) -> None:
+    """Each carries py.typed and ships it, or mypy --strict skips it as untyped."""
+    root = Path(__file__).resolve().parents[2]
+    assert (root / package / "py.typed").is_file()
+    shipped = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "py.typed" in shipped["package-data"][package]

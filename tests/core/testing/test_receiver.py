@@ -472,3 +472,23 @@ def test_remote_control_takes_retry_after_and_attempt_details(
 
     assert (throttled.status_code, throttled.headers["retry-after"]) == (429, "3")
     assert (attempt.status, attempt.keys, attempt.is_json) == (429, ("k1",), True)
+
+
+def test_a_receiver_process_can_take_unsigned_json(client: httpx.Client) -> None:
+    with ReceiverProcess(None, envelope=False) as child:
+        first = client.post(child.url, json={"order": "SO-1"}, headers={"idempotency-key": "k1"})
+        child.remote.fail(503, count=1, reason="maintenance")
+        busy = client.post(child.url, json={"order": "SO-2"}, headers={"idempotency-key": "k2"})
+        [stored] = child.remote.deliveries
+        attempts = child.remote.attempts
+
+    assert (first.status_code, busy.status_code, busy.json()) == (
+        200,
+        503,
+        {"error": "maintenance"},
+    )
+    assert stored.document == {"order": "SO-1"}
+    assert [(a.status, a.keys, a.signed) for a in attempts] == [
+        (200, ("k1",), False),
+        (503, ("k2",), False),
+    ]
