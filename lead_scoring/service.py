@@ -50,13 +50,7 @@ from lead_scoring.store import (
     publish_qualification,
     save_scores,
 )
-from lead_scoring.training import (
-    ModelCache,
-    TrainingOutcome,
-    predict,
-    train,
-    training_history,
-)
+from lead_scoring.training import ModelCache, TrainingOutcome, predict, train, training_history
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,7 @@ from core.db.records import OpportunityRow
 from core.db.types import utcnow
 from lead_scoring.facts import LeadFacts
 from lead_scoring.predictive import LeadModel, lead_features
-from lead_scoring.reading import (
-    LOST_STATUSES,
-    WON_STATUSES,
-    iter_leads,
-    lead_facts,
-)
+from lead_scoring.reading import LOST_STATUSES, WON_STATUSES, iter_leads, lead_facts
 from lead_scoring.settings import LeadScoringSettings
 from lead_scoring.store import (
     Prediction,
