@@ -24,10 +24,7 @@ from lead_scoring.facts import TEXT_FIELDS, AttributeValue, Direction, Engagemen
 from lead_scoring.rules import ScoringRules
 from lead_scoring.scoring import QualificationEvent, ScoreResult
 from lead_scoring.settings import LeadScoringSettings
-from lead_scoring.store import (
-    Prediction,
-    ScoreSummary,
-)
+from lead_scoring.store import Prediction, ScoreSummary
 
 log = logging.getLogger(__name__)
 

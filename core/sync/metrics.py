@@ -35,6 +35,7 @@ class WorkMetrics:
     """The work metrics of this process, in their own registry."""
 
     def __init__(self) -> None:
+        self._outcomes: dict[tuple[str, str], list[Counter]] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         self.pushes = Counter(
             "crm_sync_pushes",
@@ -70,12 +71,21 @@ class WorkMetrics:
         )
 
     def pushed(self, plugin: str, outcome: str) -> None:
-        """Count one document's outcome (the attempts log's: synced, skipped, retry, dead, held)."""
-        self.pushes.labels(plugin, outcome).inc()
-        if outcome == "retry":
-            self.retries.labels(plugin, "out").inc()
-        elif outcome == "dead":
-            self.dead.labels(plugin, "out").inc()
+        """Count one document's outcome (the attempts log's: synced, skipped, retry, dead, held).
+
+        The labelled counters are looked up once per (plugin, outcome) and kept: this
+        runs for every document a batch carries.
+        """
+        counters = self._outcomes.get((plugin, outcome))
+        if counters is None:
+            counters = [self.pushes.labels(plugin, outcome)]
+            if outcome == "retry":
+                counters.append(self.retries.labels(plugin, "out"))
+            elif outcome == "dead":
+                counters.append(self.dead.labels(plugin, "out"))
+            self._outcomes[(plugin, outcome)] = counters
+        for counter in counters:
+            counter.inc()
 
     def push_took(self, plugin: str, seconds: float) -> None:
         """Observe the duration of one push call."""

@@ -8,23 +8,15 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    Connection,
-)
+from sqlalchemy import Connection
 
 from core.db.engine import reading
 from core.plugin_types import SyncRecord
 from core.schemas.parties import Agent
 from core.store import StoredRecord
-from lead_scoring.assignment.outcomes import (
-    Prepared,
-    _Reads,
-)
+from lead_scoring.assignment.outcomes import Prepared, _Reads
 from lead_scoring.assignment.reads import AssignmentReads
-from lead_scoring.assignment.rules import (
-    Rule,
-    norm,
-)
+from lead_scoring.assignment.rules import Rule, norm
 from lead_scoring.assignment.statements import (
     _SELECT_CAPACITY,
     _SELECT_CURRENT,

@@ -6,25 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    select,
-    update,
-)
+from sqlalchemy import select, update
 
 from core.db.engine import reading
-from lead_scoring.assignment.outcomes import (
-    LeadMeasures,
-)
-from lead_scoring.assignment.statements import (
-    _CANCEL_FIRST_RESPONSE,
-    _FIRST_OUTBOUND,
-)
-from lead_scoring.assignment.tables import (
-    LeadAssignment,
-)
-from lead_scoring.assignment.timers import (
-    sla_state,
-)
+from lead_scoring.assignment.outcomes import LeadMeasures
+from lead_scoring.assignment.statements import _CANCEL_FIRST_RESPONSE, _FIRST_OUTBOUND
+from lead_scoring.assignment.tables import LeadAssignment
+from lead_scoring.assignment.timers import sla_state
 from lead_scoring.assignment.writes import AssignmentWrites
 
 

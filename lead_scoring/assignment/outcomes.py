@@ -7,18 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-)
+from sqlalchemy import Connection
 
 from core.schemas.parties import Agent
 from core.store import StoredRecord
-from lead_scoring.assignment.rules import (
-    Rule,
-)
-from lead_scoring.assignment.statements import (
-    OPEN_STATUSES,
-)
+from lead_scoring.assignment.rules import Rule
+from lead_scoring.assignment.statements import OPEN_STATUSES
 
 
 class UnknownRecord(LookupError):

@@ -15,13 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    bindparam,
-    or_,
-    select,
-)
+from sqlalchemy import Connection, Engine, bindparam, or_, select
 from sqlalchemy.sql import Executable
 
 from core.db.engine import reading, upsert
@@ -33,9 +27,7 @@ from core.plugins import PluginHost
 from core.records import Dispatch, RecordAccess, Subscribers
 from core.schemas.parties import Agent
 from core.store import StoredRecord, get_record
-from lead_scoring.assignment.outcomes import (
-    UnknownRecord,
-)
+from lead_scoring.assignment.outcomes import UnknownRecord
 from lead_scoring.assignment.rules import (
     AssignmentRules,
     default_assignment_rules,

@@ -59,20 +59,9 @@ from lead_scoring.assignment.outcomes import (
     UnknownRecord,
 )
 from lead_scoring.assignment.reads import rules_from_environment
-from lead_scoring.assignment.rules import (
-    AssignmentRules,
-)
-from lead_scoring.assignment.statements import (
-    _SELECT_LEAD,
-    OPEN_STATUSES,
-    RULES_ENV,
-    Clock,
-)
-from lead_scoring.assignment.timers import (
-    cancel_timers,
-    schedule_timer,
-    sla_state,
-)
+from lead_scoring.assignment.rules import AssignmentRules
+from lead_scoring.assignment.statements import _SELECT_LEAD, OPEN_STATUSES, RULES_ENV, Clock
+from lead_scoring.assignment.timers import cancel_timers, schedule_timer, sla_state
 
 log = logging.getLogger(__name__)
 

@@ -9,16 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import (
-    bindparam,
-    func,
-    insert,
-    literal_column,
-    or_,
-    select,
-    union_all,
-    update,
-)
+from sqlalchemy import bindparam, func, insert, literal_column, or_, select, union_all, update
 
 from core.db.records import AgentRow, InteractionRow, LeadRow
 from lead_scoring.assignment.tables import (

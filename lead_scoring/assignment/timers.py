@@ -6,21 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    and_,
-    update,
-)
+from sqlalchemy import Connection, and_, update
 
-from lead_scoring.assignment.statements import (
-    _INSERT_DECIDED_TIMER,
-    _INSERT_TIMER,
-)
-from lead_scoring.assignment.tables import (
-    TIMER_CANCELLED,
-    TIMER_PENDING,
-    Timer,
-)
+from lead_scoring.assignment.statements import _INSERT_DECIDED_TIMER, _INSERT_TIMER
+from lead_scoring.assignment.tables import TIMER_CANCELLED, TIMER_PENDING, Timer
 
 
 def sla_state(row: Any, now: datetime) -> str:

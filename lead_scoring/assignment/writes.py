@@ -13,13 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    delete,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Connection, delete, insert, select, update
 
 from core.db.engine import reading, upsert
 from core.db.records import AgentRow
@@ -34,9 +28,7 @@ from lead_scoring.assignment.outcomes import (
     Choice,
     UnknownRecord,
 )
-from lead_scoring.assignment.rules import (
-    Rule,
-)
+from lead_scoring.assignment.rules import Rule
 from lead_scoring.assignment.statements import (
     _ADD_TURN,
     _CANCEL_FIRST_RESPONSE,
@@ -55,9 +47,7 @@ from lead_scoring.assignment.tables import (
     LeadAssignment,
     RotationCount,
 )
-from lead_scoring.assignment.timers import (
-    schedule_timer,
-)
+from lead_scoring.assignment.timers import schedule_timer
 
 log = logging.getLogger(__name__)
 
