@@ -22,6 +22,7 @@ class Lookups:
         self._units: dict[str, int] = {}
         self._categories: dict[str, int] = {}
         self._taxes: dict[str, int] = {}
+        self._currencies: dict[str, int] = {}
         self._payment_terms: dict[str, int] = {}
         self._has_base_price: bool | None = None
         self._has_production: bool | None = None
@@ -45,6 +46,10 @@ class Lookups:
                 raise MappingError(f"Tryton has no single unit of measure {unit!r}")
             self._units[unit] = found[0]
         return self._units[unit]
+
+    def currency_id(self, code: str) -> int:
+        """Return the id of the currency whose ISO code is ``code`` (a MappingError if none)."""
+        return self._lookup(self._currencies, "currency.currency", [("code", "=", code)], code)
 
     def tax_id(self, name: str) -> int:
         """Return the id of the active tax named ``name`` (as the ERP's accountant named it)."""

@@ -71,6 +71,10 @@ class QuotationInput:
 
     ``crm_ref`` goes into the sale's ``reference``. Addresses default to the party's
     first active address, the payment term to the one :class:`TrytonERP` was given.
+    ``currency`` is the ISO code of the pro-forma's currency (None: the company's); a
+    code Tryton has no currency for is a MappingError, never a sale in another currency.
+    Tryton keeps no validity date on a sale (its ``quotation_validity`` is a duration
+    from the sale date, configured per company), so ``valid_until`` stays in the CRM.
     """
 
     crm_ref: str
@@ -80,6 +84,7 @@ class QuotationInput:
     shipment_address_id: int | None = None
     payment_term_id: int | None = None
     description: str | None = None
+    currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,8 @@ class Sales:
                 payment_term_id=quotation.payment_term_id,
                 description=quotation.description,
             )
+            if quotation.currency is not None:
+                values["currency"] = self.lookups.currency_id(quotation.currency)
             values["lines"] = [("create", lines)]
             (sale_id,) = self.client.create("sale.sale", [values])
             self.client.button("sale.sale", "quote", [sale_id])

@@ -207,6 +207,7 @@ class TrytonBackend(FinanceBackend):
                 party_id=int(dependencies.customer),
                 lines=lines,
                 description=str(data["number"])[:100],
+                currency=str(data.get("currency") or "IRR"),
             )
         )
         if status == "approved":

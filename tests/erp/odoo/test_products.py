@@ -84,3 +84,10 @@ def test_a_stock_tracked_product_is_created_storable_in_its_unit() -> None:
     with recorded("products.json", "create_storable_with_unit_v17") as odoo:
         [ref] = odoo.products.upsert_products([cable])
     assert (ref.product_id, ref.created) == (130, True)
+
+
+def test_a_used_product_keeps_its_type_on_a_live_odoo() -> None:
+    cable = ProductData(sku="SKU-LIVE-CABLE", name="Cable", kind="goods", list_price=Decimal(1200))
+    with recorded("products.json", "staff_owned_live_v17") as odoo:
+        ref = odoo.products.upsert_product(cable)
+    assert (ref.product_id, ref.created) == (4, False)

@@ -103,3 +103,21 @@ def test_inexact_discount_needs_a_discount_product() -> None:
         pytest.raises(MappingError, match="discount product"),
     ):
         odoo.sales.upsert_quotation(quotation)
+
+
+def test_the_pricelist_gives_the_order_its_currency_on_a_live_odoo() -> None:
+    line = QuotationLine(product_id=5, quantity=Decimal(2), price_unit=Decimal(12500000))
+    quotation = QuotationData(
+        crm_id="pf-irr-1",
+        partner_id=10,
+        lines=(line,),
+        expected_total=Decimal(25000000),
+        extra={"pricelist_id": 2, "validity_date": "2026-12-31"},
+    )
+    with recorded("quotations.json", "currency_v17") as odoo:
+        result = odoo.sales.upsert_quotation(quotation)
+        [order] = odoo.client.read(
+            "sale.order", [result.order_id], ["currency_id", "validity_date", "pricelist_id"]
+        )
+    assert (order["currency_id"][1], order["validity_date"]) == ("IRR", "2026-12-31")
+    assert result.difference == 0

@@ -26,6 +26,7 @@ import pytest
 
 import plugins.inventory.plugin as inventory
 from core.admin.overview import current_figures
+from core.api.app import create_app
 from core.db.admin_tables import OUT
 from core.errors import TransientError
 from core.settings import Settings
@@ -35,6 +36,7 @@ from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import poll_once
 from core.testing.fixtures import migrated_runtime
 from core.testing.odoo_replay import URL, Switchboard
+from tests.core.api.conftest import TestClient
 from tests.plugins.inventory.conftest import PLUGIN, apply_inbound, get, put
 
 RECORDINGS_FILE = Path(__file__).parent / "odoo_recordings" / "inventory.json"
@@ -85,6 +87,7 @@ def runtime_with(
         database_url=f"sqlite:///{tmp_path / 'inventory-odoo.db'}",
         plugins={PLUGIN: {"backend": "odoo", "odoo": ODOO, **extra}},
         sync={"max_attempts": 3},
+        api_tokens="reader:reader:reader-token-0123456789",
     )
     runtime = migrated_runtime(
         settings, {PLUGIN: inventory}, transport=httpx.MockTransport(handler)
@@ -277,6 +280,12 @@ def test_waiting_for_finance_spends_no_attempts_and_says_so(tmp_path: Path) -> N
             figures = current_figures(connection, OUT, now)
         assert figures[PLUGIN].states == {"waiting on finance": 1}
         assert figures[PLUGIN].depth == 1
+        client = TestClient(create_app(runtime, background=False))
+        answer = client.get(
+            "/v1/proformas/pf-1/sync", headers={"Authorization": "Bearer reader-token-0123456789"}
+        )
+        [shown] = [p for p in answer.json()["plugins"] if p["plugin"] == PLUGIN]
+        assert (shown["state"], shown["attempts"], shown["waiting_on"]) == ("failed", 0, "finance")
     finally:
         runtime.close()
 
