@@ -263,10 +263,8 @@ class OdooInventory:
             by_order: dict[int, tuple[str, str | None]] = {}
             for picking_id, sale in self.odoo.stock.sale_orders_of(list(orders)).items():
                 stamp, changed = orders[picking_id]
-                _, before = by_order.get(sale, (stamp, None))
-                if before is not None and (changed is None or before > changed):
-                    changed = before
-                by_order[sale] = (stamp, changed)
+                earlier = by_order.get(sale, (stamp, None))[1]
+                by_order[sale] = (stamp, max(filter(None, (earlier, changed)), default=None))
             for sale, (stamp, changed) in sorted(by_order.items()):
                 events.extend(self._order_events(context, sale, stamp, changed, watch))
         events.extend(expired_reservations(context, watch))
