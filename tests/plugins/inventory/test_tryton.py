@@ -144,6 +144,23 @@ def test_reservation_full_partial_and_released_with_faults(
     assert reservation.external_id == f"sale.sale,{sale_id}"
     assert erp.stock.reservation(sale_id).state == "partly reserved"
 
+    # The missing valves arrive and Tryton assigns the waiting rest: its stock moves say
+    # so, and the poll makes the reservation reserved, with the moves' time.
+    poll_once(runtime, PLUGIN)
+    apply_inbound(runtime)
+    assert get(runtime, "reservation", "res-pf-1").data.status == "partial"  # type: ignore[attr-defined]
+    valve = erp.products.find_product("VALVE-2")
+    assert valve is not None
+    add_stock(tryton_client, [(valve, 3)])
+    (shipment,) = erp.sales.sale(sale_id).shipment_ids
+    tryton_client.button("stock.shipment.out", "assign_try", [shipment])
+    assert poll_once(runtime, PLUGIN).stored == 1
+    apply_inbound(runtime)
+    assert lines_of(runtime, "res-pf-1") == [("p-1", "3", "reserved"), ("p-2", "4", "reserved")]
+    reserved = get(runtime, "reservation", "res-pf-1").data
+    assert reserved.status == "reserved"  # type: ignore[attr-defined]
+    assert reserved.reported_at is not None  # type: ignore[attr-defined]
+
     # Cancelled pro-forma: the stock is given back, in Tryton and on the record.
     put(runtime, "proforma", "pf-1", proforma("cancelled"))
     runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
