@@ -242,11 +242,17 @@ class StockLine(CanonicalModel):
 
 
 class StockReservation(CanonicalModel):
-    """Stock held for exactly one order, pro-forma invoice or service case until ``expires_at``."""
+    """Stock held for exactly one order, pro-forma invoice or service case until ``expires_at``.
+
+    ``reported_at`` is when the ERP recorded the state held here (the change time of
+    what it holds, read by a poll): a state the ERP recorded earlier arrives late and
+    is ignored, so a re-reservation reported once is not undone by an older report.
+    """
 
     model_config = ConfigDict(
         json_schema_extra=exactly_one("order_id", "proforma_id", "service_case_id")
     )
+    system_fields = frozenset({"reported_at"})
 
     order_id: RecordId | None = None
     proforma_id: RecordId | None = None
@@ -254,6 +260,7 @@ class StockReservation(CanonicalModel):
     lines: list[StockLine] = Field(min_length=1, max_length=MAX_LINES)
     status: ReservationStatus = "requested"
     expires_at: Timestamp | None = None
+    reported_at: Timestamp | None = None
 
     @model_validator(mode="after")
     def _one_reason(self) -> Self:

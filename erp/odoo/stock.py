@@ -24,6 +24,7 @@ from erp.odoo.values import many2one_id, odoo_value, parse_datetime, quantities,
 from erp.odoo.wizards import press
 
 __all__ = [
+    "MoveChange",
     "MoveStatus",
     "PartsRequest",
     "PickingStatus",
@@ -111,6 +112,20 @@ class MoveStatus:
         Also ``waiting`` (for another operation), ``draft``, ``done`` or ``cancelled``.
         """
         return _RESERVATION.get(self.state, self.state)
+
+
+@dataclass(frozen=True)
+class MoveChange:
+    """A delivery or receipt move changed since the last poll: its picking, state and time.
+
+    ``changed_at`` is the move's ``write_date`` (Odoo's UTC string): a move reserved
+    later inside a picking that stays ``assigned`` changes it, the picking's does not.
+    """
+
+    move_id: int
+    picking_id: int
+    state: str
+    changed_at: str
 
 
 @dataclass(frozen=True)
@@ -370,6 +385,48 @@ class Stock:
             overlap_seconds=overlap_seconds,
         )
         return Changes(self._with_moves(batch.records), batch.cursor, batch.has_more)
+
+    def poll_moves(
+        self, cursor: PollCursor, *, limit: int = 200, overlap_seconds: int = 60
+    ) -> Changes[MoveChange]:
+        """Return the moves of deliveries and receipts changed since ``cursor``.
+
+        Reservation state lives on the moves: the scheduler reserving a make-to-order
+        component, or a picking crm-sync released, writes its moves (state and
+        reserved ``quantity``) while the picking may keep its state and ``write_date``.
+        The read fields make the fingerprint, so a move changed within the same second
+        is handed out again.
+        """
+        batch = poll_changes(
+            self.client,
+            "stock.move",
+            ["picking_id", "state", "product_uom_qty", self.profile.move_reserved_field],
+            cursor,
+            domain=[("picking_id.picking_type_code", "in", ["outgoing", "incoming"])],
+            limit=limit,
+            overlap_seconds=overlap_seconds,
+        )
+        moves = []
+        for row in batch.records:
+            picking_id = many2one_id(row["picking_id"])
+            if picking_id is None:
+                continue
+            moves.append(
+                MoveChange(
+                    move_id=int(row["id"]),
+                    picking_id=picking_id,
+                    state=str(row["state"]),
+                    changed_at=str(row["write_date"]),
+                )
+            )
+        return Changes(moves, batch.cursor, batch.has_more)
+
+    def read_pickings(self, picking_ids: Sequence[int]) -> list[PickingStatus]:
+        """Read pickings with their moves, in id order."""
+        if not picking_ids:
+            return []
+        rows = self.client.read("stock.picking", sorted(picking_ids), list(_PICKING_FIELDS))
+        return self._with_moves(rows)
 
     def release_parts(self, reference: str) -> int | None:
         """Cancel the open picking of a service case's parts (``origin`` ``reference``), if any.

@@ -226,11 +226,16 @@ class LineStatus(_Status):
 
 
 class ReservationStatus(_Status):
-    """The warehouse's answer to a reservation: per line, or that it was released."""
+    """The warehouse's answer to a reservation: per line, or that it was released.
+
+    ``reported_at`` is when the ERP recorded this state, when it says (a poll of
+    Odoo's stock moves gives their newest ``write_date``); it orders late reports.
+    """
 
     reservation_id: RecordId
     status: Literal["reserved", "partial", "unavailable", "released"]
     lines: list[LineStatus] = Field(default_factory=list, max_length=1000)
+    reported_at: Timestamp | None = None
 
 
 class DeliveryStatus(_Status):
@@ -307,7 +312,21 @@ def reservation_changes(current: StockReservation, status: ReservationStatus) ->
             answer = answers[line.product_id].pop(0)
             body.update(reserved_quantity=str(answer.reserved_quantity), state=answer.state)
         lines.append(body)
-    return {"lines": lines, "status": status.status}
+    changes: dict[str, Any] = {"lines": lines, "status": status.status}
+    if status.reported_at is not None:
+        changes["reported_at"] = status.reported_at.isoformat()
+    return changes
+
+
+def is_stale(current: StockReservation, status: ReservationStatus) -> bool:
+    """Whether the ERP recorded ``status`` before the state the reservation holds.
+
+    A status without a time, or a reservation holding none, cannot be ordered and is
+    not stale; one recorded at the same time is applied, as the later to arrive.
+    """
+    if status.reported_at is None or current.reported_at is None:
+        return False
+    return status.reported_at < current.reported_at
 
 
 def delivery_state(shipment_states: Sequence[str]) -> DeliveryState:
@@ -349,6 +368,7 @@ __all__ = [
     "ReturnStatus",
     "delivery_state",
     "derived_reservation_id",
+    "is_stale",
     "line_status",
     "overall",
     "parts_reference",

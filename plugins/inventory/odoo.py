@@ -6,15 +6,17 @@ outgoing pickings are reserved (``action_assign``) or released (``do_unreserve``
 read back per move. Service parts are a picking of the configured type whose origin is
 ``svc-<reservation id>``, cancelled when the parts are released; a return goes through
 Odoo's return wizard on the order's done delivery, with origin ``rma-<return id>``.
-Polling reads pickings changed since the cursor (``poll_pickings``, safe for shared
-timestamps and late commits).
+Polling reads pickings and their stock moves changed since the cursor (``poll_pickings``,
+``poll_moves``, safe for shared timestamps and late commits); Odoo is the truth about
+what is held, so a picking its scheduler reserves again after a release is reported as
+the reservation's new state, with the moves' time.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from core.errors import MappingError, PermanentError, TransientError
@@ -26,6 +28,7 @@ from erp.odoo.rights import INVENTORY, rights_detail
 from erp.odoo.stock import PartsRequest, PickingStatus
 from erp.odoo.stock import ReturnLine as OdooReturnLine
 from erp.odoo.stock import ReturnRequest as OdooReturn
+from erp.odoo.values import ODOO_DATETIME_FORMAT
 from plugins.inventory.backends import Answer, SkuOf, Watch, event_id, expired_reservations
 from plugins.inventory.mapping import (
     DELIVERY_STATUS,
@@ -214,14 +217,33 @@ class OdooInventory:
         return f"logged in to Odoo as user {uid}"
 
     def poll(self, context: PluginContext, cursor: str | None) -> PollResult:
-        """Report the statuses behind the pickings changed since ``cursor``."""
+        """Report the statuses behind the pickings and stock moves changed since ``cursor``.
+
+        Pickings say when goods shipped or came back; moves say what is held, for a
+        move reserved later inside a picking that stays ``assigned`` changes only the
+        move. Both are read from their own cursor (``pickings``, ``moves``); a cursor
+        saved before moves were polled starts the moves at its pickings' time.
+        """
         state = json.loads(cursor) if cursor else {}
         watch = Watch.from_json(state.get("watch"))
-        changes = self.odoo.stock.poll_pickings(PollCursor.from_json(state.get("pickings")))
+        pickings_from = PollCursor.from_json(state.get("pickings"))
+        moves_saved = state.get("moves")
+        moves_from = (
+            PollCursor.from_json(moves_saved)
+            if moves_saved
+            else PollCursor(write_date=pickings_from.write_date)
+        )
+        changes = self.odoo.stock.poll_pickings(pickings_from)
+        moved = self.odoo.stock.poll_moves(moves_from)
+        newest: dict[int, str] = {}
+        for move in moved.items:
+            newest[move.picking_id] = max(newest.get(move.picking_id, ""), move.changed_at)
+        known = {picking.picking_id for picking in changes.items}
+        pickings = [*changes.items, *self.odoo.stock.read_pickings(sorted(set(newest) - known))]
         records = context.store()
         events: list[InboundEvent] = []
-        orders: dict[int, str] = {}
-        for picking in changes.items:
+        orders: dict[int, tuple[str, str | None]] = {}
+        for picking in pickings:
             stamp = picking.date_done.isoformat() if picking.date_done else picking.state
             origin = picking.origin or ""
             if origin.startswith("rma-") and picking.type_code == "incoming":
@@ -236,22 +258,42 @@ class OdooInventory:
                 continue
             if origin.startswith("svc-"):
                 continue
-            orders.setdefault(picking.picking_id, stamp)
+            orders.setdefault(picking.picking_id, (stamp, newest.get(picking.picking_id)))
         if orders:
-            by_order: dict[int, str] = {}
+            by_order: dict[int, tuple[str, str | None]] = {}
             for picking_id, sale in self.odoo.stock.sale_orders_of(list(orders)).items():
-                by_order[sale] = orders[picking_id]
-            for sale, stamp in sorted(by_order.items()):
-                events.extend(self._order_events(context, sale, stamp, watch))
+                stamp, changed = orders[picking_id]
+                earlier = by_order.get(sale, (stamp, None))[1]
+                by_order[sale] = (stamp, max(filter(None, (earlier, changed)), default=None))
+            for sale, (stamp, changed) in sorted(by_order.items()):
+                events.extend(self._order_events(context, sale, stamp, changed, watch))
         events.extend(expired_reservations(context, watch))
         cursor_out = json.dumps(
-            {"pickings": changes.cursor.to_json(), "watch": watch.to_json()}, sort_keys=True
+            {
+                "moves": moved.cursor.to_json(),
+                "pickings": changes.cursor.to_json(),
+                "watch": watch.to_json(),
+            },
+            sort_keys=True,
         )
-        return PollResult(events, cursor_out, more=changes.has_more)
+        return PollResult(events, cursor_out, more=changes.has_more or moved.has_more)
 
     def _order_events(
-        self, context: PluginContext, order: int, stamp: str, watch: Watch
+        self,
+        context: PluginContext,
+        order: int,
+        stamp: str,
+        changed: str | None,
+        watch: Watch,
     ) -> list[InboundEvent]:
+        """The reservation and delivery statuses of one sale order whose stock changed.
+
+        ``changed`` is the newest ``write_date`` of its changed moves: the time the
+        reservation's state is reported at, and part of the event id, so the same
+        state reached again later (reserved, released, reserved by the scheduler) is
+        a new event. A reservation crm-sync released is reported again only when Odoo
+        holds something for it again; while nothing is held it stays released.
+        """
         records = context.store()
         key = order_key(order)
         pickings = [p for p in self.odoo.stock.deliveries_of(order) if p.type_code == "outgoing"]
@@ -261,20 +303,28 @@ class OdooInventory:
             ref = self.odoo.sales.reference_of(order)
             if ref is not None and records.get("reservation", derived_reservation_id(ref)):
                 reservation_id = derived_reservation_id(ref)
+        moment = f"{stamp}@{changed}" if changed else stamp
         if reservation_id is not None:
             record = records.get("reservation", reservation_id)
             data = record.data if record is not None else None
-            if isinstance(data, StockReservation) and data.status != "released":
+            if isinstance(data, StockReservation):
                 wanted = [Line(line.product_id, line.quantity) for line in data.lines]
                 lines = self._statuses(wanted, pickings, _sku_reader(context))
-                payload = ReservationStatus(
-                    reservation_id=reservation_id, status=overall(lines), lines=lines
-                ).model_dump(mode="json")
-                events.append(
-                    InboundEvent(
-                        event_id(f"odoo:{key}:r", payload, stamp), RESERVATION_STATUS, payload
+                held = overall(lines)
+                if data.status != "released" or held != "unavailable":
+                    payload = ReservationStatus(
+                        reservation_id=reservation_id,
+                        status=held,
+                        lines=lines,
+                        reported_at=_odoo_time(changed),
+                    ).model_dump(mode="json")
+                    events.append(
+                        InboundEvent(
+                            event_id(f"odoo:{key}:r", payload, moment),
+                            RESERVATION_STATUS,
+                            payload,
+                        )
                     )
-                )
             watch.note_reservation(context, reservation_id)
         order_id = records.find_by_external_id("order", key)
         if order_id is not None:
@@ -285,6 +335,13 @@ class OdooInventory:
                 InboundEvent(event_id(f"odoo:{key}:d", payload, stamp), DELIVERY_STATUS, payload)
             )
         return events
+
+
+def _odoo_time(stamp: str | None) -> datetime | None:
+    """An Odoo ``write_date`` string (UTC) as an aware time; None stays None."""
+    if stamp is None:
+        return None
+    return datetime.strptime(stamp, ODOO_DATETIME_FORMAT).replace(tzinfo=UTC)
 
 
 def _sku_reader(context: PluginContext) -> SkuOf:

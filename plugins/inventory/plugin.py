@@ -12,6 +12,7 @@ applied by the same ``crm_sync_apply_inbound``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,6 +49,7 @@ from plugins.inventory.mapping import (
     Track,
     document_data,
     inbound_schema,
+    is_stale,
     request_for,
     request_from,
     reservation_changes,
@@ -57,6 +59,8 @@ from plugins.inventory.odoo import OdooInventory
 from plugins.inventory.settings import InventorySettings
 from plugins.inventory.tryton import TrytonInventory
 from plugins.inventory.webhook import WEBHOOK_STATUSES, parse_status, push_requests
+
+log = logging.getLogger(__name__)
 
 
 def _settings(context: PluginContext) -> InventorySettings:
@@ -220,6 +224,15 @@ def _apply_reservation(context: PluginContext, status: ReservationStatus) -> int
     record = records.get("reservation", status.reservation_id)
     if record is None or not isinstance(record.data, StockReservation):
         raise PermanentError(f"there is no reservation {status.reservation_id!r}")
+    if is_stale(record.data, status):
+        log.info(
+            "inventory: ignored reservation status of %s recorded at %s, before the state "
+            "it holds (%s)",
+            status.reservation_id,
+            status.reported_at,
+            record.data.reported_at,
+        )
+        return record.version
     changes = reservation_changes(record.data, status)
     return records.update(
         "reservation", status.reservation_id, changes, event="reservation.status_changed"

@@ -243,13 +243,20 @@ class TrytonInventory:
             record = records.get("reservation", reservation_id)
             if isinstance(record.data if record else None, StockReservation):
                 assert record is not None and isinstance(record.data, StockReservation)
-                if record.data.status != "released":
-                    wanted = [Line(line.product_id, line.quantity) for line in record.data.lines]
-                    lines = self._line_statuses(
-                        wanted, self.erp.stock.reservation(sale_id).lines, _sku_reader(context)
-                    )
+                wanted = [Line(line.product_id, line.quantity) for line in record.data.lines]
+                lines = self._line_statuses(
+                    wanted, self.erp.stock.reservation(sale_id).lines, _sku_reader(context)
+                )
+                held = overall(lines)
+                # Tryton is the truth about what is held: a released reservation whose
+                # shipment was assigned again is reported; while nothing is held it
+                # stays released.
+                if record.data.status != "released" or held != "unavailable":
                     payload = ReservationStatus(
-                        reservation_id=reservation_id, status=overall(lines), lines=lines
+                        reservation_id=reservation_id,
+                        status=held,
+                        lines=lines,
+                        reported_at=_tryton_time(stamp),
                     ).model_dump(mode="json")
                     events.append(
                         InboundEvent(
@@ -282,6 +289,12 @@ class TrytonInventory:
                 event_id(f"tryton:return:{return_id}", payload, "-"), RETURN_STATUS, payload
             )
         ]
+
+
+def _tryton_time(stamp: str) -> datetime:
+    """A move's ``write_date`` as the poll keeps it (ISO, UTC, naive) as an aware time."""
+    moment = datetime.fromisoformat(stamp)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _sku_reader(context: PluginContext) -> SkuOf:

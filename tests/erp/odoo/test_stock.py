@@ -136,3 +136,21 @@ def test_poll_pickings_with_their_moves() -> None:
         changes = odoo.stock.poll_pickings(cursor)
     (picking,) = changes.items
     assert picking.done and [m.done for m in picking.moves] == [1]
+
+
+@pytest.mark.parametrize("flow", ["poll_moves_v16", "poll_moves_v17"])
+def test_poll_moves_hands_out_each_move_change_once(flow: str) -> None:
+    """A move reserved within the same second is handed out again; one unchanged is not."""
+    with recorded("polling.json", flow) as odoo:
+        first = odoo.stock.poll_moves(PollCursor(write_date="2024-05-16 09:12:44"), limit=2)
+        second = odoo.stock.poll_moves(first.cursor, limit=2)
+    assert [(m.move_id, m.picking_id, m.state) for m in first.items] == [
+        (502, 31, "partially_available"),
+        (503, 31, "confirmed"),
+    ]
+    assert first.has_more and not second.has_more
+    assert [(m.move_id, m.state, m.changed_at) for m in second.items] == [
+        (502, "assigned", "2024-05-16 09:12:44"),
+        (501, "assigned", "2024-05-16 09:40:02"),
+    ]
+    assert second.cursor.write_date == "2024-05-16 09:40:02"

@@ -10,7 +10,9 @@ after delivery, release on cancel, the delivery state polled back onto the order
 return made through the return wizard and its receipt polled back, a service case's
 parts picked into the service location (created once, reserved per line, cancelled on
 release), and the faults (Odoo down, the sale not confirmed yet, the parts settings
-missing).
+missing). The stock-move polls (a move reserved inside a delivery that stays assigned,
+a re-reservation by Odoo's scheduler after a release, a cursor saved before moves were
+polled) were written from Odoo 17's source, not recorded from a live server.
 """
 
 from __future__ import annotations
@@ -29,13 +31,16 @@ from core.admin.overview import current_figures
 from core.api.app import create_app
 from core.db.admin_tables import OUT
 from core.errors import TransientError
+from core.plugin_types import InboundEvent
 from core.settings import Settings
-from core.store import sync_rows
-from core.sync.inbound import load_cursor
+from core.store import sync_rows, timeline
+from core.sync.inbound import load_cursor, store_events
 from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import poll_once
 from core.testing.fixtures import migrated_runtime
 from core.testing.odoo_replay import URL, Switchboard
+from erp.odoo.polling import PollCursor
+from plugins.inventory.mapping import RESERVATION_STATUS, ReservationStatus
 from tests.core.api.conftest import TestClient
 from tests.plugins.inventory.conftest import PLUGIN, apply_inbound, get, put
 
@@ -389,5 +394,118 @@ def test_service_parts_without_their_settings_fail_without_calling_odoo(tmp_path
         row_state, _, error = state(runtime, "reservation", "rsv-7")
         assert row_state == "dead" and "odoo_parts_picking_type" in (error or "")
         assert getattr(get(runtime, "reservation", "rsv-7").data, "status", None) == "requested"
+    finally:
+        runtime.close()
+
+
+def reservation_history(runtime: SyncRuntime, reservation_id: str) -> list[tuple[str, str]]:
+    """(status, reported_at) of each reservation.status_changed event on its timeline."""
+    return [
+        (
+            str(event.data["payload"]["changes"]["status"]),
+            str(event.data["payload"]["changes"].get("reported_at")),
+        )
+        for event in timeline(runtime.engine, "reservation", reservation_id)
+        if event.data["type"] == "reservation.status_changed"
+    ]
+
+
+def reported_at(runtime: SyncRuntime, reservation_id: str) -> str:
+    """The reservation's status and the ERP time it was reported at."""
+    data = get(runtime, "reservation", reservation_id).data
+    return f"{getattr(data, 'status', None)} {getattr(data, 'reported_at', None)}"
+
+
+def test_a_move_reserved_inside_an_assigned_delivery_makes_the_reservation_reserved(
+    tmp_path: Path,
+) -> None:
+    board = Switchboard(RECORDINGS_FILE)
+    runtime = runtime_with(tmp_path, board)
+    try:
+        put(runtime, "proforma", "pf-1", PROFORMA)
+        replay = board.play("reserve")
+        runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
+        replay.assert_done()
+        assert getattr(get(runtime, "reservation", "res-pf-1").data, "status", None) == "partial"
+
+        # A cursor saved before moves were polled: the moves start at its pickings' time.
+        old = {
+            "pickings": PollCursor(write_date="2026-11-21 08:00:00").to_json(),
+            "watch": {"expiring": {}, "returns": {}},
+        }
+        store_events(runtime.engine, PLUGIN, [], cursor=json.dumps(old), save_cursor=True)
+        replay = board.play("poll_old_cursor")
+        assert poll_once(runtime, PLUGIN).stored == 1
+        replay.assert_done()
+        apply_inbound(runtime)
+        assert reported_at(runtime, "res-pf-1") == "partial 2026-11-21 08:00:00+00:00"
+        saved = json.loads(load_cursor(runtime.engine, PLUGIN) or "{}")
+        assert json.loads(saved["moves"])["write_date"] == "2026-11-21 08:00:00"
+
+        # The seals were made and the valves came in: Odoo reserved both moves inside the
+        # delivery, which stays assigned with its write_date. The moves say so.
+        replay = board.play("poll_component_reserved")
+        assert poll_once(runtime, PLUGIN).stored == 1
+        replay.assert_done()
+        apply_inbound(runtime)
+        assert lines_of(runtime, "res-pf-1") == [
+            ("p-1", "3", "reserved"),
+            ("p-2", "4", "reserved"),
+            ("p-3", "2", "reserved"),
+        ]
+        assert reported_at(runtime, "res-pf-1") == "reserved 2026-11-22 10:15:00+00:00"
+        assert reservation_history(runtime, "res-pf-1")[-1] == ("reserved", "2026-11-22T10:15:00Z")
+    finally:
+        runtime.close()
+
+
+def test_a_re_reservation_by_odoo_after_a_release_is_reported(tmp_path: Path) -> None:
+    board = Switchboard(RECORDINGS_FILE)
+    runtime = runtime_with(tmp_path, board)
+    try:
+        put(runtime, "proforma", "pf-1", PROFORMA)
+        replay = board.play("reserve")
+        runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
+        replay.assert_done()
+        put(runtime, "proforma", "pf-1", {**PROFORMA, "status": "cancelled"})
+        replay = board.play("release_open")
+        runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
+        replay.assert_done()
+        assert getattr(get(runtime, "reservation", "res-pf-1").data, "status", None) == "released"
+
+        # Odoo holds nothing for the sale: the reservation stays released, nothing reported.
+        replay = board.play("poll_released")
+        assert poll_once(runtime, PLUGIN).stored == 0
+        replay.assert_done()
+        assert reported_at(runtime, "res-pf-1") == "released None"
+
+        # The scheduler reserved the delivery again: Odoo's state is the reservation's.
+        replay = board.play("poll_rereserved")
+        assert poll_once(runtime, PLUGIN).stored == 1
+        replay.assert_done()
+        apply_inbound(runtime)
+        assert reported_at(runtime, "res-pf-1") == "partial 2026-11-23 02:00:00+00:00"
+        assert lines_of(runtime, "res-pf-1") == [
+            ("p-1", "3", "reserved"),
+            ("p-2", "1", "partly_reserved"),
+            ("p-3", "0", "unavailable"),
+        ]
+        assert reservation_history(runtime, "res-pf-1")[-2:] == [
+            ("released", "None"),
+            ("partial", "2026-11-23T02:00:00Z"),
+        ]
+
+        # A report Odoo recorded before that one, arriving late, changes nothing.
+        late = ReservationStatus(
+            reservation_id="res-pf-1",
+            status="unavailable",
+            lines=[],
+            reported_at=datetime(2026, 11, 22, 9, 0, tzinfo=UTC),
+        ).model_dump(mode="json")
+        store_events(runtime.engine, PLUGIN, [InboundEvent("late-1", RESERVATION_STATUS, late)])
+        version = get(runtime, "reservation", "res-pf-1").version
+        apply_inbound(runtime)
+        assert get(runtime, "reservation", "res-pf-1").version == version
+        assert reported_at(runtime, "res-pf-1") == "partial 2026-11-23 02:00:00+00:00"
     finally:
         runtime.close()

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from core.kinds import KINDS_BY_TYPE
-from core.store import get_record, sync_rows
+from core.store import get_record, sync_rows, timeline
 from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import poll_once
 from core.testing.contract import ContractTarget, PluginContract
@@ -143,6 +143,23 @@ def test_reservation_full_partial_and_released_with_faults(
     assert reservation.data.status == "partial"  # type: ignore[attr-defined]
     assert reservation.external_id == f"sale.sale,{sale_id}"
     assert erp.stock.reservation(sale_id).state == "partly reserved"
+
+    # The missing valves arrive and Tryton assigns the waiting rest: its stock moves say
+    # so, and the poll makes the reservation reserved, with the moves' time.
+    poll_once(runtime, PLUGIN)
+    apply_inbound(runtime)
+    assert get(runtime, "reservation", "res-pf-1").data.status == "partial"  # type: ignore[attr-defined]
+    valve = erp.products.find_product("VALVE-2")
+    assert valve is not None
+    add_stock(tryton_client, [(valve, 3)])
+    (shipment,) = erp.sales.sale(sale_id).shipment_ids
+    tryton_client.button("stock.shipment.out", "assign_try", [shipment])
+    assert poll_once(runtime, PLUGIN).stored == 1
+    apply_inbound(runtime)
+    assert lines_of(runtime, "res-pf-1") == [("p-1", "3", "reserved"), ("p-2", "4", "reserved")]
+    reserved = get(runtime, "reservation", "res-pf-1").data
+    assert reserved.status == "reserved"  # type: ignore[attr-defined]
+    assert reserved.reported_at is not None  # type: ignore[attr-defined]
 
     # Cancelled pro-forma: the stock is given back, in Tryton and on the record.
     put(runtime, "proforma", "pf-1", proforma("cancelled"))
@@ -329,6 +346,50 @@ def test_an_expired_reservation_is_released_on_the_next_poll(
             Decimal(0)
         }
         # Released once: a later poll finds nothing more to release or report.
+        assert poll_once(runtime, PLUGIN).stored == 0
+
+
+def test_a_shipment_tryton_assigns_again_after_a_release_is_reported(
+    contract_server: TrytonServer, make_inventory: Callable[[dict[str, Any]], SyncRuntime]
+) -> None:
+    """Tryton is the truth about what is held: a re-assignment after a release is reported."""
+    runtime = make_inventory(settings_for(contract_server))
+    crm_side(runtime)
+    with httpx.Client(timeout=60.0) as http:
+        client = contract_server.client(http)
+        client.login()
+        erp, sale_id = finance_side(client, "pf-8", {"PUMP-1": 10, "VALVE-2": 10})
+        put(runtime, "proforma", "pf-8", proforma())
+        runtime.sync.process(PLUGIN, [("proforma", "pf-8")])
+        assert get(runtime, "reservation", "res-pf-8").data.status == "reserved"  # type: ignore[attr-defined]
+        put(runtime, "proforma", "pf-8", proforma("cancelled"))
+        runtime.sync.process(PLUGIN, [("proforma", "pf-8")])
+        assert get(runtime, "reservation", "res-pf-8").data.status == "released"  # type: ignore[attr-defined]
+
+        # The release wrote the moves; Tryton holds nothing, so nothing is reported.
+        assert poll_once(runtime, PLUGIN).stored == 0
+        assert get(runtime, "reservation", "res-pf-8").data.status == "released"  # type: ignore[attr-defined]
+
+        # The warehouse (or Tryton's assign cron) assigns the waiting shipment again.
+        (shipment,) = erp.sales.sale(sale_id).shipment_ids
+        client.button("stock.shipment.out", "assign_try", [shipment])
+        assert poll_once(runtime, PLUGIN).stored == 1
+        apply_inbound(runtime)
+        held = get(runtime, "reservation", "res-pf-8").data
+        assert held.status == "reserved"  # type: ignore[attr-defined]
+        assert lines_of(runtime, "res-pf-8") == [("p-1", "3", "reserved"), ("p-2", "4", "reserved")]
+        written = client.search_read(
+            "stock.move", [("shipment", "=", f"stock.shipment.out,{shipment}")], ["write_date"]
+        )
+        newest = max(row["write_date"] for row in written if row["write_date"]).replace(tzinfo=UTC)
+        assert held.reported_at == newest  # type: ignore[attr-defined]
+        changes = [
+            event.data["payload"]["changes"]
+            for event in timeline(runtime.engine, "reservation", "res-pf-8")
+            if event.data["type"] == "reservation.status_changed"
+        ]
+        assert [change["status"] for change in changes][-2:] == ["released", "reserved"]
+        # Read again unchanged: nothing more is reported.
         assert poll_once(runtime, PLUGIN).stored == 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,8 +13,10 @@ import jsonschema
 import pytest
 from standardwebhooks import Webhook
 
+import plugins.inventory.plugin as inventory
 from core.api.app import create_app
 from core.db.sync_tables import SyncState
+from core.settings import Settings
 from core.store import sync_rows
 from core.sync.admin import list_inbox
 from core.sync.runtime import SyncRuntime
@@ -269,3 +272,61 @@ def test_idle_and_subscriptions_follow_reserve_on(
     [document] = receiver.deliveries
     assert document.document["data"]["reservation_id"] == "res-so-1"
     assert document.document["data"]["sale_refs"] == ["so-1", "pf-1"]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_reservation_status_recorded_earlier_arrives_late_and_changes_nothing(
+    database: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    make_runtime: Callable[..., SyncRuntime],
+    receiver: Receiver,
+    webhook_secret: str,
+) -> None:
+    url = (
+        str(request.getfixturevalue("postgres_url"))
+        if database == "postgresql"
+        else f"sqlite:///{tmp_path / 'late.db'}"
+    )
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=url,
+        plugins={PLUGIN: {"url": receiver.url, "secret": webhook_secret}},
+    )
+    runtime = make_runtime(settings, {PLUGIN: inventory})
+    client = TestClient(create_app(runtime, background=False))
+    put(runtime, "proforma", "pf-1", proforma())
+    sync(runtime, "proforma", "pf-1")
+
+    def send(message_id: str, status: str, reserved: str, at: str | None) -> None:
+        data: dict[str, Any] = {
+            "reservation_id": "res-pf-1",
+            "status": status,
+            "lines": [
+                {"product_id": "p-1", "reserved_quantity": reserved, "state": "reserved"}
+                if reserved == "3"
+                else {"product_id": "p-1", "reserved_quantity": reserved, "state": "unavailable"}
+            ],
+        }
+        if at is not None:
+            data["reported_at"] = at
+        body, headers = signed(
+            webhook_secret, {"type": "inventory.reservation_status", "data": data}, message_id
+        )
+        answer = client.post("/v1/webhooks/inventory", content=body, headers=headers)
+        assert answer.json() == {"accepted": 1, "duplicates": 0}
+        apply_inbound(runtime)
+
+    send("m-1", "partial", "3", "2026-11-23T02:00:00Z")
+    version = get(runtime, "reservation", "res-pf-1").version
+    # Recorded before the state held: applied as nothing, no new version.
+    send("m-2", "unavailable", "0", "2026-11-22T09:00:00Z")
+    held = get(runtime, "reservation", "res-pf-1")
+    assert held.version == version
+    assert getattr(held.data, "status", None) == "partial"
+    assert str(getattr(held.data, "reported_at", None)) == "2026-11-23 02:00:00+00:00"
+    [late] = [row for row in list_inbox(runtime.engine, plugin=PLUGIN) if row.event_id == "m-2"]
+    assert late.state == "applied"
+    # A status without a time cannot be ordered: it is applied.
+    send("m-3", "unavailable", "0", None)
+    assert getattr(get(runtime, "reservation", "res-pf-1").data, "status", None) == "unavailable"
