@@ -86,8 +86,7 @@ def main() -> None:
     )
 
     started = time.perf_counter()
-    model.predict_proba(rows)
-    model.top_factors(rows, 3)
+    model.predict_with_factors(rows, 3)
     bulk_s = time.perf_counter() - started
     sample = rows[:5000]
     started = time.perf_counter()

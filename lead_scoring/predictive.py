@@ -20,20 +20,17 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import pairwise
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from lead_scoring.facts import ATTRIBUTE_PREFIX, LeadFacts, number_value
 from lead_scoring.text import text_value
-
-_T = TypeVar("_T")
-_UNSEEN: Any = object()
 
 #: A feature's value in a row: text, a number, or None when missing.
 FeatureValue = str | int | float | Decimal | None
@@ -105,24 +102,6 @@ def _bin_edges(values: Sequence[float], bins: int, min_count: int) -> tuple[floa
     return tuple(edges)
 
 
-def _converted(values: Sequence[FeatureValue], convert: Callable[[object], _T]) -> list[_T]:
-    """Return ``convert`` of each value, converting each distinct value once.
-
-    Leads repeat a few values many times (a job title, a count of 0), so this turns
-    one Python call per value into one per distinct value and a dictionary lookup.
-    The key holds the type, so ``1``, ``1.0`` and ``True`` stay apart.
-    """
-    seen: dict[tuple[type, object], _T] = {}
-    result = []
-    for value in values:
-        key = (type(value), value)
-        converted = seen.get(key, _UNSEEN)
-        if converted is _UNSEEN:
-            converted = seen[key] = convert(value)
-        result.append(converted)
-    return result
-
-
 @dataclass(frozen=True)
 class FeatureEncoding:
     """How one feature's values map to levels, learned from the training rows.
@@ -142,19 +121,27 @@ class FeatureEncoding:
     def learn(
         cls, name: str, values: Sequence[FeatureValue], *, bins: int, min_count: int
     ) -> FeatureEncoding:
-        """Learn the levels of feature ``name`` from its training ``values``."""
-        texts = _converted(values, text_value)
-        numbers = _converted(values, number_value)
-        has_text = any(text is not None for text in texts)
-        has_number = any(number is not None for number in numbers)
-        if has_text and has_number:
+        """Learn the levels of feature ``name`` from its training ``values``.
+
+        Each distinct value is converted once, then weighted by how often it occurs.
+        """
+        distinct = Counter(values)
+        texts: Counter[str] = Counter()
+        numbers: dict[float, int] = {}
+        for value, count in distinct.items():
+            if (text := text_value(value)) is not None:
+                texts[text] += count
+            elif (number := number_value(value)) is not None:
+                numbers[number] = numbers.get(number, 0) + count
+        if texts and numbers:
             raise ValueError(f"feature {name!r} mixes text and numbers; give it one kind")
-        if has_number:
-            edges = _bin_edges([n for n in numbers if n is not None], bins, min_count)
+        if numbers:
+            keys = sorted(numbers)
+            repeated = np.repeat(np.array(keys, dtype=np.float64), [numbers[k] for k in keys])
+            edges = _bin_edges(repeated.tolist(), bins, min_count)
             labels = tuple(_number_label(name, edges, level) for level in range(len(edges) + 1))
             return cls(name, "number", (*labels, MISSING), edges)
-        counts = Counter(text for text in texts if text is not None)
-        frequent = sorted(value for value, count in counts.items() if count >= min_count)
+        frequent = sorted(value for value, count in texts.items() if count >= min_count)
         return cls(name, "category", (*frequent, OTHER, MISSING))
 
     def codes(self, values: Sequence[FeatureValue]) -> NDArray[np.intp]:

@@ -88,9 +88,9 @@ def predict(
     ]
     if not rows:
         return []
-    probabilities = model.predict_proba(rows)
+    probabilities, top_factors = model.predict_with_factors(rows, top)
     predictions = []
-    for probability, factors in zip(probabilities, model.top_factors(rows, top), strict=True):
+    for probability, factors in zip(probabilities, top_factors, strict=True):
         stored = [
             {
                 "feature": factor.feature,

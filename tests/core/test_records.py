@@ -117,3 +117,23 @@ def test_find_by_phone_matches_any_spelling_and_only_the_exact_number(
         access.find("customer", "phone", "not a number")
     with pytest.raises(PermanentError, match="by phone"):
         access.find("order", "phone", "+989121234567")
+
+
+def test_a_plugin_s_attributes_are_checked_against_their_declarations(
+    make_settings: Callable[..., Settings], make_runtime: Callable[..., SyncRuntime]
+) -> None:
+    declared = {"lead": {"pages_viewed": {"type": "number"}}}
+    runtime = make_runtime(make_settings(attributes=declared), {"erp": ScriptedPlugin()})
+    access = runtime.host.context("erp").records
+    assert isinstance(access, RecordAccess)
+    body = {"source": "web", "attributes": {"pages_viewed": 3}}
+    assert access.update("lead", "L-1", body, create=True) == 1
+    with pytest.raises(PermanentError, match=r"attributes\.pages_viewed: expected a number"):
+        access.update("lead", "L-1", {"attributes": {"pages_viewed": "three"}})
+    with pytest.raises(PermanentError, match=r"attributes\.colour: not declared for lead"):
+        access.update(
+            "lead", "L-2", {"source": "web", "attributes": {"colour": "red"}}, create=True
+        )
+    stored = get_record(runtime.engine, KINDS["leads"], "L-1")
+    assert stored is not None and stored.version == 1
+    assert get_record(runtime.engine, KINDS["leads"], "L-2") is None

@@ -7,7 +7,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 import lead_scoring.plugin as lead_scoring_plugin
+from core.settings import Settings
 from core.sync.runtime import SyncRuntime
 from lead_scoring.service import train
 from lead_scoring.settings import LeadScoringSettings
@@ -76,12 +79,19 @@ def test_a_minimal_lead_from_a_web_form_is_scored(runtime: SyncRuntime) -> None:
         assert stored is not None and stored.total >= 0
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
 def test_rules_on_attributes_channel_and_country_match_on_both_paths(
-    scoring_runtime: Callable[..., SyncRuntime], tmp_path: Path
+    request: pytest.FixtureRequest,
+    make_settings: Callable[..., Settings],
+    make_runtime: Callable[..., SyncRuntime],
+    tmp_path: Path,
+    database: str,
 ) -> None:
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES, encoding="utf-8")
-    runtime = scoring_runtime(rules_file=str(rules))
+    url = {} if database == "sqlite" else {"database_url": request.getfixturevalue("postgres_url")}
+    settings = make_settings(plugins={"lead_scoring": {"rules_file": str(rules)}}, **url)
+    runtime = make_runtime(settings, {"lead_scoring": lead_scoring_plugin})
     bodies = {
         "A": {
             "source": "web",
