@@ -56,6 +56,7 @@ UNEXPRESSIBLE_RULES = (
     "is before issue_date",  # valid_until < issue_date
     "is before qualified_at",  # a lead's converted_at < qualified_at
     "is before opened_at",  # an opportunity's closed_at < opened_at
+    "not a page cursor",  # an opaque token only a page's link gives
 )
 
 
