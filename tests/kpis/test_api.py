@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 from starlette.exceptions import StarletteDeprecationWarning
 
 from core.api.app import create_app
 from core.settings import Settings
 from core.testing.fixtures import migrated_runtime
+from kpis.xlsx_export import XLSX_TYPE
 from tests.kpis.conftest import database, seed
 
 with warnings.catch_warnings():
@@ -220,6 +222,62 @@ def test_a_formula_in_a_source_stays_text_in_the_csv(client: TestClient) -> None
         "/v1/kpis", params={"period": "1405-02", "by": "source", "format": "csv"}, headers=READER
     )
     rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    groups = {r["group"] for r in rows if r["kpi"] == "lead_to_opportunity" and r["group"]}
+    assert groups == {'\'=HYPERLINK("http://evil.example","مشتری")'}
+
+
+def sheet_rows(content: bytes) -> tuple[Any, list[dict[str, Any]]]:
+    """The first sheet of an XLSX download and its rows as dicts keyed by the header."""
+    sheet = load_workbook(io.BytesIO(content)).worksheets[0]
+    values = list(sheet.iter_rows(values_only=True))
+    return sheet, [dict(zip(values[0], row, strict=True)) for row in values[1:]]
+
+
+def test_the_kpi_table_as_xlsx(client: TestClient) -> None:
+    answer = client.get(
+        "/v1/kpis", params={"period": "1404-07", "by": "agent", "format": "xlsx"}, headers=READER
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == XLSX_TYPE
+    assert 'filename="kpis-1404-07-agent.xlsx"' in answer.headers["content-disposition"]
+    sheet, rows = sheet_rows(answer.content)
+    assert sheet.sheet_view.rightToLeft is True, "the console speaks Persian by default"
+    assert sheet.freeze_panes == "A2"
+    total = next(r for r in rows if r["kpi"] == "lead_to_opportunity" and r["group"] is None)
+    assert (total["start"], total["start_jalali"]) == ("2025-09-22T20:30:00Z", "1404/07/01")
+    assert (total["numerator"], total["denominator"], total["status"]) == (2, 3, "green")
+    a2 = next(r for r in rows if r["kpi"] == "first_response_time" and r["group"] == "A2")
+    assert (a2["by"], a2["value"]) == ("agent", 45.0)
+    empty = next(r for r in rows if r["kpi"] == "pipeline_velocity" and r["group"] is None)
+    assert empty["previous"] is None, "no data is an empty cell, not 0"
+    english = client.get(
+        "/v1/kpis",
+        params={"period": "1404-07"},
+        headers={**READER, "Accept": XLSX_TYPE, "Accept-Language": "en-GB"},
+    )
+    assert english.headers["content-type"] == XLSX_TYPE
+    assert not sheet_rows(english.content)[0].sheet_view.rightToLeft
+    persian = client.get(
+        "/v1/kpis",
+        params={"period": "1404-07", "format": "xlsx", "lang": "fa"},
+        headers={**READER, "Accept-Language": "en"},
+    )
+    assert sheet_rows(persian.content)[0].sheet_view.rightToLeft is True
+    refused = client.get("/v1/kpis", params={"format": "xls"}, headers=READER)
+    assert refused.status_code == 422
+    assert (
+        client.get(
+            "/v1/kpis", params={"period": "1404-13", "format": "xlsx"}, headers=READER
+        ).status_code
+        == 422
+    )
+
+
+def test_a_formula_in_a_source_stays_text_in_the_xlsx(client: TestClient) -> None:
+    exported = client.get(
+        "/v1/kpis", params={"period": "1405-02", "by": "source", "format": "xlsx"}, headers=READER
+    )
+    rows = sheet_rows(exported.content)[1]
     groups = {r["group"] for r in rows if r["kpi"] == "lead_to_opportunity" and r["group"]}
     assert groups == {'\'=HYPERLINK("http://evil.example","مشتری")'}
 
