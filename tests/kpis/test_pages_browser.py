@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 
 from core.api.app import create_app
 from core.settings import Settings
@@ -123,3 +126,45 @@ def test_a_phone_sees_the_table_scroll_not_the_page(new_page: Any, base_url: str
     sign_in(page, base_url, "/admin/kpis?period=1404-07")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "the page itself does not scroll sideways"
+
+
+def test_the_table_downloads_as_a_right_to_left_workbook(new_page: Any, base_url: str) -> None:
+    page = new_page(locale="fa-IR")
+    sign_in(page, base_url, "/admin/kpis?period=1404-07&by=agent")
+    link = page.locator("#k-exports a[data-export=xlsx]")
+    assert link.inner_text() == "دریافت جدول به صورت فایل اکسل (XLSX)"
+    with page.expect_download() as caught:
+        link.click()
+    download = caught.value
+    assert download.suggested_filename == "kpis-1404-07-agent.xlsx"
+    sheet = load_workbook(io.BytesIO(Path(download.path()).read_bytes())).worksheets[0]
+    assert sheet.sheet_view.rightToLeft is True
+    values = list(sheet.iter_rows(values_only=True))
+    rows = [dict(zip(values[0], line, strict=True)) for line in values[1:]]
+    a2 = next(r for r in rows if r["kpi"] == "first_response_time" and r["group"] == "A2")
+    assert (a2["value"], a2["start_jalali"]) == (45.0, "1404/07/01")
+
+
+def test_an_english_page_downloads_csv_and_a_bad_period_downloads_nothing(
+    new_page: Any, base_url: str
+) -> None:
+    page = new_page(locale="en-US")
+    sign_in(page, base_url, "/admin/kpis?period=1404-07")
+    link = page.locator("#k-exports a[data-export=csv]")
+    assert link.inner_text() == "Download the table as CSV"
+    with page.expect_download() as caught:
+        link.click()
+    text = Path(caught.value.path()).read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    total = next(r for r in rows if r["kpi"] == "lead_to_opportunity")
+    assert (total["numerator"], total["denominator"]) == ("2", "3")
+    with page.expect_download() as english:
+        page.click("#k-exports a[data-export=xlsx]")
+    assert (
+        not load_workbook(io.BytesIO(Path(english.value.path()).read_bytes()))
+        .worksheets[0]
+        .sheet_view.rightToLeft
+    )
+    answer = page.goto(f"{base_url}/admin/kpis/export.xlsx?period=1404-13")
+    assert answer is not None and answer.status == 422
+    assert "cannot be read" in page.locator("#k-error").inner_text()
