@@ -25,9 +25,10 @@ from core.db.types import utcnow
 from core.schemas.base import ID_PATTERN, MAX_ID
 from kpis.catalog import KPIS, Figure, Unit
 from kpis.csv_export import csv_lines, report_rows
+from kpis.funnel import Funnel, FunnelDimension, funnel
 from kpis.periods import Period, PeriodError, current_period, parse_period
 from kpis.pipeline import board
-from kpis.queries import Dimension, UnsupportedDimension
+from kpis.queries import Bounds, Dimension, UnsupportedDimension
 from kpis.report import GroupLine, KpiLine, Report, UnknownKpi, build_report
 from kpis.settings import Direction, KpiSettings
 from kpis.status import Status
@@ -412,4 +413,58 @@ def get_pipeline(
     )
 
 
-__all__ = ["pipeline_router", "router"]
+funnel_router = APIRouter(prefix="/v1/funnel", tags=["kpis"])
+
+
+class FunnelStageOut(BaseModel):
+    """One stage: leads that reached it, drop-off to the next (%), median days in it."""
+
+    name: str
+    count: int
+    drop_off: float | None
+    median_days: float | None
+    timed: int
+
+
+class FunnelOut(BaseModel):
+    """The funnel of one cohort; ``key`` is the source, null for the whole period."""
+
+    key: str | None
+    stages: list[FunnelStageOut]
+
+
+class FunnelReportOut(BaseModel):
+    """The funnel of the leads created in a period, and per source if asked."""
+
+    period: PeriodOut
+    by: str | None
+    funnel: FunnelOut
+    groups: list[FunnelOut]
+
+
+def funnel_out(found: Funnel) -> FunnelOut:
+    """A funnel as the API writes it."""
+    return FunnelOut(
+        key=found.key, stages=[FunnelStageOut(**asdict(stage)) for stage in found.stages]
+    )
+
+
+@funnel_router.get("", summary="The funnel of a period's leads", response_model=FunnelReportOut)
+def get_funnel(
+    request: Request,
+    _: Reader,
+    period: PeriodQuery = None,
+    by: Annotated[FunnelDimension | None, Query(description="split by the lead's source")] = None,
+) -> FunnelReportOut:
+    """Leads created in the period reaching qualified, opportunity and won; see docs/kpis.md."""
+    chosen = resolve_period(kpi_settings(request), period)
+    whole, groups = funnel(runtime_of(request).engine, Bounds(chosen.start, chosen.end), by)
+    return FunnelReportOut(
+        period=period_out(chosen),
+        by=by,
+        funnel=funnel_out(whole),
+        groups=[funnel_out(group) for group in groups],
+    )
+
+
+__all__ = ["funnel_router", "pipeline_router", "router"]

@@ -174,7 +174,8 @@ def test_a_token_is_required(client: TestClient) -> None:
 
 def test_the_routes_are_in_the_openapi_document(client: TestClient) -> None:
     document = client.get("/openapi.json").json()
-    assert {"/v1/kpis", "/v1/kpis/{name}"} <= set(document["paths"])
+    assert {"/v1/kpis", "/v1/kpis/{name}", "/v1/funnel", "/v1/pipeline"} <= set(document["paths"])
+    assert "FunnelReportOut" in document["components"]["schemas"]
     assert "ReportOut" in document["components"]["schemas"]
 
 
@@ -300,3 +301,37 @@ def test_the_pipeline_board_and_its_forecast(get: Get) -> None:
     assert [s["name"] for s in mine["stages"]] == ["proposal"]
     assert get("/v1/pipeline", 422, owner="../x")["status"] == 422
     assert get("/v1/pipeline", 422, limit="0")["status"] == 422
+
+
+def test_the_funnel_of_mehr_by_hand(get: Get) -> None:
+    # Leads created in Mehr 1404: L1, L2, L3, L5 (L4 is of Shahrivar 31, 23:50 Tehran).
+    # All four qualified; L1, L3 and L5 got an opportunity; only L1's was won.
+    # Days created -> qualified: L1 1.0, L2 1.71, L3 0 (qualified before it was
+    # created), L5 0.49; median 0.75. Qualified -> opportunity: L1 1.0, L3 7.04,
+    # L5 30.92; median 7.04. Opportunity -> won: L1 10.0.
+    body = get("/v1/funnel", period="1404-07")
+    assert body["period"]["label"] == "1404-07"
+    stages = {s["name"]: s for s in body["funnel"]["stages"]}
+    assert [s["name"] for s in body["funnel"]["stages"]] == [
+        "lead",
+        "qualified",
+        "opportunity",
+        "won",
+    ]
+    assert [stages[n]["count"] for n in stages] == [4, 4, 3, 1]
+    assert [stages[n]["drop_off"] for n in stages] == [0.0, 25.0, 66.7, None]
+    assert [stages[n]["median_days"] for n in stages] == [0.75, 7.04, 10.0, None]
+    assert [stages[n]["timed"] for n in stages] == [4, 3, 1, 0]
+    assert body["groups"] == []
+    by_source = get("/v1/funnel", period="1404-07", by="source")
+    groups = {g["key"]: [s["count"] for s in g["stages"]] for g in by_source["groups"]}
+    assert groups == {"expo": [2, 2, 2, 0], "web": [2, 2, 1, 1]}
+
+
+def test_an_empty_funnel_is_no_data_and_bad_input_is_refused(get: Get) -> None:
+    stages = get("/v1/funnel", period="1405-01")["funnel"]["stages"]
+    assert [s["count"] for s in stages] == [0, 0, 0, 0]
+    assert {s["drop_off"] for s in stages} == {None}, "no data, not 0%"
+    assert {s["median_days"] for s in stages} == {None}
+    assert get("/v1/funnel", 422, period="1404-13")["status"] == 422
+    assert get("/v1/funnel", 422, by="agent")["status"] == 422
