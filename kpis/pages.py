@@ -21,8 +21,9 @@ from core.sync.runtime import SyncRuntime
 from core.web import Locale, NavItem, Viewer, WebSite
 from kpis.catalog import Unit
 from kpis.csv_export import csv_lines, report_rows
+from kpis.funnel import Funnel, funnel
 from kpis.periods import Period, PeriodError, current_period, parse_period
-from kpis.queries import DIMENSIONS, Dimension, UnsupportedDimension
+from kpis.queries import DIMENSIONS, Bounds, Dimension, UnsupportedDimension
 from kpis.report import Report, build_report
 from kpis.settings import KpiTarget
 from kpis.xlsx_export import XLSX_TYPE, xlsx_chunks
@@ -38,6 +39,7 @@ PLACES: dict[str, int] = {
     "rials_per_day": 0,
 }
 SPARK_WIDTH, SPARK_HEIGHT = 120, 28
+FUNNEL_WIDTH = 160
 
 
 def format_value(loc: Locale, unit: Unit, value: float | None) -> str:
@@ -81,6 +83,18 @@ def sparkline(loc: Locale, label: str, points: list[tuple[Period, float | None]]
         ' aria-label="{name}"><polyline fill="none" stroke="currentColor" stroke-width="2"'
         ' points="{p}"/></svg>'
     ).format(w=SPARK_WIDTH, h=SPARK_HEIGHT, name=name, p=" ".join(coords))
+
+
+def funnel_bar(count: int, largest: int) -> Markup:
+    """A stage's bar, as wide as its share of the largest stage.
+
+    Hidden from screen readers, which read the same figure in the table beside it.
+    """
+    width = round(FUNNEL_WIDTH * count / largest) if largest else 0
+    return Markup(
+        '<svg class="funnel-bar" width="{w}" height="14" aria-hidden="true" focusable="false">'
+        '<rect x="0" y="2" width="{n}" height="10" fill="currentColor"/></svg>'
+    ).format(w=FUNNEL_WIDTH, n=width)
 
 
 class SalesPages:
@@ -174,7 +188,10 @@ class SalesPages:
         period: str | None,
         by: str | None,
     ) -> HTMLResponse:
-        """The dashboard of ``report``, or the form with ``error`` explained (422)."""
+        """The dashboard of ``report`` and its funnel, or the form with ``error`` (422)."""
+        stages: Funnel | None = None
+        if report is not None:
+            stages = funnel(self.runtime.engine, Bounds(chosen.start, chosen.end))[0]
         return self.site.render(
             request,
             "kpis/dashboard.html",
@@ -188,6 +205,8 @@ class SalesPages:
             value_of=format_value,
             target_of=format_target,
             sparkline=sparkline,
+            funnel=stages,
+            funnel_bar=funnel_bar,
         )
 
     def install(self, app: FastAPI) -> None:
@@ -202,4 +221,11 @@ def mount_sales_pages(app: FastAPI, site: WebSite, runtime: SyncRuntime) -> Sale
     return pages
 
 
-__all__ = ["SalesPages", "format_target", "format_value", "mount_sales_pages", "sparkline"]
+__all__ = [
+    "SalesPages",
+    "format_target",
+    "format_value",
+    "funnel_bar",
+    "mount_sales_pages",
+    "sparkline",
+]
