@@ -27,7 +27,7 @@ from kpis.catalog import KPIS, Figure, Unit
 from kpis.csv_export import csv_lines, report_rows
 from kpis.funnel import Funnel, FunnelDimension, funnel
 from kpis.periods import Period, PeriodError, current_period, parse_period
-from kpis.pipeline import board
+from kpis.pipeline import board, card_rows
 from kpis.queries import Bounds, Dimension, UnsupportedDimension
 from kpis.report import GroupLine, KpiLine, Report, UnknownKpi, build_report
 from kpis.settings import Direction, KpiSettings
@@ -386,14 +386,31 @@ class BoardOut(BaseModel):
     undated_weighted_value: float
 
 
-@pipeline_router.get("", summary="The pipeline board and its forecast", response_model=BoardOut)
+@pipeline_router.get(
+    "",
+    summary="The pipeline board and its forecast",
+    response_model=BoardOut,
+    responses={200: {"content": {"text/csv": {}, XLSX_TYPE: {}}}},
+)
 def get_pipeline(
     request: Request,
     _: Reader,
     owner: Annotated[str | None, Query(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="cards per stage")] = 50,
-) -> BoardOut:
-    """Open opportunities per stage with value and weighted value; forecast per month."""
+    output: FormatQuery = None,
+    language: LanguageQuery = None,
+) -> Any:
+    """Open opportunities per stage with value and weighted value; forecast per month.
+
+    As CSV or XLSX (``format`` or Accept, as for the KPIs): every open opportunity, one
+    row each (``limit`` does not apply), amounts in Rials, expected close in ISO and
+    Jalali, streamed from the database.
+    """
+    kind = wanted_format(request, output)
+    if kind != "json":
+        rows = card_rows(runtime_of(request).engine, owner=owner)
+        name = f"pipeline{'-' + owner if owner else ''}"
+        return export_response(request, kind, rows, name=name, title="Pipeline", language=language)
     settings = kpi_settings(request)
     found = board(runtime_of(request).engine, calendar=settings.calendar, owner=owner, limit=limit)
     return BoardOut(

@@ -335,3 +335,34 @@ def test_an_empty_funnel_is_no_data_and_bad_input_is_refused(get: Get) -> None:
     assert {s["median_days"] for s in stages} == {None}
     assert get("/v1/funnel", 422, period="1404-13")["status"] == 422
     assert get("/v1/funnel", 422, by="agent")["status"] == 422
+
+
+def test_the_pipeline_as_xlsx_and_csv(client: TestClient) -> None:
+    # Open: O3 (proposal, 9M, no probability, no expected close) and O7 (deal, 5M at 50%,
+    # expected on 2025-11-20 = 1404/08/29).
+    answer = client.get("/v1/pipeline", params={"format": "xlsx", "limit": "1"}, headers=READER)
+    assert answer.status_code == 200, answer.text
+    assert 'filename="pipeline.xlsx"' in answer.headers["content-disposition"]
+    sheet, rows = sheet_rows(answer.content)
+    assert sheet.sheet_view.rightToLeft is True
+    cards = {r["id"]: r for r in rows}
+    assert set(cards) == {"O3", "O7"}
+    o7 = cards["O7"]
+    assert (o7["stage"], o7["owner_id"], o7["amount_rials"], o7["probability"]) == (
+        "deal",
+        "A1",
+        5e6,
+        50,
+    )
+    assert (o7["weighted_rials"], o7["expected_close"]) == (2.5e6, "2025-11-20")
+    assert o7["expected_close_jalali"] == "1404/08/29"
+    amount = next(c for c in sheet["F"] if c.row > 1 and c.value == 5e6)
+    assert amount.number_format in ("#,##0", "#,##0.00")
+    assert (cards["O3"]["probability"], cards["O3"]["expected_close"]) == (None, None)
+    mine = client.get(
+        "/v1/pipeline", params={"owner": "A2"}, headers={**READER, "Accept": "text/csv"}
+    )
+    assert 'filename="pipeline-A2.csv"' in mine.headers["content-disposition"]
+    lines = list(csv.DictReader(io.StringIO(mine.content.decode("utf-8-sig"))))
+    assert [line["id"] for line in lines] == ["O3"]
+    assert client.get("/v1/pipeline", params={"format": "pdf"}, headers=READER).status_code == 422
