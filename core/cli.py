@@ -24,6 +24,7 @@ from core.errors import ConfigurationError
 from core.kinds import kind_by_type
 from core.settings import Settings, load_settings
 from kpis import cli as kpis_cli
+from kpis import export_cli
 
 app = typer.Typer(
     help="crm-sync: the integration hub between a CRM and the systems around it.",
@@ -38,6 +39,7 @@ app.add_typer(admin_cli.queues_app, name="queues")
 app.add_typer(admin_cli.audit_app, name="audit")
 app.add_typer(inbox_app, name="inbox")
 app.command("kpis")(kpis_cli.kpis)
+app.command("export")(export_cli.export)
 console = Console()
 errors = Console(stderr=True)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
 from typing import IO, Any
 
 from openpyxl import Workbook
@@ -80,6 +81,9 @@ class _Sheets:
 
     def _cell(self, value: Any) -> Any:
         value = xlsx_value(value)
+        if isinstance(value, Decimal):
+            # Excel holds every number as a double anyway; whole amounts stay whole.
+            value = int(value) if value == value.to_integral_value() else float(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             return value
         assert self.sheet is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import tracemalloc
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -85,3 +86,9 @@ def _peak(rows: int) -> int:
 def test_memory_does_not_grow_with_the_rows() -> None:
     small, large = _peak(1_000), _peak(15_000)
     assert large < small * 2, f"peak {large} bytes for 15,000 rows, {small} for 1,000"
+
+
+def test_decimal_amounts_are_numbers_with_the_thousands_format() -> None:
+    sheet = book_of([("amount",), (Decimal("9000000"),), (Decimal("2.5"),)], rtl=True)["KPIs"]
+    assert (sheet["A2"].value, sheet["A2"].number_format) == (9_000_000, "#,##0")
+    assert (sheet["A3"].value, sheet["A3"].number_format) == (2.5, "#,##0.00")
