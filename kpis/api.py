@@ -9,6 +9,7 @@ period that cannot be read, an unknown dimension, or one a KPI lacks is refused 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -24,12 +25,14 @@ from core.db.types import utcnow
 from core.schemas.base import ID_PATTERN, MAX_ID
 from kpis.catalog import KPIS, Figure, Unit
 from kpis.csv_export import csv_lines, report_rows
+from kpis.funnel import Funnel, FunnelDimension, funnel
 from kpis.periods import Period, PeriodError, current_period, parse_period
-from kpis.pipeline import board
-from kpis.queries import Dimension, UnsupportedDimension
+from kpis.pipeline import board, card_rows
+from kpis.queries import Bounds, Dimension, UnsupportedDimension
 from kpis.report import GroupLine, KpiLine, Report, UnknownKpi, build_report
 from kpis.settings import Direction, KpiSettings
 from kpis.status import Status
+from kpis.xlsx_export import XLSX_TYPE, xlsx_chunks
 from lead_scoring.assignment.calendar import BusinessCalendar
 from lead_scoring.assignment.service import rules_from_environment
 
@@ -230,16 +233,72 @@ def report_for(
 
 
 FormatQuery = Annotated[
-    Literal["json", "csv"] | None,
-    Query(alias="format", description="json (default) or csv; an Accept of text/csv also works"),
+    Literal["json", "csv", "xlsx"] | None,
+    Query(
+        alias="format",
+        description="json (default), csv or xlsx; an Accept of text/csv or of the XLSX "
+        "type also works",
+    ),
 ]
+LanguageQuery = Annotated[
+    Literal["fa", "en"] | None,
+    Query(
+        alias="lang",
+        description="the XLSX sheet is right-to-left for fa; by default from Accept-Language, "
+        "else the console's language",
+    ),
+]
+
+
+def wanted_format(request: Request, output: str | None) -> str:
+    """``json``, ``csv`` or ``xlsx``: the ``format`` parameter, else the Accept header."""
+    if output is not None:
+        return output
+    accept = request.headers.get("accept", "")
+    if XLSX_TYPE in accept:
+        return "xlsx"
+    if "text/csv" in accept:
+        return "csv"
+    return "json"
+
+
+def right_to_left(request: Request, language: str | None) -> bool:
+    """Whether an export is read in Persian: ``lang``, Accept-Language, the console's default."""
+    if language is None:
+        wanted = request.headers.get("accept-language", "")[:2].lower()
+        language = (
+            wanted if wanted in ("fa", "en") else runtime_of(request).settings.console.language
+        )
+    return language == "fa"
+
+
+def export_response(
+    request: Request,
+    kind: str,
+    rows: Iterable[Sequence[Any]],
+    *,
+    name: str,
+    title: str,
+    language: str | None,
+) -> StreamingResponse:
+    """``rows`` (header first) as a streamed CSV or XLSX download named ``name``."""
+    if kind == "xlsx":
+        body: Iterable[Any] = xlsx_chunks(rows, title=title, rtl=right_to_left(request, language))
+        media_type = XLSX_TYPE
+    else:
+        body, media_type = csv_lines(rows), "text/csv; charset=utf-8"
+    return StreamingResponse(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}.{kind}"'},
+    )
 
 
 @router.get(
     "",
     summary="Every KPI of a period against its target",
     response_model=ReportOut,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {}, XLSX_TYPE: {}}}},
 )
 def list_kpis(
     request: Request,
@@ -247,22 +306,21 @@ def list_kpis(
     period: PeriodQuery = None,
     by: ByQuery = None,
     output: FormatQuery = None,
+    language: LanguageQuery = None,
 ) -> Any:
     """Every KPI; with ``by``, those that can be broken down that way also per group.
 
     As CSV (``?format=csv`` or ``Accept: text/csv``): UTF-8 with a BOM, one row per
-    KPI and per group, streamed, formula-looking text neutralised.
+    KPI and per group, streamed, formula-looking text neutralised. As XLSX
+    (``?format=xlsx`` or the XLSX type in Accept): the same rows in a sheet,
+    right-to-left for Persian, numbers as numbers, built in constant memory.
     """
     report = report_for(request, period, by, None)
-    wants_csv = output == "csv" or (
-        output is None and "text/csv" in request.headers.get("accept", "")
-    )
-    if wants_csv:
-        name = f"kpis-{report.period.label}{'-' + report.by if report.by else ''}.csv"
-        return StreamingResponse(
-            csv_lines(report_rows(report)),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    kind = wanted_format(request, output)
+    if kind != "json":
+        name = f"kpis-{report.period.label}{'-' + report.by if report.by else ''}"
+        return export_response(
+            request, kind, report_rows(report), name=name, title="KPIs", language=language
         )
     return report_out(report)
 
@@ -328,14 +386,31 @@ class BoardOut(BaseModel):
     undated_weighted_value: float
 
 
-@pipeline_router.get("", summary="The pipeline board and its forecast", response_model=BoardOut)
+@pipeline_router.get(
+    "",
+    summary="The pipeline board and its forecast",
+    response_model=BoardOut,
+    responses={200: {"content": {"text/csv": {}, XLSX_TYPE: {}}}},
+)
 def get_pipeline(
     request: Request,
     _: Reader,
     owner: Annotated[str | None, Query(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="cards per stage")] = 50,
-) -> BoardOut:
-    """Open opportunities per stage with value and weighted value; forecast per month."""
+    output: FormatQuery = None,
+    language: LanguageQuery = None,
+) -> Any:
+    """Open opportunities per stage with value and weighted value; forecast per month.
+
+    As CSV or XLSX (``format`` or Accept, as for the KPIs): every open opportunity, one
+    row each (``limit`` does not apply), amounts in Rials, expected close in ISO and
+    Jalali, streamed from the database.
+    """
+    kind = wanted_format(request, output)
+    if kind != "json":
+        rows = card_rows(runtime_of(request).engine, owner=owner)
+        name = f"pipeline{'-' + owner if owner else ''}"
+        return export_response(request, kind, rows, name=name, title="Pipeline", language=language)
     settings = kpi_settings(request)
     found = board(runtime_of(request).engine, calendar=settings.calendar, owner=owner, limit=limit)
     return BoardOut(
@@ -355,4 +430,58 @@ def get_pipeline(
     )
 
 
-__all__ = ["pipeline_router", "router"]
+funnel_router = APIRouter(prefix="/v1/funnel", tags=["kpis"])
+
+
+class FunnelStageOut(BaseModel):
+    """One stage: leads that reached it, drop-off to the next (%), median days in it."""
+
+    name: str
+    count: int
+    drop_off: float | None
+    median_days: float | None
+    timed: int
+
+
+class FunnelOut(BaseModel):
+    """The funnel of one cohort; ``key`` is the source, null for the whole period."""
+
+    key: str | None
+    stages: list[FunnelStageOut]
+
+
+class FunnelReportOut(BaseModel):
+    """The funnel of the leads created in a period, and per source if asked."""
+
+    period: PeriodOut
+    by: str | None
+    funnel: FunnelOut
+    groups: list[FunnelOut]
+
+
+def funnel_out(found: Funnel) -> FunnelOut:
+    """A funnel as the API writes it."""
+    return FunnelOut(
+        key=found.key, stages=[FunnelStageOut(**asdict(stage)) for stage in found.stages]
+    )
+
+
+@funnel_router.get("", summary="The funnel of a period's leads", response_model=FunnelReportOut)
+def get_funnel(
+    request: Request,
+    _: Reader,
+    period: PeriodQuery = None,
+    by: Annotated[FunnelDimension | None, Query(description="split by the lead's source")] = None,
+) -> FunnelReportOut:
+    """Leads created in the period reaching qualified, opportunity and won; see docs/kpis.md."""
+    chosen = resolve_period(kpi_settings(request), period)
+    whole, groups = funnel(runtime_of(request).engine, Bounds(chosen.start, chosen.end), by)
+    return FunnelReportOut(
+        period=period_out(chosen),
+        by=by,
+        funnel=funnel_out(whole),
+        groups=[funnel_out(group) for group in groups],
+    )
+
+
+__all__ = ["funnel_router", "pipeline_router", "router"]

@@ -4,23 +4,29 @@ Built on the console's web base (:class:`core.web.WebSite`): the same sign-in, r
 (``reader`` sees the KPIs), CSRF-protected preferences, Persian RTL or English, Jalali
 or Gregorian dates and Content-Security-Policy. Everything is drawn on the server:
 each KPI's colour is written out in words beside it (never colour alone), and the
-sparkline is inline SVG with its values in its accessible name.
+sparkline is inline SVG with its values in its accessible name. The table downloads
+as XLSX (right-to-left when the page is Persian) or CSV from
+``/admin/kpis/export.xlsx`` and ``.csv`` with the page's period and breakdown.
 """
 
-from typing import Annotated
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 from markupsafe import Markup
 
 from core.db.types import utcnow
 from core.sync.runtime import SyncRuntime
 from core.web import Locale, NavItem, Viewer, WebSite
 from kpis.catalog import Unit
+from kpis.csv_export import csv_lines, report_rows
+from kpis.funnel import Funnel, funnel
 from kpis.periods import Period, PeriodError, current_period, parse_period
-from kpis.queries import DIMENSIONS, Dimension, UnsupportedDimension
+from kpis.queries import DIMENSIONS, Bounds, Dimension, UnsupportedDimension
 from kpis.report import Report, build_report
 from kpis.settings import KpiTarget
+from kpis.xlsx_export import XLSX_TYPE, xlsx_chunks
 from lead_scoring.assignment.service import rules_from_environment
 
 #: Places after the decimal point per unit.
@@ -33,6 +39,7 @@ PLACES: dict[str, int] = {
     "rials_per_day": 0,
 }
 SPARK_WIDTH, SPARK_HEIGHT = 120, 28
+FUNNEL_WIDTH = 160
 
 
 def format_value(loc: Locale, unit: Unit, value: float | None) -> str:
@@ -78,6 +85,18 @@ def sparkline(loc: Locale, label: str, points: list[tuple[Period, float | None]]
     ).format(w=SPARK_WIDTH, h=SPARK_HEIGHT, name=name, p=" ".join(coords))
 
 
+def funnel_bar(count: int, largest: int) -> Markup:
+    """A stage's bar, as wide as its share of the largest stage.
+
+    Hidden from screen readers, which read the same figure in the table beside it.
+    """
+    width = round(FUNNEL_WIDTH * count / largest) if largest else 0
+    return Markup(
+        '<svg class="funnel-bar" width="{w}" height="14" aria-hidden="true" focusable="false">'
+        '<rect x="0" y="2" width="{n}" height="10" fill="currentColor"/></svg>'
+    ).format(w=FUNNEL_WIDTH, n=width)
+
+
 class SalesPages:
     """The KPI pages' routes on a :class:`WebSite`."""
 
@@ -102,43 +121,93 @@ class SalesPages:
             period: Annotated[str | None, Query(max_length=16)] = None,
             by: Annotated[str | None, Query(max_length=32)] = None,
         ) -> HTMLResponse:
-            error = None
-            chosen = current_period(
-                utcnow(), calendar=self.settings.calendar, time_zone=self.settings.time_zone
+            chosen, report, error = self._report(period, by)
+            return self._page(request, viewer, chosen, report, error, period, by)
+
+        @router.get("/kpis/export.{kind}", response_model=None)
+        def export(
+            request: Request,
+            viewer: reader,
+            kind: Literal["csv", "xlsx"],
+            period: Annotated[str | None, Query(max_length=16)] = None,
+            by: Annotated[str | None, Query(max_length=32)] = None,
+        ) -> HTMLResponse | StreamingResponse:
+            chosen, report, error = self._report(period, by)
+            if report is None:
+                return self._page(request, viewer, chosen, report, error, period, by)
+            name = f"kpis-{report.period.label}{'-' + report.by if report.by else ''}.{kind}"
+            rows = report_rows(report)
+            if kind == "xlsx":
+                rtl = site.locale(request).direction == "rtl"
+                body: Iterable[Any] = xlsx_chunks(rows, title="KPIs", rtl=rtl)
+                media_type = XLSX_TYPE
+            else:
+                body, media_type = csv_lines(rows), "text/csv; charset=utf-8"
+            return StreamingResponse(
+                body,
+                media_type=media_type,
+                headers={"Content-Disposition": f'attachment; filename="{name}"'},
             )
-            if period:
-                try:
-                    chosen = parse_period(period, time_zone=self.settings.time_zone)
-                except PeriodError:
-                    error = "kpis.errors.period"
-            dimension: Dimension | None = None
-            if by:
-                if by in DIMENSIONS:
-                    dimension = by
-                else:
-                    error = "kpis.errors.dimension"
-            report: Report | None = None
-            if error is None:
-                try:
-                    report = build_report(
-                        self.runtime.engine, self.settings, self.calendar, chosen, by=dimension
-                    )
-                except UnsupportedDimension:
-                    error = "kpis.errors.dimension"
-            return site.render(
-                request,
-                "kpis/dashboard.html",
-                viewer,
-                status=200 if error is None else 422,
-                report=report,
-                error=error,
-                period_text=period or chosen.label,
-                by=by or "",
-                dimensions=DIMENSIONS,
-                value_of=format_value,
-                target_of=format_target,
-                sparkline=sparkline,
-            )
+
+    def _report(
+        self, period: str | None, by: str | None
+    ) -> tuple[Period, Report | None, str | None]:
+        """The period asked for, its report, or the message key saying why there is none."""
+        error = None
+        chosen = current_period(
+            utcnow(), calendar=self.settings.calendar, time_zone=self.settings.time_zone
+        )
+        if period:
+            try:
+                chosen = parse_period(period, time_zone=self.settings.time_zone)
+            except PeriodError:
+                error = "kpis.errors.period"
+        dimension: Dimension | None = None
+        if by:
+            if by in DIMENSIONS:
+                dimension = by
+            else:
+                error = "kpis.errors.dimension"
+        report: Report | None = None
+        if error is None:
+            try:
+                report = build_report(
+                    self.runtime.engine, self.settings, self.calendar, chosen, by=dimension
+                )
+            except UnsupportedDimension:
+                error = "kpis.errors.dimension"
+        return chosen, report, error
+
+    def _page(
+        self,
+        request: Request,
+        viewer: Viewer,
+        chosen: Period,
+        report: Report | None,
+        error: str | None,
+        period: str | None,
+        by: str | None,
+    ) -> HTMLResponse:
+        """The dashboard of ``report`` and its funnel, or the form with ``error`` (422)."""
+        stages: Funnel | None = None
+        if report is not None:
+            stages = funnel(self.runtime.engine, Bounds(chosen.start, chosen.end))[0]
+        return self.site.render(
+            request,
+            "kpis/dashboard.html",
+            viewer,
+            status=200 if error is None else 422,
+            report=report,
+            error=error,
+            period_text=period or chosen.label,
+            by=by or "",
+            dimensions=DIMENSIONS,
+            value_of=format_value,
+            target_of=format_target,
+            sparkline=sparkline,
+            funnel=stages,
+            funnel_bar=funnel_bar,
+        )
 
     def install(self, app: FastAPI) -> None:
         """Add the pages' routes to ``app``."""
@@ -152,4 +221,11 @@ def mount_sales_pages(app: FastAPI, site: WebSite, runtime: SyncRuntime) -> Sale
     return pages
 
 
-__all__ = ["SalesPages", "format_target", "format_value", "mount_sales_pages", "sparkline"]
+__all__ = [
+    "SalesPages",
+    "format_target",
+    "format_value",
+    "funnel_bar",
+    "mount_sales_pages",
+    "sparkline",
+]

@@ -7,10 +7,12 @@ apart. Each stage lists its cards (probability, value in Rials, expected close, 
 soonest expected close first, at most ``limit`` per stage. The forecast sums the
 weighted value by expected close date in the database and by month (Jalali or
 Gregorian) here; opportunities with no expected close are the ``undated`` bucket.
+:func:`card_rows` gives every open opportunity as rows for the CSV and XLSX exports.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, case, func, select
 
 from core.db.engine import reading
-from core.locale import to_jalali
+from core.locale import format_jalali, to_jalali
 from kpis.periods import Calendar
 from kpis.queries import OPEN, opportunities
 
@@ -141,4 +143,75 @@ def board(
     return Board(ordered, sorted(months.items()), undated)
 
 
-__all__ = ["Board", "Card", "Stage", "board", "month_label"]
+CARD_HEADER = (
+    "stage",
+    "id",
+    "title",
+    "customer_id",
+    "owner_id",
+    "amount_rials",
+    "probability",
+    "weighted_rials",
+    "expected_close",
+    "expected_close_jalali",
+    "product_line",
+)
+
+
+def _jalali(day: date | None) -> str | None:
+    """``day`` in Jalali, or None when there is none or it is before the calendar's range."""
+    if day is None:
+        return None
+    try:
+        return format_jalali(day)
+    except ValueError:
+        return None
+
+
+def card_rows(engine: Engine, *, owner: str | None = None) -> Iterator[tuple[Any, ...]]:
+    """The header, then every open opportunity, stage by stage, for the exports.
+
+    Read from the database in batches as the export consumes them; no ``limit``: the
+    export is the whole board.
+    """
+    o = opportunities.c
+    weighted = o.amount * o.probability / 100.0
+    statement = (
+        select(
+            o.stage,
+            o.id,
+            o.data,
+            o.customer_id,
+            o.owner_id,
+            o.amount,
+            o.probability,
+            weighted,
+            o.expected_close_date,
+            o.product_line,
+        )
+        .where(o.status == OPEN, *([o.owner_id == owner] if owner else []))
+        .order_by(o.stage, o.expected_close_date.is_(None), o.expected_close_date, o.id)
+    )
+    yield CARD_HEADER
+    # A transaction, not the autocommit of ``reading``: PostgreSQL's server-side cursor,
+    # which keeps memory flat on a large board, only lives inside one.
+    with engine.connect() as connection, connection.begin():
+        result = connection.execution_options(stream_results=True).execute(statement)
+        for row in result.yield_per(1000):
+            stage, oid, data, customer, who, amount, probability, value, day, line = row
+            yield (
+                stage,
+                oid,
+                str(data.get("title", "")),
+                customer,
+                who,
+                amount,
+                probability,
+                value,
+                day.isoformat() if day else None,
+                _jalali(day),
+                line,
+            )
+
+
+__all__ = ["CARD_HEADER", "Board", "Card", "Stage", "board", "card_rows", "month_label"]

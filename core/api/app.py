@@ -169,6 +169,7 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
     app.include_router(assignment.router)
     app.include_router(kpis_api.router)
     app.include_router(kpis_api.pipeline_router)
+    app.include_router(kpis_api.funnel_router)
     mount_sales_pages(app, mount_console(app, runtime), runtime)
     mount_docs(app)
 

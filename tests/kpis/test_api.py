@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 from starlette.exceptions import StarletteDeprecationWarning
 
 from core.api.app import create_app
 from core.settings import Settings
 from core.testing.fixtures import migrated_runtime
+from kpis.xlsx_export import XLSX_TYPE
 from tests.kpis.conftest import database, seed
 
 with warnings.catch_warnings():
@@ -172,7 +174,8 @@ def test_a_token_is_required(client: TestClient) -> None:
 
 def test_the_routes_are_in_the_openapi_document(client: TestClient) -> None:
     document = client.get("/openapi.json").json()
-    assert {"/v1/kpis", "/v1/kpis/{name}"} <= set(document["paths"])
+    assert {"/v1/kpis", "/v1/kpis/{name}", "/v1/funnel", "/v1/pipeline"} <= set(document["paths"])
+    assert "FunnelReportOut" in document["components"]["schemas"]
     assert "ReportOut" in document["components"]["schemas"]
 
 
@@ -224,6 +227,62 @@ def test_a_formula_in_a_source_stays_text_in_the_csv(client: TestClient) -> None
     assert groups == {'\'=HYPERLINK("http://evil.example","مشتری")'}
 
 
+def sheet_rows(content: bytes) -> tuple[Any, list[dict[str, Any]]]:
+    """The first sheet of an XLSX download and its rows as dicts keyed by the header."""
+    sheet = load_workbook(io.BytesIO(content)).worksheets[0]
+    values = list(sheet.iter_rows(values_only=True))
+    return sheet, [dict(zip(values[0], row, strict=True)) for row in values[1:]]
+
+
+def test_the_kpi_table_as_xlsx(client: TestClient) -> None:
+    answer = client.get(
+        "/v1/kpis", params={"period": "1404-07", "by": "agent", "format": "xlsx"}, headers=READER
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == XLSX_TYPE
+    assert 'filename="kpis-1404-07-agent.xlsx"' in answer.headers["content-disposition"]
+    sheet, rows = sheet_rows(answer.content)
+    assert sheet.sheet_view.rightToLeft is True, "the console speaks Persian by default"
+    assert sheet.freeze_panes == "A2"
+    total = next(r for r in rows if r["kpi"] == "lead_to_opportunity" and r["group"] is None)
+    assert (total["start"], total["start_jalali"]) == ("2025-09-22T20:30:00Z", "1404/07/01")
+    assert (total["numerator"], total["denominator"], total["status"]) == (2, 3, "green")
+    a2 = next(r for r in rows if r["kpi"] == "first_response_time" and r["group"] == "A2")
+    assert (a2["by"], a2["value"]) == ("agent", 45.0)
+    empty = next(r for r in rows if r["kpi"] == "pipeline_velocity" and r["group"] is None)
+    assert empty["previous"] is None, "no data is an empty cell, not 0"
+    english = client.get(
+        "/v1/kpis",
+        params={"period": "1404-07"},
+        headers={**READER, "Accept": XLSX_TYPE, "Accept-Language": "en-GB"},
+    )
+    assert english.headers["content-type"] == XLSX_TYPE
+    assert not sheet_rows(english.content)[0].sheet_view.rightToLeft
+    persian = client.get(
+        "/v1/kpis",
+        params={"period": "1404-07", "format": "xlsx", "lang": "fa"},
+        headers={**READER, "Accept-Language": "en"},
+    )
+    assert sheet_rows(persian.content)[0].sheet_view.rightToLeft is True
+    refused = client.get("/v1/kpis", params={"format": "xls"}, headers=READER)
+    assert refused.status_code == 422
+    assert (
+        client.get(
+            "/v1/kpis", params={"period": "1404-13", "format": "xlsx"}, headers=READER
+        ).status_code
+        == 422
+    )
+
+
+def test_a_formula_in_a_source_stays_text_in_the_xlsx(client: TestClient) -> None:
+    exported = client.get(
+        "/v1/kpis", params={"period": "1405-02", "by": "source", "format": "xlsx"}, headers=READER
+    )
+    rows = sheet_rows(exported.content)[1]
+    groups = {r["group"] for r in rows if r["kpi"] == "lead_to_opportunity" and r["group"]}
+    assert groups == {'\'=HYPERLINK("http://evil.example","مشتری")'}
+
+
 def test_the_pipeline_board_and_its_forecast(get: Get) -> None:
     # Open: O3 (proposal, 9M, no probability, no expected close) and O7 (deal, 5M at 50%,
     # expected on 2025-11-20 = 29 Aban 1404).
@@ -242,3 +301,68 @@ def test_the_pipeline_board_and_its_forecast(get: Get) -> None:
     assert [s["name"] for s in mine["stages"]] == ["proposal"]
     assert get("/v1/pipeline", 422, owner="../x")["status"] == 422
     assert get("/v1/pipeline", 422, limit="0")["status"] == 422
+
+
+def test_the_funnel_of_mehr_by_hand(get: Get) -> None:
+    # Leads created in Mehr 1404: L1, L2, L3, L5 (L4 is of Shahrivar 31, 23:50 Tehran).
+    # All four qualified; L1, L3 and L5 got an opportunity; only L1's was won.
+    # Days created -> qualified: L1 1.0, L2 1.71, L3 0 (qualified before it was
+    # created), L5 0.49; median 0.75. Qualified -> opportunity: L1 1.0, L3 7.04,
+    # L5 30.92; median 7.04. Opportunity -> won: L1 10.0.
+    body = get("/v1/funnel", period="1404-07")
+    assert body["period"]["label"] == "1404-07"
+    stages = {s["name"]: s for s in body["funnel"]["stages"]}
+    assert [s["name"] for s in body["funnel"]["stages"]] == [
+        "lead",
+        "qualified",
+        "opportunity",
+        "won",
+    ]
+    assert [stages[n]["count"] for n in stages] == [4, 4, 3, 1]
+    assert [stages[n]["drop_off"] for n in stages] == [0.0, 25.0, 66.7, None]
+    assert [stages[n]["median_days"] for n in stages] == [0.75, 7.04, 10.0, None]
+    assert [stages[n]["timed"] for n in stages] == [4, 3, 1, 0]
+    assert body["groups"] == []
+    by_source = get("/v1/funnel", period="1404-07", by="source")
+    groups = {g["key"]: [s["count"] for s in g["stages"]] for g in by_source["groups"]}
+    assert groups == {"expo": [2, 2, 2, 0], "web": [2, 2, 1, 1]}
+
+
+def test_an_empty_funnel_is_no_data_and_bad_input_is_refused(get: Get) -> None:
+    stages = get("/v1/funnel", period="1405-01")["funnel"]["stages"]
+    assert [s["count"] for s in stages] == [0, 0, 0, 0]
+    assert {s["drop_off"] for s in stages} == {None}, "no data, not 0%"
+    assert {s["median_days"] for s in stages} == {None}
+    assert get("/v1/funnel", 422, period="1404-13")["status"] == 422
+    assert get("/v1/funnel", 422, by="agent")["status"] == 422
+
+
+def test_the_pipeline_as_xlsx_and_csv(client: TestClient) -> None:
+    # Open: O3 (proposal, 9M, no probability, no expected close) and O7 (deal, 5M at 50%,
+    # expected on 2025-11-20 = 1404/08/29).
+    answer = client.get("/v1/pipeline", params={"format": "xlsx", "limit": "1"}, headers=READER)
+    assert answer.status_code == 200, answer.text
+    assert 'filename="pipeline.xlsx"' in answer.headers["content-disposition"]
+    sheet, rows = sheet_rows(answer.content)
+    assert sheet.sheet_view.rightToLeft is True
+    cards = {r["id"]: r for r in rows}
+    assert set(cards) == {"O3", "O7"}
+    o7 = cards["O7"]
+    assert (o7["stage"], o7["owner_id"], o7["amount_rials"], o7["probability"]) == (
+        "deal",
+        "A1",
+        5e6,
+        50,
+    )
+    assert (o7["weighted_rials"], o7["expected_close"]) == (2.5e6, "2025-11-20")
+    assert o7["expected_close_jalali"] == "1404/08/29"
+    amount = next(c for c in sheet["F"] if c.row > 1 and c.value == 5e6)
+    assert amount.number_format in ("#,##0", "#,##0.00")
+    assert (cards["O3"]["probability"], cards["O3"]["expected_close"]) == (None, None)
+    mine = client.get(
+        "/v1/pipeline", params={"owner": "A2"}, headers={**READER, "Accept": "text/csv"}
+    )
+    assert 'filename="pipeline-A2.csv"' in mine.headers["content-disposition"]
+    lines = list(csv.DictReader(io.StringIO(mine.content.decode("utf-8-sig"))))
+    assert [line["id"] for line in lines] == ["O3"]
+    assert client.get("/v1/pipeline", params={"format": "pdf"}, headers=READER).status_code == 422

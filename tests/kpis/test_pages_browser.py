@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 
 from core.api.app import create_app
 from core.settings import Settings
@@ -123,3 +126,80 @@ def test_a_phone_sees_the_table_scroll_not_the_page(new_page: Any, base_url: str
     sign_in(page, base_url, "/admin/kpis?period=1404-07")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "the page itself does not scroll sideways"
+
+
+def test_the_table_downloads_as_a_right_to_left_workbook(new_page: Any, base_url: str) -> None:
+    page = new_page(locale="fa-IR")
+    sign_in(page, base_url, "/admin/kpis?period=1404-07&by=agent")
+    link = page.locator("#k-exports a[data-export=xlsx]")
+    assert link.inner_text() == "دریافت جدول به صورت فایل اکسل (XLSX)"
+    with page.expect_download() as caught:
+        link.click()
+    download = caught.value
+    assert download.suggested_filename == "kpis-1404-07-agent.xlsx"
+    sheet = load_workbook(io.BytesIO(Path(download.path()).read_bytes())).worksheets[0]
+    assert sheet.sheet_view.rightToLeft is True
+    values = list(sheet.iter_rows(values_only=True))
+    rows = [dict(zip(values[0], line, strict=True)) for line in values[1:]]
+    a2 = next(r for r in rows if r["kpi"] == "first_response_time" and r["group"] == "A2")
+    assert (a2["value"], a2["start_jalali"]) == (45.0, "1404/07/01")
+
+
+def test_an_english_page_downloads_csv_and_a_bad_period_downloads_nothing(
+    new_page: Any, base_url: str
+) -> None:
+    page = new_page(locale="en-US")
+    sign_in(page, base_url, "/admin/kpis?period=1404-07")
+    link = page.locator("#k-exports a[data-export=csv]")
+    assert link.inner_text() == "Download the table as CSV"
+    with page.expect_download() as caught:
+        link.click()
+    text = Path(caught.value.path()).read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    total = next(r for r in rows if r["kpi"] == "lead_to_opportunity")
+    assert (total["numerator"], total["denominator"]) == ("2", "3")
+    with page.expect_download() as english:
+        page.click("#k-exports a[data-export=xlsx]")
+    assert (
+        not load_workbook(io.BytesIO(Path(english.value.path()).read_bytes()))
+        .worksheets[0]
+        .sheet_view.rightToLeft
+    )
+    answer = page.goto(f"{base_url}/admin/kpis/export.xlsx?period=1404-13")
+    assert answer is not None and answer.status == 422
+    assert "cannot be read" in page.locator("#k-error").inner_text()
+
+
+def stage(page: Any, name: str) -> Any:
+    return page.locator(f"#funnel tr[data-stage={name}]")
+
+
+def test_the_funnel_in_persian_and_english(new_page: Any, base_url: str) -> None:
+    # Mehr 1404's leads: 4 created, 4 qualified, 3 with an opportunity, 1 won
+    # (tests/kpis/test_api.py::test_the_funnel_of_mehr_by_hand computes it).
+    page = new_page(locale="fa-IR")
+    sign_in(page, base_url, "/admin/kpis?period=1404-07")
+    funnel = page.locator("section#funnel")
+    assert funnel.locator("h2").inner_text() == "قیف سرنخ‌های دوره"
+    assert page.get_by_role("region", name="قیف سرنخ‌های دوره").count() == 1
+    assert [stage(page, n).locator("[data-field=count]").inner_text() for n in (
+        "lead", "qualified", "opportunity", "won")] == ["۴", "۴", "۳", "۱"]  # fmt: skip
+    assert stage(page, "qualified").locator("[data-field=drop_off]").inner_text() == "۲۵٫۰٪"
+    assert "سرنخ" in stage(page, "lead").locator("th").inner_text()
+    assert stage(page, "won").locator("svg[aria-hidden=true]").count() == 1
+
+    english = new_page(locale="en-US")
+    sign_in(english, base_url, "/admin/kpis?period=1404-07")
+    assert stage(english, "opportunity").locator("th").inner_text() == "Opportunity"
+    assert stage(english, "opportunity").locator("[data-field=drop_off]").inner_text() == "66.7%"
+    assert stage(english, "qualified").locator("[data-field=days]").inner_text() == "7.0 days"
+    widths = [
+        float(stage(english, n).locator("rect").get_attribute("width") or "nan")
+        for n in ("lead", "opportunity", "won")
+    ]
+    assert widths == [160, 120, 40], "bars as wide as each stage's share of the leads"
+    english.fill("#k-period", "1405-01")
+    english.click("form[role=search] button[type=submit]")
+    english.wait_for_url("**period=1405-01**")
+    assert stage(english, "lead").locator("[data-field=count]").inner_text() == "0"
+    assert stage(english, "lead").locator("[data-field=drop_off]").inner_text() == "no data"
