@@ -114,7 +114,10 @@ def check(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
 
 def _check_text(text: str, path: tuple[str, ...]) -> None:
     if FORBIDDEN_CHARACTERS.search(text):
-        raise RefusedJSON(422, "validation-error", FORBIDDEN_MESSAGE, ".".join(path) or None)
+        # The path may run through the offending key: name it with U+FFFD in the
+        # refused characters' place, so the answer never carries them back.
+        field = FORBIDDEN_CHARACTERS.sub("\ufffd", ".".join(path))
+        raise RefusedJSON(422, "validation-error", FORBIDDEN_MESSAGE, field or None)
 
 
 __all__ = [

@@ -22,6 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement as Column
 
 from core.db.inbound_tables import APPLIED, InboxEvent
 from core.db.sync_tables import DEAD, DISCARDED, FAILED, PENDING, RESOLVED, SYNCED, SyncState
+from core.json_limits import FORBIDDEN_CHARACTERS
 from core.kinds import KINDS, kind_by_type
 from core.locale import normalize_digits
 from core.sync.error_class import valid_class
@@ -239,6 +240,10 @@ def _as_strings(value: Any) -> dict[str, str]:
     return out
 
 
+#: What a page cursor that no page gave is called.
+NOT_A_CURSOR = "not a page cursor"
+
+
 @dataclass(frozen=True)
 class DeliveryCursor:
     """Where a page of deliveries ended: the last row's sort key."""
@@ -263,9 +268,12 @@ class DeliveryCursor:
         try:
             padded = token + "=" * (-len(token) % 4)
             due, plugin, kind, record_id = json.loads(base64.urlsafe_b64decode(padded))
-            return cls(datetime.fromisoformat(due), str(plugin), str(kind), str(record_id))
+            parts = (str(plugin), str(kind), str(record_id))
+            if any(FORBIDDEN_CHARACTERS.search(part) for part in parts):
+                raise ValueError("a cursor holds a forbidden character")
+            return cls(datetime.fromisoformat(due), *parts)
         except (ValueError, TypeError, binascii.Error):
-            raise FilterError("after", "not a page cursor") from None
+            raise FilterError("after", NOT_A_CURSOR) from None
 
 
 @dataclass(frozen=True)

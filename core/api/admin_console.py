@@ -39,8 +39,10 @@ from core.schemas.base import ID_PATTERN, MAX_ID
 PathName = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 #: A record id named in the path.
 PathRecordId = Annotated[str, Path(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)]
-#: A row id (job, inbound event) in the path: a positive 64-bit integer.
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+#: The largest id of a 32-bit integer column (jobs, inbound events).
+MAX_ROW_ID = 2**31 - 1
+#: A row id (job, inbound event) in the path.
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 #: ``plugin/kind/record_id``, each part shaped like an id.
 _PART = ID_PATTERN.strip("^$")
 DELIVERY_KEY_PATTERN = f"^{_PART}/{_PART}/{_PART}$"
@@ -72,7 +74,12 @@ def _may(principal: Principal, action: str) -> None:
 
 
 def _filter_problem(error: FilterError) -> Problem:
-    return Problem(422, "bad-filter", str(error))
+    return Problem(
+        422,
+        "bad-filter",
+        str(error),
+        errors=[{"field": error.field, "message": error.message, "code": "bad_filter"}],
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -178,7 +185,7 @@ def get_delivery(
 def get_events(
     request: Request,
     principal: Reader,
-    before: int | None = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Inbound events matching the filter, their count and their groups by error class.
@@ -416,7 +423,7 @@ def get_history(
 def get_audit(
     request: Request,
     principal: Reader,
-    before: int | None = None,
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Audit entries below id ``before``; ``next`` is the ``before`` of the next page."""

@@ -54,6 +54,7 @@ UNEXPRESSIBLE_RULES = (
     "is larger than the line amount",  # discount > quantity x unit_price
     "is larger than the line's net amount",  # tax > quantity x unit_price - discount
     "is before issue_date",  # valid_until < issue_date
+    "not a page cursor",  # an opaque token only a page's link gives
 )
 
 

@@ -127,6 +127,8 @@ def test_record_writes_refuse_every_hostile_body(
         ("/v1/admin/dead/retry", {"plugin": "scripted", "kind": "customer", "id": "c-1"}),
         ("/v1/admin/dead/purge", {"plugin": "scripted", "kind": "customer", "id": "c-1"}),
         ("/v1/admin/inbox/retry", {"plugin": "inbound", "event_id": "e-1"}),
+        ("/v1/admin/deliveries/actions", {"action": "retry", "keys": ["scripted/customer/c-1"]}),
+        ("/v1/admin/plugins/scripted/resume", {"reason": "کار از سر گرفته شد"}),
     ],
 )
 def test_admin_actions_refuse_every_hostile_body(
@@ -135,6 +137,13 @@ def test_admin_actions_refuse_every_hostile_body(
     send = sender(client, "POST", path, ADMIN)
     assert_all_refused(send, hostile_bodies(valid, max_body=MAX_BODY), snapshot(runtime))
     assert send(json.dumps(valid).encode()).status_code == 200
+
+
+def test_a_bulk_job_refuses_every_hostile_body(client: TestClient, runtime: SyncRuntime) -> None:
+    valid = {"action": "retry", "target": "deliveries", "filter": {"plugin": "scripted"}}
+    send = sender(client, "POST", "/v1/admin/jobs", ADMIN)
+    assert_all_refused(send, hostile_bodies(valid, max_body=MAX_BODY), snapshot(runtime))
+    assert send(json.dumps(valid).encode()).status_code == 201
 
 
 @pytest.mark.parametrize(

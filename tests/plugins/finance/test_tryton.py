@@ -105,7 +105,8 @@ def tryton_settings(server: TrytonServer, **overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def runtime(make_finance: Callable[..., SyncRuntime], erp_server: TrytonServer) -> SyncRuntime:
-    return make_finance(tryton_settings(erp_server))
+    """Finance on the real trytond, which may take many seconds to post on a loaded machine."""
+    return make_finance(tryton_settings(erp_server), push_timeout_seconds=60, lease_seconds=150)
 
 
 def sales_of(erp: Tryton, reference: str) -> list[int]:
