@@ -10,6 +10,7 @@ from core.errors import (
     PermanentError,
     SyncError,
     TransientError,
+    WaitingFor,
     WebhookRejected,
 )
 from core.hookspecs import hookimpl
@@ -44,6 +45,7 @@ __all__ = [
     "SyncError",
     "SyncRecord",
     "TransientError",
+    "WaitingFor",
     "WebhookRejected",
     "hookimpl",
     "idempotency_key",

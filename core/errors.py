@@ -42,6 +42,19 @@ class HoldSending(SyncError):
     """
 
 
+class WaitingFor(SyncError):
+    """The document may not be sent yet (a rate limit of the target): try again later.
+
+    Unlike a failure it spends no attempt and pauses nothing: the engine gives the
+    attempt back and makes the delivery due again in ``seconds``; the other documents
+    of the call go on.
+    """
+
+    def __init__(self, message: str, *, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = max(0.0, seconds)
+
+
 class MappingError(PermanentError):
     """The canonical record cannot be turned into the target's document."""
 

@@ -21,6 +21,7 @@ PUBLIC = [
     "SyncError",
     "SyncRecord",
     "TransientError",
+    "WaitingFor",
     "WebhookRejected",
     "hookimpl",
     "idempotency_key",

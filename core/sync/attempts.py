@@ -25,6 +25,8 @@ TEXT_LIMIT = 2000
 SKIPPED = "skipped"
 HELD = "held"
 RETRY = "retry"
+#: A send a rate limit put off: no attempt spent, due again when the limit allows.
+WAITING = "waiting"
 
 INSERT = insert(Attempt)
 

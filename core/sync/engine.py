@@ -39,12 +39,12 @@ from core.connectors.http import classify_exception
 from core.db.admin_tables import OUT
 from core.db.sync_tables import DEAD, FAILED, PENDING, SYNCED, SyncState
 from core.db.types import UTCDateTime, utcnow
-from core.errors import HoldSending, PermanentError, SyncError
+from core.errors import HoldSending, PermanentError, SyncError, WaitingFor
 from core.kinds import kind_by_type
 from core.plugin_types import OutboundDocument, PushResult, SyncRecord
 from core.plugins import PluginHost
 from core.settings import SyncSettings
-from core.sync.attempts import HELD, RETRY, SKIPPED, attempt_row, record_attempts
+from core.sync.attempts import HELD, RETRY, SKIPPED, WAITING, attempt_row, record_attempts
 from core.sync.backoff import exhausted, plan_retry
 from core.sync.error_class import error_class
 from core.sync.idempotency import idempotency_key
@@ -269,7 +269,7 @@ class SyncEngine:
     ) -> None:
         now = utcnow()
         started = started or now
-        done, retry, dead, held = [], [], [], []
+        done, retry, dead, held, waiting = [], [], [], [], []
         delays = []
         attempts: list[dict[str, Any]] = []
         for result in results:
@@ -294,6 +294,12 @@ class SyncEngine:
                 held.append(params)
                 self._log(attempts, plugin, result, started, now, HELD, params)
                 continue
+            if isinstance(error, WaitingFor):
+                delays.append(error.seconds)
+                params.update(err=f"waiting: {error}", due=now + timedelta(seconds=error.seconds))
+                waiting.append(params)
+                self._log(attempts, plugin, result, started, now, WAITING, params)
+                continue
             plan = plan_retry(error, claim.attempts, self.settings)
             if plan.delay is not None:
                 delays.append(plan.delay)
@@ -315,6 +321,8 @@ class SyncEngine:
                 connection.execute(statements.retry, retry)
             if dead:
                 connection.execute(statements.dead, dead)
+            if waiting:
+                connection.execute(statements.wait, waiting)
             if held:
                 connection.execute(statements.hold, held)
                 reason = str(next(r.error for r in results if isinstance(r.error, HoldSending)))
@@ -324,7 +332,7 @@ class SyncEngine:
         outcome.pushed += len(done)
         outcome.failed += len(retry)
         outcome.dead += len(dead)
-        outcome.retry = [(p["k"], p["r"]) for p in retry]
+        outcome.retry = [(p["k"], p["r"]) for p in retry + waiting]
         outcome.retry_delay = max(delays, default=0.0)
 
     def _log(
@@ -527,6 +535,20 @@ class _Statements:
                 last_error=bindparam("err"),
                 error_class=bindparam("cls"),
                 due_at=now,
+                **released,
+            )
+        )
+        # A delivery waiting for a rate limit gives its attempt back, keeps its state and
+        # is due again when the limit allows.
+        self.wait = (
+            update(SyncState)
+            .where(mine)
+            .values(
+                attempts=SyncState.attempts - 1,
+                last_error=bindparam("err"),
+                error_class=bindparam("cls"),
+                due_at=due_at,
+                enqueued_at=due_at,
                 **released,
             )
         )

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 
-from core.errors import HoldSending, MappingError, SyncError, TransientError
+from core.errors import HoldSending, MappingError, SyncError, TransientError, WaitingFor
 
 HELD = "held"
+WAITING = "waiting"
 MAPPING = "mapping"
 TIMEOUT = "timeout"
 CONNECTION = "connection"
@@ -24,7 +25,7 @@ REJECTED = "rejected"
 TRANSIENT = "transient"
 
 #: Every class but ``http-NNN``, in the order the console lists them.
-NAMED = (TIMEOUT, CONNECTION, MAPPING, MISSING, PLUGIN, CRASH, HELD, REJECTED, TRANSIENT)
+NAMED = (TIMEOUT, CONNECTION, MAPPING, MISSING, PLUGIN, CRASH, HELD, WAITING, REJECTED, TRANSIENT)
 
 _HTTP = re.compile(r"^HTTP (\d{3})\b")
 _GAVE_UP = re.compile(r"^gave up after \d+ attempts: ")
@@ -35,6 +36,8 @@ def error_class(error: SyncError) -> str:
     """The class of an error a plugin raised or the engine made."""
     if isinstance(error, HoldSending):
         return HELD
+    if isinstance(error, WaitingFor):
+        return WAITING
     if isinstance(error, MappingError):
         return MAPPING
     return message_class(str(error), transient=isinstance(error, TransientError))
@@ -45,6 +48,8 @@ def message_class(message: str, *, transient: bool = False) -> str:
     text = _GAVE_UP.sub("", message, count=1)
     if text.startswith("held: "):
         return HELD
+    if text.startswith("waiting: "):
+        return WAITING
     found = _HTTP.match(text)
     if found:
         return f"http-{found.group(1)}"
