@@ -56,6 +56,19 @@ class HoldSending(SyncError):
     """
 
 
+class RateLimited(SyncError):
+    """The target's rate limit allows no send of this document now: send it later.
+
+    Like :class:`WaitingFor` it spends no attempt and pauses nothing: the engine gives
+    the attempt back and makes the delivery due again in ``seconds`` (reason
+    ``waiting: <message>``, error class ``waiting``); the other documents of the call go on.
+    """
+
+    def __init__(self, message: str, *, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = max(0.0, seconds)
+
+
 class MappingError(PermanentError):
     """The canonical record cannot be turned into the target's document."""
 

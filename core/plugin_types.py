@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -153,6 +153,14 @@ class HealthReport:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """The answer of ``Records.reserve``: granted or not, and the seconds to wait."""
+
+    granted: bool
+    wait: float
+
+
 class Records(Protocol):
     """Canonical records as a plugin may read and change them (see core.records)."""
 
@@ -188,6 +196,15 @@ class Records(Protocol):
     def emit(self, type_: str, subject_type: str, subject_id: str, payload: dict[str, Any]) -> str:
         """Publish an event about a record (timeline, subscribers); return its id."""
 
+    def reserve(self, limits: Sequence[tuple[str, float]], *, max_wait: float = 0.0) -> Reservation:
+        """Take one moment of each ``(key, interval)`` rate limit, shared by every worker.
+
+        At most one send per ``interval`` seconds under each key (keys are this plugin's
+        own). Granted, ``wait`` is the seconds to sleep before sending (at most
+        ``max_wait``); refused (a limit is further away), nothing is taken and ``wait`` is
+        how long until it frees: the caller raises ``core.WaitingFor``.
+        """
+
 
 __all__ = [
     "CanonicalModel",
@@ -200,5 +217,6 @@ __all__ = [
     "PollResult",
     "PushResult",
     "Records",
+    "Reservation",
     "SyncRecord",
 ]

@@ -22,7 +22,7 @@ from core.db.types import utcnow
 from core.errors import PermanentError
 from core.kinds import KINDS_BY_TYPE, Kind
 from core.locale import normalize_phone
-from core.plugin_types import SyncRecord
+from core.plugin_types import Reservation, SyncRecord
 from core.store import (
     ConcurrentUpdate,
     bind_in,
@@ -31,6 +31,7 @@ from core.store import (
     write_record,
     write_record_in,
 )
+from core.sync.rate import reserve
 
 if TYPE_CHECKING:
     from core.plugins import PluginHost
@@ -254,6 +255,14 @@ class RecordAccess:
             subscribers=self.subscribers,
             dispatch=self.dispatch,
         )
+
+    def reserve(self, limits: Sequence[tuple[str, float]], *, max_wait: float = 0.0) -> Reservation:
+        """Take one moment of each rate limit, in the database (see ``core.sync.rate``).
+
+        The keys are put under this plugin's name, so two plugins' limits never meet.
+        """
+        owned = [(f"{self.plugin}:{key}", interval) for key, interval in limits]
+        return reserve(self.engine, owned, max_wait=max_wait)
 
 
 def emit_event(

@@ -17,6 +17,7 @@ PUBLIC = [
     "PluginSettings",
     "PollResult",
     "PushResult",
+    "RateLimited",
     "Records",
     "SyncError",
     "SyncRecord",

@@ -21,7 +21,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from core.admin.console import mount_console
 from core.admin.jobs import Dispatchers, JobRunner
 from core.admin.snapshots import Maintenance
-from core.api import admin, admin_console, assignment, leads, problems, schemas, webhooks
+from core.api import (
+    admin,
+    admin_console,
+    assignment,
+    leads,
+    media,
+    problems,
+    schemas,
+    webhooks,
+)
 from core.api.auth import TokenVerifier, configured_tokens, require
 from core.api.docs import mount_docs
 from core.api.limits import BodyGuard, TakeTurns
@@ -166,6 +175,7 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(schemas.router)
     app.include_router(leads.router)
+    app.include_router(media.router)
     app.include_router(assignment.router)
     app.include_router(kpis_api.router)
     app.include_router(kpis_api.pipeline_router)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base
@@ -85,3 +85,16 @@ class PluginPause(Base):
     paused_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     paused_by: Mapped[str] = mapped_column(String(128), nullable=False)
     reason: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class RateSlot(Base):
+    """The next free moment (seconds since the epoch) of one rate limit, shared by workers.
+
+    ``key`` names the limit (a plugin's phone number, or one recipient of it); see
+    :mod:`core.sync.rate` for how a send reserves its moment atomically.
+    """
+
+    __tablename__ = "rate_slots"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    next_at: Mapped[float] = mapped_column(Float, nullable=False)

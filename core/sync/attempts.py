@@ -25,7 +25,7 @@ TEXT_LIMIT = 2000
 SKIPPED = "skipped"
 HELD = "held"
 RETRY = "retry"
-#: A delivery that waits on another plugin's document: no failure, no attempt spent.
+#: A delivery that waits on another plugin's document or a rate limit: no attempt spent.
 WAITING = "waiting"
 
 INSERT = insert(Attempt)

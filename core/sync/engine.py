@@ -43,7 +43,7 @@ from core.connectors.http import classify_exception
 from core.db.admin_tables import OUT
 from core.db.sync_tables import DEAD, FAILED, PENDING, SYNCED, SyncState
 from core.db.types import UTCDateTime, utcnow
-from core.errors import HoldSending, PermanentError, SyncError, WaitingFor
+from core.errors import HoldSending, PermanentError, RateLimited, SyncError, WaitingFor
 from core.kinds import kind_by_type
 from core.plugin_types import OutboundDocument, PushResult, SyncRecord
 from core.plugins import PluginHost
@@ -301,10 +301,15 @@ class SyncEngine:
                 held.append(params)
                 self._log(attempts, plugin, result, started, now, HELD, params)
                 continue
-            if isinstance(error, WaitingFor):
-                wait = self.settings.wait_seconds
+            if isinstance(error, WaitingFor | RateLimited):
+                if isinstance(error, RateLimited):
+                    wait = error.seconds
+                    params.update(err=f"waiting: {error}")
+                else:
+                    wait = self.settings.wait_seconds
+                    params.update(err=str(error))
                 delays.append(wait)
-                params.update(err=str(error), due=now + timedelta(seconds=wait))
+                params.update(due=now + timedelta(seconds=wait))
                 waiting.append(params)
                 self._log(attempts, plugin, result, started, now, WAITING, params)
                 continue
@@ -559,6 +564,20 @@ class _Statements:
                 last_error=bindparam("err"),
                 error_class=bindparam("cls"),
                 due_at=now,
+                **released,
+            )
+        )
+        # A delivery waiting for a rate limit gives its attempt back, keeps its state and
+        # is due again when the limit allows.
+        self.wait = (
+            update(SyncState)
+            .where(mine)
+            .values(
+                attempts=SyncState.attempts - 1,
+                last_error=bindparam("err"),
+                error_class=bindparam("cls"),
+                due_at=due_at,
+                enqueued_at=due_at,
                 **released,
             )
         )

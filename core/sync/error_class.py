@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import re
 
-from core.errors import HoldSending, MappingError, SyncError, TransientError, WaitingFor
+from core.errors import (
+    HoldSending,
+    MappingError,
+    RateLimited,
+    SyncError,
+    TransientError,
+    WaitingFor,
+)
 
 HELD = "held"
 MAPPING = "mapping"
@@ -22,7 +29,8 @@ MISSING = "missing-record"
 CRASH = "worker-crash"
 REJECTED = "rejected"
 TRANSIENT = "transient"
-#: A delivery waiting on another plugin's document; ``waiting-<plugin>`` names that plugin.
+#: A delivery waiting on a rate limit, or on another plugin's document
+#: (``waiting-<plugin>`` names that plugin).
 WAITING = "waiting"
 
 #: Every class but ``http-NNN``, in the order the console lists them.
@@ -38,6 +46,8 @@ def error_class(error: SyncError) -> str:
     """The class of an error a plugin raised or the engine made."""
     if isinstance(error, HoldSending):
         return HELD
+    if isinstance(error, RateLimited):
+        return WAITING
     if isinstance(error, MappingError):
         return MAPPING
     if isinstance(error, WaitingFor):
@@ -53,6 +63,8 @@ def message_class(message: str, *, transient: bool = False) -> str:
     waiting = _WAITING.match(text)
     if waiting:
         return waiting_class(waiting.group(1))
+    if text.startswith("waiting: "):
+        return WAITING
     found = _HTTP.match(text)
     if found:
         return f"http-{found.group(1)}"

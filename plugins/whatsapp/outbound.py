@@ -10,6 +10,12 @@ WhatsApp interaction that was never sent is sent, anything else is passed with a
 - **Call.** ``POST {graph_url}/{phone_number_id}/messages`` with the bearer token, the
   interaction's id as ``biz_opaque_callback_data`` (so a status webhook finds the
   message even when the answer was lost) and its ``reply_to`` as ``context``.
+- **Throughput.** Before the call the message takes one moment of the phone number's
+  limit (``messages_per_second``) and one of its recipient's (``pair_interval_seconds``)
+  in the database, all or none, shared by every worker on every machine
+  (:mod:`core.sync.rate`). A moment less than :data:`MAX_SLEEP` away is slept until;
+  one further away makes the message wait (``core.RateLimited``): no attempt spent, due
+  again when the limits allow, and the other messages go on.
 - **No duplicates.** The Cloud API has no idempotency key, so before the call the
   interaction is marked ``delivery_status: pending`` with ``status_at`` = now. A call
   that provably never left (connection refused) or that Meta refused clears the mark
@@ -22,12 +28,13 @@ WhatsApp interaction that was never sent is sent, anything else is passed with a
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from core.errors import MappingError, PermanentError, TransientError
+from core.errors import MappingError, PermanentError, RateLimited, TransientError
 from core.locale import normalize_phone
 from core.plugin_types import OutboundDocument, PushResult, Records, SyncRecord
 from core.schemas.activities import Interaction
@@ -37,6 +44,9 @@ from plugins.whatsapp.settings import WhatsAppSettings
 
 #: How long after the customer's last message free-form text may be sent.
 WINDOW = timedelta(hours=24)
+#: The longest a send sleeps for its moment of the rate limits; a later one waits as a
+#: delivery instead, without holding the worker.
+MAX_SLEEP = 1.0
 #: The key of a mapped document that is not to be sent; its value says why.
 SKIP = "skip"
 IN_DOUBT = (
@@ -163,6 +173,7 @@ def send(
         return PushResult(note=str(document.payload[SKIP]))
     if settings.access_token is None or settings.phone_number_id is None:
         raise PermanentError("the whatsapp plugin needs access_token and phone_number_id to send")
+    _take_turn(records, settings, str(document.payload.get("to", "")))
     now = datetime.now(UTC)
     records.update("interaction", document.id, {"delivery_status": "pending", "status_at": now})
     url = f"{settings.graph_url}/{settings.phone_number_id}/messages"
@@ -191,9 +202,42 @@ def send(
     return PushResult(external_id=wamid)
 
 
+def limits(settings: WhatsAppSettings, to: str) -> list[tuple[str, float]]:
+    """The rate limits one message to ``to`` is under: its phone number's and the pair's."""
+    number = settings.phone_number_id or ""
+    return [
+        (f"number:{number}", 1.0 / settings.messages_per_second),
+        (f"to:{number}:{to}", settings.pair_interval_seconds),
+    ]
+
+
+def _take_turn(records: Records, settings: WhatsAppSettings, to: str) -> None:
+    """Wait for this message's moment of the rate limits, or raise RateLimited."""
+    turn = records.reserve(limits(settings, to), max_wait=MAX_SLEEP)
+    if not turn.granted:
+        raise RateLimited(
+            f"rate limit: phone number {settings.phone_number_id} sends at most "
+            f"{settings.messages_per_second:g} messages a second and one message to {to} "
+            f"every {settings.pair_interval_seconds:g} s; next turn in {turn.wait:.2f} s",
+            seconds=turn.wait,
+        )
+    if turn.wait > 0:
+        time.sleep(turn.wait)
+
+
 def _clear(records: Records, record_id: str) -> None:
     """Take the in-flight mark off a message that provably was not sent."""
     records.update("interaction", record_id, {"delivery_status": None, "status_at": None})
 
 
-__all__ = ["IN_DOUBT", "SKIP", "WINDOW", "last_inbound", "map_message", "send", "template_body"]
+__all__ = [
+    "IN_DOUBT",
+    "MAX_SLEEP",
+    "SKIP",
+    "WINDOW",
+    "last_inbound",
+    "limits",
+    "map_message",
+    "send",
+    "template_body",
+]

@@ -57,6 +57,18 @@ class WhatsAppSettings(PluginSettings):
     reengagement_language: str = Field(
         default="fa", min_length=2, max_length=16, pattern=r"^[A-Za-z_]+$"
     )
+    messages_per_second: float = Field(
+        default=80.0,
+        gt=0,
+        le=1000,
+        description="Meta's throughput of the phone number: sends at most this many a second",
+    )
+    pair_interval_seconds: float = Field(
+        default=6.0,
+        ge=0,
+        le=3600,
+        description="Meta's pair limit: at most one message to one recipient in this time",
+    )
     max_webhook_bytes: int = Field(
         default=DEFAULT_BODY_LIMIT,
         ge=META_MAX_PAYLOAD,

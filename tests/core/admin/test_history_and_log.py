@@ -9,7 +9,14 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from core import HoldSending, MappingError, PermanentError, TransientError, WaitingFor
+from core import (
+    HoldSending,
+    MappingError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+    WaitingFor,
+)
 from core.admin.audit import Actor, entries, record
 from core.admin.filters import DeliveryFilter, FilterError, parse_time
 from core.admin.overview import last_hour
@@ -136,6 +143,7 @@ def test_the_attempts_log_keeps_the_newest_per_delivery(
         (TransientError("try later"), "transient"),
         (WaitingFor("finance", "no confirmed sale"), "waiting-finance"),
         (WaitingFor("erp_2", "no confirmed sale"), "waiting"),
+        (RateLimited("at most 80 messages a second", seconds=0.5), "waiting"),
         (
             PermanentError("gave up after 3 attempts: waiting on finance: no sale"),
             "waiting-finance",

@@ -17,7 +17,7 @@ from core.testing import whatsapp as meta
 from core.testing.whatsapp_api import CloudApi
 from plugins.whatsapp.inbound import interaction_id
 from tests.core.api.conftest import TestClient
-from tests.plugins.whatsapp.conftest import apply_all, inbox, post, record
+from tests.plugins.whatsapp.conftest import apply_all, inbox, post, put, record
 
 TOKEN = "EAAG-permanent-token"
 READER = {"authorization": "Bearer reader-token-0123456789"}
@@ -111,3 +111,34 @@ def test_media_meta_no_longer_has_is_failed_at_once(
     assert row.state == "dead" and "no longer has media" in row.last_error
     failed = media_of(runtime, record_id)
     assert failed["download"] == "failed" and "no longer has media" in failed["download_error"]
+
+
+def test_readers_get_a_stored_file_with_its_type_and_nothing_before_or_outside_it(
+    setup: tuple[SyncRuntime, TestClient, Path], api: CloudApi
+) -> None:
+    runtime, client, folder = setup
+    api.add_media(MEDIA_ID, PHOTO, "image/jpeg", failures=1)
+    record_id = receive_photo(client, checksum(PHOTO))
+    apply_all(runtime)
+    url = f"/v1/interactions/{record_id}/media"
+    not_yet = client.get(url, headers=READER)
+    assert not_yet.status_code == 404 and "not-found" in not_yet.json()["type"]
+    retry_until_settled(runtime)
+    assert client.get(url).status_code == 401
+    answer = client.get(url, headers=READER)
+    assert answer.status_code == 200 and answer.content == PHOTO
+    assert answer.headers["content-type"] == "image/jpeg"
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert client.get("/v1/interactions/nobody/media", headers=READER).status_code == 404
+
+    # A record whose file name was changed to leave the folder is refused, never read.
+    secret = folder.parent / "secret.txt"
+    secret.write_text("not media")
+    for hostile in ("../secret.txt", "/etc/passwd", "..", "a/../../secret.txt"):
+        stored = record(runtime, "interaction", record_id)
+        assert stored is not None
+        stored["content"]["media"]["file"] = hostile
+        put(runtime, "interaction", record_id, stored)
+        refused = client.get(url, headers=READER)
+        assert refused.status_code == 404, hostile
+        assert b"not media" not in refused.content
