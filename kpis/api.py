@@ -38,10 +38,14 @@ from lead_scoring.assignment.service import rules_from_environment
 
 router = APIRouter(prefix="/v1/kpis", tags=["kpis"])
 Reader = Annotated[Principal, Depends(require("reader"))]
+#: How the OpenAPI document spells a period: a Jalali year 1000-1699 or a Gregorian one
+#: 1700-8999, then a month or a quarter (the API also reads Persian digits and spaces).
+PERIOD_PATTERN = r"^(1[0-9]|[2-8][0-9])[0-9]{2}(-(0[1-9]|1[0-2]|[Qq][1-4]))?$"
 PeriodQuery = Annotated[
     str | None,
     Query(
         max_length=16,
+        json_schema_extra={"pattern": PERIOD_PATTERN},
         description="1404-07 (Jalali month), 1404-Q3, 1404, 2025-10 (Gregorian); "
         "the current month by default",
     ),

@@ -145,13 +145,20 @@ def allowed_methods(request: Request) -> list[str]:
     each method is asked of the routes the way Starlette's router asks them.
     """
     routes = request.app.router.routes
-    return [
+    answered = [
         method
         for method in METHODS
         if any(
             route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
         )
     ]
+    # A path the OpenAPI document names as it is (one plugin's webhook) lists only the
+    # methods documented there: a generic route's GET that this plugin answers with 404
+    # (no URL check) is not a method of the resource.
+    documented = request.app.openapi().get("paths", {}).get(request.url.path)
+    if documented is None:
+        return answered
+    return [method for method in answered if method.lower() in documented]
 
 
 async def on_database_error(request: Request, error: Exception) -> JSONResponse:
