@@ -65,6 +65,35 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
     raise SystemExit(f"timed out waiting for {what}")
 
 
+def customer_rows(count: int) -> list[dict[str, Any]]:
+    """Rows of ``count`` stored customers, each with its own phone (no cache flatters a run)."""
+    kind = KINDS["customers"]
+    now = utcnow()
+    rows = []
+    for number in range(count):
+        model = kind.schema.model_validate(
+            {
+                "type": "person",
+                "name": f"مشتری شماره {number}",
+                "phones": [f"0912{number:07d}"],
+                "emails": [f"c{number}@example.ir"],
+            }
+        )
+        data, digest = canonical_document(model)
+        rows.append(
+            {
+                "id": f"C-{number:06d}",
+                "version": 1,
+                "digest": digest,
+                "data": data,
+                "created_at": now,
+                "updated_at": now,
+                **kind.index(model),
+            }
+        )
+    return rows
+
+
 class Bench:
     """The shared set-up: a database, a Redis namespace, a receiver process, the customers."""
 
@@ -98,29 +127,7 @@ class Bench:
 
     def seed(self, count: int) -> None:
         kind = KINDS["customers"]
-        now = utcnow()
-        rows = []
-        for number in range(count):
-            model = kind.schema.model_validate(
-                {
-                    "type": "person",
-                    "name": f"مشتری شماره {number}",
-                    "phones": [f"0912{number:07d}"],
-                    "emails": [f"c{number}@example.ir"],
-                }
-            )
-            data, digest = canonical_document(model)
-            rows.append(
-                {
-                    "id": f"C-{number:06d}",
-                    "version": 1,
-                    "digest": digest,
-                    "data": data,
-                    "created_at": now,
-                    "updated_at": now,
-                    **kind.index(model),
-                }
-            )
+        rows = customer_rows(count)
         with self.engine.begin() as connection:
             for start in range(0, len(rows), 5000):
                 connection.execute(kind.table.__table__.insert(), rows[start : start + 5000])

@@ -30,13 +30,12 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, text
 from standardwebhooks import Webhook
+from sync_bench import customer_rows
 
 import core.sync.engine as engine_module
 from core.db.migrate import upgrade
-from core.db.types import utcnow
 from core.kinds import KINDS, kind_by_type
 from core.settings import Settings
-from core.store import canonical_document
 from core.sync.admin import resync
 from core.sync.runtime import SyncRuntime
 from core.testing.receiver import ReceiverProcess
@@ -63,22 +62,7 @@ def timed(label: str, function: Callable[..., Any]) -> Callable[..., Any]:
 def seed(runtime: SyncRuntime, count: int) -> list[str]:
     """Insert ``count`` customers, each with its own phone; return their ids."""
     kind = KINDS["customers"]
-    now = utcnow()
-    rows = []
-    for number in range(count):
-        model = kind.schema.model_validate(
-            {
-                "type": "person",
-                "name": f"مشتری شماره {number}",
-                "phones": [f"0912{number:07d}"],
-                "emails": [f"c{number}@example.ir"],
-            }
-        )
-        data, digest = canonical_document(model)
-        rows.append(
-            {"id": f"C-{number:06d}", "version": 1, "digest": digest, "data": data,
-             "created_at": now, "updated_at": now, **kind.index(model)}
-        )  # fmt: skip
+    rows = customer_rows(count)
     table: Any = kind.table
     with runtime.engine.begin() as connection:
         for start in range(0, count, 5000):
