@@ -50,7 +50,7 @@ def declared_body_limit(runtime: SyncRuntime) -> Callable[[str], int | None]:
     response_class=PlainTextResponse,
 )
 def verify(plugin: str, request: Request) -> PlainTextResponse:
-    """The plugin's answer (the challenge) with 200, 403 for a wrong token, 404 without one."""
+    """The plugin's answer (the challenge) with 200, 403 for a wrong token, 405 without one."""
     runtime = runtime_of(request)
     if plugin not in runtime.host.active() or not runtime.host.description(plugin).accepts_webhooks:
         raise Problem(404, "not-found", f"no active plugin {plugin!r} accepts webhooks")
@@ -59,7 +59,13 @@ def verify(plugin: str, request: Request) -> PlainTextResponse:
     except WebhookRejected as error:
         raise Problem(error.status, "bad-verification", str(error)) from None
     if answer is None:
-        raise Problem(404, "not-found", f"plugin {plugin!r} does not answer webhook checks")
+        # The path is the plugin's webhook, but GET is not one of its methods.
+        raise Problem(
+            405,
+            "method-not-allowed",
+            f"plugin {plugin!r} does not answer webhook checks; its webhook takes POST",
+            headers={"Allow": "POST"},
+        )
     return PlainTextResponse(answer)
 
 

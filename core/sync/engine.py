@@ -276,7 +276,7 @@ class SyncEngine:
     ) -> None:
         now = utcnow()
         started = started or now
-        done, retry, dead, held, waiting = [], [], [], [], []
+        done, retry, dead, held, waiting, limited = [], [], [], [], [], []
         delays = []
         attempts: list[dict[str, Any]] = []
         for result in results:
@@ -305,12 +305,13 @@ class SyncEngine:
                 if isinstance(error, RateLimited):
                     wait = error.seconds
                     params.update(err=f"waiting: {error}")
+                    limited.append(params)
                 else:
                     wait = self.settings.wait_seconds
                     params.update(err=str(error))
+                    waiting.append(params)
                 delays.append(wait)
                 params.update(due=now + timedelta(seconds=wait))
-                waiting.append(params)
                 self._log(attempts, plugin, result, started, now, WAITING, params)
                 continue
             plan = plan_retry(error, claim.attempts, self.settings)
@@ -336,6 +337,8 @@ class SyncEngine:
                 connection.execute(statements.dead, dead)
             if waiting:
                 connection.execute(statements.wait, waiting)
+            if limited:
+                connection.execute(statements.rate_limited, limited)
             if held:
                 connection.execute(statements.hold, held)
                 reason = str(next(r.error for r in results if isinstance(r.error, HoldSending)))
@@ -345,7 +348,7 @@ class SyncEngine:
         outcome.pushed += len(done)
         outcome.failed += len(retry)
         outcome.dead += len(dead)
-        outcome.retry = [(p["k"], p["r"]) for p in retry + waiting]
+        outcome.retry = [(p["k"], p["r"]) for p in retry + waiting + limited]
         outcome.retry_delay = max(delays, default=0.0)
 
     def _log(
@@ -569,7 +572,7 @@ class _Statements:
         )
         # A delivery waiting for a rate limit gives its attempt back, keeps its state and
         # is due again when the limit allows.
-        self.wait = (
+        self.rate_limited = (
             update(SyncState)
             .where(mine)
             .values(

@@ -55,6 +55,7 @@ UNEXPRESSIBLE_RULES = (
     "is larger than the line's net amount",  # tax > quantity x unit_price - discount
     "is before issue_date",  # valid_until < issue_date
     "not a page cursor",  # an opaque token only a page's link gives
+    "cannot be broken down by",  # which ``by`` a KPI takes depends on the KPI named
     "is before qualified_at",  # a lead's converted_at < qualified_at
     "is before opened_at",  # an opportunity's closed_at < opened_at
 )

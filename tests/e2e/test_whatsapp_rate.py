@@ -61,7 +61,7 @@ def deployment(
         running.serve()
         for name, double in zip(("worker-a", "worker-b"), doubles, strict=True):
             own = {**env, f"{prefix}GRAPH_URL": double.graph_url}
-            args = ["worker", "--processes", "1", "--threads", "4"]
+            args = ["worker", "--processes", "1", "--threads", "4", "--metrics-port", "-1"]
             running.processes.append(Process(name, args, own, tmp_path).start())
         yield running
         if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:

@@ -57,7 +57,7 @@ def test_the_plugin_answers_the_check_as_plain_text_and_nothing_is_stored(
         assert connection.execute(InboxEvent.__table__.select()).all() == []
 
 
-def test_a_plugin_without_the_hook_or_an_unknown_plugin_is_404(
+def test_a_plugin_without_the_hook_is_405_and_an_unknown_plugin_404(
     make_settings: Callable[..., Settings], make_runtime: Callable[..., SyncRuntime]
 ) -> None:
     _, client = _client(make_settings, make_runtime, {"erp": InboundPlugin()})
@@ -65,7 +65,8 @@ def test_a_plugin_without_the_hook_or_an_unknown_plugin_is_404(
         plain = client.get("/v1/webhooks/erp", params={"token": "right"})
         unknown = client.get("/v1/webhooks/nobody")
         paths = client.get("/openapi.json").json()["paths"]
-    assert plain.status_code == 404 and "does not answer" in plain.json()["detail"]
+    assert plain.status_code == 405 and "does not answer" in plain.json()["detail"]
+    assert plain.headers["allow"] == "POST"
     assert unknown.status_code == 404
     assert set(paths["/v1/webhooks/erp"]) == {"post"}
 
