@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from core.api.problems import Problem
+from core.api.problems import Problem, allowed_methods
 from core.api.records import runtime_of
 from core.errors import WebhookRejected
 from core.sync.inbound import RefusedEvent, store_events
@@ -64,7 +64,7 @@ def verify(plugin: str, request: Request) -> PlainTextResponse:
             405,
             "method-not-allowed",
             f"plugin {plugin!r} does not answer webhook checks; its webhook takes POST",
-            headers={"Allow": "POST"},
+            headers={"Allow": ", ".join(allowed_methods(request))},
         )
     return PlainTextResponse(answer)
 

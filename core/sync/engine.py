@@ -519,71 +519,29 @@ class _Statements:
         )
         self.success_returning = self.success.returning(SyncState.state)
         due_at = bindparam("due", type_=UTCDateTime)
-        self.retry = (
-            update(SyncState)
-            .where(mine)
-            .values(
-                state=FAILED,
-                last_error=bindparam("err"),
-                error_class=bindparam("cls"),
-                due_at=due_at,
-                enqueued_at=due_at,
-                **released,
+
+        def settle(**values: Any) -> Any:
+            """Release the lease and keep the error, changing ``values`` besides."""
+            return (
+                update(SyncState)
+                .where(mine)
+                .values(
+                    last_error=bindparam("err"), error_class=bindparam("cls"), **released, **values
+                )
             )
-        )
-        self.dead = (
-            update(SyncState)
-            .where(mine)
-            .values(
-                state=DEAD,
-                last_error=bindparam("err"),
-                error_class=bindparam("cls"),
-                due_at=now,
-                **released,
-            )
-        )
-        # A delivery waiting on another plugin's document is retried later, as a failure
-        # is, but gives its attempt back: waiting never makes it dead.
-        self.wait = (
-            update(SyncState)
-            .where(mine)
-            .values(
-                state=FAILED,
-                attempts=SyncState.attempts - 1,
-                last_error=bindparam("err"),
-                error_class=bindparam("cls"),
-                due_at=due_at,
-                enqueued_at=due_at,
-                **released,
-            )
-        )
+
+        given_back = SyncState.attempts - 1
+        self.retry = settle(state=FAILED, due_at=due_at, enqueued_at=due_at)
+        self.dead = settle(state=DEAD, due_at=now)
+        # Waiting on another plugin's document is retried later, as a failure is, but
+        # gives its attempt back: waiting never makes a delivery dead.
+        self.wait = settle(state=FAILED, attempts=given_back, due_at=due_at, enqueued_at=due_at)
         # A held delivery gives its attempt back and stays due; resuming the plugin
         # clears ``enqueued_at`` again, so the sweeper sends it at once.
-        self.hold = (
-            update(SyncState)
-            .where(mine)
-            .values(
-                attempts=SyncState.attempts - 1,
-                last_error=bindparam("err"),
-                error_class=bindparam("cls"),
-                due_at=now,
-                **released,
-            )
-        )
-        # A delivery waiting for a rate limit gives its attempt back, keeps its state and
-        # is due again when the limit allows.
-        self.rate_limited = (
-            update(SyncState)
-            .where(mine)
-            .values(
-                attempts=SyncState.attempts - 1,
-                last_error=bindparam("err"),
-                error_class=bindparam("cls"),
-                due_at=due_at,
-                enqueued_at=due_at,
-                **released,
-            )
-        )
+        self.hold = settle(attempts=given_back, due_at=now)
+        # A rate-limited delivery gives its attempt back, keeps its state and is due
+        # again when the limit allows.
+        self.rate_limited = settle(attempts=given_back, due_at=due_at, enqueued_at=due_at)
         self.pending = select(SyncState.kind, SyncState.record_id).where(
             SyncState.plugin == bindparam("p_plugin"),
             SyncState.state == PENDING,
