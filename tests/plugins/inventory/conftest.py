@@ -25,9 +25,11 @@ __all__ = [
     "PLUGIN",
     "apply_inbound",
     "get",
+    "lines_of",
     "make_inventory",
     "proforma",
     "put",
+    "status_of",
     "tryton_client",
     "tryton_server",
     "tryton_template",
@@ -67,6 +69,20 @@ def get(runtime: SyncRuntime, type_: str, record_id: str) -> SyncRecord:
     record = runtime.host.context(PLUGIN).store().get(type_, record_id)
     assert record is not None, f"no {type_} {record_id}"
     return record
+
+
+def status_of(runtime: SyncRuntime, type_: str, record_id: str) -> object:
+    """The ``status`` of a record's latest version (None for a kind without one)."""
+    return getattr(get(runtime, type_, record_id).data, "status", None)
+
+
+def lines_of(runtime: SyncRuntime, reservation_id: str) -> list[tuple[str, str, str | None]]:
+    """(product, reserved quantity, state) of each line of a canonical reservation."""
+    data = get(runtime, "reservation", reservation_id).data
+    return [
+        (line.product_id, str(line.reserved_quantity), line.state)
+        for line in getattr(data, "lines", [])
+    ]
 
 
 def apply_inbound(runtime: SyncRuntime) -> None:

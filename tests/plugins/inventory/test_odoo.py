@@ -18,7 +18,7 @@ polled) were written from Odoo 17's source, not recorded from a live server.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,11 +38,11 @@ from core.sync.inbound import load_cursor, store_events
 from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import poll_once
 from core.testing.fixtures import migrated_runtime
-from core.testing.odoo_replay import URL, Switchboard
+from core.testing.odoo_replay import URL, Replay, Switchboard
 from erp.odoo.polling import PollCursor
 from plugins.inventory.mapping import RESERVATION_STATUS, ReservationStatus
 from tests.core.api.conftest import TestClient
-from tests.plugins.inventory.conftest import PLUGIN, apply_inbound, get, put
+from tests.plugins.inventory.conftest import PLUGIN, apply_inbound, get, lines_of, put, status_of
 
 RECORDINGS_FILE = Path(__file__).parent / "odoo_recordings" / "inventory.json"
 ODOO = {
@@ -108,13 +108,48 @@ def state(runtime: SyncRuntime, type_: str, record_id: str) -> tuple[str, str | 
     return row.state, row.external_id, row.last_error
 
 
-def lines_of(runtime: SyncRuntime, reservation_id: str) -> list[tuple[str, str, str | None]]:
-    """(product, reserved quantity, state) of each line of a canonical reservation."""
-    data = get(runtime, "reservation", reservation_id).data
-    return [
-        (line.product_id, str(line.reserved_quantity), line.state)
-        for line in getattr(data, "lines", [])
-    ]
+@pytest.fixture
+def board() -> Switchboard:
+    """The recorded Odoo, one flow played at a time."""
+    return Switchboard(RECORDINGS_FILE)
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, board: Switchboard) -> Iterator[SyncRuntime]:
+    """The inventory plugin on the recorded Odoo, closed after the test."""
+    built = runtime_with(tmp_path, board)
+    yield built
+    built.close()
+
+
+def push(
+    runtime: SyncRuntime,
+    board: Switchboard,
+    flow: str,
+    type_: str,
+    record_id: str,
+    *,
+    passes: int = 1,
+    now: datetime | None = None,
+) -> Replay:
+    """Push one record through the plugin while ``flow`` plays, and check all of it was used.
+
+    ``passes`` above one passes over the record again as the sweeper would: a pushed
+    record that the answer changed must send nothing more (the strict replay checks it).
+    """
+    replay = board.play(flow)
+    for _ in range(passes):
+        runtime.sync.process(PLUGIN, [(type_, record_id)], now=now)
+    replay.assert_done()
+    return replay
+
+
+def poll(runtime: SyncRuntime, board: Switchboard, flow: str) -> int:
+    """Poll Odoo once while ``flow`` plays; the number of events stored."""
+    replay = board.play(flow)
+    stored = poll_once(runtime, PLUGIN).stored
+    replay.assert_done()
+    return stored
 
 
 def test_the_recordings_are_odoo_external_api_calls() -> None:
@@ -138,179 +173,142 @@ def test_the_recordings_are_odoo_external_api_calls() -> None:
             assert "error" not in answer
 
 
-def test_reserve_per_line_again_after_delivery_and_release_on_cancel(tmp_path: Path) -> None:
-    board = Switchboard(RECORDINGS_FILE)
-    runtime = runtime_with(tmp_path, board)
-    try:
-        put(runtime, "proforma", "pf-1", PROFORMA)
+def test_reserve_per_line_again_after_delivery_and_release_on_cancel(
+    runtime: SyncRuntime, board: Switchboard
+) -> None:
+    put(runtime, "proforma", "pf-1", PROFORMA)
 
-        # action_assign on the order's delivery: 3 of 3 pumps, 1 of 4 valves, no seals.
-        replay = board.play("reserve")
-        runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
-        replay.assert_done()
-        assert state(runtime, "proforma", "pf-1") == ("synced", "sale.order,77", None)
-        assert lines_of(runtime, "res-pf-1") == [
-            ("p-1", "3", "reserved"),
-            ("p-2", "1", "partly_reserved"),
-            ("p-3", "0", "unavailable"),
+    # action_assign on the order's delivery: 3 of 3 pumps, 1 of 4 valves, no seals.
+    push(runtime, board, "reserve", "proforma", "pf-1")
+    assert state(runtime, "proforma", "pf-1") == ("synced", "sale.order,77", None)
+    assert lines_of(runtime, "res-pf-1") == [
+        ("p-1", "3", "reserved"),
+        ("p-2", "1", "partly_reserved"),
+        ("p-3", "0", "unavailable"),
+    ]
+    reservation = get(runtime, "reservation", "res-pf-1")
+    assert getattr(reservation.data, "status", None) == "partial"
+    assert reservation.external_id == "sale.order,77"
+
+    # A later version of the approved pro-forma once everything has shipped: the
+    # done delivery is not reserved again and its delivered moves count as held.
+    put(runtime, "proforma", "pf-1", {**PROFORMA, "valid_until": "2026-12-31"})
+    push(runtime, board, "reserve_after_delivery", "proforma", "pf-1")
+    assert state(runtime, "proforma", "pf-1")[0] == "synced"
+    assert lines_of(runtime, "res-pf-1") == [
+        ("p-1", "3", "reserved"),
+        ("p-2", "4", "reserved"),
+        ("p-3", "2", "reserved"),
+    ]
+
+    # Cancelled: do_unreserve on the open delivery (Odoo answers it with no result).
+    put(runtime, "proforma", "pf-1", {**PROFORMA, "status": "cancelled"})
+    push(runtime, board, "release", "proforma", "pf-1")
+    assert state(runtime, "proforma", "pf-1")[0] == "synced"
+    assert status_of(runtime, "reservation", "res-pf-1") == "released"
+    assert lines_of(runtime, "res-pf-1") == [
+        ("p-1", "0", None),
+        ("p-2", "0", None),
+        ("p-3", "0", None),
+    ]
+
+
+def test_delivery_and_return_come_back_by_polling(runtime: SyncRuntime, board: Switchboard) -> None:
+    # The confirmed order is bound to the pro-forma's sale order; nothing shipped yet.
+    put(runtime, "order", "so-1", ORDER)
+    push(runtime, board, "track", "order", "so-1")
+    assert state(runtime, "order", "so-1") == ("synced", "sale.order,77", None)
+    assert getattr(get(runtime, "order", "so-1").data, "delivery_state", None) is None
+
+    # The delivery is validated in Odoo: the poll finds it and the order is delivered.
+    assert poll(runtime, board, "poll_delivered") == 1
+    apply_inbound(runtime)
+    assert getattr(get(runtime, "order", "so-1").data, "delivery_state", None) == "delivered"
+
+    # A return request goes through Odoo's return wizard on the done delivery.
+    put(
+        runtime,
+        "return",
+        "r-1",
+        {
+            "order_id": "so-1",
+            "customer_id": "cust-1",
+            "reason": "کالا آسیب دیده بود",
+            "lines": [{"product_id": "p-1", "quantity": "1"}],
+        },
+    )
+    replay = push(runtime, board, "return", "return", "r-1")
+    assert state(runtime, "return", "r-1") == ("synced", "stock.picking,130", None)
+    wizard_write = replay.exchanges[10]["request"]["params"]["args"]
+    assert wizard_write[5][1] == {
+        "product_return_moves": [
+            [1, 31, {"quantity": 1}],
+            [1, 32, {"quantity": 0}],
+            [1, 33, {"quantity": 0}],
         ]
-        reservation = get(runtime, "reservation", "res-pf-1")
-        assert getattr(reservation.data, "status", None) == "partial"
-        assert reservation.external_id == "sale.order,77"
+    }
+    assert status_of(runtime, "return", "r-1") == "requested"
 
-        # A later version of the approved pro-forma once everything has shipped: the
-        # done delivery is not reserved again and its delivered moves count as held.
-        put(runtime, "proforma", "pf-1", {**PROFORMA, "valid_until": "2026-12-31"})
-        replay = board.play("reserve_after_delivery")
-        runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
-        replay.assert_done()
-        assert state(runtime, "proforma", "pf-1")[0] == "synced"
-        assert lines_of(runtime, "res-pf-1") == [
-            ("p-1", "3", "reserved"),
-            ("p-2", "4", "reserved"),
-            ("p-3", "2", "reserved"),
-        ]
+    # The return is received in Odoo; the delivery read again unchanged is not reported.
+    assert poll(runtime, board, "poll_return_received") == 1
+    apply_inbound(runtime)
+    returned = get(runtime, "return", "r-1").data
+    assert getattr(returned, "status", None) == "received"
+    assert str(getattr(returned, "received_at", None)).startswith("2026-11-26 11:00:00")
 
-        # Cancelled: do_unreserve on the open delivery (Odoo answers it with no result).
-        put(runtime, "proforma", "pf-1", {**PROFORMA, "status": "cancelled"})
-        replay = board.play("release")
-        runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
-        replay.assert_done()
-        assert state(runtime, "proforma", "pf-1")[0] == "synced"
-        assert getattr(get(runtime, "reservation", "res-pf-1").data, "status", None) == "released"
-        assert lines_of(runtime, "res-pf-1") == [
-            ("p-1", "0", None),
-            ("p-2", "0", None),
-            ("p-3", "0", None),
-        ]
-    finally:
-        runtime.close()
+    # Nothing changed since: nothing is stored or applied twice.
+    replay = board.play("poll_unchanged")
+    outcome = poll_once(runtime, PLUGIN)
+    replay.assert_done()
+    assert (outcome.stored, outcome.duplicates) == (0, 0)
 
 
-def test_delivery_and_return_come_back_by_polling(tmp_path: Path) -> None:
-    board = Switchboard(RECORDINGS_FILE)
-    runtime = runtime_with(tmp_path, board)
-    try:
-        # The confirmed order is bound to the pro-forma's sale order; nothing shipped yet.
-        put(runtime, "order", "so-1", ORDER)
-        replay = board.play("track")
-        runtime.sync.process(PLUGIN, [("order", "so-1")])
-        replay.assert_done()
-        assert state(runtime, "order", "so-1") == ("synced", "sale.order,77", None)
-        assert getattr(get(runtime, "order", "so-1").data, "delivery_state", None) is None
-
-        # The delivery is validated in Odoo: the poll finds it and the order is delivered.
-        replay = board.play("poll_delivered")
-        assert poll_once(runtime, PLUGIN).stored == 1
-        replay.assert_done()
-        apply_inbound(runtime)
-        assert getattr(get(runtime, "order", "so-1").data, "delivery_state", None) == "delivered"
-
-        # A return request goes through Odoo's return wizard on the done delivery.
-        put(
-            runtime,
-            "return",
-            "r-1",
-            {
-                "order_id": "so-1",
-                "customer_id": "cust-1",
-                "reason": "کالا آسیب دیده بود",
-                "lines": [{"product_id": "p-1", "quantity": "1"}],
-            },
-        )
-        replay = board.play("return")
-        runtime.sync.process(PLUGIN, [("return", "r-1")])
-        replay.assert_done()
-        assert state(runtime, "return", "r-1") == ("synced", "stock.picking,130", None)
-        wizard_write = replay.exchanges[10]["request"]["params"]["args"]
-        assert wizard_write[5][1] == {
-            "product_return_moves": [
-                [1, 31, {"quantity": 1}],
-                [1, 32, {"quantity": 0}],
-                [1, 33, {"quantity": 0}],
-            ]
-        }
-        assert getattr(get(runtime, "return", "r-1").data, "status", None) == "requested"
-
-        # The return is received in Odoo; the delivery read again unchanged is not reported.
-        replay = board.play("poll_return_received")
-        assert poll_once(runtime, PLUGIN).stored == 1
-        replay.assert_done()
-        apply_inbound(runtime)
-        returned = get(runtime, "return", "r-1").data
-        assert getattr(returned, "status", None) == "received"
-        assert str(getattr(returned, "received_at", None)).startswith("2026-11-26 11:00:00")
-
-        # Nothing changed since: nothing is stored or applied twice.
-        replay = board.play("poll_unchanged")
-        outcome = poll_once(runtime, PLUGIN)
-        replay.assert_done()
-        assert (outcome.stored, outcome.duplicates) == (0, 0)
-    finally:
-        runtime.close()
+def test_a_sale_not_confirmed_yet_is_retried(runtime: SyncRuntime, board: Switchboard) -> None:
+    put(runtime, "proforma", "pf-1", PROFORMA)
+    push(runtime, board, "not_confirmed", "proforma", "pf-1")
+    row_state, _, error = state(runtime, "proforma", "pf-1")
+    assert row_state == "failed" and "is sent, not confirmed" in (error or "")
+    assert runtime.host.context(PLUGIN).store().get("reservation", "res-pf-1") is None
 
 
-def test_a_sale_not_confirmed_yet_is_retried(tmp_path: Path) -> None:
-    board = Switchboard(RECORDINGS_FILE)
-    runtime = runtime_with(tmp_path, board)
-    try:
-        put(runtime, "proforma", "pf-1", PROFORMA)
-        replay = board.play("not_confirmed")
-        runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
-        replay.assert_done()
-        row_state, _, error = state(runtime, "proforma", "pf-1")
-        assert row_state == "failed" and "is sent, not confirmed" in (error or "")
-        assert runtime.host.context(PLUGIN).store().get("reservation", "res-pf-1") is None
-    finally:
-        runtime.close()
-
-
-def test_waiting_for_finance_spends_no_attempts_and_says_so(tmp_path: Path) -> None:
+def test_waiting_for_finance_spends_no_attempts_and_says_so(
+    runtime: SyncRuntime, board: Switchboard
+) -> None:
     """A sale finance has not confirmed yet is waited for, however often: never dead."""
-    board = Switchboard(RECORDINGS_FILE)
-    runtime = runtime_with(tmp_path, board)
-    try:
-        put(runtime, "proforma", "pf-1", PROFORMA)
-        now = datetime.now(UTC)
-        for _ in range(5):
-            runtime.host.context(PLUGIN).cache.clear()  # a new client logs in again
-            replay = board.play("not_confirmed")
-            runtime.sync.process(PLUGIN, [("proforma", "pf-1")], now=now)
-            replay.assert_done()
-            now += timedelta(hours=1)
-        [row] = [r for r in sync_rows(runtime.engine, "proforma", "pf-1") if r.plugin == PLUGIN]
-        assert (row.state, row.attempts, row.error_class) == ("failed", 0, "waiting-finance")
-        assert (row.last_error or "").startswith("waiting on finance: Odoo sale order")
-        with runtime.engine.connect() as connection:
-            figures = current_figures(connection, OUT, now)
-        assert figures[PLUGIN].states == {"waiting on finance": 1}
-        assert figures[PLUGIN].depth == 1
-        client = TestClient(create_app(runtime, background=False))
-        answer = client.get(
-            "/v1/proformas/pf-1/sync", headers={"Authorization": "Bearer reader-token-0123456789"}
-        )
-        [shown] = [p for p in answer.json()["plugins"] if p["plugin"] == PLUGIN]
-        assert (shown["state"], shown["attempts"], shown["waiting_on"]) == ("failed", 0, "finance")
-    finally:
-        runtime.close()
+    put(runtime, "proforma", "pf-1", PROFORMA)
+    now = datetime.now(UTC)
+    for _ in range(5):
+        runtime.host.context(PLUGIN).cache.clear()  # a new client logs in again
+        push(runtime, board, "not_confirmed", "proforma", "pf-1", now=now)
+        now += timedelta(hours=1)
+    [row] = [r for r in sync_rows(runtime.engine, "proforma", "pf-1") if r.plugin == PLUGIN]
+    assert (row.state, row.attempts, row.error_class) == ("failed", 0, "waiting-finance")
+    assert (row.last_error or "").startswith("waiting on finance: Odoo sale order")
+    with runtime.engine.connect() as connection:
+        figures = current_figures(connection, OUT, now)
+    assert figures[PLUGIN].states == {"waiting on finance": 1}
+    assert figures[PLUGIN].depth == 1
+    client = TestClient(create_app(runtime, background=False))
+    answer = client.get(
+        "/v1/proformas/pf-1/sync", headers={"Authorization": "Bearer reader-token-0123456789"}
+    )
+    [shown] = [p for p in answer.json()["plugins"] if p["plugin"] == PLUGIN]
+    assert (shown["state"], shown["attempts"], shown["waiting_on"]) == ("failed", 0, "finance")
 
 
-def test_odoo_down_is_transient_and_moves_no_cursor(tmp_path: Path) -> None:
-    board = Switchboard(RECORDINGS_FILE)
-    runtime = runtime_with(tmp_path, board)
-    try:
-        put(runtime, "proforma", "pf-1", PROFORMA)
-        replay = board.play("down")
-        runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
-        row_state, _, error = state(runtime, "proforma", "pf-1")
-        assert row_state == "failed" and "cannot reach Odoo" in (error or "")
-        assert runtime.host.context(PLUGIN).store().get("reservation", "res-pf-1") is None
-        with pytest.raises(TransientError, match="cannot reach Odoo"):
-            poll_once(runtime, PLUGIN)
-        replay.assert_done()
-        assert load_cursor(runtime.engine, PLUGIN) is None
-    finally:
-        runtime.close()
+def test_odoo_down_is_transient_and_moves_no_cursor(
+    runtime: SyncRuntime, board: Switchboard
+) -> None:
+    put(runtime, "proforma", "pf-1", PROFORMA)
+    replay = board.play("down")
+    runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
+    row_state, _, error = state(runtime, "proforma", "pf-1")
+    assert row_state == "failed" and "cannot reach Odoo" in (error or "")
+    assert runtime.host.context(PLUGIN).store().get("reservation", "res-pf-1") is None
+    with pytest.raises(TransientError, match="cannot reach Odoo"):
+        poll_once(runtime, PLUGIN)
+    replay.assert_done()
+    assert load_cursor(runtime.engine, PLUGIN) is None
 
 
 #: Where a service case's parts go in Odoo: the picking type and the two locations.
@@ -325,26 +323,20 @@ PARTS: dict[str, Any] = {
 }
 
 
-def push_parts(runtime: SyncRuntime) -> None:
-    """Push the parts reservation, then pass over it once more as the sweeper would.
+def test_service_parts_picked_reserved_per_line_and_cancelled(
+    tmp_path: Path, board: Switchboard
+) -> None:
+    """A service case's parts go into an internal picking, created once.
 
-    Odoo's answer is written onto the pushed reservation itself, a newer version that is
-    bound as held by Odoo: the second pass sends nothing (the strict replay checks it).
+    Odoo's answer is written onto the pushed reservation itself, a newer version bound
+    as held by Odoo: each push passes over it twice and the second sends nothing.
     """
-    runtime.sync.process(PLUGIN, [("reservation", "rsv-7")])
-    runtime.sync.process(PLUGIN, [("reservation", "rsv-7")])
-
-
-def test_service_parts_picked_reserved_per_line_and_cancelled(tmp_path: Path) -> None:
-    board = Switchboard(RECORDINGS_FILE)
     runtime = runtime_with(tmp_path, board, **PARTS_SETTINGS)
     try:
         # An internal picking svc-rsv-7 is created, confirmed and reserved: 2 of 2 pumps,
         # 1 of 4 valves.
         put(runtime, "reservation", "rsv-7", PARTS)
-        replay = board.play("parts_reserve")
-        push_parts(runtime)
-        replay.assert_done()
+        replay = push(runtime, board, "parts_reserve", "reservation", "rsv-7", passes=2)
         assert state(runtime, "reservation", "rsv-7") == ("synced", "stock.picking,140", None)
         create = replay.exchanges[4]["request"]["params"]["args"]
         assert create[3:5] == ["stock.picking", "create"]
@@ -360,42 +352,35 @@ def test_service_parts_picked_reserved_per_line_and_cancelled(tmp_path: Path) ->
             ("p-1", "2", "reserved"),
             ("p-2", "1", "partly_reserved"),
         ]
-        assert getattr(get(runtime, "reservation", "rsv-7").data, "status", None) == "partial"
+        assert status_of(runtime, "reservation", "rsv-7") == "partial"
 
         # The CRM changes the reservation once valves arrived: the same picking is found
         # by its origin and reserved again, nothing is created twice.
         later = {**PARTS, "expires_at": "2026-12-01T00:00:00+00:00"}
         put(runtime, "reservation", "rsv-7", later)
-        replay = board.play("parts_reserve_again")
-        push_parts(runtime)
-        replay.assert_done()
+        replay = push(runtime, board, "parts_reserve_again", "reservation", "rsv-7", passes=2)
         assert lines_of(runtime, "rsv-7") == [("p-1", "2", "reserved"), ("p-2", "4", "reserved")]
-        assert getattr(get(runtime, "reservation", "rsv-7").data, "status", None) == "reserved"
+        assert status_of(runtime, "reservation", "rsv-7") == "reserved"
 
         # Released: the open picking is cancelled (not only unreserved, which Odoo's
         # scheduler would undo), and the lines hold nothing.
         put(runtime, "reservation", "rsv-7", {**later, "status": "released"})
-        replay = board.play("parts_release")
-        push_parts(runtime)
-        replay.assert_done()
+        replay = push(runtime, board, "parts_release", "reservation", "rsv-7", passes=2)
         assert state(runtime, "reservation", "rsv-7") == ("synced", "stock.picking,140", None)
-        assert getattr(get(runtime, "reservation", "rsv-7").data, "status", None) == "released"
+        assert status_of(runtime, "reservation", "rsv-7") == "released"
         assert lines_of(runtime, "rsv-7") == [("p-1", "0", None), ("p-2", "0", None)]
     finally:
         runtime.close()
 
 
-def test_service_parts_without_their_settings_fail_without_calling_odoo(tmp_path: Path) -> None:
-    board = Switchboard(RECORDINGS_FILE)
-    runtime = runtime_with(tmp_path, board)
-    try:
-        put(runtime, "reservation", "rsv-7", PARTS)
-        runtime.sync.process(PLUGIN, [("reservation", "rsv-7")])
-        row_state, _, error = state(runtime, "reservation", "rsv-7")
-        assert row_state == "dead" and "odoo_parts_picking_type" in (error or "")
-        assert getattr(get(runtime, "reservation", "rsv-7").data, "status", None) == "requested"
-    finally:
-        runtime.close()
+def test_service_parts_without_their_settings_fail_without_calling_odoo(
+    runtime: SyncRuntime, board: Switchboard
+) -> None:
+    put(runtime, "reservation", "rsv-7", PARTS)
+    runtime.sync.process(PLUGIN, [("reservation", "rsv-7")])
+    row_state, _, error = state(runtime, "reservation", "rsv-7")
+    assert row_state == "dead" and "odoo_parts_picking_type" in (error or "")
+    assert status_of(runtime, "reservation", "rsv-7") == "requested"
 
 
 def reservation_history(runtime: SyncRuntime, reservation_id: str) -> list[tuple[str, str]]:
@@ -417,95 +402,73 @@ def reported_at(runtime: SyncRuntime, reservation_id: str) -> str:
 
 
 def test_a_move_reserved_inside_an_assigned_delivery_makes_the_reservation_reserved(
-    tmp_path: Path,
+    runtime: SyncRuntime, board: Switchboard
 ) -> None:
-    board = Switchboard(RECORDINGS_FILE)
-    runtime = runtime_with(tmp_path, board)
-    try:
-        put(runtime, "proforma", "pf-1", PROFORMA)
-        replay = board.play("reserve")
-        runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
-        replay.assert_done()
-        assert getattr(get(runtime, "reservation", "res-pf-1").data, "status", None) == "partial"
+    put(runtime, "proforma", "pf-1", PROFORMA)
+    push(runtime, board, "reserve", "proforma", "pf-1")
+    assert status_of(runtime, "reservation", "res-pf-1") == "partial"
 
-        # A cursor saved before moves were polled: the moves start at its pickings' time.
-        old = {
-            "pickings": PollCursor(write_date="2026-11-21 08:00:00").to_json(),
-            "watch": {"expiring": {}, "returns": {}},
-        }
-        store_events(runtime.engine, PLUGIN, [], cursor=json.dumps(old), save_cursor=True)
-        replay = board.play("poll_old_cursor")
-        assert poll_once(runtime, PLUGIN).stored == 1
-        replay.assert_done()
-        apply_inbound(runtime)
-        assert reported_at(runtime, "res-pf-1") == "partial 2026-11-21 08:00:00+00:00"
-        saved = json.loads(load_cursor(runtime.engine, PLUGIN) or "{}")
-        assert json.loads(saved["moves"])["write_date"] == "2026-11-21 08:00:00"
+    # A cursor saved before moves were polled: the moves start at its pickings' time.
+    old = {
+        "pickings": PollCursor(write_date="2026-11-21 08:00:00").to_json(),
+        "watch": {"expiring": {}, "returns": {}},
+    }
+    store_events(runtime.engine, PLUGIN, [], cursor=json.dumps(old), save_cursor=True)
+    assert poll(runtime, board, "poll_old_cursor") == 1
+    apply_inbound(runtime)
+    assert reported_at(runtime, "res-pf-1") == "partial 2026-11-21 08:00:00+00:00"
+    saved = json.loads(load_cursor(runtime.engine, PLUGIN) or "{}")
+    assert json.loads(saved["moves"])["write_date"] == "2026-11-21 08:00:00"
 
-        # The seals were made and the valves came in: Odoo reserved both moves inside the
-        # delivery, which stays assigned with its write_date. The moves say so.
-        replay = board.play("poll_component_reserved")
-        assert poll_once(runtime, PLUGIN).stored == 1
-        replay.assert_done()
-        apply_inbound(runtime)
-        assert lines_of(runtime, "res-pf-1") == [
-            ("p-1", "3", "reserved"),
-            ("p-2", "4", "reserved"),
-            ("p-3", "2", "reserved"),
-        ]
-        assert reported_at(runtime, "res-pf-1") == "reserved 2026-11-22 10:15:00+00:00"
-        assert reservation_history(runtime, "res-pf-1")[-1] == ("reserved", "2026-11-22T10:15:00Z")
-    finally:
-        runtime.close()
+    # The seals were made and the valves came in: Odoo reserved both moves inside the
+    # delivery, which stays assigned with its write_date. The moves say so.
+    assert poll(runtime, board, "poll_component_reserved") == 1
+    apply_inbound(runtime)
+    assert lines_of(runtime, "res-pf-1") == [
+        ("p-1", "3", "reserved"),
+        ("p-2", "4", "reserved"),
+        ("p-3", "2", "reserved"),
+    ]
+    assert reported_at(runtime, "res-pf-1") == "reserved 2026-11-22 10:15:00+00:00"
+    assert reservation_history(runtime, "res-pf-1")[-1] == ("reserved", "2026-11-22T10:15:00Z")
 
 
-def test_a_re_reservation_by_odoo_after_a_release_is_reported(tmp_path: Path) -> None:
-    board = Switchboard(RECORDINGS_FILE)
-    runtime = runtime_with(tmp_path, board)
-    try:
-        put(runtime, "proforma", "pf-1", PROFORMA)
-        replay = board.play("reserve")
-        runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
-        replay.assert_done()
-        put(runtime, "proforma", "pf-1", {**PROFORMA, "status": "cancelled"})
-        replay = board.play("release_open")
-        runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
-        replay.assert_done()
-        assert getattr(get(runtime, "reservation", "res-pf-1").data, "status", None) == "released"
+def test_a_re_reservation_by_odoo_after_a_release_is_reported(
+    runtime: SyncRuntime, board: Switchboard
+) -> None:
+    put(runtime, "proforma", "pf-1", PROFORMA)
+    push(runtime, board, "reserve", "proforma", "pf-1")
+    put(runtime, "proforma", "pf-1", {**PROFORMA, "status": "cancelled"})
+    push(runtime, board, "release_open", "proforma", "pf-1")
+    assert status_of(runtime, "reservation", "res-pf-1") == "released"
 
-        # Odoo holds nothing for the sale: the reservation stays released, nothing reported.
-        replay = board.play("poll_released")
-        assert poll_once(runtime, PLUGIN).stored == 0
-        replay.assert_done()
-        assert reported_at(runtime, "res-pf-1") == "released None"
+    # Odoo holds nothing for the sale: the reservation stays released, nothing reported.
+    assert poll(runtime, board, "poll_released") == 0
+    assert reported_at(runtime, "res-pf-1") == "released None"
 
-        # The scheduler reserved the delivery again: Odoo's state is the reservation's.
-        replay = board.play("poll_rereserved")
-        assert poll_once(runtime, PLUGIN).stored == 1
-        replay.assert_done()
-        apply_inbound(runtime)
-        assert reported_at(runtime, "res-pf-1") == "partial 2026-11-23 02:00:00+00:00"
-        assert lines_of(runtime, "res-pf-1") == [
-            ("p-1", "3", "reserved"),
-            ("p-2", "1", "partly_reserved"),
-            ("p-3", "0", "unavailable"),
-        ]
-        assert reservation_history(runtime, "res-pf-1")[-2:] == [
-            ("released", "None"),
-            ("partial", "2026-11-23T02:00:00Z"),
-        ]
+    # The scheduler reserved the delivery again: Odoo's state is the reservation's.
+    assert poll(runtime, board, "poll_rereserved") == 1
+    apply_inbound(runtime)
+    assert reported_at(runtime, "res-pf-1") == "partial 2026-11-23 02:00:00+00:00"
+    assert lines_of(runtime, "res-pf-1") == [
+        ("p-1", "3", "reserved"),
+        ("p-2", "1", "partly_reserved"),
+        ("p-3", "0", "unavailable"),
+    ]
+    assert reservation_history(runtime, "res-pf-1")[-2:] == [
+        ("released", "None"),
+        ("partial", "2026-11-23T02:00:00Z"),
+    ]
 
-        # A report Odoo recorded before that one, arriving late, changes nothing.
-        late = ReservationStatus(
-            reservation_id="res-pf-1",
-            status="unavailable",
-            lines=[],
-            reported_at=datetime(2026, 11, 22, 9, 0, tzinfo=UTC),
-        ).model_dump(mode="json")
-        store_events(runtime.engine, PLUGIN, [InboundEvent("late-1", RESERVATION_STATUS, late)])
-        version = get(runtime, "reservation", "res-pf-1").version
-        apply_inbound(runtime)
-        assert get(runtime, "reservation", "res-pf-1").version == version
-        assert reported_at(runtime, "res-pf-1") == "partial 2026-11-23 02:00:00+00:00"
-    finally:
-        runtime.close()
+    # A report Odoo recorded before that one, arriving late, changes nothing.
+    late = ReservationStatus(
+        reservation_id="res-pf-1",
+        status="unavailable",
+        lines=[],
+        reported_at=datetime(2026, 11, 22, 9, 0, tzinfo=UTC),
+    ).model_dump(mode="json")
+    store_events(runtime.engine, PLUGIN, [InboundEvent("late-1", RESERVATION_STATUS, late)])
+    version = get(runtime, "reservation", "res-pf-1").version
+    apply_inbound(runtime)
+    assert get(runtime, "reservation", "res-pf-1").version == version
+    assert reported_at(runtime, "res-pf-1") == "partial 2026-11-23 02:00:00+00:00"

@@ -37,7 +37,15 @@ from erp.tryton.partners import AddressInput, PartyInput
 from erp.tryton.products import ProductInput
 from erp.tryton.sales import QuotationInput, SaleLineInput
 from tests.e2e.harness import free_port
-from tests.plugins.inventory.conftest import PLUGIN, apply_inbound, get, proforma, put
+from tests.plugins.inventory.conftest import (
+    PLUGIN,
+    apply_inbound,
+    get,
+    lines_of,
+    proforma,
+    put,
+    status_of,
+)
 
 
 def settings_for(server: TrytonServer, **extra: Any) -> dict[str, Any]:
@@ -106,14 +114,6 @@ def state(runtime: SyncRuntime, type_: str, record_id: str) -> tuple[str, str | 
     return row.state, row.last_error
 
 
-def lines_of(runtime: SyncRuntime, reservation_id: str) -> list[tuple[str, str, str | None]]:
-    data = get(runtime, "reservation", reservation_id).data
-    return [
-        (line.product_id, str(line.reserved_quantity), line.state)  # type: ignore[attr-defined]
-        for line in data.lines  # type: ignore[attr-defined]
-    ]
-
-
 def test_reservation_full_partial_and_released_with_faults(
     tryton_server: TrytonServer,
     tryton_client: TrytonClient,
@@ -148,7 +148,7 @@ def test_reservation_full_partial_and_released_with_faults(
     # so, and the poll makes the reservation reserved, with the moves' time.
     poll_once(runtime, PLUGIN)
     apply_inbound(runtime)
-    assert get(runtime, "reservation", "res-pf-1").data.status == "partial"  # type: ignore[attr-defined]
+    assert status_of(runtime, "reservation", "res-pf-1") == "partial"
     valve = erp.products.find_product("VALVE-2")
     assert valve is not None
     add_stock(tryton_client, [(valve, 3)])
@@ -165,7 +165,7 @@ def test_reservation_full_partial_and_released_with_faults(
     put(runtime, "proforma", "pf-1", proforma("cancelled"))
     runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
     assert state(runtime, "proforma", "pf-1") == ("synced", None)
-    assert get(runtime, "reservation", "res-pf-1").data.status == "released"  # type: ignore[attr-defined]
+    assert status_of(runtime, "reservation", "res-pf-1") == "released"
     assert {line.reserved_quantity for line in erp.stock.reservation(sale_id).lines} == {Decimal(0)}
 
 
@@ -179,7 +179,7 @@ def test_delivery_and_return_come_back_by_polling(
     erp, sale_id = finance_side(tryton_client, "pf-1", {"PUMP-1": 10, "VALVE-2": 10})
     put(runtime, "proforma", "pf-1", proforma())
     runtime.sync.process(PLUGIN, [("proforma", "pf-1")])
-    assert get(runtime, "reservation", "res-pf-1").data.status == "reserved"  # type: ignore[attr-defined]
+    assert status_of(runtime, "reservation", "res-pf-1") == "reserved"
     order = {
         "customer_id": "cust-1",
         "proforma_id": "pf-1",
@@ -222,7 +222,7 @@ def test_delivery_and_return_come_back_by_polling(
     receive_return(tryton_client, received)
     poll_once(runtime, PLUGIN)
     apply_inbound(runtime)
-    assert get(runtime, "return", "r-1").data.status == "received"  # type: ignore[attr-defined]
+    assert status_of(runtime, "return", "r-1") == "received"
 
 
 # -- the contract -----------------------------------------------------------------------
@@ -312,23 +312,34 @@ class TestInventoryTrytonContract(PluginContract):
         return ContractTarget(settings=settings, received=received, unreachable_settings=down)
 
 
+def reserve_in_stock(
+    runtime: SyncRuntime, server: TrytonServer, http: httpx.Client, ref: str
+) -> tuple[TrytonClient, Tryton, int]:
+    """An approved pro-forma ``ref`` of goods all in stock, pushed and reserved in full.
+
+    Returns the logged-in client, the ERP operations and the sale's id in Tryton.
+    """
+    crm_side(runtime)
+    client = server.client(http)
+    client.login()
+    erp, sale_id = finance_side(client, ref, {"PUMP-1": 10, "VALVE-2": 10})
+    put(runtime, "proforma", ref, proforma())
+    runtime.sync.process(PLUGIN, [("proforma", ref)])
+    assert status_of(runtime, "reservation", f"res-{ref}") == "reserved"
+    return client, erp, sale_id
+
+
 def test_an_expired_reservation_is_released_on_the_next_poll(
     contract_server: TrytonServer, make_inventory: Callable[[dict[str, Any]], SyncRuntime]
 ) -> None:
     """Expiry is a point in time, not a change in Tryton: the next poll releases the stock."""
     runtime = make_inventory(settings_for(contract_server))
-    crm_side(runtime)
     with httpx.Client(timeout=60.0) as http:
-        client = contract_server.client(http)
-        client.login()
-        erp, sale_id = finance_side(client, "pf-9", {"PUMP-1": 10, "VALVE-2": 10})
-        put(runtime, "proforma", "pf-9", proforma())
-        runtime.sync.process(PLUGIN, [("proforma", "pf-9")])
-        assert get(runtime, "reservation", "res-pf-9").data.status == "reserved"  # type: ignore[attr-defined]
+        _, erp, sale_id = reserve_in_stock(runtime, contract_server, http, "pf-9")
         # The poll sees the reservation's own stock moves; nothing has expired yet.
         poll_once(runtime, PLUGIN)
         apply_inbound(runtime)
-        assert get(runtime, "reservation", "res-pf-9").data.status == "reserved"  # type: ignore[attr-defined]
+        assert status_of(runtime, "reservation", "res-pf-9") == "reserved"
 
         # The pro-forma's validity ended two days ago; the reservation takes its expiry.
         ended = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
@@ -354,21 +365,15 @@ def test_a_shipment_tryton_assigns_again_after_a_release_is_reported(
 ) -> None:
     """Tryton is the truth about what is held: a re-assignment after a release is reported."""
     runtime = make_inventory(settings_for(contract_server))
-    crm_side(runtime)
     with httpx.Client(timeout=60.0) as http:
-        client = contract_server.client(http)
-        client.login()
-        erp, sale_id = finance_side(client, "pf-8", {"PUMP-1": 10, "VALVE-2": 10})
-        put(runtime, "proforma", "pf-8", proforma())
-        runtime.sync.process(PLUGIN, [("proforma", "pf-8")])
-        assert get(runtime, "reservation", "res-pf-8").data.status == "reserved"  # type: ignore[attr-defined]
+        client, erp, sale_id = reserve_in_stock(runtime, contract_server, http, "pf-8")
         put(runtime, "proforma", "pf-8", proforma("cancelled"))
         runtime.sync.process(PLUGIN, [("proforma", "pf-8")])
-        assert get(runtime, "reservation", "res-pf-8").data.status == "released"  # type: ignore[attr-defined]
+        assert status_of(runtime, "reservation", "res-pf-8") == "released"
 
         # The release wrote the moves; Tryton holds nothing, so nothing is reported.
         assert poll_once(runtime, PLUGIN).stored == 0
-        assert get(runtime, "reservation", "res-pf-8").data.status == "released"  # type: ignore[attr-defined]
+        assert status_of(runtime, "reservation", "res-pf-8") == "released"
 
         # The warehouse (or Tryton's assign cron) assigns the waiting shipment again.
         (shipment,) = erp.sales.sale(sale_id).shipment_ids
@@ -495,7 +500,7 @@ def test_service_parts_reserved_short_and_released(
     assert state(runtime, "reservation", "rsv-7") == ("synced", None)
     assert len(parts_shipments(tryton_client, "rsv-7")) == 1
     assert lines_of(runtime, "rsv-7") == [("p-1", "2", "reserved"), ("p-2", "4", "reserved")]
-    assert get(runtime, "reservation", "rsv-7").data.status == "reserved"  # type: ignore[attr-defined]
+    assert status_of(runtime, "reservation", "rsv-7") == "reserved"
 
     # The case is closed: the CRM releases the parts, Tryton cancels the shipment.
     put(runtime, "reservation", "rsv-7", {**parts, "expires_at": until, "status": "released"})
