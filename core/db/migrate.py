@@ -32,6 +32,18 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
         command.upgrade(config, revision)
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the database schema back to ``revision``, undoing every migration after it.
+
+    For tests of a migration's data step: records stored, the schema taken back, then
+    upgraded again over them. Releases never downgrade a live database.
+    """
+    config = _config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
 def current_revision(engine: Engine) -> str | None:
     """Return the schema revisions the database is at (comma-separated), or None if empty."""
     with engine.connect() as connection:

@@ -5,23 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 
 from core.db.engine import create_db_engine
-from core.db.migrate import upgrade
+from core.db.migrate import downgrade, upgrade
 from core.db.records import InteractionRow, LeadRow, OpportunityRow, TaskRow
 from tests.kpis.conftest import database, seed, tehran
-
-
-def _downgrade(engine: Engine, revision: str) -> None:
-    from alembic import command
-
-    from core.db.migrate import _config
-
-    config = _config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -31,7 +20,7 @@ def test_upgrading_fills_the_columns_from_the_documents(kind: str, tmp_path: Pat
         try:
             upgrade(engine)
             seed(engine)
-            _downgrade(engine, "a001_admin_console")
+            downgrade(engine, "a001_admin_console")
             upgrade(engine)
             with engine.connect() as connection:
                 lead = connection.execute(
