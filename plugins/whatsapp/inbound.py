@@ -31,6 +31,7 @@ from core.errors import PermanentError, TransientError
 from core.locale import normalize_phone
 from core.plugin_types import InboundEvent, Records, SyncRecord
 from core.schemas.activities import Interaction
+from plugins.whatsapp.reminders import is_reminder
 from plugins.whatsapp.webhook import unix_time
 
 log = logging.getLogger(__name__)
@@ -327,12 +328,15 @@ def apply_status(records: Records, event: InboundEvent) -> None:
     """Move an outbound interaction's delivery status forward (see the module docstring).
 
     A status for a message nobody knows yet is retried (its send response may still be
-    on its way); after the attempts run out it is dead with that reason.
+    on its way); after the attempts run out it is dead with that reason. The statuses of
+    reminders to agents (:mod:`plugins.whatsapp.reminders`) are not tracked.
     """
     item = event.payload.get("status")
     if not isinstance(item, dict):
         raise PermanentError("the event holds no status")
     wamid, state = item["id"], item["status"]
+    if is_reminder(item.get("biz_opaque_callback_data")):
+        return
     found = find_message(records, wamid, item.get("biz_opaque_callback_data"))
     if found is None:
         raise TransientError(f"no interaction has the WhatsApp message id {wamid}")

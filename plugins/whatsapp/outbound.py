@@ -175,13 +175,16 @@ def send(
         raise PermanentError("the whatsapp plugin needs access_token and phone_number_id to send")
     _take_turn(records, settings, str(document.payload.get("to", "")))
     now = datetime.now(UTC)
-    records.update("interaction", document.id, {"delivery_status": "pending", "status_at": now})
+    message = document.type == "interaction"
+    if message:
+        records.update("interaction", document.id, {"delivery_status": "pending", "status_at": now})
     url = f"{settings.graph_url}/{settings.phone_number_id}/messages"
     headers = {"authorization": f"Bearer {settings.access_token.get_secret_value()}"}
     try:
         answer = http.post(url, json=document.payload, headers=headers)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
-        _clear(records, document.id)
+        if message:
+            _clear(records, document.id)
         raise TransientError(f"the request never left: {type(error).__name__}: {error}") from None
     except httpx.HTTPError as error:
         raise PermanentError(
@@ -192,13 +195,15 @@ def send(
     except ValueError:
         body = None
     if answer.status_code != 200:
-        _clear(records, document.id)
+        if message:
+            _clear(records, document.id)
         raise classify(answer.status_code, body)
     messages = body.get("messages") if isinstance(body, dict) else None
     wamid = messages[0].get("id") if isinstance(messages, list) and messages else None
     if not isinstance(wamid, str) or not wamid:
         raise PermanentError(IN_DOUBT.format(at=now.isoformat()) + " (the answer had no id)")
-    records.update("interaction", document.id, {"external_message_id": wamid})
+    if message:
+        records.update("interaction", document.id, {"external_message_id": wamid})
     return PushResult(external_id=wamid)
 
 
