@@ -9,7 +9,8 @@ phone, else a lead listing it, else the lead this plugin created for the number
 earlier; an unknown number creates a Lead (source ``whatsapp``, the phone, the profile
 name), which lead scoring scores and assigns like any new lead, starting its
 first-response clock. The interaction's id is derived from the wamid, so a message
-applied twice is one interaction.
+applied twice is one interaction. Each message also moves its owner's last inbound
+moment forward (``Records.note_inbound``): the 24-hour window outbound text is sent in.
 
 Statuses move an outbound interaction forward only: sent < delivered < read < played;
 ``failed`` is terminal and keeps Meta's errors; ``read`` may come without ``delivered``.
@@ -247,6 +248,8 @@ def apply_message(records: Records, event: InboundEvent, download: Download | No
         _create(records, event, message, record_id)
         stored = records.get("interaction", record_id)
     current = stored.data if stored is not None else None
+    if isinstance(current, Interaction):
+        _note_window(records, current)
     if download is None or not isinstance(current, Interaction) or current.content is None:
         return
     media = current.content.media
@@ -266,6 +269,24 @@ def apply_message(records: Records, event: InboundEvent, download: Download | No
         )
         raise
     _note_media(records, record_id, current, changes)
+
+
+def _note_window(records: Records, message: Interaction) -> None:
+    """Open (or keep open) the owner's 24-hour window from this message's moment.
+
+    Noted every time the message is applied, not only when it is created: an inbound
+    job that died in between notes it on its next try, and a late or repeated message
+    never moves the window back.
+    """
+    owner_type, owner_id = (
+        ("customer", message.customer_id)
+        if message.customer_id is not None
+        else ("lead", message.lead_id)
+    )
+    if owner_id is None:
+        return
+    sender = message.content.sender if message.content is not None else None
+    records.note_inbound(owner_type, owner_id, message.occurred_at, sender)
 
 
 def _note_media(
