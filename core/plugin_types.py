@@ -161,6 +161,14 @@ class Reservation:
     wait: float
 
 
+@dataclass(frozen=True)
+class Contacted:
+    """The answer of ``Records.last_inbound``: when the owner last wrote, from which address."""
+
+    at: datetime
+    sender: str | None = None
+
+
 class Records(Protocol):
     """Canonical records as a plugin may read and change them (see core.records)."""
 
@@ -205,9 +213,22 @@ class Records(Protocol):
         how long until it frees: the caller raises ``core.WaitingFor``.
         """
 
+    def note_inbound(
+        self, owner_type: str, owner_id: str, at: datetime, sender: str | None = None
+    ) -> None:
+        """Note that a customer or lead (``owner_type``) wrote to this plugin at ``at``.
+
+        Kept per (plugin, owner), moving forward only: an earlier moment noted late
+        changes nothing. ``sender`` is the address they wrote from (an E.164 number).
+        """
+
+    def last_inbound(self, owner_type: str, owner_id: str) -> Contacted | None:
+        """When the owner last wrote to this plugin and from where; None if never noted."""
+
 
 __all__ = [
     "CanonicalModel",
+    "Contacted",
     "HealthReport",
     "InboundEvent",
     "OutboundDocument",

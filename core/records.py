@@ -22,7 +22,7 @@ from core.db.types import utcnow
 from core.errors import PermanentError
 from core.kinds import KINDS_BY_TYPE, Kind
 from core.locale import normalize_phone
-from core.plugin_types import Reservation, SyncRecord
+from core.plugin_types import Contacted, Reservation, SyncRecord
 from core.store import (
     ConcurrentUpdate,
     bind_in,
@@ -31,6 +31,7 @@ from core.store import (
     write_record,
     write_record_in,
 )
+from core.sync.contacts import last_inbound, note_inbound
 from core.sync.rate import reserve
 
 if TYPE_CHECKING:
@@ -263,6 +264,16 @@ class RecordAccess:
         """
         owned = [(f"{self.plugin}:{key}", interval) for key, interval in limits]
         return reserve(self.engine, owned, max_wait=max_wait)
+
+    def note_inbound(
+        self, owner_type: str, owner_id: str, at: datetime, sender: str | None = None
+    ) -> None:
+        """Keep ``at`` as the owner's last inbound moment here (see core.sync.contacts)."""
+        note_inbound(self.engine, self.plugin, owner_type, owner_id, at, sender)
+
+    def last_inbound(self, owner_type: str, owner_id: str) -> Contacted | None:
+        """When the owner last wrote to this plugin and from where; None if never noted."""
+        return last_inbound(self.engine, self.plugin, owner_type, owner_id)
 
 
 def emit_event(

@@ -1,4 +1,4 @@
-"""Tables of the sync engine: per-(plugin, record) delivery state, leader leases, pauses."""
+"""Tables of the sync engine: delivery state, leases, pauses, rate limits, last inbound."""
 
 from __future__ import annotations
 
@@ -98,3 +98,21 @@ class RateSlot(Base):
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     next_at: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class LastInbound(Base):
+    """When a customer or lead last wrote to a plugin's channel, and from which address.
+
+    One row per (plugin, owner): a messaging plugin's service window (WhatsApp's 24
+    hours) is read from here instead of from the owner's whole timeline; see
+    :mod:`core.sync.contacts`. ``sender`` is the address the owner wrote from (an E.164
+    number), where known.
+    """
+
+    __tablename__ = "last_inbound"
+
+    plugin: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    sender: Mapped[str | None] = mapped_column(String(64))

@@ -9,7 +9,8 @@ phone, else a lead listing it, else the lead this plugin created for the number
 earlier; an unknown number creates a Lead (source ``whatsapp``, the phone, the profile
 name), which lead scoring scores and assigns like any new lead, starting its
 first-response clock. The interaction's id is derived from the wamid, so a message
-applied twice is one interaction.
+applied twice is one interaction. Each message also moves its owner's last inbound
+moment forward (``Records.note_inbound``): the 24-hour window outbound text is sent in.
 
 Statuses move an outbound interaction forward only: sent < delivered < read < played;
 ``failed`` is terminal and keeps Meta's errors; ``read`` may come without ``delivered``.
@@ -31,6 +32,7 @@ from core.errors import PermanentError, TransientError
 from core.locale import normalize_phone
 from core.plugin_types import InboundEvent, Records, SyncRecord
 from core.schemas.activities import Interaction
+from plugins.whatsapp.reminders import is_reminder
 from plugins.whatsapp.webhook import unix_time
 
 log = logging.getLogger(__name__)
@@ -246,6 +248,8 @@ def apply_message(records: Records, event: InboundEvent, download: Download | No
         _create(records, event, message, record_id)
         stored = records.get("interaction", record_id)
     current = stored.data if stored is not None else None
+    if isinstance(current, Interaction):
+        _note_window(records, current)
     if download is None or not isinstance(current, Interaction) or current.content is None:
         return
     media = current.content.media
@@ -265,6 +269,24 @@ def apply_message(records: Records, event: InboundEvent, download: Download | No
         )
         raise
     _note_media(records, record_id, current, changes)
+
+
+def _note_window(records: Records, message: Interaction) -> None:
+    """Open (or keep open) the owner's 24-hour window from this message's moment.
+
+    Noted every time the message is applied, not only when it is created: an inbound
+    job that died in between notes it on its next try, and a late or repeated message
+    never moves the window back.
+    """
+    owner_type, owner_id = (
+        ("customer", message.customer_id)
+        if message.customer_id is not None
+        else ("lead", message.lead_id)
+    )
+    if owner_id is None:
+        return
+    sender = message.content.sender if message.content is not None else None
+    records.note_inbound(owner_type, owner_id, message.occurred_at, sender)
 
 
 def _note_media(
@@ -327,12 +349,15 @@ def apply_status(records: Records, event: InboundEvent) -> None:
     """Move an outbound interaction's delivery status forward (see the module docstring).
 
     A status for a message nobody knows yet is retried (its send response may still be
-    on its way); after the attempts run out it is dead with that reason.
+    on its way); after the attempts run out it is dead with that reason. The statuses of
+    reminders to agents (:mod:`plugins.whatsapp.reminders`) are not tracked.
     """
     item = event.payload.get("status")
     if not isinstance(item, dict):
         raise PermanentError("the event holds no status")
     wamid, state = item["id"], item["status"]
+    if is_reminder(item.get("biz_opaque_callback_data")):
+        return
     found = find_message(records, wamid, item.get("biz_opaque_callback_data"))
     if found is None:
         raise TransientError(f"no interaction has the WhatsApp message id {wamid}")

@@ -4,7 +4,7 @@ The sync engine hands every changed interaction to the plugin; only an outbound
 WhatsApp interaction that was never sent is sent, anything else is passed with a note.
 
 - **Window.** Free-form text goes only within 24 hours of the customer's (or lead's)
-  last inbound WhatsApp message, taken from their timeline; outside it an approved
+  last inbound WhatsApp message, kept per owner (``Records.last_inbound``); outside it an approved
   template is required: the record's own (``content.template``), else the configured
   re-engagement template, else the message is refused before any call, with the reason.
 - **Call.** ``POST {graph_url}/{phone_number_id}/messages`` with the bearer token, the
@@ -61,22 +61,20 @@ def _skip(reason: str) -> dict[str, Any]:
 
 
 def last_inbound(records: Records, message: Interaction) -> tuple[datetime | None, str | None]:
-    """When the customer (or lead) last wrote on WhatsApp, and from which number."""
-    field, value = (
-        ("customer_id", message.customer_id)
+    """When the customer (or lead) last wrote on WhatsApp, and from which number.
+
+    Read from the owner's row of last inbound moments, which the inbound job moves
+    forward with every message it stores, not from the timeline.
+    """
+    owner_type, owner_id = (
+        ("customer", message.customer_id)
         if message.customer_id is not None
-        else ("lead_id", message.lead_id)
+        else ("lead", message.lead_id)
     )
-    latest: datetime | None = None
-    sender: str | None = None
-    for found in records.find("interaction", field, value or ""):
-        item = found.data
-        if not isinstance(item, Interaction) or item.channel != "whatsapp":
-            continue
-        if item.direction == "inbound" and (latest is None or item.occurred_at > latest):
-            latest = item.occurred_at
-            sender = item.content.sender if item.content is not None else None
-    return latest, sender
+    contacted = records.last_inbound(owner_type, owner_id or "")
+    if contacted is None:
+        return None, None
+    return contacted.at, contacted.sender
 
 
 def recipient(records: Records, message: Interaction, sender: str | None) -> str:
@@ -175,13 +173,16 @@ def send(
         raise PermanentError("the whatsapp plugin needs access_token and phone_number_id to send")
     _take_turn(records, settings, str(document.payload.get("to", "")))
     now = datetime.now(UTC)
-    records.update("interaction", document.id, {"delivery_status": "pending", "status_at": now})
+    message = document.type == "interaction"
+    if message:
+        records.update("interaction", document.id, {"delivery_status": "pending", "status_at": now})
     url = f"{settings.graph_url}/{settings.phone_number_id}/messages"
     headers = {"authorization": f"Bearer {settings.access_token.get_secret_value()}"}
     try:
         answer = http.post(url, json=document.payload, headers=headers)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
-        _clear(records, document.id)
+        if message:
+            _clear(records, document.id)
         raise TransientError(f"the request never left: {type(error).__name__}: {error}") from None
     except httpx.HTTPError as error:
         raise PermanentError(
@@ -192,13 +193,15 @@ def send(
     except ValueError:
         body = None
     if answer.status_code != 200:
-        _clear(records, document.id)
+        if message:
+            _clear(records, document.id)
         raise classify(answer.status_code, body)
     messages = body.get("messages") if isinstance(body, dict) else None
     wamid = messages[0].get("id") if isinstance(messages, list) and messages else None
     if not isinstance(wamid, str) or not wamid:
         raise PermanentError(IN_DOUBT.format(at=now.isoformat()) + " (the answer had no id)")
-    records.update("interaction", document.id, {"external_message_id": wamid})
+    if message:
+        records.update("interaction", document.id, {"external_message_id": wamid})
     return PushResult(external_id=wamid)
 
 

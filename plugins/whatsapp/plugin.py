@@ -29,7 +29,7 @@ from core.plugin_types import (
 from core.schemas.activities import Interaction
 from core.schemas.leads import Lead
 from lead_scoring.facts import EngagementEvent
-from plugins.whatsapp import inbound, media, outbound, webhook
+from plugins.whatsapp import inbound, media, outbound, reminders, webhook
 from plugins.whatsapp.settings import WhatsAppSettings
 
 #: Messages one push sends (one call each): the engine's claim and bookkeeping are
@@ -55,7 +55,7 @@ def crm_sync_describe(context: PluginContext) -> PluginDescription:
     """Takes Meta's webhooks (up to ``max_webhook_bytes`` a call); idle without an access token."""
     settings = _settings(context)
     return PluginDescription(
-        subscriptions=("interaction",),
+        subscriptions=("interaction", *reminders.SUBSCRIPTIONS),
         max_batch=SEND_BATCH,
         target=settings.target_description(),
         accepts_webhooks=True,
@@ -66,7 +66,15 @@ def crm_sync_describe(context: PluginContext) -> PluginDescription:
 
 @hookimpl
 def crm_sync_map_record(context: PluginContext, record: SyncRecord) -> dict[str, object]:
-    """The Graph API request of an outbound WhatsApp interaction (others are passed over)."""
+    """The Graph API request of an outbound WhatsApp interaction or of a reminder to an agent.
+
+    Anything else, and a reminder that cannot be sent, is passed over with the reason.
+    """
+    if record.type == "event":
+        try:
+            return reminders.map_reminder(context.store(), _settings(context), record)
+        except reminders.Skip as skipped:
+            return {outbound.SKIP: str(skipped)}
     return outbound.map_message(context.store(), _settings(context), record, datetime.now(UTC))
 
 

@@ -57,6 +57,23 @@ class WhatsAppSettings(PluginSettings):
     reengagement_language: str = Field(
         default="fa", min_length=2, max_length=16, pattern=r"^[A-Za-z_]+$"
     )
+    sla_reminder_template: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        pattern=r"^[a-z0-9_]+$",
+        description="An approved template sent to the agent whose lead's first response is late",
+    )
+    followup_reminder_template: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        pattern=r"^[a-z0-9_]+$",
+        description="An approved template sent to the agent whose follow-up task is overdue",
+    )
+    reminder_language: str = Field(
+        default="fa", min_length=2, max_length=16, pattern=r"^[A-Za-z_]+$"
+    )
     messages_per_second: float = Field(
         default=80.0,
         gt=0,
