@@ -2,7 +2,8 @@
 
 How each figure is counted (docs/admin.md says the same for admins):
 
-- states: every ``sync_state`` (or ``inbox``) row of the plugin by its state, with
+- states: every ``sync_state`` (or ``inbox``) row of the plugin by its state (from the
+  counts the database keeps, :mod:`core.admin.state_counts`), with
   ``in_flight`` split off ``pending`` and ``retry`` (``failed``) while a worker holds its
   lease, and ``waiting on <plugin>`` split off ``failed`` for deliveries waiting on another
   plugin's document (error class ``waiting-<plugin>``); any other state a plugin uses
@@ -26,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select
 
+from core.admin.state_counts import state_counts
 from core.db.admin_tables import IN, OUT, Attempt, QueueSnapshot
 from core.db.engine import reading
 from core.db.inbound_tables import APPLIED, InboxEvent
@@ -100,9 +102,8 @@ def current_figures(
     """Counts by state and lag of every plugin with rows in one direction, as of ``now``."""
     table: Any = SyncState if direction == OUT else InboxEvent
     figures: dict[str, QueueFigures] = defaultdict(QueueFigures)
-    counts = select(table.plugin, table.state, func.count()).group_by(table.plugin, table.state)
-    for plugin, state, count in connection.execute(counts):
-        figures[plugin].states[state] = int(count)
+    for plugin, states in state_counts(connection, direction).items():
+        figures[plugin].states.update(states)
     due_states = (PENDING, FAILED)
     leased = (
         select(table.plugin, table.state, func.count())

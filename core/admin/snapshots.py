@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, case, delete, select, update
 
 from core.admin.overview import MINUTE, attempt_counts, current_figures, floor_minute
+from core.admin.state_counts import fold_state_counts
 from core.db.admin_tables import IN, OUT, AdminJob, AdminJobItem, QueueSnapshot, WebSession
 from core.db.engine import reading, upsert
 from core.db.sync_tables import DEAD
@@ -217,9 +218,10 @@ class Maintenance(LeasedLoop):
         self.pruned_to = 0
 
     def work_round(self) -> None:
-        """Snapshot the minute that just ended; trim attempts, history and sessions."""
+        """Fold the state counts, snapshot the minute that just ended; trim the rest."""
         now = utcnow()
         engine = self.runtime.engine
+        fold_state_counts(engine)
         take_snapshot(engine, minute=floor_minute(now) - MINUTE, now=now)
         keep = self.settings.attempts_per_delivery
         if keep:

@@ -79,6 +79,25 @@ class QueueSnapshot(Base):
     states: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False)
 
 
+class StateCount(Base):
+    """Changes to the number of deliveries (or inbound events) of a plugin in one state.
+
+    Triggers on ``sync_state`` and ``inbox`` append a row per statement (PostgreSQL) or
+    per changed row (SQLite) whenever rows enter or leave a state, so the sum of ``n``
+    per (direction, plugin, state) is always the exact count, read without scanning the
+    queues. Only appends while the sync job runs, so workers never wait on each other
+    here; the maintenance loop folds the rows into one per state now and then.
+    """
+
+    __tablename__ = "state_counts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    direction: Mapped[str] = mapped_column(String(3), nullable=False)
+    plugin: Mapped[str] = mapped_column(String(64), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    n: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
 class AuditEntry(Base):
     """One action someone took on the queues: append-only (the database refuses changes).
 

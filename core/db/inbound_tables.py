@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base
+from core.db.sync_tables import DUE_STATES
 from core.db.types import JSONDocument, UTCDateTime
 
 #: Inbound event states: pending (to apply), applied, failed (retrying), dead (given up).
@@ -46,6 +47,14 @@ class InboxEvent(Base):
         UniqueConstraint("plugin", "event_id"),
         Index("ix_inbox_due", "state", "due_at"),
         Index("ix_inbox_plugin_state_due", "plugin", "state", "due_at"),
+        Index(
+            "ix_inbox_due_leases",
+            "plugin",
+            "state",
+            "lease_until",
+            postgresql_where=text(DUE_STATES),
+            sqlite_where=text(DUE_STATES),
+        ),
     )
 
 

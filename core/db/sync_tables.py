@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, Index, Integer, String, Text
+from sqlalchemy import Float, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base
@@ -17,6 +17,10 @@ FAILED = "failed"
 DEAD = "dead"
 DISCARDED = "discarded"
 RESOLVED = "resolved"
+#: The states a worker still has to act on; partial indexes hold only these rows.
+DUE_STATES = "state IN ('pending', 'failed')"
+#: Failed deliveries that wait on another plugin's document (error class ``waiting-<plugin>``).
+WAITING_STATES = "state = 'failed' AND error_class LIKE 'waiting-%'"
 
 
 class SyncState(Base):
@@ -59,6 +63,22 @@ class SyncState(Base):
         Index("ix_sync_state_due", "state", "due_at"),
         Index("ix_sync_state_plugin_state_due", "plugin", "state", "due_at"),
         Index("ix_sync_state_state_class", "state", "error_class"),
+        Index(
+            "ix_sync_state_due_leases",
+            "plugin",
+            "state",
+            "lease_until",
+            postgresql_where=text(DUE_STATES),
+            sqlite_where=text(DUE_STATES),
+        ),
+        Index(
+            "ix_sync_state_waiting",
+            "plugin",
+            "error_class",
+            "lease_until",
+            postgresql_where=text(WAITING_STATES),
+            sqlite_where=text(WAITING_STATES),
+        ),
     )
 
 
