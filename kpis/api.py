@@ -477,7 +477,7 @@ def get_funnel(
     period: PeriodQuery = None,
     by: Annotated[FunnelDimension | None, Query(description="split by the lead's source")] = None,
 ) -> FunnelReportOut:
-    """Leads created in the period reaching qualified, opportunity and won; see docs/kpis.md."""
+    """Leads created in the period reaching MQL, SQL, opportunity and won; see docs/kpis.md."""
     chosen = resolve_period(kpi_settings(request), period)
     whole, groups = funnel(runtime_of(request).engine, Bounds(chosen.start, chosen.end), by)
     return FunnelReportOut(
