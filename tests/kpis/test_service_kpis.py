@@ -10,12 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from core.db.engine import reading
 from kpis.catalog import KPIS, Context, Figure
 from kpis.periods import parse_period
 from kpis.queries import Bounds, Dimension
+from kpis.report import build_report
+from kpis.settings import KpiSettings
 from tests.kpis.conftest import CALENDAR
 
 
@@ -131,3 +134,16 @@ def test_customer_lifetime_value(engine: Engine) -> None:
     assert margin.value == pytest.approx(15_000_000)
     # Nobody lost in Shahrivar: the lifetime is unbounded, so no data rather than infinity.
     assert compute(engine, "customer_lifetime_value", "1404-06")[None].value is None
+
+
+def test_the_report_takes_the_margin_from_the_settings(engine: Engine) -> None:
+    settings = KpiSettings(gross_margin=60)
+    mehr = parse_period("1404-07")
+    report = build_report(
+        engine, settings, CALENDAR, mehr, names=["customer_lifetime_value"], trend=False
+    )
+    assert report.lines[0].figure.value == pytest.approx(15_000_000)
+    assert report.lines[0].figure.details["margin"] == pytest.approx(60.0)
+    for wrong in (0, 101):
+        with pytest.raises(ValidationError, match="gross_margin"):
+            KpiSettings(gross_margin=wrong)
