@@ -147,3 +147,17 @@ def test_the_report_takes_the_margin_from_the_settings(engine: Engine) -> None:
     for wrong in (0, 101):
         with pytest.raises(ValidationError, match="gross_margin"):
             KpiSettings(gross_margin=wrong)
+
+
+NEW = ("first_contact_resolution", "csat", "csat_satisfied", "nps", "mrr", "arr", "mrr_growth",
+       "customer_churn", "revenue_churn", "customer_lifetime_value")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_every_breakdown_of_the_new_kpis_runs(engine: Engine, name: str) -> None:
+    for by in KPIS[name].dimensions:
+        groups = compute(engine, name, "1404-07", by)
+        assert groups, f"{name} by {by} found no group"
+    # The subscriptions name no owner: by agent they are one group of their own, null.
+    if "agent" in KPIS[name].dimensions and name in NEW[4:]:
+        assert set(compute(engine, name, "1404-07", "agent")) == {None}
