@@ -19,7 +19,7 @@ opened, the
 first opportunity opened to the first one won. A CRM may carry a qualification dated
 before the lead's creation (an imported lead): such a span counts as zero days. The
 database gives one row per lead of the cohort with its five instants; the medians
-are taken here. ``by`` splits the funnel by the lead's source.
+are taken here. ``by`` splits the funnel by the lead's source or channel.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from core.db.engine import reading
 from kpis.queries import WON, Bounds, leads, opportunities
 
 STAGES = ("lead", "mql", "qualified", "opportunity", "won")
-FunnelDimension = Literal["source"]
+FunnelDimension = Literal["source", "channel"]
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def _funnel(key: str | None, rows: list[tuple[Any, ...]]) -> Funnel:
 def funnel(
     engine: Engine, bounds: Bounds, by: FunnelDimension | None = None
 ) -> tuple[Funnel, list[Funnel]]:
-    """The funnel of the leads created in ``bounds``, and per source when ``by`` asks."""
+    """The funnel of the leads created in ``bounds``, and per source or channel if ``by`` asks."""
     opened = func.coalesce(opportunities.c.opened_at, opportunities.c.created_at)
     closed = func.coalesce(opportunities.c.closed_at, opportunities.c.updated_at)
     first = (
@@ -109,7 +109,7 @@ def funnel(
             leads.c.qualified_at,
             first.c.opened,
             first.c.won,
-            leads.c.source,
+            leads.c.source if by != "channel" else leads.c.channel,
         )
         .select_from(leads.outerjoin(first, first.c.lead_id == leads.c.id))
         .where(leads.c.created_at >= bounds.start, leads.c.created_at < bounds.end)
@@ -118,7 +118,7 @@ def funnel(
         rows = [tuple(row) for row in connection.execute(statement)]
     whole = _funnel(None, [row[:5] for row in rows])
     groups: list[Funnel] = []
-    if by == "source":
+    if by is not None:
         keys = sorted({row[5] or "" for row in rows})
         groups = [_funnel(key, [row[:5] for row in rows if (row[5] or "") == key]) for key in keys]
     return whole, groups

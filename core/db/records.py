@@ -64,8 +64,8 @@ class AgentRow(RecordMixin, Base):
 class LeadRow(RecordMixin, Base):
     """A lead; ``email`` and ``phone_e164`` are its first email and phone, for matching.
 
-    ``source``, ``mql_at``, ``qualified_at`` and ``converted_at`` are what the sales KPIs
-    and the funnel count by.
+    ``source``, ``channel``, ``mql_at``, ``qualified_at`` and ``converted_at`` are what
+    the sales KPIs and the funnel count by.
     """
 
     __tablename__ = "leads"
@@ -80,6 +80,7 @@ class LeadRow(RecordMixin, Base):
     score: Mapped[int | None] = mapped_column(Integer, index=True)
     grade: Mapped[str | None] = mapped_column(String(8), index=True)
     source: Mapped[str | None] = mapped_column(String(LABEL_LENGTH), index=True)
+    channel: Mapped[str | None] = mapped_column(String(LABEL_LENGTH), index=True)
     qualified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     mql_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

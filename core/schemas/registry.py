@@ -151,6 +151,7 @@ def lead_index(record: CanonicalModel) -> dict[str, Any]:
         "score": lead.score,
         "grade": lead.grade,
         "source": lead.source,
+        "channel": lead.channel,
         "qualified_at": lead.qualified_at,
         "converted_at": lead.converted_at,
         "mql_at": lead.mql_at,

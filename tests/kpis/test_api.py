@@ -341,6 +341,10 @@ def test_the_funnel_of_mehr_by_hand(get: Get) -> None:
     by_source = get("/v1/funnel", period="1404-07", by="source")
     groups = {g["key"]: [s["count"] for s in g["stages"]] for g in by_source["groups"]}
     assert groups == {"expo": [2, 2, 2, 2, 0], "web": [2, 2, 2, 1, 1]}
+    # Channels: L1 and L3 came on WhatsApp, L2 on the web form, L5 named none ("").
+    by_channel = get("/v1/funnel", period="1404-07", by="channel")
+    groups = {g["key"]: [s["count"] for s in g["stages"]] for g in by_channel["groups"]}
+    assert groups == {"whatsapp": [2, 2, 2, 2, 1], "web": [1, 1, 1, 0, 0], "": [1, 1, 1, 1, 0]}
 
 
 def test_an_empty_funnel_is_no_data_and_bad_input_is_refused(get: Get) -> None:

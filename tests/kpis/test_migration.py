@@ -65,7 +65,7 @@ NEW_TABLES = ("service_cases", "survey_answers", "subscriptions")
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_migration_k002_builds_the_tables_the_models_describe(kind: str, tmp_path: Path) -> None:
+def test_migrations_k002_and_k003_build_what_the_models_describe(kind: str, tmp_path: Path) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
