@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -263,13 +263,13 @@ def _first_contact_resolution(
     connection: Connection, bounds: Bounds, by: Dimension | None, _context: Context
 ) -> dict[Any, Figure]:
     rows = _total(service_queries.resolutions(connection, bounds, by), by, Resolutions(0, 0, 0, 0))
-    result = {}
-    for group, r in rows.items():
-        figure = ratio(r.first_contact, r.with_agent)
-        details: dict[str, float | int | None] = {"reopened": r.reopened, "untouched": r.untouched}
-        result[group] = Figure(figure.value, figure.numerator, figure.denominator, r.with_agent,
-                               details)  # fmt: skip
-    return result
+    return {
+        group: replace(
+            ratio(r.first_contact, r.with_agent),
+            details={"reopened": r.reopened, "untouched": r.untouched},
+        )
+        for group, r in rows.items()
+    }
 
 
 def _csat(
