@@ -1,21 +1,25 @@
 """Sales KPIs on a large history: milliseconds per KPI, against DuckDB over the same rows.
 
     python bench/kpi_bench.py [--leads 100000] [--opportunities 50000]
-                              [--interactions 1000000] [--tasks 100000] [--runs 20]
+                              [--interactions 1000000] [--tasks 100000] [--cases 50000]
+                              [--surveys 100000] [--subscriptions 20000] [--runs 20]
                               [--database sqlite|postgres|both]
 
-It bulk-loads a year (Jalali 1404) of leads, opportunities, interactions and tasks of
-40 agents in 4 teams into a migrated database (SQLite in a temporary folder, and/or a
-fresh PostgreSQL database on BENCH_POSTGRES, ANALYZEd after loading); the rows carry
-the typed columns the KPI queries read and a one-key document. Then, for every KPI, it
-times ``--runs`` computations of Mehr 1404 for the whole organisation and of the year
-1404 by agent (where the KPI has agents), and prints p50 and p99 in milliseconds.
+It bulk-loads a year (Jalali 1404) of leads, opportunities, interactions, tasks,
+service cases (a tenth of the customers' interactions handle one), survey answers and
+subscriptions of 40 agents in 4 teams into a migrated database (SQLite in a temporary
+folder, and/or a fresh PostgreSQL database on BENCH_POSTGRES, ANALYZEd after loading);
+the rows carry the typed columns the KPI queries read and a one-key document. Then,
+for every KPI, it times ``--runs`` computations of Mehr 1404 for the whole
+organisation and of the year 1404 by agent (where the KPI has agents), and prints p50
+and p99 in milliseconds.
 
 The reference: the same rows exported to CSV and loaded into an in-memory DuckDB, where
 the same aggregations (the closed-opportunity figures, lead to opportunity, on-time
-follow-up, and the window over the timelines behind the response time) run as plain
-SQL. The ratio ours / DuckDB is printed beside each; a ratio is only meaningful within
-one run of this script, on one machine.
+follow-up, the window over the timelines behind the response time, first contact
+resolution, CSAT and the per-customer revenue behind churn) run as plain SQL. The
+ratio ours / DuckDB is printed beside each; a ratio is only meaningful within one run
+of this script, on one machine.
 """
 
 from __future__ import annotations
@@ -31,9 +35,10 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, insert, text
 
@@ -42,7 +47,16 @@ sys.path.insert(0, str(ROOT))
 
 from core.db.engine import create_db_engine, reading  # noqa: E402
 from core.db.migrate import upgrade  # noqa: E402
-from core.db.records import AgentRow, InteractionRow, LeadRow, OpportunityRow, TaskRow  # noqa: E402
+from core.db.records import (  # noqa: E402
+    AgentRow,
+    InteractionRow,
+    LeadRow,
+    OpportunityRow,
+    ServiceCaseRow,
+    SubscriptionRow,
+    SurveyAnswerRow,
+    TaskRow,
+)
 from core.testing.services import create_postgres_database, drop_postgres_database  # noqa: E402
 from kpis.catalog import CATALOG, Context  # noqa: E402
 from kpis.periods import parse_period  # noqa: E402
@@ -59,6 +73,7 @@ LINES = ["pumps", "valves", "motors", "pipes", "service"]
 CHANNELS = ["whatsapp", "email", "call", "sms", "visit", "note"]
 REASONS = ["price", "timing", "competitor", "no budget", "no answer"]
 BATCH = 5000
+TEHRAN = ZoneInfo("Asia/Tehran")
 
 
 YEAR_START, YEAR_SECONDS = YEAR.start, (YEAR.end - YEAR.start).total_seconds()
@@ -110,6 +125,7 @@ def generate(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
                 "source": rng.choice(SOURCES),
                 "qualified_at": qualified,
                 "converted_at": converted,
+                "mql_at": created + (qualified - created) / 2 if qualified else None,
             }
         )
     opportunities = []
@@ -147,6 +163,11 @@ def generate(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
                 "direction": rng.choice(["inbound", "outbound"]),
                 "occurred_at": _at(rng),
                 "external_message_id": None,
+                "case_id": (
+                    f"K{rng.randrange(args.cases)}"
+                    if args.cases and not on_lead and rng.random() < 0.1
+                    else None
+                ),
             }
         )
     tasks = []
@@ -169,7 +190,67 @@ def generate(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
         "opportunities": opportunities,
         "interactions": interactions,
         "tasks": tasks,
+        **generate_service(args, rng),
     }
+
+
+def generate_service(args: argparse.Namespace, rng: random.Random) -> dict[str, list[Any]]:
+    """The service cases, survey answers and subscriptions, from the same generator."""
+    cases = []
+    for n in range(args.cases):
+        opened = _at(rng)
+        resolved = opened + timedelta(hours=rng.uniform(1, 200)) if rng.random() < 0.8 else None
+        cases.append(
+            {
+                **_base(f"K{n}", opened),
+                "customer_id": f"C{rng.randrange(args.leads)}",
+                "owner_id": rng.choice(AGENTS),
+                "channel": rng.choice(CHANNELS[:4]),
+                "product_line": rng.choice(LINES),
+                "status": "resolved" if resolved else "open",
+                "opened_at": opened,
+                "resolved_at": resolved,
+                "reopened_at": opened + timedelta(hours=1) if rng.random() < 0.1 else None,
+                "agent_interactions": rng.randrange(0, 4) if rng.random() < 0.5 else None,
+            }
+        )
+    surveys = []
+    for n in range(args.surveys):
+        scale = rng.choice(["csat", "nps"])
+        answered = _at(rng)
+        surveys.append(
+            {
+                **_base(f"S{n}", answered),
+                "scale": scale,
+                "rating": rng.randint(1, 5) if scale == "csat" else rng.randint(0, 10),
+                "answered_at": answered,
+                "interaction_id": None,
+                "case_id": f"K{rng.randrange(max(args.cases, 1))}",
+                "customer_id": None,
+                "agent_id": rng.choice(AGENTS),
+                "channel": rng.choice(CHANNELS[:4]),
+            }
+        )
+    subscriptions = []
+    first = YEAR.start.date() - timedelta(days=365)
+    for n in range(args.subscriptions):
+        start = first + timedelta(days=rng.randrange(700))
+        end = start + timedelta(days=rng.randrange(30, 400)) if rng.random() < 0.4 else None
+        billing = rng.choice(["monthly", "annual"])
+        amount = float(rng.randrange(1, 100) * 1_000_000)
+        subscriptions.append(
+            {
+                **_base(f"U{n}", YEAR_START),
+                "customer_id": f"C{rng.randrange(max(args.subscriptions // 2, 1))}",
+                "product_line": rng.choice(LINES),
+                "owner_id": rng.choice(AGENTS),
+                "billing": billing,
+                "monthly_amount": amount / 12 if billing == "annual" else amount,
+                "start_date": start,
+                "end_date": end,
+            }
+        )
+    return {"service_cases": cases, "survey_answers": surveys, "subscriptions": subscriptions}
 
 
 TABLES = {
@@ -178,6 +259,9 @@ TABLES = {
     "opportunities": OpportunityRow,
     "interactions": InteractionRow,
     "tasks": TaskRow,
+    "service_cases": ServiceCaseRow,
+    "survey_answers": SurveyAnswerRow,
+    "subscriptions": SubscriptionRow,
 }
 
 
@@ -201,12 +285,17 @@ def _iso(value: Any) -> str:
     return str(value)
 
 
+SERVICE_TABLES = ("service_cases", "survey_answers", "subscriptions")
+
+
 def duckdb_reference(rows: dict[str, list[dict[str, Any]]], folder: Path) -> Any:
     """An in-memory DuckDB holding the same rows (the typed columns), loaded from CSV."""
     import duckdb
 
     connection = duckdb.connect()
-    for name in ("leads", "opportunities", "interactions", "tasks"):
+    for name in ("leads", "opportunities", "interactions", "tasks", *SERVICE_TABLES):
+        if not rows[name]:
+            continue
         columns = [c for c in rows[name][0] if c not in ("data", "digest")]
         path = folder / f"{name}.csv"
         with path.open("w", newline="", encoding="utf-8") as handle:
@@ -251,7 +340,31 @@ DUCKDB_SQL = {
         " ORDER BY occurred_at, id)) WHERE direction = 'inbound'"
         " AND (before IS NULL OR before <> 'inbound') AND occurred_at >= $1 AND occurred_at < $2"
     ),
+    "first_contact_resolution": (
+        "SELECT sum(CASE WHEN touches = 1 AND reopened_at IS NULL THEN 1 ELSE 0 END),"
+        " sum(CASE WHEN touches >= 1 THEN 1 ELSE 0 END) FROM (SELECT c.reopened_at,"
+        " coalesce(c.agent_interactions, (SELECT count(*) FROM interactions i"
+        " WHERE i.case_id = c.id AND i.direction = 'outbound' AND i.channel <> 'note'))"
+        " AS touches FROM service_cases c WHERE c.status = 'resolved'"
+        " AND c.resolved_at >= $1 AND c.resolved_at < $2)"
+    ),
+    "csat": (
+        "SELECT count(*), avg(rating), sum(CASE WHEN rating >= 4 THEN 1 ELSE 0 END)"
+        " FROM survey_answers WHERE scale = 'csat' AND answered_at >= $1 AND answered_at < $2"
+    ),
+    "customer_churn": (
+        "SELECT sum(was), sum(opening), sum(is_), sum(closing),"
+        " sum(CASE WHEN was = 1 AND is_ = 0 THEN 1 ELSE 0 END) FROM (SELECT customer_id,"
+        " max(CASE WHEN s AND (e IS NULL OR e >= $1) THEN 1 ELSE 0 END) AS was,"
+        " max(CASE WHEN start_date < $2 AND (e IS NULL OR e >= $2) THEN 1 ELSE 0 END) AS is_,"
+        " sum(CASE WHEN s AND (e IS NULL OR e >= $1) THEN monthly_amount ELSE 0 END) AS opening,"
+        " sum(CASE WHEN start_date < $2 AND (e IS NULL OR e >= $2) THEN monthly_amount"
+        " ELSE 0 END) AS closing FROM (SELECT *, start_date < $1 AS s, end_date AS e"
+        " FROM subscriptions) GROUP BY customer_id)"
+    ),
 }
+#: The statements whose bounds are days (the period's first day and the day after its last).
+DUCKDB_DAYS = {"customer_churn"}
 
 
 def timed(call: Callable[[], object], runs: int) -> tuple[float, float]:
@@ -289,9 +402,14 @@ def bench(engine: Engine, label: str, reference: Any, runs: int) -> None:
         duck, ratio = "-", "-"
         if kpi.name in DUCKDB_SQL:
             statement = DUCKDB_SQL[kpi.name]
-            bounds = [MONTH.start.replace(tzinfo=None), MONTH.end.replace(tzinfo=None)]
+            bounds: list[datetime | date] = [
+                MONTH.start.replace(tzinfo=None),
+                MONTH.end.replace(tzinfo=None),
+            ]
+            if kpi.name in DUCKDB_DAYS:
+                bounds = [day.astimezone(TEHRAN).date() for day in (MONTH.start, MONTH.end)]
 
-            def duck_figure(s: str = statement, b: list[datetime] = bounds) -> object:
+            def duck_figure(s: str = statement, b: list[datetime | date] = bounds) -> object:
                 return reference.execute(s, b).fetchall()
 
             d50, _ = timed(duck_figure, runs)
@@ -319,6 +437,9 @@ def main() -> None:
     parser.add_argument("--opportunities", type=int, default=50_000)
     parser.add_argument("--interactions", type=int, default=1_000_000)
     parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--cases", type=int, default=50_000)
+    parser.add_argument("--surveys", type=int, default=100_000)
+    parser.add_argument("--subscriptions", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both")
     args = parser.parse_args()

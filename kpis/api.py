@@ -475,9 +475,11 @@ def get_funnel(
     request: Request,
     _: Reader,
     period: PeriodQuery = None,
-    by: Annotated[FunnelDimension | None, Query(description="split by the lead's source")] = None,
+    by: Annotated[
+        FunnelDimension | None, Query(description="split by the lead's source or channel")
+    ] = None,
 ) -> FunnelReportOut:
-    """Leads created in the period reaching qualified, opportunity and won; see docs/kpis.md."""
+    """Leads created in the period reaching MQL, SQL, opportunity and won; see docs/kpis.md."""
     chosen = resolve_period(kpi_settings(request), period)
     whole, groups = funnel(runtime_of(request).engine, Bounds(chosen.start, chosen.end), by)
     return FunnelReportOut(

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from kpis import queries
+from kpis import queries, revenue_queries, service_queries
 from kpis.queries import Bounds, ClosedFigures, Dimension, UnsupportedDimension
+from kpis.revenue_queries import Revenue
+from kpis.service_queries import Resolutions
 from kpis.working_time import WorkingClock
 from lead_scoring.assignment.calendar import BusinessCalendar
 
-Unit = Literal["percent", "minutes", "days", "count", "rials", "rials_per_day"]
+Unit = Literal["percent", "minutes", "days", "count", "rials", "rials_per_day", "score", "points"]
 
 
 @dataclass(frozen=True)
@@ -41,14 +44,17 @@ class Figure:
 
 @dataclass
 class Context:
-    """What a computation needs besides the database: the calendar and its time zone.
+    """What a computation needs besides the database: the calendar, its time zone, the margin.
 
-    Query results are kept for the lifetime of the context, so KPIs computed from the
-    same rows (win rate, cycle length, velocity) read the database once.
+    ``margin`` is the gross margin as a fraction (0.6 for 60%), which the customer
+    lifetime value multiplies by. Query results are kept for the lifetime of the
+    context, so KPIs computed from the same rows (win rate, cycle length, velocity, the
+    revenue figures) read the database once.
     """
 
     calendar: BusinessCalendar
     time_zone: str = "Asia/Tehran"
+    margin: float = 1.0
     _memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     _clock: WorkingClock | None = None
 
@@ -67,6 +73,21 @@ class Context:
         if key not in self._memo:
             self._memo[key] = queries.closed_opportunities(connection, bounds, by)
         result: dict[Any, ClosedFigures] = self._memo[key]
+        return result
+
+    def days(self, bounds: Bounds) -> tuple[date, date]:
+        """The first day of ``bounds`` and the day after its last, in the reporting zone."""
+        zone = ZoneInfo(self.time_zone)
+        return bounds.start.astimezone(zone).date(), bounds.end.astimezone(zone).date()
+
+    def revenue(
+        self, connection: Connection, bounds: Bounds, by: Dimension | None
+    ) -> dict[Any, Revenue]:
+        """The recurring revenue at the start and end of ``bounds`` grouped ``by`` (read once)."""
+        key = ("revenue", bounds, by)
+        if key not in self._memo:
+            self._memo[key] = revenue_queries.revenue(connection, *self.days(bounds), by)
+        result: dict[Any, Revenue] = self._memo[key]
         return result
 
 
@@ -238,7 +259,137 @@ def _touchpoints(
     return {group: Figure(mean, count=n) for group, (mean, n) in rows.items()}
 
 
+def _first_contact_resolution(
+    connection: Connection, bounds: Bounds, by: Dimension | None, _context: Context
+) -> dict[Any, Figure]:
+    rows = _total(service_queries.resolutions(connection, bounds, by), by, Resolutions(0, 0, 0, 0))
+    return {
+        group: replace(
+            ratio(r.first_contact, r.with_agent),
+            details={"reopened": r.reopened, "untouched": r.untouched},
+        )
+        for group, r in rows.items()
+    }
+
+
+def _csat(
+    connection: Connection, bounds: Bounds, by: Dimension | None, _context: Context
+) -> dict[Any, Figure]:
+    rows = service_queries.ratings(connection, bounds, by, "csat")
+    return _total({g: Figure(r.mean, count=r.answers) for g, r in rows.items()}, by, Figure(None))
+
+
+def _csat_satisfied(
+    connection: Connection, bounds: Bounds, by: Dimension | None, _context: Context
+) -> dict[Any, Figure]:
+    rows = service_queries.ratings(connection, bounds, by, "csat")
+    return _total({g: ratio(r.high, r.answers) for g, r in rows.items()}, by, ratio(0, 0))
+
+
+def _nps(
+    connection: Connection, bounds: Bounds, by: Dimension | None, _context: Context
+) -> dict[Any, Figure]:
+    rows = service_queries.ratings(connection, bounds, by, "nps")
+    result = {}
+    for group, r in rows.items():
+        value = (r.high - r.low) * 100.0 / r.answers if r.answers else None
+        details: dict[str, float | int | None] = {"promoters": r.high, "detractors": r.low}
+        result[group] = Figure(value, count=r.answers, details=details)
+    return _total(result, by, Figure(None, details={"promoters": 0, "detractors": 0}))
+
+
+_NO_REVENUE = Revenue(0, 0.0, 0, 0.0, 0, 0.0)
+
+
+def _revenue(
+    connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
+) -> dict[Any, Revenue]:
+    rows: dict[Any, Revenue] = _total(context.revenue(connection, bounds, by), by, _NO_REVENUE)
+    return rows
+
+
+def _closing(revenue: Revenue, months: int) -> float | None:
+    """``months`` x the MRR at the period's end; no data when no subscription runs then."""
+    return revenue.closing_mrr * months if revenue.closing_customers else None
+
+
+def _mrr(
+    connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
+) -> dict[Any, Figure]:
+    return {
+        group: Figure(_closing(r, 1), count=r.closing_customers, details={"opening": r.opening_mrr})
+        for group, r in _revenue(connection, bounds, by, context).items()
+    }
+
+
+def _arr(
+    connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
+) -> dict[Any, Figure]:
+    return {
+        group: Figure(_closing(r, 12), count=r.closing_customers)
+        for group, r in _revenue(connection, bounds, by, context).items()
+    }
+
+
+def _mrr_growth(
+    connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
+) -> dict[Any, Figure]:
+    result = {}
+    for group, r in _revenue(connection, bounds, by, context).items():
+        figure = ratio(r.closing_mrr - r.opening_mrr, r.opening_mrr)
+        result[group] = Figure(figure.value, figure.numerator, r.opening_mrr, r.opening_customers)
+    return result
+
+
+def _customer_churn(
+    connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
+) -> dict[Any, Figure]:
+    return {
+        group: ratio(r.lost_customers, r.opening_customers)
+        for group, r in _revenue(connection, bounds, by, context).items()
+    }
+
+
+def _revenue_churn(
+    connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
+) -> dict[Any, Figure]:
+    result = {}
+    for group, r in _revenue(connection, bounds, by, context).items():
+        figure = ratio(r.lost_mrr, r.opening_mrr)
+        result[group] = Figure(figure.value, r.lost_mrr, r.opening_mrr, r.opening_customers)
+    return result
+
+
+def _months(bounds: Bounds) -> int:
+    """How many months ``bounds`` spans (a Jalali or Gregorian month, quarter or year)."""
+    return max(round((bounds.end - bounds.start).days / 30.4375), 1)
+
+
+def _clv(
+    connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
+) -> dict[Any, Figure]:
+    result = {}
+    months = _months(bounds)
+    for group, r in _revenue(connection, bounds, by, context).items():
+        arpa = r.opening_mrr / r.opening_customers if r.opening_customers else None
+        churn = r.lost_customers / r.opening_customers / months if r.opening_customers else None
+        value = arpa * context.margin / churn if arpa is not None and churn else None
+        result[group] = Figure(
+            value,
+            count=r.opening_customers,
+            details={
+                "average_monthly_revenue": arpa,
+                "monthly_churn": churn * 100 if churn is not None else None,
+                "lifetime_months": 1 / churn if churn else None,
+                "margin": context.margin * 100,
+            },
+        )
+    return result
+
+
 _S = queries.SUPPORTED
+_CARE = service_queries.SUPPORTED
+_MONEY = revenue_queries.SUPPORTED
 
 #: The KPIs, in the order the dashboard shows them.
 CATALOG: tuple[Kpi, ...] = (
@@ -252,6 +403,16 @@ CATALOG: tuple[Kpi, ...] = (
     Kpi("average_won_value", "rials", _S["closed"], _average_won_value),
     Kpi("cycle_length", "days", _S["closed"], _cycle_length),
     Kpi("pipeline_velocity", "rials_per_day", _S["closed"], _pipeline_velocity),
+    Kpi("first_contact_resolution", "percent", _CARE["resolution"], _first_contact_resolution),
+    Kpi("csat", "score", _CARE["satisfaction"], _csat),
+    Kpi("csat_satisfied", "percent", _CARE["satisfaction"], _csat_satisfied),
+    Kpi("nps", "points", _CARE["satisfaction"], _nps),
+    Kpi("mrr", "rials", _MONEY, _mrr),
+    Kpi("arr", "rials", _MONEY, _arr),
+    Kpi("mrr_growth", "percent", _MONEY, _mrr_growth),
+    Kpi("customer_churn", "percent", _MONEY, _customer_churn),
+    Kpi("revenue_churn", "percent", _MONEY, _revenue_churn),
+    Kpi("customer_lifetime_value", "rials", _MONEY, _clv),
 )
 KPIS: dict[str, Kpi] = {kpi.name: kpi for kpi in CATALOG}
 

@@ -38,6 +38,8 @@ UNITS: dict[str, str] = {
     "count": "{:,.1f}",
     "rials": "{:,.0f} IRR",
     "rials_per_day": "{:,.0f} IRR/d",
+    "score": "{:,.2f} / 5",
+    "points": "{:+,.1f}",
 }
 
 

@@ -5,18 +5,21 @@ every stage it reached, whenever it reached it (so a lead of Mehr that was won i
 Aban counts as won in Mehr's funnel):
 
 - ``lead``: created in the period;
-- ``qualified``: has a ``qualified_at``;
+- ``mql``: marketing qualified, at its ``mql_at``, or at its ``qualified_at`` when
+  sales qualified it without a marketing qualification (zero days spent as an MQL);
+- ``qualified``: sales qualified (SQL), has a ``qualified_at``;
 - ``opportunity``: an opportunity was opened from it (``lead_id``);
 - ``won``: one of its opportunities was won.
 
 The drop-off between two stages is the share of the earlier stage's leads that did
 not reach the next one (no data when the earlier stage is empty). The time spent in
 a stage is the median, in days, from entering it to entering the next, over the
-leads that did: created to qualified, qualified to the first opportunity opened, the
+leads that did: created to MQL, MQL to qualified, qualified to the first opportunity
+opened, the
 first opportunity opened to the first one won. A CRM may carry a qualification dated
 before the lead's creation (an imported lead): such a span counts as zero days. The
-database gives one row per lead of the cohort with its four instants; the medians
-are taken here. ``by`` splits the funnel by the lead's source.
+database gives one row per lead of the cohort with its five instants; the medians
+are taken here. ``by`` splits the funnel by the lead's source or channel.
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ from sqlalchemy import Engine, case, func, select
 from core.db.engine import reading
 from kpis.queries import WON, Bounds, leads, opportunities
 
-STAGES = ("lead", "qualified", "opportunity", "won")
-FunnelDimension = Literal["source"]
+STAGES = ("lead", "mql", "qualified", "opportunity", "won")
+FunnelDimension = Literal["source", "channel"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ def _days(later: datetime | None, earlier: datetime | None) -> float | None:
 
 
 def _funnel(key: str | None, rows: list[tuple[Any, ...]]) -> Funnel:
-    """The stages of ``rows`` (created, qualified, opened, won per lead)."""
+    """The stages of ``rows`` (created, MQL, qualified, opened, won per lead)."""
     counts = [sum(1 for row in rows if row[i] is not None) for i in range(len(STAGES))]
     stages = []
     for i, name in enumerate(STAGES):
@@ -86,7 +89,7 @@ def _funnel(key: str | None, rows: list[tuple[Any, ...]]) -> Funnel:
 def funnel(
     engine: Engine, bounds: Bounds, by: FunnelDimension | None = None
 ) -> tuple[Funnel, list[Funnel]]:
-    """The funnel of the leads created in ``bounds``, and per source when ``by`` asks."""
+    """The funnel of the leads created in ``bounds``, and per source or channel if ``by`` asks."""
     opened = func.coalesce(opportunities.c.opened_at, opportunities.c.created_at)
     closed = func.coalesce(opportunities.c.closed_at, opportunities.c.updated_at)
     first = (
@@ -102,21 +105,22 @@ def funnel(
     statement = (
         select(
             leads.c.created_at,
+            func.coalesce(leads.c.mql_at, leads.c.qualified_at),
             leads.c.qualified_at,
             first.c.opened,
             first.c.won,
-            leads.c.source,
+            leads.c.source if by != "channel" else leads.c.channel,
         )
         .select_from(leads.outerjoin(first, first.c.lead_id == leads.c.id))
         .where(leads.c.created_at >= bounds.start, leads.c.created_at < bounds.end)
     )
     with reading(engine) as connection:
         rows = [tuple(row) for row in connection.execute(statement)]
-    whole = _funnel(None, [row[:4] for row in rows])
+    whole = _funnel(None, [row[:5] for row in rows])
     groups: list[Funnel] = []
-    if by == "source":
-        keys = sorted({row[4] or "" for row in rows})
-        groups = [_funnel(key, [row[:4] for row in rows if (row[4] or "") == key]) for key in keys]
+    if by is not None:
+        keys = sorted({row[5] or "" for row in rows})
+        groups = [_funnel(key, [row[:5] for row in rows if (row[5] or "") == key]) for key in keys]
     return whole, groups
 
 

@@ -37,6 +37,8 @@ PLACES: dict[str, int] = {
     "count": 1,
     "rials": 0,
     "rials_per_day": 0,
+    "score": 2,
+    "points": 1,
 }
 SPARK_WIDTH, SPARK_HEIGHT = 120, 28
 FUNNEL_WIDTH = 160

@@ -88,7 +88,7 @@ def build_report(
     without groups).
     """
     chosen = list(CATALOG) if names is None else [_kpi(name) for name in names]
-    context = Context(calendar, settings.time_zone)
+    context = Context(calendar, settings.time_zone, settings.gross_margin / 100)
     periods = period.trend(settings.trend_periods) if trend else [period]
     previous = period.previous()
     lines = []

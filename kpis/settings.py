@@ -64,6 +64,12 @@ DEFAULT_TARGETS: dict[str, KpiTarget] = {
     "on_time_follow_up": KpiTarget(direction="above", value=90, amber=5),
     "touchpoints_to_conversion": KpiTarget(direction="between", value=3, high=5, amber=1),
     "pipeline_velocity": KpiTarget(direction="rising"),
+    "first_contact_resolution": KpiTarget(direction="at_least", value=75, amber=5),
+    "csat": KpiTarget(direction="at_least", value=4.5, amber=0.2),
+    "mrr_growth": KpiTarget(direction="at_least", value=8, amber=2),
+    "customer_churn": KpiTarget(direction="at_most", value=2.5, amber=0.5),
+    "revenue_churn": KpiTarget(direction="at_most", value=2.5, amber=0.5),
+    "customer_lifetime_value": KpiTarget(direction="rising"),
 }
 
 
@@ -75,6 +81,9 @@ class KpiSettings(BaseModel):
     time_zone: str = Field(default="Asia/Tehran", description="zone periods are cut in")
     calendar: Literal["jalali", "gregorian"] = "jalali"
     trend_periods: int = Field(default=6, ge=1, le=36, description="periods in a sparkline")
+    gross_margin: float = Field(
+        default=100, gt=0, le=100, description="gross margin in %, for the customer lifetime value"
+    )
     targets: dict[str, KpiTarget] = Field(default_factory=dict)
 
     @model_validator(mode="after")

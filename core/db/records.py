@@ -64,7 +64,8 @@ class AgentRow(RecordMixin, Base):
 class LeadRow(RecordMixin, Base):
     """A lead; ``email`` and ``phone_e164`` are its first email and phone, for matching.
 
-    ``source``, ``qualified_at`` and ``converted_at`` are what the sales KPIs count by.
+    ``source``, ``channel``, ``mql_at``, ``qualified_at`` and ``converted_at`` are what
+    the sales KPIs and the funnel count by.
     """
 
     __tablename__ = "leads"
@@ -79,8 +80,10 @@ class LeadRow(RecordMixin, Base):
     score: Mapped[int | None] = mapped_column(Integer, index=True)
     grade: Mapped[str | None] = mapped_column(String(8), index=True)
     source: Mapped[str | None] = mapped_column(String(LABEL_LENGTH), index=True)
+    channel: Mapped[str | None] = mapped_column(String(LABEL_LENGTH), index=True)
     qualified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    mql_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 class OpportunityRow(RecordMixin, Base):
@@ -162,7 +165,7 @@ class InteractionRow(RecordMixin, Base):
     """An interaction on a customer's or lead's timeline.
 
     ``external_message_id`` finds the interaction again when the channel reports a
-    delivery status for it.
+    delivery status for it; ``case_id`` is the service case it handled.
     """
 
     __tablename__ = "interactions"
@@ -173,6 +176,7 @@ class InteractionRow(RecordMixin, Base):
     direction: Mapped[str | None] = mapped_column(String(16))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     external_message_id: Mapped[str | None] = mapped_column(String(256), index=True)
+    case_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
 
     __table_args__ = (
         Index("ix_interactions_lead_timeline", "lead_id", "occurred_at"),
@@ -191,6 +195,51 @@ class TaskRow(RecordMixin, Base):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class ServiceCaseRow(RecordMixin, Base):
+    """A service case, with what first contact resolution counts."""
+
+    __tablename__ = "service_cases"
+
+    customer_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    owner_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    channel: Mapped[str | None] = mapped_column(String(LABEL_LENGTH), index=True)
+    product_line: Mapped[str | None] = mapped_column(String(LABEL_LENGTH), index=True)
+    status: Mapped[str] = mapped_column(String(CODE_LENGTH), index=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    agent_interactions: Mapped[int | None] = mapped_column(Integer)
+
+
+class SurveyAnswerRow(RecordMixin, Base):
+    """A survey answer (CSAT or NPS) with what the satisfaction KPIs group by."""
+
+    __tablename__ = "survey_answers"
+
+    scale: Mapped[str] = mapped_column(String(16), index=True)
+    rating: Mapped[int] = mapped_column(Integer)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    interaction_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    case_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    customer_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    agent_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    channel: Mapped[str | None] = mapped_column(String(LABEL_LENGTH), index=True)
+
+
+class SubscriptionRow(RecordMixin, Base):
+    """A subscription; ``monthly_amount`` is its fee per month (an annual fee / 12)."""
+
+    __tablename__ = "subscriptions"
+
+    customer_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    product_line: Mapped[str | None] = mapped_column(String(LABEL_LENGTH), index=True)
+    owner_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    billing: Mapped[str] = mapped_column(String(16))
+    monthly_amount: Mapped[float] = mapped_column(AMOUNT)
+    start_date: Mapped[date] = mapped_column(Date, index=True)
+    end_date: Mapped[date | None] = mapped_column(Date, index=True)
+
+
 __all__ = [
     "AgentRow",
     "ContactRow",
@@ -203,7 +252,10 @@ __all__ = [
     "ProductionStatusRow",
     "ReturnRequestRow",
     "SalesOrderRow",
+    "ServiceCaseRow",
     "StockReservationRow",
+    "SubscriptionRow",
+    "SurveyAnswerRow",
     "TaskRow",
 ]
 

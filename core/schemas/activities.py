@@ -33,6 +33,7 @@ RelatedType = Literal[
     "reservation",
     "return",
     "interaction",
+    "service_case",
 ]
 
 
@@ -56,7 +57,8 @@ class Interaction(CanonicalModel):
     an outbound message, given at ``status_at``, with the channel's ``delivery_errors``
     when it failed. ``content`` is what a message held beyond its ``text`` (a media
     file, a location, a button tapped), as the channel's plugin describes it;
-    ``reply_to`` is the channel's id of the message this one answers. At least one of
+    ``reply_to`` is the channel's id of the message this one answers; ``case_id`` the
+    service case the interaction handled, if any. At least one of
     ``customer_id`` and ``lead_id`` is required.
     """
 
@@ -76,6 +78,7 @@ class Interaction(CanonicalModel):
     delivery_errors: list[DeliveryError] = Field(default_factory=list, max_length=20)
     content: MessageContent | None = None
     reply_to: ExternalId | None = None
+    case_id: RecordId | None = None
 
     @model_validator(mode="after")
     def _belongs_to_someone(self) -> Self:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal, Self
 
-from pydantic import ConfigDict, Field, computed_field, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
 from core.schemas.attributes import Attributes
 from core.schemas.base import (
@@ -44,9 +52,11 @@ class Lead(CanonicalModel):
     lead was converted or lost: the model learns from its history up to that moment
     only. ``qualified_at`` is when the CRM qualified the lead and ``converted_at`` when
     it became a customer or an opportunity: the sales KPIs count leads by them
-    (docs/kpis.md). ``company_size`` is a head count; ``budget`` is an exact amount in
-    ``currency``. The score fields (each 0 to 100) and ``grade`` belong to lead scoring,
-    which may write them back; they are optional and never computed here.
+    (docs/kpis.md). ``qualified_at`` is the sales qualification (SQL); ``mql_at`` is
+    when marketing qualified the lead (MQL), never after ``qualified_at``.
+    ``company_size`` is a head count; ``budget`` is an exact amount in ``currency``.
+    The score fields (each 0 to 100) and ``grade`` belong to lead scoring, which may
+    write them back; they are optional and never computed here.
     """
 
     model_config = ConfigDict(
@@ -75,6 +85,7 @@ class Lead(CanonicalModel):
     attributes: Attributes = Field(default_factory=dict)
     qualified_at: Timestamp | None = None
     converted_at: Timestamp | None = None
+    mql_at: Timestamp | None = None
     system_fields = frozenset({"owner_id", "fit_score", "engagement_score", "score", "grade"})
 
     owner_id: RecordId | None = None
@@ -88,6 +99,17 @@ class Lead(CanonicalModel):
     def phones_e164(self) -> list[str]:
         """``phones`` as the E.164 keys lookups and duplicate checks compare."""
         return phone_keys(self.phones)
+
+    @field_validator("mql_at")
+    @classmethod
+    def _marketing_before_sales(
+        cls, value: datetime | None, info: ValidationInfo
+    ) -> datetime | None:
+        """Refuse a marketing qualification after the sales one: the funnel would run backwards."""
+        sales = info.data.get("qualified_at")
+        if value is not None and isinstance(sales, datetime) and value > sales:
+            raise ValueError(f"mql_at is after qualified_at {sales.isoformat()}")
+        return value
 
     @model_validator(mode="after")
     def _identifiable(self) -> Self:

@@ -29,6 +29,8 @@ from core.schemas.sales import (
     SalesOrder,
     StockReservation,
 )
+from core.schemas.service import ServiceCase, SurveyAnswer
+from core.schemas.subscriptions import Subscription
 
 _Model = TypeVar("_Model", bound=CanonicalModel)
 
@@ -149,8 +151,10 @@ def lead_index(record: CanonicalModel) -> dict[str, Any]:
         "score": lead.score,
         "grade": lead.grade,
         "source": lead.source,
+        "channel": lead.channel,
         "qualified_at": lead.qualified_at,
         "converted_at": lead.converted_at,
+        "mql_at": lead.mql_at,
     }
 
 
@@ -230,6 +234,7 @@ def interaction_index(record: CanonicalModel) -> dict[str, Any]:
         "direction": interaction.direction,
         "occurred_at": interaction.occurred_at,
         "external_message_id": interaction.external_message_id,
+        "case_id": interaction.case_id,
     }
 
 
@@ -241,6 +246,52 @@ def task_index(record: CanonicalModel) -> dict[str, Any]:
         "status": task.status,
         "due_at": task.due_at,
         "done_at": task.done_at,
+    }
+
+
+def service_case_index(record: CanonicalModel) -> dict[str, Any]:
+    """Return the lookup columns of a service case."""
+    case = _expect(record, ServiceCase)
+    return {
+        "customer_id": case.customer_id,
+        "owner_id": case.owner_id,
+        "channel": case.channel,
+        "product_line": case.product_line,
+        "status": case.status,
+        "opened_at": case.opened_at,
+        "resolved_at": case.resolved_at,
+        "reopened_at": case.reopened_at,
+        "agent_interactions": case.agent_interactions,
+    }
+
+
+def survey_answer_index(record: CanonicalModel) -> dict[str, Any]:
+    """Return the lookup columns of a survey answer."""
+    answer = _expect(record, SurveyAnswer)
+    return {
+        "scale": answer.scale,
+        "rating": answer.rating,
+        "answered_at": answer.answered_at,
+        "interaction_id": answer.interaction_id,
+        "case_id": answer.case_id,
+        "customer_id": answer.customer_id,
+        "agent_id": answer.agent_id,
+        "channel": answer.channel,
+    }
+
+
+def subscription_index(record: CanonicalModel) -> dict[str, Any]:
+    """Return the lookup columns of a subscription; an annual fee counts as a twelfth a month."""
+    subscription = _expect(record, Subscription)
+    months = 12 if subscription.billing == "annual" else 1
+    return {
+        "customer_id": subscription.customer_id,
+        "product_line": subscription.product_line,
+        "owner_id": subscription.owner_id,
+        "billing": subscription.billing,
+        "monthly_amount": float(subscription.amount) / months,
+        "start_date": subscription.start_date,
+        "end_date": subscription.end_date,
     }
 
 
@@ -282,6 +333,15 @@ KIND_LIST: list[Kind] = [
     Kind("interactions", "interaction", Interaction, records.InteractionRow, interaction_index),
     Kind("tasks", "task", Task, records.TaskRow, task_index),
     Kind("agents", "agent", Agent, records.AgentRow, agent_index),
+    Kind("cases", "service_case", ServiceCase, records.ServiceCaseRow, service_case_index),
+    Kind("surveys", "survey_answer", SurveyAnswer, records.SurveyAnswerRow, survey_answer_index),
+    Kind(
+        "subscriptions",
+        "subscription",
+        Subscription,
+        records.SubscriptionRow,
+        subscription_index,
+    ),
     Kind("events", "event", Event, records.EventRow, event_index, writable=False),
 ]
 

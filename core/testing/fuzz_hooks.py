@@ -57,7 +57,11 @@ UNEXPRESSIBLE_RULES = (
     "not a page cursor",  # an opaque token only a page's link gives
     "cannot be broken down by",  # which ``by`` a KPI takes depends on the KPI named
     "is before qualified_at",  # a lead's converted_at < qualified_at
-    "is before opened_at",  # an opportunity's closed_at < opened_at
+    "is before opened_at",  # an opportunity's closed_at, a case's resolved_at < opened_at
+    "is after resolved_at",  # a case's reopened_at > resolved_at
+    "is after qualified_at",  # a lead's mql_at > qualified_at
+    "is not after start_date",  # a subscription's end_date <= start_date
+    "is before start_date",  # a subscription's cancelled_on < start_date
 )
 
 

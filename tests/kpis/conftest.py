@@ -45,6 +45,10 @@ def put(engine: Engine, type_: str, record_id: str, body: dict[str, Any], at: da
     write_record(engine, kind, record_id, kind.schema.model_validate(body), subscribers=(), now=at)
 
 
+#: The channel each lead came in on; L4, L5 and L9 name none.
+LEAD_CHANNELS = {"L1": "whatsapp", "L2": "web", "L3": "whatsapp"}
+
+
 def seed(engine: Engine) -> None:
     """Write the sales history the tests compute by hand (see each test's comments)."""
     early = tehran(9, 1)
@@ -54,12 +58,14 @@ def seed(engine: Engine) -> None:
 
     def lead(lid: str, owner: str, source: str, created: datetime, **dates: datetime) -> None:
         body: dict[str, Any] = {"contact_name": lid, "owner_id": owner, "source": source}
+        body["channel"] = LEAD_CHANNELS.get(lid)
         body.update({name: iso(value) for name, value in dates.items()})
         put(engine, "lead", lid, body, created)
 
     lead("L1", "A1", "web", tehran(9, 24, 10), qualified_at=tehran(9, 25, 10),
-         converted_at=tehran(10, 6, 10))  # fmt: skip
-    lead("L2", "A1", "web", tehran(9, 25, 16), qualified_at=tehran(9, 27, 9))
+         converted_at=tehran(10, 6, 10), mql_at=tehran(9, 24, 12))  # fmt: skip
+    lead("L2", "A1", "web", tehran(9, 25, 16), qualified_at=tehran(9, 27, 9),
+         mql_at=tehran(9, 26, 9))  # fmt: skip
     lead("L3", "A2", "expo", tehran(9, 28, 9), qualified_at=tehran(9, 21, 9))
     lead("L4", "A2", "expo", tehran(9, 22, 23, 50), qualified_at=tehran(9, 22, 23, 55))
     # Ordibehesht 1405, a period of its own: a source that a spreadsheet would evaluate.
@@ -124,6 +130,83 @@ def seed(engine: Engine) -> None:
     task("T4", "A2", tehran(9, 30, 12), "cancelled", tehran(9, 24))
     task("T5", "A2", tehran(10, 1, 12), "done", tehran(10, 1, 11))
     task("T6", "A2", tehran(10, 25, 12), "open", tehran(9, 24))
+    seed_service(engine)
+    seed_revenue(engine)
+
+
+def seed_service(engine: Engine) -> None:
+    """Service cases and survey answers of Mehr 1404 (tests/kpis/test_service_kpis.py).
+
+    Only outbound interactions on customers of their own, so the response-time figures
+    of the sales history above do not change.
+    """
+    early = tehran(9, 1)
+    for cid in ("C2", "C3", "C4", "C5"):
+        put(engine, "customer", cid, {"type": "person", "name": cid}, early)
+
+    def case(kid: str, owner: str, channel: str, resolved: datetime | None, **more: Any) -> None:
+        body: dict[str, Any] = {
+            "customer_id": "C2", "subject": kid, "owner_id": owner, "channel": channel,
+            "opened_at": iso(tehran(9, 24, 9)), "status": "resolved" if resolved else "open",
+        }  # fmt: skip
+        if resolved is not None:
+            body["resolved_at"] = iso(resolved)
+        body.update({k: iso(v) if isinstance(v, datetime) else v for k, v in more.items()})
+        put(engine, "service_case", kid, body, tehran(9, 24, 9))
+
+    case("K1", "A1", "whatsapp", tehran(9, 24, 12))
+    case("K2", "A1", "email", tehran(9, 25, 12))
+    case("K3", "A2", "whatsapp", tehran(10, 1, 12), agent_interactions=1,
+         reopened_at=tehran(9, 28, 9))  # fmt: skip
+    case("K4", "A2", "call", tehran(10, 2, 12), agent_interactions=0)
+    case("K5", "A1", "whatsapp", tehran(10, 3, 12), agent_interactions=1)
+    case("K6", "A1", "whatsapp", None, reopened_at=tehran(10, 4, 9))
+    case("K7", "A1", "whatsapp", tehran(10, 25, 12), agent_interactions=1)
+    for iid, kid, channel, hour in [
+        ("H1", "K1", "call", 10),
+        ("H2", "K1", "note", 11),
+        ("H3", "K2", "email", 10),
+        ("H4", "K2", "call", 11),
+    ]:
+        body = {"customer_id": "C2", "channel": channel, "direction": "outbound",
+                "occurred_at": iso(tehran(9, 24, hour)), "case_id": kid}  # fmt: skip
+        put(engine, "interaction", iid, body, tehran(9, 24, hour))
+
+    def answer(sid: str, scale: str, rating: int, agent: str, channel: str, at: datetime) -> None:
+        body = {"scale": scale, "rating": rating, "answered_at": iso(at), "customer_id": "C2",
+                "agent_id": agent, "channel": channel}  # fmt: skip
+        put(engine, "survey_answer", sid, body, at)
+
+    for n, (rating, agent, channel) in enumerate(
+        [
+            (5, "A1", "whatsapp"),
+            (4, "A1", "email"),
+            (3, "A2", "whatsapp"),
+            (5, "A2", "whatsapp"),
+            (5, "A2", "call"),
+        ]
+    ):
+        answer(f"S{n}", "csat", rating, agent, channel, tehran(9, 25 + n))
+    answer("S9", "csat", 1, "A1", "whatsapp", tehran(10, 30))
+    for n, (rating, agent) in enumerate([(10, "A1"), (9, "A1"), (9, "A2"), (7, "A2"), (3, "A2")]):
+        answer(f"P{n}", "nps", rating, agent, "whatsapp", tehran(10, 1 + n))
+
+
+def seed_revenue(engine: Engine) -> None:
+    """Subscriptions around Mehr 1404 (2025-09-23 to 2025-10-22; Azar from 2025-11-22)."""
+
+    def subscription(uid: str, customer: str, line: str, amount: str, start: str,
+                     end: str | None = None, billing: str = "monthly") -> None:  # fmt: skip
+        body = {"customer_id": customer, "product_line": line, "amount": amount,
+                "billing": billing, "start_date": start, "end_date": end}  # fmt: skip
+        put(engine, "subscription", uid, body, tehran(6, 1))
+
+    subscription("U1", "C2", "support", "10000000", "2025-06-01")
+    subscription("U2", "C3", "support", "120000000", "2025-07-01", "2025-10-01", "annual")
+    subscription("U3", "C3", "support", "8000000", "2025-11-25")
+    subscription("U4", "C4", "hosting", "5000000", "2025-08-01", "2025-10-10")
+    subscription("U5", "C4", "hosting", "7000000", "2025-10-10")
+    subscription("U6", "C5", "hosting", "20000000", "2025-10-01")
 
 
 @contextmanager

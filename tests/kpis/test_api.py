@@ -100,6 +100,16 @@ def test_every_kpi_of_mehr_against_its_target(get: Get) -> None:
         "average_won_value": "no_target",
         "cycle_length": "no_target",
         "pipeline_velocity": "no_data",  # rising, but Shahrivar had no velocity
+        "first_contact_resolution": "red",  # 50%, 25 under 75, beyond 5
+        "csat": "amber",  # 4.4, 0.1 under 4.5, within 0.2
+        "csat_satisfied": "no_target",
+        "nps": "no_target",  # set by the user
+        "mrr": "no_target",
+        "arr": "no_target",
+        "mrr_growth": "green",  # 48% >= 8%
+        "customer_churn": "red",  # 33.3%, far above 2.5%
+        "revenue_churn": "red",  # 40%
+        "customer_lifetime_value": "no_data",  # rising, but Shahrivar lost nobody: no CLV
     }
     lead = kpis["lead_to_opportunity"]
     assert (lead["numerator"], lead["denominator"]) == (2, 3)
@@ -136,7 +146,7 @@ def test_one_kpi_per_agent(get: Get) -> None:
 
 
 def test_an_empty_period_is_no_data_not_zero(get: Get) -> None:
-    kpis = by_name(get("/v1/kpis", period="1405-01"))
+    kpis = by_name(get("/v1/kpis", period="1404-01"))
     assert {kpi["value"] for kpi in kpis.values()} == {None}
     assert {kpi["status"] for kpi in kpis.values()} <= {"no_data", "no_target"}
 
@@ -312,25 +322,34 @@ def test_the_funnel_of_mehr_by_hand(get: Get) -> None:
     body = get("/v1/funnel", period="1404-07")
     assert body["period"]["label"] == "1404-07"
     stages = {s["name"]: s for s in body["funnel"]["stages"]}
+    # MQL: L1 two hours after its creation, L2 17 hours after; L3 and L5 were sales
+    # qualified without one, so they are MQLs at their qualification. Days created ->
+    # MQL: L1 0.08, L2 0.71, L3 0, L5 0.49, median 0.29; MQL -> qualified: L1 0.92,
+    # L2 1.0, L3 and L5 0, median 0.46.
     assert [s["name"] for s in body["funnel"]["stages"]] == [
         "lead",
+        "mql",
         "qualified",
         "opportunity",
         "won",
     ]
-    assert [stages[n]["count"] for n in stages] == [4, 4, 3, 1]
-    assert [stages[n]["drop_off"] for n in stages] == [0.0, 25.0, 66.7, None]
-    assert [stages[n]["median_days"] for n in stages] == [0.75, 7.04, 10.0, None]
-    assert [stages[n]["timed"] for n in stages] == [4, 3, 1, 0]
+    assert [stages[n]["count"] for n in stages] == [4, 4, 4, 3, 1]
+    assert [stages[n]["drop_off"] for n in stages] == [0.0, 0.0, 25.0, 66.7, None]
+    assert [stages[n]["median_days"] for n in stages] == [0.29, 0.46, 7.04, 10.0, None]
+    assert [stages[n]["timed"] for n in stages] == [4, 4, 3, 1, 0]
     assert body["groups"] == []
     by_source = get("/v1/funnel", period="1404-07", by="source")
     groups = {g["key"]: [s["count"] for s in g["stages"]] for g in by_source["groups"]}
-    assert groups == {"expo": [2, 2, 2, 0], "web": [2, 2, 1, 1]}
+    assert groups == {"expo": [2, 2, 2, 2, 0], "web": [2, 2, 2, 1, 1]}
+    # Channels: L1 and L3 came on WhatsApp, L2 on the web form, L5 named none ("").
+    by_channel = get("/v1/funnel", period="1404-07", by="channel")
+    groups = {g["key"]: [s["count"] for s in g["stages"]] for g in by_channel["groups"]}
+    assert groups == {"whatsapp": [2, 2, 2, 2, 1], "web": [1, 1, 1, 0, 0], "": [1, 1, 1, 1, 0]}
 
 
 def test_an_empty_funnel_is_no_data_and_bad_input_is_refused(get: Get) -> None:
     stages = get("/v1/funnel", period="1405-01")["funnel"]["stages"]
-    assert [s["count"] for s in stages] == [0, 0, 0, 0]
+    assert [s["count"] for s in stages] == [0, 0, 0, 0, 0]
     assert {s["drop_off"] for s in stages} == {None}, "no data, not 0%"
     assert {s["median_days"] for s in stages} == {None}
     assert get("/v1/funnel", 422, period="1404-13")["status"] == 422

@@ -48,3 +48,33 @@ def test_upgrading_fills_the_columns_from_the_documents(kind: str, tmp_path: Pat
     assert tuple(deal) == ("L1", 1_000_000.0, "pumps", tehran(10, 6))
     assert direction == "inbound"
     assert done_at == tehran(9, 25, 16)
+
+
+NEW_TABLES = ("service_cases", "survey_answers", "subscriptions")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_migrations_k002_and_k003_build_what_the_models_describe(kind: str, tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from core.db.base import Base
+
+    with database(kind, tmp_path) as url:
+        engine = create_db_engine(url)
+        try:
+            upgrade(engine)
+            _downgrade(engine, "k001_kpi_columns")
+            upgrade(engine)
+            with engine.connect() as connection:
+                differences = compare_metadata(
+                    MigrationContext.configure(connection), Base.metadata
+                )
+        finally:
+            engine.dispose()
+    touched = [
+        difference
+        for difference in differences
+        if any(name in repr(difference) for name in (*NEW_TABLES, "mql_at", "case_id"))
+    ]
+    assert touched == []

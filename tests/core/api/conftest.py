@@ -74,6 +74,18 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "tasks": {"subject": "پیگیری پیش‌فاکتور", "due_at": "2024-03-21T10:00:00Z"},
     "agents": {"name": "رضا محمدی", "email": "reza@example.com"},
+    "cases": {
+        "customer_id": "C-1",
+        "subject": "پمپ صدا می‌دهد",
+        "opened_at": "2024-03-20T09:00:00+03:30",
+    },
+    "surveys": {
+        "scale": "nps",
+        "rating": 9,
+        "answered_at": "2024-03-21T10:00:00Z",
+        "customer_id": "C-1",
+    },
+    "subscriptions": {"customer_id": "C-1", "amount": "5000000", "start_date": "2024-03-20"},
 }
 
 

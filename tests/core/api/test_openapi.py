@@ -95,6 +95,9 @@ OPERATIONS = [
         "interactions",
         "tasks",
         "agents",
+        "cases",
+        "surveys",
+        "subscriptions",
     )
 ] + [
     ("POST", "/v1/leads/{record_id}/assign"),

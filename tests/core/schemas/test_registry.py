@@ -34,6 +34,9 @@ NAMES_AND_TYPES = {
     "interactions": ("interaction", "interactions"),
     "tasks": ("task", "tasks"),
     "agents": ("agent", "agents"),
+    "cases": ("service_case", "service_cases"),
+    "surveys": ("survey_answer", "survey_answers"),
+    "subscriptions": ("subscription", "subscriptions"),
     "events": ("event", "events"),
 }
 

@@ -21,6 +21,7 @@ from core.store import write_record
 from core.sync.admin import Selection, retry_dead
 from core.sync.engine import Outcome, _Result
 from core.sync.runtime import SyncRuntime
+from core.testing.samples import sample
 from tests.core.scripted_plugin import ScriptedPlugin
 
 CUSTOMERS = KINDS["customers"]
@@ -385,3 +386,23 @@ def test_due_time_is_stored_in_utc(runtime: SyncRuntime) -> None:
     put(runtime, "C-1")
     assert isinstance(state(runtime, "C-1").due_at, datetime)
     assert state(runtime, "C-1").due_at.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("name", ["cases", "surveys", "subscriptions"])
+def test_service_and_revenue_records_sync_like_every_record(
+    make_settings: Callable[..., Settings],
+    make_runtime: Callable[..., SyncRuntime],
+    name: str,
+) -> None:
+    kind = KINDS[name]
+    plugin = ScriptedPlugin(subscriptions=(kind.type,))
+    runtime = make_runtime(make_settings(), {"scripted": plugin})
+    record = kind.schema.model_validate(sample(name))
+    subscribers = runtime.host.subscribers(kind.type)
+    assert subscribers == ["scripted"]
+    write_record(runtime.engine, kind, "R-1", record, subscribers=subscribers)
+    outcome = runtime.sync.process("scripted", [(kind.type, "R-1")])
+    assert outcome.pushed == 1
+    [[document]] = plugin.pushes
+    assert (document.type, document.id, document.version) == (kind.type, "R-1", 1)
+    assert document.payload == {"name": None, "version": 1}
