@@ -20,6 +20,7 @@ from core.db.records import OpportunityRow
 from core.db.types import utcnow
 from lead_scoring.engagement import engagement_features
 from lead_scoring.facts import EngagementEvent, LeadFacts
+from lead_scoring.model_columns import model_columns
 from lead_scoring.predictive import LeadModel, lead_features
 from lead_scoring.reading import (
     LOST_STATUSES,
@@ -81,16 +82,15 @@ def predict(
 ) -> list[Prediction]:
     """Return each lead's probability and its ``top`` factors under ``model``, as of ``now``.
 
-    ``events[i]`` are the engagement events of ``facts[i]``.
+    ``events[i]`` are the engagement events of ``facts[i]``. The leads' features are
+    columns (:func:`model_columns`), scored at once by :meth:`LeadModel.predict_columns`.
     """
-    rows = [
-        model_row(fact, lead_events, now) for fact, lead_events in zip(facts, events, strict=True)
-    ]
-    if not rows:
+    if not facts:
         return []
-    probabilities, top_factors = model.predict_with_factors(rows, top)
+    columns = model_columns(facts, events, [now] * len(facts))
+    scores = model.predict_columns(columns, len(facts), top)
     predictions = []
-    for probability, factors in zip(probabilities, top_factors, strict=True):
+    for row, probability in enumerate(scores.probabilities.tolist()):
         stored = [
             {
                 "feature": factor.feature,
@@ -98,9 +98,9 @@ def predict(
                 "condition": factor.condition,
                 "contribution": round(factor.contribution, 6),
             }
-            for factor in factors
+            for factor in scores.factors(row)
         ]
-        predictions.append(Prediction(float(probability), stored, model_id, now))
+        predictions.append(Prediction(probability, stored, model_id, now))
     return predictions
 
 
@@ -187,13 +187,13 @@ def train(
         )
     mapping = settings.interaction_events
     events = load_events(engine, history.ids, mapping)
-    rows = [
-        model_row(fact, events.get(lead_id, []), at)
-        for lead_id, fact, at in zip(history.ids, facts, history.decided_at, strict=True)
-    ]
-    model = LeadModel.fit(
-        rows,
+    columns = model_columns(
+        facts, [events.get(lead_id, []) for lead_id in history.ids], history.decided_at
+    )
+    model = LeadModel.fit_columns(
+        columns,
         outcomes,
+        size=len(facts),
         bins=settings.model_bins,
         min_count=settings.model_min_count,
         l2=settings.model_l2,

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from lead_scoring.engagement import engagement_features
+from lead_scoring.examples.synthetic_leads import synthetic_leads
 from lead_scoring.facts import EngagementEvent
+from lead_scoring.model_columns import model_columns
 from lead_scoring.rules import RulesError, parse_rules
 from lead_scoring.settings import DEFAULT_INTERACTION_EVENTS
+from lead_scoring.training import model_row
 
 CREATED = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 AT = CREATED + timedelta(days=40)
@@ -101,3 +106,34 @@ points = 5
 """
     with pytest.raises(RulesError, match="use 'meeting_on_site' or 'web_visit'"):
         parse_rules(rules, source="old.toml")
+
+
+def test_columns_of_many_leads_are_their_features_one_by_one() -> None:
+    rng = random.Random(11)
+    leads, events = synthetic_leads(600, seed=5, now=AT)
+    events = [
+        [
+            replace(
+                event,
+                direction=rng.choice(["inbound", "outbound", None]),
+                amount=rng.choice([None, rng.uniform(0, 600)]),
+            )
+            for event in lead_events
+        ]
+        for lead_events in events
+    ]
+    moments = [AT - timedelta(days=rng.uniform(0, 300)) for _ in leads]
+    columns = model_columns(leads, events, moments)
+    rows = [model_row(*case) for case in zip(leads, events, moments, strict=True)]
+    assert sorted(columns) == sorted({name for row in rows for name in row})
+    for name, column in columns.items():
+        values = [None if isinstance(v, float) and math.isnan(v) else v for v in list(column)]
+        assert values == [row.get(name) for row in rows], name
+
+
+def test_columns_of_no_leads_and_of_leads_without_events() -> None:
+    assert model_columns([], [], [])["touchpoints"].tolist() == []
+    leads, _ = synthetic_leads(3, seed=2, now=AT)
+    columns = model_columns(leads, [[], [], []], [AT] * 3)
+    assert columns["touchpoints"].tolist() == [0, 0, 0]
+    assert not [name for name in columns if name.startswith(("events.", "days_since"))]
