@@ -19,8 +19,10 @@ from sqlalchemy import Connection, Engine, Row, bindparam, select
 
 from core.db.engine import reading
 from core.db.records import InteractionRow, LeadRow
+from core.schemas.attributes import AttributeSpec
 from core.schemas.leads import Lead
 from lead_scoring.facts import TEXT_FIELDS, AttributeValue, Direction, EngagementEvent, LeadFacts
+from lead_scoring.rule_attributes import check_rule_attributes
 from lead_scoring.rules import ScoringRules
 from lead_scoring.scoring import QualificationEvent, ScoreResult
 from lead_scoring.settings import LeadScoringSettings
@@ -50,9 +52,17 @@ class ScoringConfig:
     settings: LeadScoringSettings
 
     @classmethod
-    def load(cls, settings: LeadScoringSettings) -> ScoringConfig:
-        """Load the configured rules file (raises RulesError naming the bad rule)."""
+    def load(
+        cls, settings: LeadScoringSettings, attributes: Mapping[str, AttributeSpec] | None = None
+    ) -> ScoringConfig:
+        """Load the configured rules file (raises RulesError naming the bad rule).
+
+        With the declared lead ``attributes``, a rule on an undeclared attribute or one
+        tested against its type raises RuleAttributesError, in one line.
+        """
         rules, digest = settings.load_rules()
+        if attributes is not None:
+            check_rule_attributes(rules, attributes, source=settings.rules_text()[1])
         return cls(rules, digest, settings)
 
 
