@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from lead_scoring.decay import epoch_us
 from lead_scoring.engagement import RECENT
-from lead_scoring.facts import ATTRIBUTE_PREFIX, EngagementEvent, LeadFacts
+from lead_scoring.facts import ATTRIBUTE_PREFIX, EngagementEvent, LeadFacts, TaskFacts
 from lead_scoring.predictive import FeatureValue
 
 PROFILE_FIELDS = (
@@ -115,16 +115,57 @@ def engagement_columns(
     return columns
 
 
+def task_columns(tasks: Sequence[Sequence[TaskFacts]], at: Sequence[datetime]) -> dict[str, Column]:
+    """Return the task features of many leads (lead i's as of ``at[i]``), as ``task_features``."""
+    size = len(tasks)
+    at_us = np.fromiter((epoch_us(moment) for moment in at), np.int64, size)
+    flat = [task for lead_tasks in tasks for task in lead_tasks]
+    if not flat:
+        return {}
+    lead = np.repeat(np.arange(size, dtype=np.int64), [len(t) for t in tasks])
+    created = np.fromiter((epoch_us(task.created_at) for task in flat), np.int64, len(flat))
+    due = np.fromiter(
+        (_UNTIL if t.due_at is None else epoch_us(t.due_at) for t in flat), np.int64, len(flat)
+    )
+    done = np.fromiter(
+        (_UNTIL if t.done_at is None else epoch_us(t.done_at) for t in flat), np.int64, len(flat)
+    )
+    moment = at_us[lead]
+    known = created <= moment
+    counts = np.bincount(lead[known], minlength=size)
+    if not counts.any():
+        return {}
+    finished = known & (done <= moment)
+    late = known & (due < moment) & (done > moment)
+    has = counts > 0
+    return {
+        "tasks": _where(has, counts.astype(np.float64)),
+        "tasks.done": _where(has, np.bincount(lead[finished], minlength=size).astype(np.float64)),
+        "tasks.overdue": _where(has, np.bincount(lead[late], minlength=size).astype(np.float64)),
+    }
+
+
 def model_columns(
     leads: Sequence[LeadFacts],
     events: Sequence[Sequence[EngagementEvent]],
     at: Sequence[datetime],
+    tasks: Sequence[Sequence[TaskFacts]] | None = None,
 ) -> dict[str, Column]:
-    """Return the model features of many leads as columns: lead i as of ``at[i]``."""
+    """Return the model features of many leads as columns: lead i as of ``at[i]``.
+
+    ``events[i]`` are lead i's engagement and timeline events, ``tasks[i]`` its tasks.
+    """
     return {
         **profile_columns(leads),
         **engagement_columns(events, at, [lead.created_at for lead in leads]),
+        **(task_columns(tasks, at) if tasks is not None else {}),
     }
 
 
-__all__ = ["PROFILE_FIELDS", "engagement_columns", "model_columns", "profile_columns"]
+__all__ = [
+    "PROFILE_FIELDS",
+    "engagement_columns",
+    "model_columns",
+    "profile_columns",
+    "task_columns",
+]

@@ -55,6 +55,7 @@ from lead_scoring.training import (
     ModelCache,
     TrainingHistory,
     TrainingOutcome,
+    model_history,
     model_row,
     predict,
     train,
@@ -119,7 +120,8 @@ class LeadScorer:
         stored = get_score_summaries(reader, [item.id for item in inputs])
         facts = [lead_facts(item.lead, item.created_at) for item in inputs]
         lead_events = [events.get(item.id, []) for item in inputs]
-        predictions = self._predictions(facts, lead_events, now, reader)
+        ids = [item.id for item in inputs]
+        predictions = self._predictions(ids, facts, lead_events, now, reader)
         batch = []
         for index, item in enumerate(inputs):
             result = score(facts[index], events.get(item.id, []), self.config.rules, now)
@@ -210,16 +212,19 @@ class LeadScorer:
 
     def _predictions(
         self,
+        ids: Sequence[str],
         facts: Sequence[LeadFacts],
         events: Sequence[Sequence[EngagementEvent]],
         now: datetime,
-        source: Engine | Connection | None = None,
+        source: Engine | Connection,
     ) -> list[Prediction]:
-        current = self.models.current(source or self.engine)
+        """Return the current model's prediction of each lead (none before a first model)."""
+        current = self.models.current(source)
         if current is None:
             return []
         stored, model = current
-        return predict(model, stored.id, facts, events, self.config.settings.top_factors, now)
+        history = model_history(source, ids, events)
+        return predict(model, stored.id, facts, history, self.config.settings.top_factors, now)
 
     def _publish(
         self,
@@ -315,9 +320,8 @@ class LeadScorer:
                 if predictions_model is not None:
                     stored_model, model = predictions_model
                     top = self.config.settings.top_factors
-                    prediction = predict(
-                        model, stored_model.id, [facts], [lead_events[row]], top, now
-                    )[0]
+                    history = model_history(self.engine, [lead_id], [lead_events[row]])
+                    prediction = predict(model, stored_model.id, [facts], history, top, now)[0]
                 batch.append(PendingScore(item, result, stored.get(lead_id), prediction))
             for scored in self.store_many(batch):
                 outcome.changed += 1
