@@ -301,7 +301,7 @@ class LeadScorer:
                 for row, profile in enumerate(profiles)
                 if self._changed(profile, stored.get(profile.id), bulk, row)
             }
-            batch = []
+            scored_now: list[tuple[LeadInput, LeadFacts, ScoreResult, int]] = []
             if changed:
                 with reading(self.engine) as reader:
                     leads = load_leads(reader, list(changed))
@@ -316,13 +316,21 @@ class LeadScorer:
                     not same or result.grade != bulk.grade(row)
                 ):
                     raise AssertionError(f"bulk and per-lead scores of lead {lead_id} differ")
-                prediction = None
-                if predictions_model is not None:
-                    stored_model, model = predictions_model
-                    top = self.config.settings.top_factors
-                    history = model_history(self.engine, [lead_id], [lead_events[row]])
-                    prediction = predict(model, stored_model.id, [facts], history, top, now)[0]
-                batch.append(PendingScore(item, result, stored.get(lead_id), prediction))
+                scored_now.append((item, facts, result, row))
+            predictions: list[Prediction | None] = [None] * len(scored_now)
+            if predictions_model is not None and scored_now:
+                stored_model, model = predictions_model
+                changed_ids = [item.id for item, _, _, _ in scored_now]
+                history = model_history(
+                    self.engine, changed_ids, [lead_events[row] for _, _, _, row in scored_now]
+                )
+                top = self.config.settings.top_factors
+                facts_now = [facts for _, facts, _, _ in scored_now]
+                predictions = [*predict(model, stored_model.id, facts_now, history, top, now)]
+            batch = [
+                PendingScore(item, result, stored.get(item.id), prediction)
+                for (item, _, result, _), prediction in zip(scored_now, predictions, strict=True)
+            ]
             for scored in self.store_many(batch):
                 outcome.changed += 1
                 outcome.written += int(scored.written)
