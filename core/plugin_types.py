@@ -11,6 +11,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from core.errors import SyncError
+from core.schemas.attributes import AttributeCatalog
 from core.schemas.base import CanonicalModel
 
 
@@ -33,7 +34,8 @@ class PluginContext:
     HTTP client that core owns (timeouts, connection pool; tests give it a transport);
     ``cache`` is per-process scratch space the plugin may keep sessions or tokens in;
     ``records`` reads and updates canonical records on behalf of this plugin (set once
-    the process has a database).
+    the process has a database); ``attributes`` is the custom attributes the settings
+    declare for leads and customers, for a plugin that checks its own settings by them.
     """
 
     name: str
@@ -41,6 +43,7 @@ class PluginContext:
     http: httpx.Client
     cache: dict[str, Any] = field(default_factory=dict)
     records: Records | None = None
+    attributes: AttributeCatalog = field(default_factory=AttributeCatalog)
 
     def store(self) -> Records:
         """The records facade; raises if this process has no database."""

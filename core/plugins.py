@@ -187,7 +187,10 @@ class PluginHost:
             )
         for name in self.names():
             context = PluginContext(
-                name=name, settings=self._validate_settings(name), http=self._client()
+                name=name,
+                settings=self._validate_settings(name),
+                http=self._client(),
+                attributes=self.settings.attributes,
             )
             self._contexts[name] = context
             description = self._call(name, "crm_sync_describe", context=context)

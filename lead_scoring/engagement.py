@@ -12,7 +12,13 @@ and an open lead is scored as it is now. Features:
   site, pages viewed);
 - ``days_since_inbound`` and ``days_since_outbound``: since the lead last reached out,
   and since we last did;
-- ``hours_to_first_response``: from the lead's creation to our first outbound contact.
+- ``hours_to_first_response``: from the lead's creation to our first outbound contact;
+- ``tasks``, ``tasks.done``, ``tasks.overdue`` (:func:`task_features`): follow-up tasks
+  about the lead created so far, those done so far, and those past their due time and
+  not done then.
+
+Timeline events (``lead.*`` and other events about the lead, except the scoring
+plugin's own) reach the model as engagement events of type ``timeline.<type>``.
 
 A feature with no value (no events of a type, no outbound contact yet) is absent, which
 the model reads as a level of its own.
@@ -23,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from lead_scoring.facts import EngagementEvent
+from lead_scoring.facts import EngagementEvent, TaskFacts
 from lead_scoring.predictive import FeatureValue
 
 #: The recent window of the ``events.<type>.30d`` counts.
@@ -64,4 +70,20 @@ def engagement_features(
     return features
 
 
-__all__ = ["RECENT", "engagement_features"]
+def task_features(tasks: Sequence[TaskFacts], at: datetime) -> dict[str, FeatureValue]:
+    """Return the task features as of ``at``: none when no task about the lead existed yet."""
+    known = [task for task in tasks if task.created_at <= at]
+    if not known:
+        return {}
+    done = [task for task in known if task.done_at is not None and task.done_at <= at]
+    overdue = [
+        task
+        for task in known
+        if task.due_at is not None
+        and task.due_at < at
+        and (task.done_at is None or task.done_at > at)
+    ]
+    return {"tasks": len(known), "tasks.done": len(done), "tasks.overdue": len(overdue)}
+
+
+__all__ = ["RECENT", "engagement_features", "task_features"]

@@ -102,6 +102,27 @@ class EngagementEvent:
             raise ValueError(f"amount must be a finite number, got {self.amount!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class TaskFacts:
+    """A follow-up task about a lead, as its times say: created, due, done.
+
+    ``created_at`` is when the CRM recorded the task (it is known from then on);
+    ``done_at`` is set once it was done. Status alone is not used: when a task was
+    cancelled is not known, and the model must see only what was known at a moment.
+    """
+
+    created_at: datetime
+    due_at: datetime | None = None
+    done_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _require_aware("created_at", self.created_at)
+        for name in ("due_at", "done_at"):
+            moment = getattr(self, name)
+            if moment is not None:
+                _require_aware(name, moment)
+
+
 def number_value(raw: object) -> float | None:
     """Return a numeric value as a 64-bit float, or None when it is missing or not a number.
 

@@ -61,7 +61,7 @@ def load_config(context: PluginContext) -> ScoringConfig:
     config = context.cache.get("config")
     if config is None:
         try:
-            config = ScoringConfig.load(_settings(context))
+            config = ScoringConfig.load(_settings(context), context.attributes.lead)
         except RulesError as error:
             raise ConfigurationError(f"plugin {NAME!r}: {error}") from None
         except OSError as error:

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from itertools import pairwise
 from typing import Any, Literal
 
@@ -30,6 +31,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from lead_scoring.facts import ATTRIBUTE_PREFIX, LeadFacts, number_value
+from lead_scoring.newton import newton, sigmoid
 from lead_scoring.text import text_value
 
 #: A feature's value in a row: text, a number, or None when missing.
@@ -37,6 +39,10 @@ FeatureValue = str | int | float | Decimal | None
 
 #: One lead as the model sees it: feature name -> value.
 Row = Mapping[str, FeatureValue]
+
+#: Many leads as the model sees them: feature name -> one value per lead, in one row
+#: order. A number feature may be a float array with NaN for missing, as a query gives.
+Columns = Mapping[str, Sequence[FeatureValue] | NDArray[np.float64]]
 
 MISSING = "(missing)"
 OTHER = "(other)"
@@ -65,6 +71,23 @@ def lead_features(lead: LeadFacts) -> dict[str, FeatureValue]:
     }
 
 
+def columns_of(rows: Sequence[Row], names: Sequence[str] | None = None) -> dict[str, list[Any]]:
+    """Return rows as columns: each feature's values in row order (None where missing).
+
+    ``names`` defaults to every key found in ``rows``, sorted.
+    """
+    if names is None:
+        names = sorted({key for row in rows for key in row})
+    return {name: [row.get(name) for row in rows] for name in names}
+
+
+def _float_array(values: object) -> NDArray[np.float64] | None:
+    """Return ``values`` when it is a float array (NaN for missing), else None."""
+    if isinstance(values, np.ndarray) and values.dtype == np.float64:
+        return values
+    return None
+
+
 def _number(value: float) -> str:
     return str(int(value)) if value.is_integer() else f"{value:g}"
 
@@ -79,7 +102,7 @@ def _number_label(name: str, edges: Sequence[float], level: int) -> str:
     return f"{_number(edges[level - 1])} <= {name} < {_number(edges[level])}"
 
 
-def _bin_edges(values: Sequence[float], bins: int, min_count: int) -> tuple[float, ...]:
+def _bin_edges(values: ArrayLike, bins: int, min_count: int) -> tuple[float, ...]:
     """Return cut points giving about ``bins`` bins of equal counts, never splitting a value.
 
     Walking the distinct values upwards, a bin closes once it holds ``len(values) / bins``
@@ -88,8 +111,9 @@ def _bin_edges(values: Sequence[float], bins: int, min_count: int) -> tuple[floa
     fills several bins alone (most leads have 0 previous contacts) gets one bin, and
     the rarer values beside it still get theirs.
     """
-    distinct, counts = np.unique(np.asarray(values, dtype=np.float64), return_counts=True)
-    target = max(len(values) / bins, min_count)
+    array = np.asarray(values, dtype=np.float64)
+    distinct, counts = np.unique(array, return_counts=True)
+    target = max(len(array) / bins, min_count)
     edges: list[float] = []
     filled = 0
     for value, count in zip(distinct, counts, strict=True):
@@ -119,12 +143,26 @@ class FeatureEncoding:
 
     @classmethod
     def learn(
-        cls, name: str, values: Sequence[FeatureValue], *, bins: int, min_count: int
+        cls,
+        name: str,
+        values: Sequence[FeatureValue] | NDArray[np.float64],
+        *,
+        bins: int,
+        min_count: int,
     ) -> FeatureEncoding:
         """Learn the levels of feature ``name`` from its training ``values``.
 
-        Each distinct value is converted once, then weighted by how often it occurs.
+        Each distinct value is converted once, then weighted by how often it occurs; a
+        float array (NaN for missing) is binned without looking at its values one by one.
         """
+        array = _float_array(values)
+        if array is not None:
+            present = array[~np.isnan(array)]
+            if len(present) == 0:
+                return cls(name, "category", (OTHER, MISSING))
+            edges = _bin_edges(np.sort(present), bins, min_count)
+            labels = tuple(_number_label(name, edges, level) for level in range(len(edges) + 1))
+            return cls(name, "number", (*labels, MISSING), edges)
         distinct = Counter(values)
         texts: Counter[str] = Counter()
         numbers: dict[float, int] = {}
@@ -138,14 +176,24 @@ class FeatureEncoding:
         if numbers:
             keys = sorted(numbers)
             repeated = np.repeat(np.array(keys, dtype=np.float64), [numbers[k] for k in keys])
-            edges = _bin_edges(repeated.tolist(), bins, min_count)
+            edges = _bin_edges(repeated, bins, min_count)
             labels = tuple(_number_label(name, edges, level) for level in range(len(edges) + 1))
             return cls(name, "number", (*labels, MISSING), edges)
         frequent = sorted(value for value, count in texts.items() if count >= min_count)
         return cls(name, "category", (*frequent, OTHER, MISSING))
 
-    def codes(self, values: Sequence[FeatureValue]) -> NDArray[np.intp]:
-        """Return the level index of each value (each distinct value is looked at once)."""
+    def codes(self, values: Sequence[FeatureValue] | NDArray[np.float64]) -> NDArray[np.intp]:
+        """Return the level index of each value (each distinct value is looked at once).
+
+        A float array (NaN for missing) of a number feature is binned in one step.
+        """
+        missing = len(self.levels) - 1
+        array = _float_array(values)
+        if array is not None and self.kind == "number":
+            levels = np.searchsorted(np.array(self.edges), array, side="right")
+            return np.where(np.isnan(array), missing, levels).astype(np.intp)
+        if array is not None:
+            values = [None if np.isnan(value) else value for value in array.tolist()]
         table = _LevelTable(self)
         return np.fromiter(map(table.__getitem__, values), dtype=np.intp, count=len(values))
 
@@ -210,81 +258,27 @@ class Factor:
         return f"{self.feature} = {self.value}"
 
 
-def _sigmoid(logits: NDArray[np.float64]) -> NDArray[np.float64]:
-    result: NDArray[np.float64] = 0.5 * (1.0 + np.tanh(0.5 * logits))
-    return result
+@dataclass(frozen=True)
+class ModelScores:
+    """Many leads' probabilities and top factors, as arrays (row i is lead i).
 
-
-def _newton(
-    codes: Sequence[NDArray[np.intp]],
-    sizes: Sequence[int],
-    outcomes: NDArray[np.float64],
-    l2: float,
-    max_steps: int = 100,
-) -> NDArray[np.float64]:
-    """Minimise the L2-penalised logistic loss of one-hot features; return the weights.
-
-    Column 0 is the intercept (not penalised), then each feature's levels in turn;
-    ``codes[f]`` is each row's level of feature f. The one-hot design matrix is never
-    built: every row has exactly one level per feature, so the gradient is a sum per
-    level and each block of the Hessian a count per pair of levels (``np.bincount``),
-    which keeps a fit at O(rows x features^2) per step instead of O(rows x levels^2).
+    ``features[i]``, ``levels[i]`` and ``contributions[i]`` are lead i's top factors,
+    largest first: the index of each factor's feature in the model's encodings, its
+    level and what it adds to the log-odds.
     """
-    offsets = np.cumsum([1, *sizes])
-    width = int(offsets[-1])
-    rows = len(outcomes)
-    columns = (
-        np.column_stack([offset + c for offset, c in zip(offsets[:-1], codes, strict=True)])
-        if codes
-        else np.zeros((rows, 0), dtype=np.intp)
-    )
-    flat = columns.ravel()
-    features = columns.shape[1]
-    penalty = np.full(width, l2)
-    penalty[0] = 1e-9
-    coef = np.zeros(width)
 
-    def logits_of(c: NDArray[np.float64]) -> NDArray[np.float64]:
-        result: NDArray[np.float64] = c[0] + c[columns].sum(axis=1)
-        return result
+    model: LeadModel
+    probabilities: NDArray[np.float64]
+    features: NDArray[np.intp]
+    levels: NDArray[np.intp]
+    contributions: NDArray[np.float64]
 
-    def loss(c: NDArray[np.float64]) -> float:
-        logits = logits_of(c)
-        return float(np.sum(np.logaddexp(0.0, logits) - outcomes * logits) + 0.5 * penalty @ c**2)
-
-    def per_level(weights: NDArray[np.float64]) -> NDArray[np.float64]:
-        repeated = np.repeat(weights, features)
-        sums = np.bincount(flat, weights=repeated, minlength=width).astype(np.float64)
-        sums[0] = weights.sum()
-        return sums
-
-    current = loss(coef)
-    for _ in range(max_steps):
-        prob = _sigmoid(logits_of(coef))
-        weight = prob * (1 - prob)
-        gradient = per_level(prob - outcomes) + penalty * coef
-        hessian = np.zeros((width, width))
-        border = per_level(weight)
-        hessian[0, :] = border
-        hessian[:, 0] = border
-        for f in range(features):
-            first, size_f = int(offsets[f]), int(sizes[f])
-            for g in range(f, features):
-                second, size_g = int(offsets[g]), int(sizes[g])
-                pairs = np.bincount(
-                    codes[f] * size_g + codes[g], weights=weight, minlength=size_f * size_g
-                ).reshape(size_f, size_g)
-                hessian[first : first + size_f, second : second + size_g] = pairs
-                hessian[second : second + size_g, first : first + size_f] = pairs.T
-        hessian[np.diag_indices(width)] += penalty
-        step = np.linalg.solve(hessian, gradient)
-        scale = 1.0
-        while (candidate := loss(coef - scale * step)) > current and scale > 1e-6:
-            scale /= 2
-        coef, current = coef - scale * step, candidate
-        if float(np.max(np.abs(scale * step))) < 1e-9:
-            break
-    return coef
+    def factors(self, row: int) -> list[Factor]:
+        """Return lead ``row``'s top factors, as :meth:`LeadModel.explain` names them."""
+        table = self.model.factor_table
+        levels = self.levels[row].tolist()
+        features = self.features[row].tolist()
+        return [table[f][level] for f, level in zip(features, levels, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -320,22 +314,41 @@ class LeadModel:
         most ``bins`` bins, text values seen fewer than ``min_count`` times become
         ``(other)``, and ``l2`` is the strength of the weights' penalty.
         """
+        return cls.fit_columns(
+            columns_of(rows, features), outcomes, size=len(rows),
+            bins=bins, min_count=min_count, l2=l2,
+        )  # fmt: skip
+
+    @classmethod
+    def fit_columns(
+        cls,
+        columns: Columns,
+        outcomes: ArrayLike,
+        *,
+        size: int,
+        bins: int = 8,
+        min_count: int = 20,
+        l2: float = 10.0,
+    ) -> LeadModel:
+        """Learn a model from past leads given as columns (``size`` rows), as :meth:`fit`.
+
+        Every column of ``columns`` is a feature; the rows need never exist as dicts.
+        """
         outcome_array = np.asarray(outcomes, dtype=np.float64)
-        if outcome_array.shape != (len(rows),):
+        if outcome_array.shape != (size,):
             raise ValueError("give one outcome per row")
-        if not 0 < outcome_array.sum() < len(rows):
+        if any(len(values) != size for values in columns.values()):
+            raise ValueError("give one value of each feature per row")
+        if not 0 < outcome_array.sum() < size:
             raise ValueError("the history must hold both converted and not converted leads")
-        names = sorted({key for row in rows for key in row}) if features is None else features
         encodings = tuple(
-            FeatureEncoding.learn(
-                name, [row.get(name) for row in rows], bins=bins, min_count=min_count
-            )
-            for name in names
+            FeatureEncoding.learn(name, values, bins=bins, min_count=min_count)
+            for name, values in sorted(columns.items())
         )
-        codes = [encoding.codes([row.get(encoding.name) for row in rows]) for encoding in encodings]
+        codes = [encoding.codes(columns[encoding.name]) for encoding in encodings]
         sizes = [len(encoding.levels) for encoding in encodings]
         offsets = np.cumsum([1, *sizes])
-        coef = _newton(codes, sizes, outcome_array, l2)
+        coef = newton(codes, sizes, outcome_array, l2)
         weights = tuple(
             tuple(float(w) for w in coef[start:stop]) for start, stop in pairwise(offsets)
         )
@@ -348,8 +361,21 @@ class LeadModel:
             baselines=baselines,
             intercept=float(coef[0]),
             l2=l2,
-            training_rows=len(rows),
+            training_rows=size,
             training_conversions=int(outcome_array.sum()),
+        )
+
+    @cached_property
+    def factor_table(self) -> tuple[tuple[Factor, ...], ...]:
+        """Return every level's factor, by feature and level: a level's contribution is fixed."""
+        return tuple(
+            tuple(
+                Factor(encoding.name, label, float(weight - baseline))
+                for label, weight in zip(encoding.levels, weights, strict=True)
+            )
+            for encoding, weights, baseline in zip(
+                self.encodings, self.weights, self.baselines, strict=True
+            )
         )
 
     @property
@@ -359,26 +385,36 @@ class LeadModel:
 
     def _levels(self, rows: Sequence[Row]) -> NDArray[np.intp]:
         """Return an (rows x features) array of each row's level of each feature."""
-        if not self.encodings:
-            return np.zeros((len(rows), 0), dtype=np.intp)
-        return np.column_stack(
-            [
-                encoding.codes([row.get(encoding.name) for row in rows])
-                for encoding in self.encodings
-            ]
-        )
+        names = [encoding.name for encoding in self.encodings]
+        return self._column_levels(columns_of(rows, names), len(rows))
+
+    def _column_levels(self, columns: Columns, size: int) -> NDArray[np.intp]:
+        """Return an (rows x features) array of each row's level; absent columns are missing."""
+        levels = np.empty((size, len(self.encodings)), dtype=np.intp)
+        for index, encoding in enumerate(self.encodings):
+            values = columns.get(encoding.name)
+            if values is None:
+                levels[:, index] = len(encoding.levels) - 1
+            else:
+                levels[:, index] = encoding.codes(values)
+        return levels
 
     def _contributions_of(self, levels: NDArray[np.intp]) -> NDArray[np.float64]:
         """Return an (rows x features) array of each feature's contribution."""
-        if not self.encodings:
-            return np.zeros((levels.shape[0], 0))
-        columns = [
-            np.array(weights)[levels[:, index]] - baseline
-            for index, (weights, baseline) in enumerate(
-                zip(self.weights, self.baselines, strict=True)
-            )
+        offsets, table = self._contribution_table
+        result: NDArray[np.float64] = table[levels + offsets]
+        return result
+
+    @cached_property
+    def _contribution_table(self) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+        """Return each feature's first index and every level's contribution, end to end."""
+        sizes = [len(weights) for weights in self.weights]
+        offsets = np.cumsum([0, *sizes[:-1]]).astype(np.intp)
+        table = [
+            np.array(weights) - baseline
+            for weights, baseline in zip(self.weights, self.baselines, strict=True)
         ]
-        return np.column_stack(columns)
+        return offsets, np.concatenate(table) if table else np.zeros(0)
 
     def _contributions(self, rows: Sequence[Row]) -> NDArray[np.float64]:
         """Return an (rows x features) array of each feature's contribution."""
@@ -391,7 +427,7 @@ class LeadModel:
 
     def predict_proba(self, rows: Sequence[Row]) -> NDArray[np.float64]:
         """Return each row's probability of converting, between 0 and 1."""
-        return _sigmoid(self.log_odds(rows))
+        return sigmoid(self.log_odds(rows))
 
     def explain(self, row: Row, top: int | None = 3) -> list[Factor]:
         """Return the features that moved this lead's probability most, largest first.
@@ -419,30 +455,38 @@ class LeadModel:
         The contributions of all rows are one array; ties are ordered by feature name,
         as in :meth:`explain`.
         """
-        levels = self._levels(rows)
+        names = [encoding.name for encoding in self.encodings]
+        scores = self.predict_columns(columns_of(rows, names), len(rows), top)
+        return scores.probabilities, [scores.factors(row) for row in range(len(rows))]
+
+    def predict_columns(self, columns: Columns, size: int, top: int) -> ModelScores:
+        """Return the probabilities and top factors of ``size`` leads given as columns.
+
+        Each column is binned or coded at once and the factors are chosen with array
+        operations; :meth:`ModelScores.factors` names one lead's factors when asked.
+        """
+        levels = self._column_levels(columns, size)
         contributions = self._contributions_of(levels)
-        probabilities = _sigmoid(self.base_log_odds + contributions.sum(axis=1))
-        if not rows or top <= 0 or not self.encodings:
-            return probabilities, [[] for _ in rows]
+        probabilities = sigmoid(self.base_log_odds + contributions.sum(axis=1))
+        top = max(0, min(top, len(self.encodings)))
         by_name = np.array(
             sorted(range(len(self.encodings)), key=lambda i: self.encodings[i].name), dtype=np.intp
         )
-        order = by_name[np.argsort(-np.abs(contributions[:, by_name]), axis=1, kind="stable")]
-        chosen = order[:, :top]
-        picked_levels = np.take_along_axis(levels, chosen, axis=1).tolist()
-        picked = np.take_along_axis(contributions, chosen, axis=1).tolist()
-        names = [encoding.name for encoding in self.encodings]
-        labels = [encoding.levels for encoding in self.encodings]
-        factors = [
-            [
-                Factor(names[f], labels[f][level], value)
-                for f, level, value in zip(features, row_levels, row_values, strict=True)
-            ]
-            for features, row_levels, row_values in zip(
-                chosen.tolist(), picked_levels, picked, strict=True
-            )
-        ]
-        return probabilities, factors
+        # The largest |contribution| first, ties by feature name: argmax takes the first.
+        remaining = np.abs(contributions[:, by_name])
+        chosen = np.empty((size, top), dtype=np.intp)
+        rows = np.arange(size)
+        for rank in range(top):
+            best = np.argmax(remaining, axis=1)
+            chosen[:, rank] = by_name[best]
+            remaining[rows, best] = -1.0
+        return ModelScores(
+            self,
+            probabilities,
+            chosen,
+            np.take_along_axis(levels, chosen, axis=1),
+            np.take_along_axis(contributions, chosen, axis=1),
+        )
 
     def to_json(self) -> str:
         """Return the model as JSON text; :meth:`from_json` reads it back unchanged."""

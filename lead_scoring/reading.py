@@ -18,9 +18,18 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine, Row, bindparam, select
 
 from core.db.engine import reading
-from core.db.records import InteractionRow, LeadRow
+from core.db.records import EventRow, InteractionRow, LeadRow, TaskRow
+from core.schemas.attributes import AttributeSpec
 from core.schemas.leads import Lead
-from lead_scoring.facts import TEXT_FIELDS, AttributeValue, Direction, EngagementEvent, LeadFacts
+from lead_scoring.facts import (
+    TEXT_FIELDS,
+    AttributeValue,
+    Direction,
+    EngagementEvent,
+    LeadFacts,
+    TaskFacts,
+)
+from lead_scoring.rule_attributes import check_rule_attributes
 from lead_scoring.rules import ScoringRules
 from lead_scoring.scoring import QualificationEvent, ScoreResult
 from lead_scoring.settings import LeadScoringSettings
@@ -50,9 +59,17 @@ class ScoringConfig:
     settings: LeadScoringSettings
 
     @classmethod
-    def load(cls, settings: LeadScoringSettings) -> ScoringConfig:
-        """Load the configured rules file (raises RulesError naming the bad rule)."""
+    def load(
+        cls, settings: LeadScoringSettings, attributes: Mapping[str, AttributeSpec] | None = None
+    ) -> ScoringConfig:
+        """Load the configured rules file (raises RulesError naming the bad rule).
+
+        With the declared lead ``attributes``, a rule on an undeclared attribute or one
+        tested against its type raises RuleAttributesError, in one line.
+        """
         rules, digest = settings.load_rules()
+        if attributes is not None:
+            check_rule_attributes(rules, attributes, source=settings.rules_text()[1])
         return cls(rules, digest, settings)
 
 
@@ -267,6 +284,49 @@ def load_events(
                 if event is not None:
                     events[lead_id].append(event)
     return events
+
+
+#: The plugin's own name: its ``lead.mql`` / ``lead.sql`` events are its output, not
+#: something the lead did, so the model does not learn from them.
+OWN_SOURCE = "lead_scoring"
+
+
+def load_timeline(
+    source: Engine | Connection, lead_ids: Sequence[str]
+) -> dict[str, list[EngagementEvent]]:
+    """Return the events on each lead's timeline as ``timeline.<type>`` events, for the model.
+
+    The scoring plugin's own events are left out (see ``OWN_SOURCE``).
+    """
+    events: dict[str, list[EngagementEvent]] = defaultdict(list)
+    with reading(source) as connection:
+        for start in range(0, len(lead_ids), 500):
+            chunk = list(lead_ids[start : start + 500])
+            statement = select(
+                EventRow.subject_id,
+                EventRow.type,
+                EventRow.occurred_at,
+                EventRow.data["source"].as_string(),
+            ).where(EventRow.subject_type == "lead", EventRow.subject_id.in_(chunk))
+            for lead_id, type_, occurred_at, origin in connection.execute(statement):
+                if origin != OWN_SOURCE:
+                    events[lead_id].append(EngagementEvent(f"timeline.{type_}", occurred_at))
+    return events
+
+
+def load_tasks(source: Engine | Connection, lead_ids: Sequence[str]) -> dict[str, list[TaskFacts]]:
+    """Return the follow-up tasks about each lead (``related_type = "lead"``)."""
+    tasks: dict[str, list[TaskFacts]] = defaultdict(list)
+    related = TaskRow.data["related_id"].as_string()
+    with reading(source) as connection:
+        for start in range(0, len(lead_ids), 500):
+            chunk = list(lead_ids[start : start + 500])
+            statement = select(related, TaskRow.created_at, TaskRow.due_at, TaskRow.done_at).where(
+                TaskRow.data["related_type"].as_string() == "lead", related.in_(chunk)
+            )
+            for lead_id, created_at, due_at, done_at in connection.execute(statement):
+                tasks[lead_id].append(TaskFacts(created_at, due_at, done_at))
+    return tasks
 
 
 # -- scores -> lead fields -----------------------------------------------------------

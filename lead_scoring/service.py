@@ -55,6 +55,7 @@ from lead_scoring.training import (
     ModelCache,
     TrainingHistory,
     TrainingOutcome,
+    model_history,
     model_row,
     predict,
     train,
@@ -119,7 +120,8 @@ class LeadScorer:
         stored = get_score_summaries(reader, [item.id for item in inputs])
         facts = [lead_facts(item.lead, item.created_at) for item in inputs]
         lead_events = [events.get(item.id, []) for item in inputs]
-        predictions = self._predictions(facts, lead_events, now, reader)
+        ids = [item.id for item in inputs]
+        predictions = self._predictions(ids, facts, lead_events, now, reader)
         batch = []
         for index, item in enumerate(inputs):
             result = score(facts[index], events.get(item.id, []), self.config.rules, now)
@@ -210,16 +212,19 @@ class LeadScorer:
 
     def _predictions(
         self,
+        ids: Sequence[str],
         facts: Sequence[LeadFacts],
         events: Sequence[Sequence[EngagementEvent]],
         now: datetime,
-        source: Engine | Connection | None = None,
+        source: Engine | Connection,
     ) -> list[Prediction]:
-        current = self.models.current(source or self.engine)
+        """Return the current model's prediction of each lead (none before a first model)."""
+        current = self.models.current(source)
         if current is None:
             return []
         stored, model = current
-        return predict(model, stored.id, facts, events, self.config.settings.top_factors, now)
+        history = model_history(source, ids, events)
+        return predict(model, stored.id, facts, history, self.config.settings.top_factors, now)
 
     def _publish(
         self,
@@ -296,7 +301,7 @@ class LeadScorer:
                 for row, profile in enumerate(profiles)
                 if self._changed(profile, stored.get(profile.id), bulk, row)
             }
-            batch = []
+            scored_now: list[tuple[LeadInput, LeadFacts, ScoreResult, int]] = []
             if changed:
                 with reading(self.engine) as reader:
                     leads = load_leads(reader, list(changed))
@@ -311,14 +316,21 @@ class LeadScorer:
                     not same or result.grade != bulk.grade(row)
                 ):
                     raise AssertionError(f"bulk and per-lead scores of lead {lead_id} differ")
-                prediction = None
-                if predictions_model is not None:
-                    stored_model, model = predictions_model
-                    top = self.config.settings.top_factors
-                    prediction = predict(
-                        model, stored_model.id, [facts], [lead_events[row]], top, now
-                    )[0]
-                batch.append(PendingScore(item, result, stored.get(lead_id), prediction))
+                scored_now.append((item, facts, result, row))
+            predictions: list[Prediction | None] = [None] * len(scored_now)
+            if predictions_model is not None and scored_now:
+                stored_model, model = predictions_model
+                changed_ids = [item.id for item, _, _, _ in scored_now]
+                history = model_history(
+                    self.engine, changed_ids, [lead_events[row] for _, _, _, row in scored_now]
+                )
+                top = self.config.settings.top_factors
+                facts_now = [facts for _, facts, _, _ in scored_now]
+                predictions = [*predict(model, stored_model.id, facts_now, history, top, now)]
+            batch = [
+                PendingScore(item, result, stored.get(item.id), prediction)
+                for (item, _, result, _), prediction in zip(scored_now, predictions, strict=True)
+            ]
             for scored in self.store_many(batch):
                 outcome.changed += 1
                 outcome.written += int(scored.written)

@@ -18,8 +18,9 @@ from sqlalchemy import Connection, Engine, select
 from core.db.engine import reading
 from core.db.records import OpportunityRow
 from core.db.types import utcnow
-from lead_scoring.engagement import engagement_features
-from lead_scoring.facts import EngagementEvent, LeadFacts
+from lead_scoring.engagement import engagement_features, task_features
+from lead_scoring.facts import EngagementEvent, LeadFacts, TaskFacts
+from lead_scoring.model_columns import model_columns
 from lead_scoring.predictive import LeadModel, lead_features
 from lead_scoring.reading import (
     LOST_STATUSES,
@@ -27,6 +28,8 @@ from lead_scoring.reading import (
     iter_leads,
     lead_facts,
     load_events,
+    load_tasks,
+    load_timeline,
 )
 from lead_scoring.settings import LeadScoringSettings
 from lead_scoring.store import (
@@ -66,31 +69,71 @@ class ModelCache:
         return self.stored, self.model
 
 
-def model_row(lead: LeadFacts, events: Sequence[EngagementEvent], at: datetime) -> dict[str, Any]:
-    """Return a lead's model features as of ``at``: its profile and its engagement then."""
-    return {**lead_features(lead), **engagement_features(events, at, lead.created_at)}
+def model_row(
+    lead: LeadFacts,
+    events: Sequence[EngagementEvent],
+    at: datetime,
+    tasks: Sequence[TaskFacts] = (),
+) -> dict[str, Any]:
+    """Return a lead's model features as of ``at``: its profile, engagement and tasks then.
+
+    ``events`` are its engagement events and its timeline events (``timeline.<type>``).
+    """
+    return {
+        **lead_features(lead),
+        **engagement_features(events, at, lead.created_at),
+        **task_features(tasks, at),
+    }
+
+
+@dataclass(frozen=True)
+class ModelHistory:
+    """What the model reads besides the profiles: events with the timeline added, tasks.
+
+    ``events[i]`` and ``tasks[i]`` belong to the i-th lead asked for.
+    """
+
+    events: list[list[EngagementEvent]]
+    tasks: list[list[TaskFacts]]
+
+
+def model_history(
+    source: Engine | Connection,
+    lead_ids: Sequence[str],
+    events: Sequence[Sequence[EngagementEvent]],
+) -> ModelHistory:
+    """Return each lead's engagement ``events`` with its timeline events, and its tasks."""
+    timeline = load_timeline(source, lead_ids)
+    tasks = load_tasks(source, lead_ids)
+    return ModelHistory(
+        [
+            [*lead_events, *timeline.get(lead_id, [])]
+            for lead_id, lead_events in zip(lead_ids, events, strict=True)
+        ],
+        [tasks.get(lead_id, []) for lead_id in lead_ids],
+    )
 
 
 def predict(
     model: LeadModel,
     model_id: int,
     facts: Sequence[LeadFacts],
-    events: Sequence[Sequence[EngagementEvent]],
+    history: ModelHistory,
     top: int,
     now: datetime,
 ) -> list[Prediction]:
     """Return each lead's probability and its ``top`` factors under ``model``, as of ``now``.
 
-    ``events[i]`` are the engagement events of ``facts[i]``.
+    ``history`` holds the events and tasks of each lead of ``facts``, in order. The
+    leads' features are columns (:func:`model_columns`), scored at once by
+    :meth:`LeadModel.predict_columns`.
     """
-    rows = [
-        model_row(fact, lead_events, now) for fact, lead_events in zip(facts, events, strict=True)
-    ]
-    if not rows:
+    if not facts:
         return []
-    probabilities, top_factors = model.predict_with_factors(rows, top)
+    columns = model_columns(facts, history.events, [now] * len(facts), history.tasks)
+    scores = model.predict_columns(columns, len(facts), top)
     predictions = []
-    for probability, factors in zip(probabilities, top_factors, strict=True):
+    for row, probability in enumerate(scores.probabilities.tolist()):
         stored = [
             {
                 "feature": factor.feature,
@@ -98,9 +141,9 @@ def predict(
                 "condition": factor.condition,
                 "contribution": round(factor.contribution, 6),
             }
-            for factor in factors
+            for factor in scores.factors(row)
         ]
-        predictions.append(Prediction(float(probability), stored, model_id, now))
+        predictions.append(Prediction(probability, stored, model_id, now))
     return predictions
 
 
@@ -187,13 +230,12 @@ def train(
         )
     mapping = settings.interaction_events
     events = load_events(engine, history.ids, mapping)
-    rows = [
-        model_row(fact, events.get(lead_id, []), at)
-        for lead_id, fact, at in zip(history.ids, facts, history.decided_at, strict=True)
-    ]
-    model = LeadModel.fit(
-        rows,
+    known = model_history(engine, history.ids, [events.get(i, []) for i in history.ids])
+    columns = model_columns(facts, known.events, history.decided_at, known.tasks)
+    model = LeadModel.fit_columns(
+        columns,
         outcomes,
+        size=len(facts),
         bins=settings.model_bins,
         min_count=settings.model_min_count,
         l2=settings.model_l2,
@@ -211,12 +253,13 @@ def train(
     stored = StoredModel(model_id, now, model.training_rows, conversions, digest, text)
     predicted = 0
     for chunk in iter_leads(engine, 2000):
-        chunk_events = load_events(engine, [item.id for item in chunk], mapping)
+        ids = [item.id for item in chunk]
+        chunk_events = load_events(engine, ids, mapping)
         predictions = predict(
             model,
             model_id,
             [lead_facts(item.lead, item.created_at) for item in chunk],
-            [chunk_events.get(item.id, []) for item in chunk],
+            model_history(engine, ids, [chunk_events.get(i, []) for i in ids]),
             settings.top_factors,
             now,
         )

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lead_scoring.engagement import engagement_features
-from lead_scoring.facts import EngagementEvent
+from lead_scoring.engagement import engagement_features, task_features
+from lead_scoring.examples.synthetic_leads import synthetic_leads
+from lead_scoring.facts import EngagementEvent, TaskFacts
+from lead_scoring.model_columns import model_columns
 from lead_scoring.rules import RulesError, parse_rules
 from lead_scoring.settings import DEFAULT_INTERACTION_EVENTS
+from lead_scoring.training import model_row
 
 CREATED = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 AT = CREATED + timedelta(days=40)
@@ -101,3 +106,75 @@ points = 5
 """
     with pytest.raises(RulesError, match="use 'meeting_on_site' or 'web_visit'"):
         parse_rules(rules, source="old.toml")
+
+
+def test_columns_of_many_leads_are_their_features_one_by_one() -> None:
+    rng = random.Random(11)
+    leads, events = synthetic_leads(600, seed=5, now=AT)
+    events = [
+        [
+            replace(
+                event,
+                direction=rng.choice(["inbound", "outbound", None]),
+                amount=rng.choice([None, rng.uniform(0, 600)]),
+            )
+            for event in lead_events
+        ]
+        for lead_events in events
+    ]
+    moments = [AT - timedelta(days=rng.uniform(0, 300)) for _ in leads]
+    tasks = [random_tasks(rng, rng.randrange(4)) for _ in leads]
+    columns = model_columns(leads, events, moments, tasks)
+    rows = [model_row(*case) for case in zip(leads, events, moments, tasks, strict=True)]
+    assert {"tasks", "tasks.done", "tasks.overdue"} <= set(columns)
+    assert sorted(columns) == sorted({name for row in rows for name in row})
+    for name, column in columns.items():
+        values = [None if isinstance(v, float) and math.isnan(v) else v for v in list(column)]
+        assert values == [row.get(name) for row in rows], name
+
+
+def test_columns_of_no_leads_and_of_leads_without_events() -> None:
+    assert model_columns([], [], [])["touchpoints"].tolist() == []
+    leads, _ = synthetic_leads(3, seed=2, now=AT)
+    columns = model_columns(leads, [[], [], []], [AT] * 3)
+    assert columns["touchpoints"].tolist() == [0, 0, 0]
+    assert not [name for name in columns if name.startswith(("events.", "days_since"))]
+
+
+def random_tasks(rng: random.Random, count: int) -> list[TaskFacts]:
+    tasks = []
+    for _ in range(count):
+        created = AT - timedelta(days=rng.uniform(0, 400))
+        due = rng.choice([None, created + timedelta(days=rng.uniform(0, 30))])
+        done = rng.choice([None, created + timedelta(days=rng.uniform(0, 60))])
+        tasks.append(TaskFacts(created, due, done))
+    return tasks
+
+
+def test_task_features_count_what_was_known_at_the_moment() -> None:
+    tasks = [
+        TaskFacts(at(1), due_at=at(5), done_at=at(4)),
+        TaskFacts(at(2), due_at=at(10)),
+        TaskFacts(at(3), due_at=at(30), done_at=at(39)),
+        TaskFacts(at(20), due_at=at(50)),
+        TaskFacts(at(45), due_at=at(46), done_at=at(46)),
+    ]
+    assert task_features(tasks, at(35)) == {"tasks": 4, "tasks.done": 1, "tasks.overdue": 2}
+    assert task_features(tasks, at(0.5)) == {}
+    assert task_features([], AT) == {}
+
+
+def test_task_features_at_a_moment_do_not_change_when_later_tasks_or_completions_come() -> None:
+    rng = random.Random(3)
+    for _ in range(200):
+        tasks = random_tasks(rng, rng.randrange(6))
+        known = task_features(tasks, AT)
+        later = [TaskFacts(AT + timedelta(seconds=rng.randrange(1, 10**7))) for _ in range(3)]
+        completed = [
+            TaskFacts(t.created_at, t.due_at, AT + timedelta(days=1))
+            if t.done_at is None or t.done_at > AT
+            else t
+            for t in tasks
+        ]
+        assert task_features([*tasks, *later], AT) == known
+        assert task_features(completed, AT) == known

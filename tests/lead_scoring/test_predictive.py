@@ -111,3 +111,28 @@ def test_top_factors_of_many_rows_are_each_row_s_explanation() -> None:
         many = MODEL.top_factors(rows, top)
         assert many == [MODEL.explain(row, top=top) for row in rows]
     assert MODEL.top_factors(rows, 0) == [[] for _ in rows]
+
+
+def test_columns_give_the_same_model_and_predictions_as_rows() -> None:
+    rows, outcomes = history(1500, seed=4)
+    budget = np.array([np.nan if row["budget"] is None else float(row["budget"]) for row in rows])
+    columns = {
+        "source": [row["source"] for row in rows],
+        "budget": budget,
+        "colour": [row["colour"] for row in rows],
+    }
+    from_columns = LeadModel.fit_columns(columns, outcomes, size=len(rows))
+    assert from_columns.to_json() == LeadModel.fit(rows, outcomes).to_json()
+    scores = MODEL.predict_columns(columns, len(rows), 2)
+    probabilities, factors = MODEL.predict_with_factors(rows, 2)
+    assert np.array_equal(scores.probabilities, probabilities)
+    assert [scores.factors(row) for row in range(len(rows))] == factors
+    without_colour = MODEL.predict_columns({"source": columns["source"]}, len(rows), 0)
+    expected = MODEL.predict_proba([{"source": row["source"]} for row in rows])
+    assert np.array_equal(without_colour.probabilities, expected)
+    assert without_colour.factors(0) == []
+
+
+def test_columns_of_the_wrong_length_are_refused() -> None:
+    with pytest.raises(ValueError, match="one value of each feature per row"):
+        LeadModel.fit_columns({"source": ["a", "b"]}, [0, 1, 1], size=3)

@@ -6,10 +6,12 @@ import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import lead_scoring.plugin as lead_scoring_plugin
+from core.errors import ConfigurationError
 from core.settings import Settings
 from core.sync.runtime import SyncRuntime
 from lead_scoring.service import train
@@ -70,6 +72,15 @@ min_total = 60
 """
 
 
+DECLARED = {
+    "lead": {
+        "occupation": {"type": "choice", "choices": ["student", "working"]},
+        "time_on_site": {"type": "number"},
+        "newsletter": {"type": "boolean"},
+    }
+}
+
+
 def test_a_minimal_lead_from_a_web_form_is_scored(runtime: SyncRuntime) -> None:
     put(runtime, "lead", "W-1", {"source": "landing-page"})
     put(runtime, "lead", "W-2", {"channel": "web"})
@@ -90,7 +101,9 @@ def test_rules_on_attributes_channel_and_country_match_on_both_paths(
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES, encoding="utf-8")
     url = {} if database == "sqlite" else {"database_url": request.getfixturevalue("postgres_url")}
-    settings = make_settings(plugins={"lead_scoring": {"rules_file": str(rules)}}, **url)
+    settings = make_settings(
+        plugins={"lead_scoring": {"rules_file": str(rules)}}, attributes=DECLARED, **url
+    )
     runtime = make_runtime(settings, {"lead_scoring": lead_scoring_plugin})
     bodies = {
         "A": {
@@ -155,3 +168,47 @@ def test_the_model_learns_from_custom_attributes(
     assert good.prediction.probability > 0.5 > poor.prediction.probability
     assert good.prediction.factors[0]["feature"] == "attributes.occupation"
     assert good.prediction.factors[0]["condition"] == "attributes.occupation = working"
+
+
+@pytest.mark.parametrize(
+    ("declared", "message"),
+    [
+        (
+            {k: v for k, v in DECLARED["lead"].items() if k != "time_on_site"},
+            "fit rule #2 'Long visit', field attributes.time_on_site: not a declared lead "
+            "attribute (declared: newsletter, occupation)",
+        ),
+        (
+            {**DECLARED["lead"], "time_on_site": {"type": "text"}},
+            "fit rule #2 'Long visit', field attributes.time_on_site: attributes of type text "
+            "take in, not_in or contains",
+        ),
+        (
+            {**DECLARED["lead"], "occupation": {"type": "choice", "choices": ["student"]}},
+            "fit rule #1 'Working professional', field attributes.occupation: working not "
+            "among the choices (student)",
+        ),
+        (
+            {**DECLARED["lead"], "newsletter": {"type": "number"}},
+            "fit rule #5 'Wants the newsletter', field attributes.newsletter: attributes of "
+            "type number take at_least/below",
+        ),
+    ],
+)
+def test_rules_on_undeclared_or_mistyped_attributes_stop_start_up(
+    make_settings: Callable[..., Settings],
+    make_runtime: Callable[..., SyncRuntime],
+    tmp_path: Path,
+    declared: dict[str, Any],
+    message: str,
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES, encoding="utf-8")
+    settings = make_settings(
+        plugins={"lead_scoring": {"rules_file": str(rules)}}, attributes={"lead": declared}
+    )
+    with pytest.raises(ConfigurationError) as raised:
+        make_runtime(settings, {"lead_scoring": lead_scoring_plugin})
+    text = str(raised.value)
+    assert "\n" not in text
+    assert text == f"plugin 'lead_scoring': scoring rules in {rules}: {message}"
