@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, Index, Integer, String, Text
+from sqlalchemy import Float, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base
@@ -17,6 +17,8 @@ FAILED = "failed"
 DEAD = "dead"
 DISCARDED = "discarded"
 RESOLVED = "resolved"
+#: The rows a worker may claim (besides their due time and lease), as SQL.
+CLAIMABLE = "state IN ('pending', 'failed')"
 
 
 class SyncState(Base):
@@ -59,6 +61,15 @@ class SyncState(Base):
         Index("ix_sync_state_due", "state", "due_at"),
         Index("ix_sync_state_plugin_state_due", "plugin", "state", "due_at"),
         Index("ix_sync_state_state_class", "state", "error_class"),
+        # Only the claimable rows, by due time: a claim of the next due rows reads as
+        # many index entries as it takes instead of sorting every due row.
+        Index(
+            "ix_sync_state_claimable",
+            "plugin",
+            "due_at",
+            postgresql_where=text(CLAIMABLE),
+            sqlite_where=text(CLAIMABLE),
+        ),
     )
 
 
