@@ -156,10 +156,13 @@ async def _load(url: str, puts: int, clients: int, first: int) -> Load:
         async def client() -> None:
             for number in numbers:
                 started = time.perf_counter()
-                response = await http.put(f"/v1/customers/C-{number:07d}", json=body(number))
+                try:
+                    response = await http.put(f"/v1/customers/C-{number:07d}", json=body(number))
+                    failed = response.status_code not in (200, 201)
+                except httpx.HTTPError:
+                    failed = True
                 latencies.append((time.perf_counter() - started) * 1000)
-                if response.status_code not in (200, 201):
-                    errors[0] += 1
+                errors[0] += failed
 
         began = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
@@ -187,7 +190,7 @@ class Backend:
         self.processes: list[subprocess.Popen[bytes]] = []
         self.database = ""
         folder.mkdir(parents=True)
-        log = folder / "output.log"
+        self.log = log = folder / "output.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_SYNC_")}
         env.update(
             PYTHONPATH=str(ROOT),
@@ -281,12 +284,16 @@ def main() -> None:
                 try:
                     first = 0
                     for count in clients:
-                        load(backend.crm, 50, 4, 9_000_000)  # warm both up
-                        load(backend.bare, 50, 4, 9_000_000)
+                        warm = 9_000_000 + first  # both sides warmed up on their own ids
+                        load(backend.crm, 50, 4, warm)
+                        load(backend.bare, 50, 4, warm)
                         bare = load(backend.bare, options.puts, count, first)
                         ours = load(backend.crm, options.puts, count, first)
                         rows.append((name, count, bare, ours))
                         first += options.puts
+                except BaseException:
+                    print(backend.log.read_text(errors="replace")[-4000:], file=sys.stderr)
+                    raise
                 finally:
                     backend.close()
         finally:
