@@ -146,6 +146,9 @@ class PluginHost:
         self._descriptions: dict[str, PluginDescription] = {}
         self._inflight: dict[str, threading.BoundedSemaphore] = {}
         self._transport = transport
+        # One TLS context for every plugin's client: building one reads the whole CA
+        # bundle, a noticeable part of a command's start-up when done per plugin.
+        self._tls = httpx.create_ssl_context()
         self._configure_all()
 
     # -- loading ---------------------------------------------------------------
@@ -213,9 +216,12 @@ class PluginHost:
             raise ConfigurationError(format_validation_error(name, error)) from None
 
     def _client(self) -> httpx.Client:
+        """A plugin's HTTP client: the push timeout, pooled connections, the shared TLS context."""
         timeout = httpx.Timeout(self.settings.sync.push_timeout_seconds)
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-        return httpx.Client(timeout=timeout, limits=limits, transport=self._transport)
+        return httpx.Client(
+            timeout=timeout, limits=limits, transport=self._transport, verify=self._tls
+        )
 
     def _call(self, name: str, hook: str, **kwargs: Any) -> Any:
         caller = self._callers.get((name, hook))

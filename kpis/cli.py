@@ -14,7 +14,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from core.db.types import utcnow
-from kpis.api import report_out
 from kpis.catalog import Unit
 from kpis.periods import PeriodError, current_period, parse_period
 from kpis.queries import DIMENSIONS, Dimension, UnsupportedDimension
@@ -121,6 +120,9 @@ def kpis(
         except UnsupportedDimension as error:
             raise _fail(str(error)) from None
     if as_json:
+        # The API's models import FastAPI: loaded only here, so no other command pays it.
+        from kpis.api import report_out
+
         console.print_json(report_out(report).model_dump_json())
     else:
         print_report(report)

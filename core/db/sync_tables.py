@@ -17,7 +17,8 @@ FAILED = "failed"
 DEAD = "dead"
 DISCARDED = "discarded"
 RESOLVED = "resolved"
-#: The states a worker still has to act on; partial indexes hold only these rows.
+#: The states a worker still has to act on (the rows it may claim, besides their due time
+#: and lease); partial indexes hold only these rows.
 DUE_STATES = "state IN ('pending', 'failed')"
 #: Failed deliveries that wait on another plugin's document (error class ``waiting-<plugin>``).
 WAITING_STATES = "state = 'failed' AND error_class LIKE 'waiting-%'"
@@ -78,6 +79,15 @@ class SyncState(Base):
             "lease_until",
             postgresql_where=text(WAITING_STATES),
             sqlite_where=text(WAITING_STATES),
+        ),
+        # Only the claimable rows, by due time: a claim of the next due rows reads as
+        # many index entries as it takes instead of sorting every due row.
+        Index(
+            "ix_sync_state_claimable",
+            "plugin",
+            "due_at",
+            postgresql_where=text(DUE_STATES),
+            sqlite_where=text(DUE_STATES),
         ),
     )
 

@@ -170,13 +170,18 @@ def resync(
     kinds: list[Kind],
     *,
     chunk: int = 2000,
+    largest_chunk: int = 10_000,
     progress: Callable[[int], None] | None = None,
     mark_enqueued: bool = True,
     now: datetime | None = None,
 ) -> Iterator[list[Ref]]:
     """Queue every record of ``kinds`` for ``plugin`` again, even ones the target has.
 
-    Yields the refs of each committed chunk so the caller can enqueue them; the synced
+    Yields the refs of each committed chunk so the caller can enqueue them. The first
+    chunk of each kind has ``chunk`` records, so workers start early; on PostgreSQL each
+    next one is twice as large, up to ``largest_chunk``, since every chunk costs its
+    statements and commit whatever its size (SQLite keeps ``chunk``: a chunk holds its
+    one writer lock, which the API's writes wait for). The synced
     version is forgotten (so nothing is skipped) but the external id is kept, so the
     target updates what it has instead of creating it twice. With ``mark_enqueued``
     false the rows are left for the sweeper to send (when this process has no broker).
@@ -184,12 +189,15 @@ def resync(
     about the rows a bulk load added.
     """
     now = now or utcnow()
+    largest = max(chunk, largest_chunk) if engine.dialect.name == "postgresql" else chunk
     for kind in kinds:
         after: str | None = None
+        size = chunk
         while True:
             ids, after = resync_page(
-                engine, plugin, kind, after, chunk=chunk, mark_enqueued=mark_enqueued, now=now
+                engine, plugin, kind, after, chunk=size, mark_enqueued=mark_enqueued, now=now
             )
+            size = min(size * 2, largest)
             if ids:
                 if progress is not None:
                     progress(len(ids))

@@ -184,26 +184,35 @@ class AssignmentChoice(AssignmentReads):
         the agents, the rule and pool the rules give, and a known customer's owner.
         """
         lead = stored.data
-        existing = connection.execute(_SELECT_CURRENT, {"lead_id": stored.id}).first()
+        new = lead.get("status") in OPEN_STATUSES and not lead.get("owner_id")
+        if new:
+            existing, original = self._current_and_duplicate(connection, stored.id, lead)
+        else:
+            existing = connection.execute(_SELECT_CURRENT, {"lead_id": stored.id}).first()
         if existing is not None:
             pending = list(connection.execute(_SELECT_UNAPPLIED, {"lead_id": stored.id}).scalars())
             return Prepared(stored, existing, pending, None)
-        if lead.get("status") not in OPEN_STATUSES or lead.get("owner_id"):
+        if not new:
             return Prepared(stored, None, [], None)
-        decision = self._read_decision(connection, stored, national_id, now)
+        decision = self._read_decision(connection, stored, original, national_id, now)
         return Prepared(stored, None, [], decision)
 
     def _read_decision(
-        self, connection: Connection, stored: StoredRecord, national_id: str | None, now: datetime
+        self,
+        connection: Connection,
+        stored: StoredRecord,
+        original: Any,
+        national_id: str | None,
+        now: datetime,
     ) -> tuple[Any, dict[str, Agent], Rule | None, list[str], str | None, tuple[str, str] | None]:
         """What a new, open, ownerless lead's decision needs, read on ``connection``.
 
-        (duplicate's assignment, agents, rule, pool, why nobody, sticky owner). The
-        sticky owner is read before plugins are asked (they are never called while a
+        (duplicate's assignment, agents, rule, pool, why nobody, sticky owner), given
+        the duplicate's assignment ``original`` read with the lead's own. The sticky
+        owner is read before plugins are asked (they are never called while a
         connection is held) and used only when no plugin takes the lead.
         """
         lead = stored.data
-        original = self._duplicate_of(connection, stored.id, lead)
         if original is not None:
             return original, {}, None, [], None, None
         agents, away = self._agents_and_away(connection, now)

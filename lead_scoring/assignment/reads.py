@@ -36,6 +36,7 @@ from lead_scoring.assignment.rules import (
 from lead_scoring.assignment.statements import (
     _SELECT_AGENTS,
     _SELECT_CURRENT,
+    _SELECT_CURRENT_AND_DUPLICATE,
     _SELECT_DUPLICATE,
     _SELECT_ROOT,
     RULES_ENV,
@@ -63,6 +64,15 @@ def _phones(values: Iterable[str]) -> list[str]:
         except ValueError:
             continue
     return found
+
+
+def _duplicate_params(lead_id: str, lead: dict[str, Any]) -> dict[str, Any] | None:
+    """The parameters of the duplicate search for a lead, None without phone or email."""
+    phones = _phones(lead.get("phones", []))
+    emails = [email.strip().lower() for email in lead.get("emails", [])]
+    if not phones and not emails:
+        return None
+    return {"lead_id": lead_id, "phones": phones, "emails": emails}
 
 
 class AssignmentReads:
@@ -202,12 +212,32 @@ class AssignmentReads:
 
     def _duplicate_of(self, connection: Connection, lead_id: str, lead: dict[str, Any]) -> Any:
         """``duplicate_of`` on an open connection: one statement (two for a linked one)."""
-        phones = _phones(lead.get("phones", []))
-        emails = [email.strip().lower() for email in lead.get("emails", [])]
-        if not phones and not emails:
+        params = _duplicate_params(lead_id, lead)
+        if params is None:
             return None
-        params = {"lead_id": lead_id, "phones": phones, "emails": emails}
-        row = connection.execute(_SELECT_DUPLICATE, params).first()
+        return self._root_of(connection, connection.execute(_SELECT_DUPLICATE, params).first())
+
+    def _current_and_duplicate(
+        self, connection: Connection, lead_id: str, lead: dict[str, Any]
+    ) -> tuple[Any, Any]:
+        """A lead's own assignment row and its duplicate's (each None when there is none).
+
+        One statement for both when the lead has a phone or an email (a linked duplicate
+        costs one more), else the lead's own row alone.
+        """
+        params = _duplicate_params(lead_id, lead)
+        if params is None:
+            return connection.execute(_SELECT_CURRENT, {"lead_id": lead_id}).first(), None
+        current = duplicate = None
+        for row in connection.execute(_SELECT_CURRENT_AND_DUPLICATE, params):
+            if row.found == "current":
+                current = row
+            else:
+                duplicate = row
+        return current, self._root_of(connection, duplicate)
+
+    def _root_of(self, connection: Connection, row: Any) -> Any:
+        """The assignment a duplicate's row is linked to, or the row itself."""
         if row is not None and row.linked_to is not None:
             root = connection.execute(_SELECT_ROOT, {"root": row.linked_to}).first()
             return root or row

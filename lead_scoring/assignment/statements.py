@@ -84,6 +84,16 @@ _SELECT_DUPLICATE = (
     .limit(1)
 )
 _SELECT_ROOT = select(_ASSIGNMENTS).where(_ASSIGNMENTS.c.lead_id == bindparam("root"))
+#: A new lead's own assignment and its duplicate's in one round trip, told apart by
+#: ``found`` (``current`` or ``duplicate``): most leads have neither, and both are read
+#: before anything is decided.
+_DUPLICATE_ROW = _SELECT_DUPLICATE.subquery("duplicate")
+_SELECT_CURRENT_AND_DUPLICATE = union_all(
+    select(*_ASSIGNMENTS.c, literal_column("'current'").label("found")).where(
+        _ASSIGNMENTS.c.lead_id == bindparam("lead_id")
+    ),
+    select(*_DUPLICATE_ROW.c, literal_column("'duplicate'")),
+)
 _QUOTA_WHERE = (
     _HISTORY.c.subject_type == "lead",
     _HISTORY.c.to_agent.in_(bindparam("quota_agents", expanding=True)),
