@@ -24,15 +24,17 @@ from core.api.records import runtime_of
 from core.db.types import utcnow
 from core.schemas.base import ID_PATTERN, MAX_ID
 from kpis.catalog import KPIS, Figure, Unit
-from kpis.csv_export import csv_lines, report_rows
+from kpis.csv_export import report_rows
+from kpis.downloads import download
 from kpis.funnel import Funnel, FunnelDimension, funnel
+from kpis.money import toman_report_rows, toman_rows
 from kpis.periods import Period, PeriodError, current_period, parse_period
 from kpis.pipeline import board, card_rows
 from kpis.queries import Bounds, Dimension, UnsupportedDimension
 from kpis.report import GroupLine, KpiLine, Report, UnknownKpi, build_report
 from kpis.settings import Direction, KpiSettings
 from kpis.status import Status
-from kpis.xlsx_export import XLSX_TYPE, xlsx_chunks
+from kpis.xlsx_export import XLSX_TYPE
 from lead_scoring.assignment.calendar import BusinessCalendar
 from lead_scoring.assignment.service import rules_from_environment
 
@@ -253,6 +255,14 @@ LanguageQuery = Annotated[
     ),
 ]
 
+CurrencyQuery = Annotated[
+    Literal["rials", "toman"] | None,
+    Query(
+        description="CSV and XLSX only: amounts in Toman (Rials / 10) when toman, columns "
+        "renamed; Rials by default. JSON is always in Rials",
+    ),
+]
+
 
 def wanted_format(request: Request, output: str | None) -> str:
     """``json``, ``csv`` or ``xlsx``: the ``format`` parameter, else the Accept header."""
@@ -286,16 +296,7 @@ def export_response(
     language: str | None,
 ) -> StreamingResponse:
     """``rows`` (header first) as a streamed CSV or XLSX download named ``name``."""
-    if kind == "xlsx":
-        body: Iterable[Any] = xlsx_chunks(rows, title=title, rtl=right_to_left(request, language))
-        media_type = XLSX_TYPE
-    else:
-        body, media_type = csv_lines(rows), "text/csv; charset=utf-8"
-    return StreamingResponse(
-        body,
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{name}.{kind}"'},
-    )
+    return download(rows, kind, name=name, title=title, rtl=right_to_left(request, language))
 
 
 @router.get(
@@ -311,6 +312,7 @@ def list_kpis(
     by: ByQuery = None,
     output: FormatQuery = None,
     language: LanguageQuery = None,
+    currency: CurrencyQuery = None,
 ) -> Any:
     """Every KPI; with ``by``, those that can be broken down that way also per group.
 
@@ -323,9 +325,10 @@ def list_kpis(
     kind = wanted_format(request, output)
     if kind != "json":
         name = f"kpis-{report.period.label}{'-' + report.by if report.by else ''}"
-        return export_response(
-            request, kind, report_rows(report), name=name, title="KPIs", language=language
-        )
+        rows: Iterable[Sequence[Any]] = report_rows(report)
+        if currency == "toman":
+            rows = toman_report_rows(rows)
+        return export_response(request, kind, rows, name=name, title="KPIs", language=language)
     return report_out(report)
 
 
@@ -403,6 +406,7 @@ def get_pipeline(
     limit: Annotated[int, Query(ge=1, le=500, description="cards per stage")] = 50,
     output: FormatQuery = None,
     language: LanguageQuery = None,
+    currency: CurrencyQuery = None,
 ) -> Any:
     """Open opportunities per stage with value and weighted value; forecast per month.
 
@@ -412,7 +416,9 @@ def get_pipeline(
     """
     kind = wanted_format(request, output)
     if kind != "json":
-        rows = card_rows(runtime_of(request).engine, owner=owner)
+        rows: Iterable[Sequence[Any]] = card_rows(runtime_of(request).engine, owner=owner)
+        if currency == "toman":
+            rows = toman_rows(rows)
         name = f"pipeline{'-' + owner if owner else ''}"
         return export_response(request, kind, rows, name=name, title="Pipeline", language=language)
     settings = kpi_settings(request)

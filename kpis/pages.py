@@ -10,6 +10,7 @@ as XLSX (right-to-left when the page is Persian) or CSV from
 """
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -20,13 +21,21 @@ from core.db.types import utcnow
 from core.sync.runtime import SyncRuntime
 from core.web import Locale, NavItem, Viewer, WebSite
 from kpis.catalog import Unit
-from kpis.csv_export import csv_lines, report_rows
+from kpis.csv_export import report_rows
+from kpis.downloads import download
 from kpis.funnel import Funnel, funnel
+from kpis.money import (
+    CURRENCIES,
+    TOMAN_UNITS,
+    Currency,
+    currency_of,
+    in_currency,
+    toman_report_rows,
+)
 from kpis.periods import Period, PeriodError, current_period, parse_period
 from kpis.queries import DIMENSIONS, Bounds, Dimension, UnsupportedDimension
 from kpis.report import Report, build_report
 from kpis.settings import KpiTarget
-from kpis.xlsx_export import XLSX_TYPE, xlsx_chunks
 from lead_scoring.assignment.service import rules_from_environment
 
 #: Places after the decimal point per unit.
@@ -37,16 +46,21 @@ PLACES: dict[str, int] = {
     "count": 1,
     "rials": 0,
     "rials_per_day": 0,
+    "toman": 0,
+    "toman_per_day": 0,
 }
 SPARK_WIDTH, SPARK_HEIGHT = 120, 28
 FUNNEL_WIDTH = 160
 
 
-def format_value(loc: Locale, unit: Unit, value: float | None) -> str:
-    """A KPI value in the reader's digits with its unit; "no data" for None."""
+def format_value(loc: Locale, unit: Unit, value: float | None, currency: Currency = "rials") -> str:
+    """A KPI value in the reader's digits with its unit (Rials or Toman); "no data" for None."""
     if value is None:
         return loc.t("kpis.no_data")
-    return loc.t(f"kpis.units.{unit}", n=loc.number(value, PLACES[unit]))
+    shown: str = unit
+    if currency == "toman" and unit in TOMAN_UNITS:
+        value, shown = in_currency(value, currency), TOMAN_UNITS[unit]
+    return loc.t(f"kpis.units.{shown}", n=loc.number(value, PLACES[shown]))
 
 
 def format_target(loc: Locale, unit: Unit, target: KpiTarget | None) -> str:
@@ -120,9 +134,10 @@ class SalesPages:
             viewer: reader,
             period: Annotated[str | None, Query(max_length=16)] = None,
             by: Annotated[str | None, Query(max_length=32)] = None,
+            currency: Annotated[str | None, Query(max_length=8)] = None,
         ) -> HTMLResponse:
             chosen, report, error = self._report(period, by)
-            return self._page(request, viewer, chosen, report, error, period, by)
+            return self._page(request, viewer, chosen, report, error, period, by, currency)
 
         @router.get("/kpis/export.{kind}", response_model=None)
         def export(
@@ -131,23 +146,17 @@ class SalesPages:
             kind: Literal["csv", "xlsx"],
             period: Annotated[str | None, Query(max_length=16)] = None,
             by: Annotated[str | None, Query(max_length=32)] = None,
+            currency: Annotated[str | None, Query(max_length=8)] = None,
         ) -> HTMLResponse | StreamingResponse:
             chosen, report, error = self._report(period, by)
             if report is None:
-                return self._page(request, viewer, chosen, report, error, period, by)
-            name = f"kpis-{report.period.label}{'-' + report.by if report.by else ''}.{kind}"
-            rows = report_rows(report)
-            if kind == "xlsx":
-                rtl = site.locale(request).direction == "rtl"
-                body: Iterable[Any] = xlsx_chunks(rows, title="KPIs", rtl=rtl)
-                media_type = XLSX_TYPE
-            else:
-                body, media_type = csv_lines(rows), "text/csv; charset=utf-8"
-            return StreamingResponse(
-                body,
-                media_type=media_type,
-                headers={"Content-Disposition": f'attachment; filename="{name}"'},
-            )
+                return self._page(request, viewer, chosen, report, error, period, by, currency)
+            name = f"kpis-{report.period.label}{'-' + report.by if report.by else ''}"
+            rows: Iterable[Any] = report_rows(report)
+            if currency == "toman":
+                rows = toman_report_rows(rows)
+            rtl = site.locale(request).direction == "rtl"
+            return download(rows, kind, name=name, title="KPIs", rtl=rtl)
 
     def _report(
         self, period: str | None, by: str | None
@@ -187,8 +196,14 @@ class SalesPages:
         error: str | None,
         period: str | None,
         by: str | None,
+        currency: str | None = None,
     ) -> HTMLResponse:
-        """The dashboard of ``report`` and its funnel, or the form with ``error`` (422)."""
+        """The dashboard of ``report`` and its funnel, or the form with ``error`` (422).
+
+        Amounts are shown in the ``currency`` asked for, else the configured one; the
+        export links carry the currency only when it was asked for.
+        """
+        shown = currency_of(currency, self.settings.currency)
         stages: Funnel | None = None
         if report is not None:
             stages = funnel(self.runtime.engine, Bounds(chosen.start, chosen.end))[0]
@@ -202,7 +217,10 @@ class SalesPages:
             period_text=period or chosen.label,
             by=by or "",
             dimensions=DIMENSIONS,
-            value_of=format_value,
+            value_of=partial(format_value, currency=shown),
+            currency=shown,
+            currency_asked=currency if currency in CURRENCIES else "",
+            currencies=CURRENCIES,
             target_of=format_target,
             sparkline=sparkline,
             funnel=stages,

@@ -75,6 +75,9 @@ class KpiSettings(BaseModel):
     time_zone: str = Field(default="Asia/Tehran", description="zone periods are cut in")
     calendar: Literal["jalali", "gregorian"] = "jalali"
     trend_periods: int = Field(default=6, ge=1, le=36, description="periods in a sparkline")
+    currency: Literal["rials", "toman"] = Field(
+        default="rials", description="amounts on the pages in Rials or Toman (Rials / 10)"
+    )
     targets: dict[str, KpiTarget] = Field(default_factory=dict)
 
     @model_validator(mode="after")
