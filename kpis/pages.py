@@ -22,6 +22,7 @@ from core.sync.runtime import SyncRuntime
 from core.web import Locale, NavItem, Viewer, WebSite
 from kpis.catalog import Unit
 from kpis.csv_export import report_rows
+from kpis.customers import CustomerCounts, customer_trend
 from kpis.downloads import download
 from kpis.funnel import Funnel, funnel
 from kpis.money import (
@@ -205,8 +206,15 @@ class SalesPages:
         """
         shown = currency_of(currency, self.settings.currency)
         stages: Funnel | None = None
+        customers: list[CustomerCounts] = []
         if report is not None:
             stages = funnel(self.runtime.engine, Bounds(chosen.start, chosen.end))[0]
+            customers = customer_trend(
+                self.runtime.engine,
+                chosen,
+                periods=self.settings.trend_periods,
+                lost_after_days=self.settings.lost_after_days,
+            )
         return self.site.render(
             request,
             "kpis/dashboard.html",
@@ -225,6 +233,12 @@ class SalesPages:
             sparkline=sparkline,
             funnel=stages,
             funnel_bar=funnel_bar,
+            customers=customers,
+            customer_sparks={
+                name: [(c.period, float(getattr(c, name))) for c in customers]
+                for name in ("new", "returning", "lost")
+            },
+            lost_after_days=self.settings.lost_after_days,
         )
 
     def install(self, app: FastAPI) -> None:

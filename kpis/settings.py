@@ -75,6 +75,9 @@ class KpiSettings(BaseModel):
     time_zone: str = Field(default="Asia/Tehran", description="zone periods are cut in")
     calendar: Literal["jalali", "gregorian"] = "jalali"
     trend_periods: int = Field(default=6, ge=1, le=36, description="periods in a sparkline")
+    lost_after_days: int = Field(
+        default=90, ge=1, le=3660, description="a customer who has not bought for this long is lost"
+    )
     currency: Literal["rials", "toman"] = Field(
         default="rials", description="amounts on the pages in Rials or Toman (Rials / 10)"
     )

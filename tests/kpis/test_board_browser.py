@@ -168,3 +168,20 @@ def test_the_dashboard_shows_and_exports_toman_when_asked(new_page: Any, base_ur
         150_000,
         300_000,
     )
+
+
+def test_the_dashboard_shows_customers_new_returning_and_lost(new_page: Any, base_url: str) -> None:
+    # C1's purchases are O1 (won 6 Oct 2025) and O4 (won 13 Oct 2025), both in Mehr 1404.
+    page = new_page(locale="en-US")
+    sign_in(page, base_url, "/admin/kpis?period=1404-07")
+    section = page.locator("section#customers")
+    assert section.locator("h2").inner_text() == "Customers: new, returning and lost"
+    periods = section.locator("tbody tr").evaluate_all("r => r.map(e => e.dataset.period)")
+    assert periods == ["1404-02", "1404-03", "1404-04", "1404-05", "1404-06", "1404-07"]
+    mehr = section.locator("tr[data-period='1404-07']")
+    assert mehr.get_attribute("aria-current") == "true"
+    cells = [mehr.locator(f"[data-field={f}]").inner_text() for f in ("new", "returning", "lost")]
+    assert cells == ["1", "0", "0"]
+    assert mehr.locator("[data-field=lost_rate]").inner_text() == "no data"
+    spark = section.locator("[data-spark=new] svg[role=img]")
+    assert "1404-07: 1.0" in (spark.get_attribute("aria-label") or "")
