@@ -25,8 +25,9 @@ from core.db.types import utcnow
 from core.schemas.base import ID_PATTERN, MAX_ID
 from kpis.catalog import KPIS, Figure, Unit
 from kpis.csv_export import report_rows
-from kpis.downloads import download
+from kpis.downloads import download, right_to_left, wanted_format
 from kpis.funnel import Funnel, FunnelDimension, funnel
+from kpis.funnel_rows import funnel_rows
 from kpis.money import toman_report_rows, toman_rows
 from kpis.periods import Period, PeriodError, current_period, parse_period
 from kpis.pipeline import board, card_rows
@@ -264,28 +265,6 @@ CurrencyQuery = Annotated[
 ]
 
 
-def wanted_format(request: Request, output: str | None) -> str:
-    """``json``, ``csv`` or ``xlsx``: the ``format`` parameter, else the Accept header."""
-    if output is not None:
-        return output
-    accept = request.headers.get("accept", "")
-    if XLSX_TYPE in accept:
-        return "xlsx"
-    if "text/csv" in accept:
-        return "csv"
-    return "json"
-
-
-def right_to_left(request: Request, language: str | None) -> bool:
-    """Whether an export is read in Persian: ``lang``, Accept-Language, the console's default."""
-    if language is None:
-        wanted = request.headers.get("accept-language", "")[:2].lower()
-        language = (
-            wanted if wanted in ("fa", "en") else runtime_of(request).settings.console.language
-        )
-    return language == "fa"
-
-
 def export_response(
     request: Request,
     kind: str,
@@ -296,7 +275,10 @@ def export_response(
     language: str | None,
 ) -> StreamingResponse:
     """``rows`` (header first) as a streamed CSV or XLSX download named ``name``."""
-    return download(rows, kind, name=name, title=title, rtl=right_to_left(request, language))
+    default = runtime_of(request).settings.console.language
+    return download(
+        rows, kind, name=name, title=title, rtl=right_to_left(request, language, default)
+    )
 
 
 @router.get(
@@ -476,16 +458,32 @@ def funnel_out(found: Funnel) -> FunnelOut:
     )
 
 
-@funnel_router.get("", summary="The funnel of a period's leads", response_model=FunnelReportOut)
+@funnel_router.get(
+    "",
+    summary="The funnel of a period's leads",
+    response_model=FunnelReportOut,
+    responses={200: {"content": {"text/csv": {}, XLSX_TYPE: {}}}},
+)
 def get_funnel(
     request: Request,
     _: Reader,
     period: PeriodQuery = None,
     by: Annotated[FunnelDimension | None, Query(description="split by the lead's source")] = None,
-) -> FunnelReportOut:
-    """Leads created in the period reaching qualified, opportunity and won; see docs/kpis.md."""
+    output: FormatQuery = None,
+    language: LanguageQuery = None,
+) -> Any:
+    """Leads created in the period reaching qualified, opportunity and won; see docs/kpis.md.
+
+    As CSV or XLSX (``format`` or Accept, as for the KPIs): one row per stage, the whole
+    period's funnel first, then each source's.
+    """
     chosen = resolve_period(kpi_settings(request), period)
     whole, groups = funnel(runtime_of(request).engine, Bounds(chosen.start, chosen.end), by)
+    kind = wanted_format(request, output)
+    if kind != "json":
+        rows = funnel_rows(chosen, whole, groups, by)
+        name = f"funnel-{chosen.label}{'-' + by if by else ''}"
+        return export_response(request, kind, rows, name=name, title="Funnel", language=language)
     return FunnelReportOut(
         period=period_out(chosen),
         by=by,

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from core.sync.runtime import SyncRuntime
 from core.web import WebSite
 from kpis.board_page import BoardPage
+from kpis.exports_page import ExportsPage
 from kpis.pages import SalesPages
 
 
@@ -19,6 +20,7 @@ def mount_kpi_pages(app: FastAPI, site: WebSite, runtime: SyncRuntime) -> SalesP
     pages = SalesPages(site, runtime)
     pages.install(app)
     BoardPage(site, runtime).install(app)
+    ExportsPage(site, runtime).install(app)
     return pages
 
 

@@ -22,10 +22,10 @@ from kpis.api import (
     kpi_settings,
     period_out,
     resolve_period,
-    wanted_format,
 )
 from kpis.customers import customer_trend
 from kpis.customers_rows import trend_rows
+from kpis.downloads import wanted_format
 from kpis.xlsx_export import XLSX_TYPE
 
 router = APIRouter(prefix="/v1/customer-trend", tags=["kpis"])

@@ -10,12 +10,33 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
+from fastapi import Request
 from fastapi.responses import StreamingResponse
 
 from kpis.csv_export import csv_lines
 from kpis.xlsx_export import XLSX_TYPE, xlsx_chunks
 
 ExportFormat = Literal["csv", "xlsx"]
+
+
+def wanted_format(request: Request, output: str | None) -> str:
+    """``json``, ``csv`` or ``xlsx``: the ``format`` parameter, else the Accept header."""
+    if output is not None:
+        return output
+    accept = request.headers.get("accept", "")
+    if XLSX_TYPE in accept:
+        return "xlsx"
+    if "text/csv" in accept:
+        return "csv"
+    return "json"
+
+
+def right_to_left(request: Request, language: str | None, default: str) -> bool:
+    """Whether an export is read in Persian: ``lang``, else Accept-Language, else ``default``."""
+    if language is None:
+        wanted = request.headers.get("accept-language", "")[:2].lower()
+        language = wanted if wanted in ("fa", "en") else default
+    return language == "fa"
 
 
 def download(
@@ -34,4 +55,4 @@ def download(
     )
 
 
-__all__ = ["ExportFormat", "download"]
+__all__ = ["ExportFormat", "download", "right_to_left", "wanted_format"]

@@ -23,8 +23,10 @@ from core.web import Locale, NavItem, Viewer, WebSite
 from kpis.catalog import Unit
 from kpis.csv_export import report_rows
 from kpis.customers import CustomerCounts, customer_trend
+from kpis.customers_rows import trend_rows
 from kpis.downloads import download
 from kpis.funnel import Funnel, funnel
+from kpis.funnel_rows import funnel_rows
 from kpis.money import (
     CURRENCIES,
     TOMAN_UNITS,
@@ -158,6 +160,41 @@ class SalesPages:
                 rows = toman_report_rows(rows)
             rtl = site.locale(request).direction == "rtl"
             return download(rows, kind, name=name, title="KPIs", rtl=rtl)
+
+        @router.get("/kpis/funnel.{kind}", response_model=None)
+        def funnel_export(
+            request: Request,
+            viewer: reader,
+            kind: Literal["csv", "xlsx"],
+            period: Annotated[str | None, Query(max_length=16)] = None,
+        ) -> HTMLResponse | StreamingResponse:
+            chosen, report, error = self._report(period, None)
+            if report is None:
+                return self._page(request, viewer, chosen, report, error, period, None)
+            whole, groups = funnel(self.runtime.engine, Bounds(chosen.start, chosen.end))
+            rows = funnel_rows(chosen, whole, groups, None)
+            rtl = site.locale(request).direction == "rtl"
+            return download(rows, kind, name=f"funnel-{chosen.label}", title="Funnel", rtl=rtl)
+
+        @router.get("/kpis/customers.{kind}", response_model=None)
+        def customers_export(
+            request: Request,
+            viewer: reader,
+            kind: Literal["csv", "xlsx"],
+            period: Annotated[str | None, Query(max_length=16)] = None,
+        ) -> HTMLResponse | StreamingResponse:
+            chosen, report, error = self._report(period, None)
+            if report is None:
+                return self._page(request, viewer, chosen, report, error, period, None)
+            trend = customer_trend(
+                self.runtime.engine,
+                chosen,
+                periods=self.settings.trend_periods,
+                lost_after_days=self.settings.lost_after_days,
+            )
+            rtl = site.locale(request).direction == "rtl"
+            name = f"customers-{chosen.label}"
+            return download(trend_rows(trend), kind, name=name, title="Customers", rtl=rtl)
 
     def _report(
         self, period: str | None, by: str | None
