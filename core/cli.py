@@ -34,7 +34,7 @@ from core.kinds import kind_by_type, kind_named
 from core.scaffold.command import plugin_app
 from core.settings import Settings
 from kpis import cli as kpis_cli
-from kpis import export_cli
+from kpis import customers_cli, export_cli
 
 app = typer.Typer(
     help="crm-sync: the integration hub between a CRM and the systems around it.",
@@ -52,6 +52,7 @@ app.command("receiver")(receiver_command.receiver)
 app.add_typer(plugin_app, name="plugin")
 app.command("kpis")(kpis_cli.kpis)
 app.command("export")(export_cli.export)
+app.command("customers")(customers_cli.customers)
 
 
 @app.callback()

@@ -24,15 +24,18 @@ from core.api.records import runtime_of
 from core.db.types import utcnow
 from core.schemas.base import ID_PATTERN, MAX_ID
 from kpis.catalog import KPIS, Figure, Unit
-from kpis.csv_export import csv_lines, report_rows
+from kpis.csv_export import report_rows
+from kpis.downloads import download, right_to_left, wanted_format
 from kpis.funnel import Funnel, FunnelDimension, funnel
+from kpis.funnel_rows import funnel_rows
+from kpis.money import toman_report_rows, toman_rows
 from kpis.periods import Period, PeriodError, current_period, parse_period
 from kpis.pipeline import board, card_rows
 from kpis.queries import Bounds, Dimension, UnsupportedDimension
 from kpis.report import GroupLine, KpiLine, Report, UnknownKpi, build_report
 from kpis.settings import Direction, KpiSettings
 from kpis.status import Status
-from kpis.xlsx_export import XLSX_TYPE, xlsx_chunks
+from kpis.xlsx_export import XLSX_TYPE
 from lead_scoring.assignment.calendar import BusinessCalendar
 from lead_scoring.assignment.service import rules_from_environment
 
@@ -253,27 +256,13 @@ LanguageQuery = Annotated[
     ),
 ]
 
-
-def wanted_format(request: Request, output: str | None) -> str:
-    """``json``, ``csv`` or ``xlsx``: the ``format`` parameter, else the Accept header."""
-    if output is not None:
-        return output
-    accept = request.headers.get("accept", "")
-    if XLSX_TYPE in accept:
-        return "xlsx"
-    if "text/csv" in accept:
-        return "csv"
-    return "json"
-
-
-def right_to_left(request: Request, language: str | None) -> bool:
-    """Whether an export is read in Persian: ``lang``, Accept-Language, the console's default."""
-    if language is None:
-        wanted = request.headers.get("accept-language", "")[:2].lower()
-        language = (
-            wanted if wanted in ("fa", "en") else runtime_of(request).settings.console.language
-        )
-    return language == "fa"
+CurrencyQuery = Annotated[
+    Literal["rials", "toman"] | None,
+    Query(
+        description="CSV and XLSX only: amounts in Toman (Rials / 10) when toman, columns "
+        "renamed; Rials by default. JSON is always in Rials",
+    ),
+]
 
 
 def export_response(
@@ -286,15 +275,9 @@ def export_response(
     language: str | None,
 ) -> StreamingResponse:
     """``rows`` (header first) as a streamed CSV or XLSX download named ``name``."""
-    if kind == "xlsx":
-        body: Iterable[Any] = xlsx_chunks(rows, title=title, rtl=right_to_left(request, language))
-        media_type = XLSX_TYPE
-    else:
-        body, media_type = csv_lines(rows), "text/csv; charset=utf-8"
-    return StreamingResponse(
-        body,
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{name}.{kind}"'},
+    default = runtime_of(request).settings.console.language
+    return download(
+        rows, kind, name=name, title=title, rtl=right_to_left(request, language, default)
     )
 
 
@@ -311,6 +294,7 @@ def list_kpis(
     by: ByQuery = None,
     output: FormatQuery = None,
     language: LanguageQuery = None,
+    currency: CurrencyQuery = None,
 ) -> Any:
     """Every KPI; with ``by``, those that can be broken down that way also per group.
 
@@ -323,9 +307,10 @@ def list_kpis(
     kind = wanted_format(request, output)
     if kind != "json":
         name = f"kpis-{report.period.label}{'-' + report.by if report.by else ''}"
-        return export_response(
-            request, kind, report_rows(report), name=name, title="KPIs", language=language
-        )
+        rows: Iterable[Sequence[Any]] = report_rows(report)
+        if currency == "toman":
+            rows = toman_report_rows(rows)
+        return export_response(request, kind, rows, name=name, title="KPIs", language=language)
     return report_out(report)
 
 
@@ -403,6 +388,7 @@ def get_pipeline(
     limit: Annotated[int, Query(ge=1, le=500, description="cards per stage")] = 50,
     output: FormatQuery = None,
     language: LanguageQuery = None,
+    currency: CurrencyQuery = None,
 ) -> Any:
     """Open opportunities per stage with value and weighted value; forecast per month.
 
@@ -412,7 +398,9 @@ def get_pipeline(
     """
     kind = wanted_format(request, output)
     if kind != "json":
-        rows = card_rows(runtime_of(request).engine, owner=owner)
+        rows: Iterable[Sequence[Any]] = card_rows(runtime_of(request).engine, owner=owner)
+        if currency == "toman":
+            rows = toman_rows(rows)
         name = f"pipeline{'-' + owner if owner else ''}"
         return export_response(request, kind, rows, name=name, title="Pipeline", language=language)
     settings = kpi_settings(request)
@@ -470,7 +458,12 @@ def funnel_out(found: Funnel) -> FunnelOut:
     )
 
 
-@funnel_router.get("", summary="The funnel of a period's leads", response_model=FunnelReportOut)
+@funnel_router.get(
+    "",
+    summary="The funnel of a period's leads",
+    response_model=FunnelReportOut,
+    responses={200: {"content": {"text/csv": {}, XLSX_TYPE: {}}}},
+)
 def get_funnel(
     request: Request,
     _: Reader,
@@ -478,10 +471,21 @@ def get_funnel(
     by: Annotated[
         FunnelDimension | None, Query(description="split by the lead's source or channel")
     ] = None,
-) -> FunnelReportOut:
-    """Leads created in the period reaching MQL, SQL, opportunity and won; see docs/kpis.md."""
+    output: FormatQuery = None,
+    language: LanguageQuery = None,
+) -> Any:
+    """Leads created in the period reaching MQL, SQL, opportunity and won; see docs/kpis.md.
+
+    As CSV or XLSX (``format`` or Accept, as for the KPIs): one row per stage, the whole
+    period's funnel first, then each group's.
+    """
     chosen = resolve_period(kpi_settings(request), period)
     whole, groups = funnel(runtime_of(request).engine, Bounds(chosen.start, chosen.end), by)
+    kind = wanted_format(request, output)
+    if kind != "json":
+        rows = funnel_rows(chosen, whole, groups, by)
+        name = f"funnel-{chosen.label}{'-' + by if by else ''}"
+        return export_response(request, kind, rows, name=name, title="Funnel", language=language)
     return FunnelReportOut(
         period=period_out(chosen),
         by=by,

@@ -10,6 +10,7 @@ as XLSX (right-to-left when the page is Persian) or CSV from
 """
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -20,13 +21,24 @@ from core.db.types import utcnow
 from core.sync.runtime import SyncRuntime
 from core.web import Locale, NavItem, Viewer, WebSite
 from kpis.catalog import Unit
-from kpis.csv_export import csv_lines, report_rows
+from kpis.csv_export import report_rows
+from kpis.customers import CustomerCounts, customer_trend
+from kpis.customers_rows import trend_rows
+from kpis.downloads import download
 from kpis.funnel import Funnel, funnel
+from kpis.funnel_rows import funnel_rows
+from kpis.money import (
+    CURRENCIES,
+    TOMAN_UNITS,
+    Currency,
+    currency_of,
+    in_currency,
+    toman_report_rows,
+)
 from kpis.periods import Period, PeriodError, current_period, parse_period
 from kpis.queries import DIMENSIONS, Bounds, Dimension, UnsupportedDimension
 from kpis.report import Report, build_report
 from kpis.settings import KpiTarget
-from kpis.xlsx_export import XLSX_TYPE, xlsx_chunks
 from lead_scoring.assignment.service import rules_from_environment
 
 #: Places after the decimal point per unit.
@@ -39,16 +51,21 @@ PLACES: dict[str, int] = {
     "rials_per_day": 0,
     "score": 2,
     "points": 1,
+    "toman": 0,
+    "toman_per_day": 0,
 }
 SPARK_WIDTH, SPARK_HEIGHT = 120, 28
 FUNNEL_WIDTH = 160
 
 
-def format_value(loc: Locale, unit: Unit, value: float | None) -> str:
-    """A KPI value in the reader's digits with its unit; "no data" for None."""
+def format_value(loc: Locale, unit: Unit, value: float | None, currency: Currency = "rials") -> str:
+    """A KPI value in the reader's digits with its unit (Rials or Toman); "no data" for None."""
     if value is None:
         return loc.t("kpis.no_data")
-    return loc.t(f"kpis.units.{unit}", n=loc.number(value, PLACES[unit]))
+    shown: str = unit
+    if currency == "toman" and unit in TOMAN_UNITS:
+        value, shown = in_currency(value, currency), TOMAN_UNITS[unit]
+    return loc.t(f"kpis.units.{shown}", n=loc.number(value, PLACES[shown]))
 
 
 def format_target(loc: Locale, unit: Unit, target: KpiTarget | None) -> str:
@@ -122,9 +139,10 @@ class SalesPages:
             viewer: reader,
             period: Annotated[str | None, Query(max_length=16)] = None,
             by: Annotated[str | None, Query(max_length=32)] = None,
+            currency: Annotated[str | None, Query(max_length=8)] = None,
         ) -> HTMLResponse:
             chosen, report, error = self._report(period, by)
-            return self._page(request, viewer, chosen, report, error, period, by)
+            return self._page(request, viewer, chosen, report, error, period, by, currency)
 
         @router.get("/kpis/export.{kind}", response_model=None)
         def export(
@@ -133,23 +151,52 @@ class SalesPages:
             kind: Literal["csv", "xlsx"],
             period: Annotated[str | None, Query(max_length=16)] = None,
             by: Annotated[str | None, Query(max_length=32)] = None,
+            currency: Annotated[str | None, Query(max_length=8)] = None,
         ) -> HTMLResponse | StreamingResponse:
             chosen, report, error = self._report(period, by)
             if report is None:
-                return self._page(request, viewer, chosen, report, error, period, by)
-            name = f"kpis-{report.period.label}{'-' + report.by if report.by else ''}.{kind}"
-            rows = report_rows(report)
-            if kind == "xlsx":
-                rtl = site.locale(request).direction == "rtl"
-                body: Iterable[Any] = xlsx_chunks(rows, title="KPIs", rtl=rtl)
-                media_type = XLSX_TYPE
-            else:
-                body, media_type = csv_lines(rows), "text/csv; charset=utf-8"
-            return StreamingResponse(
-                body,
-                media_type=media_type,
-                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+                return self._page(request, viewer, chosen, report, error, period, by, currency)
+            name = f"kpis-{report.period.label}{'-' + report.by if report.by else ''}"
+            rows: Iterable[Any] = report_rows(report)
+            if currency == "toman":
+                rows = toman_report_rows(rows)
+            rtl = site.locale(request).direction == "rtl"
+            return download(rows, kind, name=name, title="KPIs", rtl=rtl)
+
+        @router.get("/kpis/funnel.{kind}", response_model=None)
+        def funnel_export(
+            request: Request,
+            viewer: reader,
+            kind: Literal["csv", "xlsx"],
+            period: Annotated[str | None, Query(max_length=16)] = None,
+        ) -> HTMLResponse | StreamingResponse:
+            chosen, report, error = self._report(period, None)
+            if report is None:
+                return self._page(request, viewer, chosen, report, error, period, None)
+            whole, groups = funnel(self.runtime.engine, Bounds(chosen.start, chosen.end))
+            rows = funnel_rows(chosen, whole, groups, None)
+            rtl = site.locale(request).direction == "rtl"
+            return download(rows, kind, name=f"funnel-{chosen.label}", title="Funnel", rtl=rtl)
+
+        @router.get("/kpis/customers.{kind}", response_model=None)
+        def customers_export(
+            request: Request,
+            viewer: reader,
+            kind: Literal["csv", "xlsx"],
+            period: Annotated[str | None, Query(max_length=16)] = None,
+        ) -> HTMLResponse | StreamingResponse:
+            chosen, report, error = self._report(period, None)
+            if report is None:
+                return self._page(request, viewer, chosen, report, error, period, None)
+            trend = customer_trend(
+                self.runtime.engine,
+                chosen,
+                periods=self.settings.trend_periods,
+                lost_after_days=self.settings.lost_after_days,
             )
+            rtl = site.locale(request).direction == "rtl"
+            name = f"customers-{chosen.label}"
+            return download(trend_rows(trend), kind, name=name, title="Customers", rtl=rtl)
 
     def _report(
         self, period: str | None, by: str | None
@@ -189,11 +236,24 @@ class SalesPages:
         error: str | None,
         period: str | None,
         by: str | None,
+        currency: str | None = None,
     ) -> HTMLResponse:
-        """The dashboard of ``report`` and its funnel, or the form with ``error`` (422)."""
+        """The dashboard of ``report`` and its funnel, or the form with ``error`` (422).
+
+        Amounts are shown in the ``currency`` asked for, else the configured one; the
+        export links carry the currency only when it was asked for.
+        """
+        shown = currency_of(currency, self.settings.currency)
         stages: Funnel | None = None
+        customers: list[CustomerCounts] = []
         if report is not None:
             stages = funnel(self.runtime.engine, Bounds(chosen.start, chosen.end))[0]
+            customers = customer_trend(
+                self.runtime.engine,
+                chosen,
+                periods=self.settings.trend_periods,
+                lost_after_days=self.settings.lost_after_days,
+            )
         return self.site.render(
             request,
             "kpis/dashboard.html",
@@ -204,11 +264,20 @@ class SalesPages:
             period_text=period or chosen.label,
             by=by or "",
             dimensions=DIMENSIONS,
-            value_of=format_value,
+            value_of=partial(format_value, currency=shown),
+            currency=shown,
+            currency_asked=currency if currency in CURRENCIES else "",
+            currencies=CURRENCIES,
             target_of=format_target,
             sparkline=sparkline,
             funnel=stages,
             funnel_bar=funnel_bar,
+            customers=customers,
+            customer_sparks={
+                name: [(c.period, float(getattr(c, name))) for c in customers]
+                for name in ("new", "returning", "lost")
+            },
+            lost_after_days=self.settings.lost_after_days,
         )
 
     def install(self, app: FastAPI) -> None:

@@ -1,29 +1,38 @@
-"""Record lists (leads, opportunities) as rows for the CSV and XLSX exports.
+"""Record lists of every kind as rows for the CSV and XLSX exports, with the list filters.
 
+Leads, opportunities, customers, contacts, interactions and tasks have their own
+columns; every other kind (products, orders, events...) exports its id, version,
+instants and the document as JSON, so every list can be taken to a spreadsheet.
 Every instant is written in ISO 8601 (UTC) with its Jalali date (in the KPI time
-zone) in the column beside it; amounts stay numbers. The list filters are the
-record's ``status`` and ``owner_id``. Rows come from the database in batches of
-1,000 through a server-side cursor on PostgreSQL, so a million leads export with
-flat memory.
+zone) in the column beside it; amounts stay numbers, lists of phones or emails are
+joined with ``; ``. The filters are each kind's equality filters (:data:`FILTERS`)
+and, for kinds with a search text, ``q`` as in ``GET /v1/<kind>?q=``. Rows come from
+the database in batches of 1,000 through a server-side cursor on PostgreSQL, so a
+million records export with flat memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Table, select
+from sqlalchemy import inspect as sa_inspect
 
+from core.kinds import KINDS, Kind
 from core.locale import format_jalali
-from kpis.queries import leads, opportunities
+from core.store import search_filters, searchable
 
-ListKind = Literal["leads", "opportunities"]
-LIST_KINDS: tuple[ListKind, ...] = ("leads", "opportunities")
-#: (header, column name or ``data.<key>``, how it is written: plain, instant or day).
-Field = tuple[str, str, Literal["plain", "instant", "day"]]
-FIELDS: dict[ListKind, tuple[Field, ...]] = {
+#: How a field becomes cells: as it is, an instant or a day (with its Jalali twin),
+#: a list joined with "; ", or the whole document as JSON.
+How = Literal["plain", "instant", "day", "join", "json"]
+#: (header, column name or ``data.<key>``, how it is written).
+Field = tuple[str, str, How]
+LIST_KINDS: tuple[str, ...] = tuple(KINDS)
+FIELDS: dict[str, tuple[Field, ...]] = {
     "leads": (
         ("id", "id", "plain"),
         ("status", "status", "plain"),
@@ -55,7 +64,90 @@ FIELDS: dict[ListKind, tuple[Field, ...]] = {
         ("opened_at", "opened_at", "instant"),
         ("closed_at", "closed_at", "instant"),
     ),
+    "customers": (
+        ("id", "id", "plain"),
+        ("type", "data.type", "plain"),
+        ("name", "name", "plain"),
+        ("national_id", "national_id", "plain"),
+        ("economic_code", "data.economic_code", "plain"),
+        ("status", "status", "plain"),
+        ("owner_id", "owner_id", "plain"),
+        ("phones", "data.phones", "join"),
+        ("emails", "data.emails", "join"),
+        ("created_at", "created_at", "instant"),
+        ("updated_at", "updated_at", "instant"),
+    ),
+    "contacts": (
+        ("id", "id", "plain"),
+        ("customer_id", "customer_id", "plain"),
+        ("name", "name", "plain"),
+        ("job_title", "data.job_title", "plain"),
+        ("phones", "data.phones", "join"),
+        ("emails", "data.emails", "join"),
+        ("created_at", "created_at", "instant"),
+        ("updated_at", "updated_at", "instant"),
+    ),
+    "interactions": (
+        ("id", "id", "plain"),
+        ("occurred_at", "occurred_at", "instant"),
+        ("channel", "channel", "plain"),
+        ("direction", "direction", "plain"),
+        ("customer_id", "customer_id", "plain"),
+        ("lead_id", "lead_id", "plain"),
+        ("text", "data.text", "plain"),
+        ("delivery_status", "data.delivery_status", "plain"),
+        ("external_message_id", "external_message_id", "plain"),
+    ),
+    "tasks": (
+        ("id", "id", "plain"),
+        ("subject", "data.subject", "plain"),
+        ("status", "status", "plain"),
+        ("owner_id", "owner_id", "plain"),
+        ("related_type", "data.related_type", "plain"),
+        ("related_id", "data.related_id", "plain"),
+        ("stage", "data.stage", "plain"),
+        ("due_at", "due_at", "instant"),
+        ("done_at", "done_at", "instant"),
+        ("created_at", "created_at", "instant"),
+    ),
 }
+#: The columns of a kind without its own: bookkeeping and the document.
+GENERIC_FIELDS: tuple[Field, ...] = (
+    ("id", "id", "plain"),
+    ("version", "version", "plain"),
+    ("created_at", "created_at", "instant"),
+    ("updated_at", "updated_at", "instant"),
+    ("data", "data", "json"),
+)
+#: Each kind's equality filters: the filter's name and the column it compares.
+FILTERS: dict[str, dict[str, str]] = {
+    "leads": {"status": "status", "owner": "owner_id", "source": "source"},
+    "opportunities": {
+        "status": "status",
+        "owner": "owner_id",
+        "stage": "stage",
+        "customer": "customer_id",
+    },
+    "customers": {"status": "status", "owner": "owner_id"},
+    "contacts": {"customer": "customer_id"},
+    "interactions": {
+        "customer": "customer_id",
+        "lead": "lead_id",
+        "channel": "channel",
+        "direction": "direction",
+    },
+    "tasks": {"status": "status", "owner": "owner_id"},
+}
+FILTER_NAMES: tuple[str, ...] = tuple(sorted({n for names in FILTERS.values() for n in names}))
+
+
+class UnknownFilter(ValueError):
+    """A filter the list does not have (``q`` on a kind without search text, too)."""
+
+
+def fields_of(kind: str) -> tuple[Field, ...]:
+    """The columns a list exports."""
+    return FIELDS.get(kind, GENERIC_FIELDS)
 
 
 def _jalali(day: date) -> str | None:
@@ -65,17 +157,17 @@ def _jalali(day: date) -> str | None:
         return None
 
 
-def header(kind: ListKind) -> tuple[str, ...]:
+def header(kind: str) -> tuple[str, ...]:
     """The column names of a list: each date column followed by its Jalali twin."""
     names: list[str] = []
-    for name, _, how in FIELDS[kind]:
+    for name, _, how in fields_of(kind):
         names.append(name)
-        if how != "plain":
+        if how in ("instant", "day"):
             names.append(f"{name}_jalali")
     return tuple(names)
 
 
-def _writer(source: str, how: str, zone: ZoneInfo) -> Callable[[Any], list[Any]]:
+def _writer(source: str, how: How, zone: ZoneInfo) -> Callable[[Any], list[Any]]:
     """How one field of a row becomes its cell (or cells, for dates)."""
     key = source.removeprefix("data.")
     from_data = source.startswith("data.")
@@ -84,6 +176,10 @@ def _writer(source: str, how: str, zone: ZoneInfo) -> Callable[[Any], list[Any]]
         value = row.data.get(key) if from_data else getattr(row, source)
         if how == "plain":
             return [value]
+        if how == "join":
+            return ["; ".join(str(v) for v in value or ())]
+        if how == "json":
+            return [json.dumps(value, ensure_ascii=False, sort_keys=True)]
         if value is None:
             return [None, None]
         if how == "day":
@@ -94,28 +190,69 @@ def _writer(source: str, how: str, zone: ZoneInfo) -> Callable[[Any], list[Any]]
     return cells
 
 
+def list_filters(
+    kind: Kind, table: Table, filters: Mapping[str, str | None], q: str | None
+) -> list[Any]:
+    """The conditions of the filters given (None values ignored); UnknownFilter for others."""
+    allowed = FILTERS.get(kind.name, {})
+    conditions: list[Any] = []
+    for name, value in filters.items():
+        if value is None:
+            continue
+        if name not in allowed:
+            raise UnknownFilter(f"{kind.name} cannot be filtered by {name}")
+        conditions.append(table.c[allowed[name]] == value)
+    if q is not None:
+        if not searchable(kind):
+            raise UnknownFilter(f"{kind.name} cannot be searched with q")
+        conditions.extend(search_filters(kind, q))
+    return conditions
+
+
 def record_rows(
     engine: Engine,
-    kind: ListKind,
+    kind: str,
     *,
-    status: str | None = None,
-    owner: str | None = None,
+    filters: Mapping[str, str | None] | None = None,
+    q: str | None = None,
     time_zone: str = "Asia/Tehran",
 ) -> Iterator[tuple[Any, ...]]:
-    """The header, then every record of ``kind`` matching the filters, oldest first."""
-    table = leads if kind == "leads" else opportunities
-    writers = [_writer(source, how, ZoneInfo(time_zone)) for _, source, how in FIELDS[kind]]
-    filters = []
-    if status is not None:
-        filters.append(table.c.status == status)
-    if owner is not None:
-        filters.append(table.c.owner_id == owner)
-    statement = select(table).where(*filters).order_by(table.c.created_at, table.c.id)
-    yield header(kind)
+    """The header, then every record of ``kind`` matching the filters, oldest first.
+
+    The filters are checked before the first row is asked for, so bad ones raise
+    :class:`UnknownFilter` (or KeyError for an unknown kind) at once.
+    """
+    found = KINDS[kind]
+    table = sa_inspect(found.table).local_table
+    assert isinstance(table, Table)
+    conditions = list_filters(found, table, filters or {}, q)
+    zone = ZoneInfo(time_zone)
+    writers = [_writer(source, how, zone) for _, source, how in fields_of(kind)]
+    statement = select(table).where(*conditions).order_by(table.c.created_at, table.c.id)
+    return _rows(engine, statement, header(kind), writers)
+
+
+def _rows(
+    engine: Engine, statement: Any, head: tuple[str, ...], writers: list[Callable[[Any], list[Any]]]
+) -> Iterator[tuple[Any, ...]]:
+    yield head
+    # A transaction, not the autocommit of ``reading``: PostgreSQL's server-side cursor,
+    # which keeps memory flat on a long list, only lives inside one.
     with engine.connect() as connection, connection.begin():
         result = connection.execution_options(stream_results=True).execute(statement)
         for row in result.yield_per(1000):
             yield tuple(cell for write in writers for cell in write(row))
 
 
-__all__ = ["FIELDS", "LIST_KINDS", "ListKind", "header", "record_rows"]
+__all__ = [
+    "FIELDS",
+    "FILTERS",
+    "FILTER_NAMES",
+    "GENERIC_FIELDS",
+    "LIST_KINDS",
+    "UnknownFilter",
+    "fields_of",
+    "header",
+    "list_filters",
+    "record_rows",
+]

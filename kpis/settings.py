@@ -84,6 +84,12 @@ class KpiSettings(BaseModel):
     gross_margin: float = Field(
         default=100, gt=0, le=100, description="gross margin in %, for the customer lifetime value"
     )
+    lost_after_days: int = Field(
+        default=90, ge=1, le=3660, description="a customer who has not bought for this long is lost"
+    )
+    currency: Literal["rials", "toman"] = Field(
+        default="rials", description="amounts on the pages in Rials or Toman (Rials / 10)"
+    )
     targets: dict[str, KpiTarget] = Field(default_factory=dict)
 
     @model_validator(mode="after")

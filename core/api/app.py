@@ -42,7 +42,8 @@ from core.sync.runtime import SyncRuntime
 from core.sync.scheduler import Scheduler
 from core.sync.sweeper import Sweeper
 from kpis import api as kpis_api
-from kpis.pages import mount_sales_pages
+from kpis import customers_api
+from kpis.console_pages import mount_kpi_pages
 from lead_scoring.assignment import UnknownRecord
 from lead_scoring.plugin import periodic_jobs as lead_scoring_jobs
 from lead_scoring.sla import periodic_jobs as sla_jobs
@@ -180,7 +181,8 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
     app.include_router(kpis_api.router)
     app.include_router(kpis_api.pipeline_router)
     app.include_router(kpis_api.funnel_router)
-    mount_sales_pages(app, mount_console(app, runtime), runtime)
+    app.include_router(customers_api.router)
+    mount_kpi_pages(app, mount_console(app, runtime), runtime)
     mount_docs(app)
 
     @app.get("/healthz", tags=["operations"], summary="The process is up")

@@ -1,11 +1,17 @@
-"""Routes of the canonical records: upsert, read, list and sync state, one set per kind."""
+"""Routes of the canonical records: upsert, read, list and sync state, one set per kind.
+
+The list (``GET /v1/<kind>``) also exports every matching record as CSV or XLSX
+(``?format=`` or Accept), written by the exports of :mod:`kpis.record_export`.
+"""
 
 import logging
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import BaseModel
+from sqlalchemy import inspect as sa_inspect
 
 from core.api.auth import Principal, require
 from core.api.problems import Problem
@@ -17,7 +23,6 @@ from core.store import (
     StoredRecord,
     get_record,
     list_records,
-    search_filters,
     searchable,
     sync_rows,
     timeline,
@@ -25,6 +30,10 @@ from core.store import (
 )
 from core.sync.error_class import waiting_on
 from core.sync.runtime import SyncRuntime
+from kpis.downloads import download, right_to_left, wanted_format
+from kpis.money import toman_rows
+from kpis.record_export import FILTERS, UnknownFilter, list_filters, record_rows
+from kpis.xlsx_export import XLSX_TYPE
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +198,23 @@ def build_router(kind: Kind) -> APIRouter:
             raise _not_found(kind, record_id)
         return record_out(stored)
 
-    @router.get("", response_model=RecordPage, summary=f"List {kind.name} by id")
+    filters = FILTERS.get(kind.name, {})
+
+    def list_filter(name: str) -> Any:
+        """A filter parameter, in the document only for the kinds that have it."""
+        return Query(
+            min_length=1,
+            max_length=MAX_ID,
+            description=f"only {kind.name} whose {filters.get(name, name)} is this",
+            include_in_schema=name in filters,
+        )
+
+    @router.get(
+        "",
+        response_model=RecordPage,
+        summary=f"List {kind.name} by id, or export them as CSV or XLSX",
+        responses={200: {"content": {"text/csv": {}, XLSX_TYPE: {}}}},
+    )
     def get_page(
         request: Request,
         principal: Annotated[Principal, Depends(require("reader"))],
@@ -206,14 +231,56 @@ def build_router(kind: Kind) -> APIRouter:
                 include_in_schema=searchable(kind),
             ),
         ] = None,
-    ) -> dict[str, Any]:
-        filters = []
-        if q is not None:
-            if not searchable(kind):
-                raise Problem(400, "not-searchable", f"{kind.name} cannot be searched with q")
-            filters = search_filters(kind, q)
-        engine = runtime_of(request).engine
-        records = list_records(engine, kind, after=after, limit=limit, filters=filters)
+        status: Annotated[str | None, list_filter("status")] = None,
+        owner: Annotated[str | None, list_filter("owner")] = None,
+        source: Annotated[str | None, list_filter("source")] = None,
+        stage: Annotated[str | None, list_filter("stage")] = None,
+        customer: Annotated[str | None, list_filter("customer")] = None,
+        lead: Annotated[str | None, list_filter("lead")] = None,
+        channel: Annotated[str | None, list_filter("channel")] = None,
+        direction: Annotated[str | None, list_filter("direction")] = None,
+        output: Annotated[
+            Literal["json", "csv", "xlsx"] | None,
+            Query(
+                alias="format",
+                description="json (default), csv or xlsx (every matching record, oldest "
+                "first, streamed; after and limit do not apply); an Accept of text/csv or "
+                "of the XLSX type also works",
+            ),
+        ] = None,
+        language: Annotated[
+            Literal["fa", "en"] | None,
+            Query(alias="lang", description="the XLSX sheet is right-to-left for fa"),
+        ] = None,
+        currency: Annotated[
+            Literal["rials", "toman"] | None,
+            Query(description="CSV and XLSX: amounts in Toman (Rials / 10) when toman"),
+        ] = None,
+    ) -> Any:
+        asked = {
+            "status": status, "owner": owner, "source": source, "stage": stage,
+            "customer": customer, "lead": lead, "channel": channel, "direction": direction,
+        }  # fmt: skip
+        runtime = runtime_of(request)
+        kind_format = wanted_format(request, output)
+        try:
+            if kind_format != "json":
+                rows: Iterable[Sequence[Any]] = record_rows(
+                    runtime.engine,
+                    kind.name,
+                    filters=asked,
+                    q=q,
+                    time_zone=runtime.settings.kpis.time_zone,
+                )
+                if currency == "toman":
+                    rows = toman_rows(rows)
+                rtl = right_to_left(request, language, runtime.settings.console.language)
+                return download(rows, kind_format, name=kind.name, title=kind.name, rtl=rtl)
+            conditions = list_filters(kind, sa_inspect(kind.table).local_table, asked, q)
+        except UnknownFilter as error:
+            problem = "not-searchable" if "searched" in str(error) else "unknown-filter"
+            raise Problem(400, problem, str(error)) from None
+        records = list_records(runtime.engine, kind, after=after, limit=limit, filters=conditions)
         next_after = records[-1].id if len(records) == limit else None
         return {"items": [record_out(stored) for stored in records], "next": next_after}
 

@@ -1,4 +1,7 @@
-"""``crm-sync export``: leads and opportunities to CSV and XLSX, filters, bad input."""
+"""``crm-sync export``: leads and opportunities to CSV and XLSX, filters, bad input.
+
+The other lists are in test_record_exports.py.
+"""
 
 from __future__ import annotations
 
@@ -80,7 +83,10 @@ def test_opportunities_to_csv_filtered(url: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "reason"),
     [
-        (["customers", "-o", "x.csv"], "the list must be one of"),
+        (["planets", "-o", "x.csv"], "the list must be one of"),
+        (["customers", "-o", "x.csv", "--channel", "call"], "cannot be filtered by channel"),
+        (["tasks", "-o", "x.csv", "--q", "call"], "tasks cannot be searched"),
+        (["leads", "-o", "x.csv", "--currency", "usd"], "--currency must be rials or toman"),
         (["leads", "-o", "x.pdf"], "--format must be csv or xlsx"),
         (["leads", "-o", "x.csv", "--lang", "de"], "--lang must be fa or en"),
         (["leads", "-o", "missing/x.csv"], "does not exist"),

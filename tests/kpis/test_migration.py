@@ -64,7 +64,7 @@ def test_migrations_k002_and_k003_build_what_the_models_describe(kind: str, tmp_
         engine = create_db_engine(url)
         try:
             upgrade(engine)
-            _downgrade(engine, "k001_kpi_columns")
+            downgrade(engine, "k001_kpi_columns")
             upgrade(engine)
             with engine.connect() as connection:
                 differences = compare_metadata(
