@@ -99,7 +99,7 @@ def test_the_funnel_and_the_customers_download_from_the_dashboard(
         page.click("#funnel-exports a[data-export=csv]")
     assert caught.value.suggested_filename == "funnel-1404-07.csv"
     stages = [(r["stage"], r["leads"], r["drop_off_percent"]) for r in rows_of(caught.value)]
-    assert stages == [("lead", "4", "0.0"), ("qualified", "4", "25.0"),
+    assert stages == [("lead", "4", "0.0"), ("mql", "4", "0.0"), ("qualified", "4", "25.0"),
                       ("opportunity", "3", "66.7"), ("won", "1", "")]  # fmt: skip
     with page.expect_download() as customers:
         page.click("#customers-exports a[data-export=csv]")

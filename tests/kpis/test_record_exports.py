@@ -87,7 +87,7 @@ def test_customers_from_the_command_line_filtered_and_neutralised(
     target = tmp_path / "customers.csv"
     done = run(url, "customers", "-o", str(target))
     assert done.exit_code == 0, done.output
-    assert "wrote 2 customers" in done.stderr
+    assert "wrote 5 customers" in done.stderr, "C1 and the service history's C2 to C5"
     rows = {r["id"]: r for r in csv_rows(target.read_text(encoding="utf-8"))}
     assert rows["C2"]["name"] == "'=1+2", "formula-looking text stays text"
     assert rows["C2"]["phones"] == "09121234567; 02188776655", "as the CRM sent them"
@@ -211,7 +211,8 @@ def test_the_funnel_exports_through_the_api(served: tuple[TestClient, str]) -> N
     rows = csv_rows(answer.content.decode("utf-8"))
     whole = [r for r in rows if r["group"] == ""]
     assert [(r["stage"], r["leads"]) for r in whole] == [
-        ("lead", "4"), ("qualified", "4"), ("opportunity", "3"), ("won", "1")]  # fmt: skip
+        ("lead", "4"), ("mql", "4"), ("qualified", "4"), ("opportunity", "3"),
+        ("won", "1")]  # fmt: skip
     web = {r["stage"]: r for r in rows if r["group"] == "web"}
     assert (web["lead"]["by"], web["lead"]["leads"], web["won"]["leads"]) == ("source", "2", "1")
     sheet_answer = client.get(
@@ -220,6 +221,6 @@ def test_the_funnel_exports_through_the_api(served: tuple[TestClient, str]) -> N
     )  # fmt: skip
     sheet, lines = sheet_rows(sheet_answer.content)
     assert sheet.sheet_view.rightToLeft is True
-    assert (lines[0]["start_jalali"], lines[1]["drop_off_percent"]) == ("1404/07/01", 25.0)
+    assert (lines[0]["start_jalali"], lines[2]["drop_off_percent"]) == ("1404/07/01", 25.0)
     bad = client.get("/v1/funnel", params={"period": "1404-13", "format": "csv"}, headers=READER)
     assert bad.status_code == 422
