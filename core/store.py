@@ -97,7 +97,8 @@ def write_record(
     identical write changes nothing and queues nothing. The outbox rows keep the
     highest wanted version, so concurrent writes can never make a target go backwards.
     ``origin`` names the plugin the change came from: its target already holds it, so
-    it is not echoed back (unless the target was behind anyway). With
+    it is not echoed back (unless the target was behind anyway), nor queued back to it
+    while it is pushing the record (see ``_origin_holds``). With
     ``expected_version`` the write only applies on top of that version, else it raises
     ConcurrentUpdate (read-modify-write by plugins).
     """
@@ -164,13 +165,54 @@ def write_record_in(
         )
         return WriteResult(record, created=False, changed=False, subscribers=())
     version = int(row.version)
-    if subscribers:
-        rows = _outbox_rows(kind.type, record_id, version, subscribers, now)
+    queued = list(subscribers)
+    own = origin is not None and origin in subscribers and version > 1
+    if own and _origin_holds(connection, str(origin), kind.type, record_id, version, now):
+        queued.remove(str(origin))
+    if queued:
+        rows = _outbox_rows(kind.type, record_id, version, queued, now)
         connection.execute(_outbox_upsert(engine), rows[0] if len(rows) == 1 else rows)
-        if origin is not None and origin in subscribers:
+        if origin is not None and origin in queued:
             _mark_origin(connection, origin, kind.type, record_id, version)
     record = StoredRecord(kind, record_id, version, data, row.created_at, now)
-    return WriteResult(record, created=version == 1, changed=True, subscribers=tuple(subscribers))
+    return WriteResult(record, created=version == 1, changed=True, subscribers=tuple(queued))
+
+
+def _origin_holds(
+    connection: Connection, origin: str, kind_type: str, record_id: str, version: int, now: datetime
+) -> bool:
+    """Whether a plugin's own write needs no delivery back to it (and bind it if so).
+
+    Two cases: the plugin is pushing this record right now (its lease is live: it writes
+    what it learns while sending, and the push's own outcome settles the delivery; a
+    retry sends the latest version anyway), or its target holds everything wanted so
+    far (the delivery is synced: the new version, the plugin's own, is bound to it).
+    Otherwise the delivery is queued as any subscriber's and marked as before.
+    """
+    key = and_(
+        SyncState.plugin == origin,
+        SyncState.kind == kind_type,
+        SyncState.record_id == record_id,
+    )
+    current = connection.execute(select(SyncState.state, SyncState.lease_until).where(key)).first()
+    if current is None:
+        return False
+    if current.lease_until is not None and current.lease_until > now:
+        return True
+    if current.state != SYNCED:
+        return False
+    bound = connection.execute(
+        update(SyncState)
+        .where(key, SyncState.state == SYNCED)
+        .values(
+            synced_version=version,
+            wanted_version=case(
+                (SyncState.wanted_version > version, SyncState.wanted_version), else_=version
+            ),
+            updated_at=now,
+        )
+    )
+    return bool(bound.rowcount)
 
 
 def bind_in(

@@ -54,21 +54,22 @@ def reserve(
     try:
         with engine.begin() as connection:
             start = base
+            dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
             for key, interval in ordered:
-                dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-                connection.execute(
-                    dialect.insert(RateSlot)
-                    .values(key=key, next_at=0.0)
-                    .on_conflict_do_nothing(index_elements=["key"])
-                )
+                # One statement takes the moment: a new key's first moment is ``start``;
+                # a known key's is its next free one, if that is close enough.
+                insert = dialect.insert(RateSlot).values(key=key, next_at=start + interval)
                 row = connection.execute(
-                    update(RateSlot)
-                    .where(RateSlot.key == key, RateSlot.next_at <= base + max_wait)
-                    .values(
-                        next_at=case((RateSlot.next_at > start, RateSlot.next_at), else_=start)
-                        + interval
-                    )
-                    .returning(RateSlot.next_at)
+                    insert.on_conflict_do_update(
+                        index_elements=["key"],
+                        set_={
+                            "next_at": case(
+                                (RateSlot.next_at > start, RateSlot.next_at), else_=start
+                            )
+                            + interval
+                        },
+                        where=RateSlot.next_at <= base + max_wait,
+                    ).returning(RateSlot.next_at)
                 ).first()
                 if row is None:
                     next_at = connection.execute(

@@ -24,6 +24,10 @@ WhatsApp interaction that was never sent is sent, anything else is passed with a
   mid-call) keeps the mark: it is not sent again, it goes to the dead list saying so,
   and a status webhook carrying its id settles it (the wamid is then stored and the
   next pass finds it sent).
+- **One write.** The mark is the send's only write of the record. The wamid Meta
+  answers becomes the delivery's external id (the engine binds it with the push's
+  result) and the interaction's ``external_message_id`` with its first status webhook;
+  the mark, written while this plugin pushes the record, queues nothing back to it.
 """
 
 from __future__ import annotations
@@ -166,7 +170,11 @@ def map_message(
 def send(
     http: httpx.Client, settings: WhatsAppSettings, records: Records, document: OutboundDocument
 ) -> PushResult:
-    """Send one mapped message (see the module docstring); the wamid is the external id."""
+    """Send one mapped message (see the module docstring); the wamid is the external id.
+
+    The in-flight mark is the send's only record write: the wamid is kept on the
+    delivery (its external id) at once and on the interaction by its first status.
+    """
     if SKIP in document.payload:
         return PushResult(note=str(document.payload[SKIP]))
     if settings.access_token is None or settings.phone_number_id is None:
@@ -200,18 +208,19 @@ def send(
     wamid = messages[0].get("id") if isinstance(messages, list) and messages else None
     if not isinstance(wamid, str) or not wamid:
         raise PermanentError(IN_DOUBT.format(at=now.isoformat()) + " (the answer had no id)")
-    if message:
-        records.update("interaction", document.id, {"external_message_id": wamid})
     return PushResult(external_id=wamid)
 
 
 def limits(settings: WhatsAppSettings, to: str) -> list[tuple[str, float]]:
-    """The rate limits one message to ``to`` is under: its phone number's and the pair's."""
+    """The rate limits one message to ``to`` is under: its phone number's and the pair's.
+
+    A pair limit of 0 is off and takes no row.
+    """
     number = settings.phone_number_id or ""
-    return [
-        (f"number:{number}", 1.0 / settings.messages_per_second),
-        (f"to:{number}:{to}", settings.pair_interval_seconds),
-    ]
+    found = [(f"number:{number}", 1.0 / settings.messages_per_second)]
+    if settings.pair_interval_seconds > 0:
+        found.append((f"to:{number}:{to}", settings.pair_interval_seconds))
+    return found
 
 
 def _take_turn(records: Records, settings: WhatsAppSettings, to: str) -> None:

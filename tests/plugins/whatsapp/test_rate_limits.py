@@ -92,6 +92,8 @@ def test_the_defaults_are_meta_s_80_a_second_and_6_seconds_per_recipient() -> No
         ("number:1234", 1 / 80),
         ("to:1234:989121234567", 6.0),
     ]
+    off = WhatsAppSettings(phone_number_id="1234", pair_interval_seconds=0)
+    assert limits(off, "989121234567") == [("number:1234", 1 / 80)]
     with pytest.raises(ValueError):
         WhatsAppSettings(messages_per_second=0)
     with pytest.raises(ValueError):
