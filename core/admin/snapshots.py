@@ -1,11 +1,12 @@
 """Queue history: a snapshot per plugin per minute, rolled up per hour and day, kept a while.
 
 :func:`take_snapshot` runs outside the sync job, in the maintenance loop's own thread
-and connections: a few grouped reads (by state, lag, the minute's attempts) and one
-small upsert per plugin and resolution. It never locks a row a worker needs, so it does
-not slow the job (``bench/admin_bench.py`` measures it). Each minute row is rolled up
-into its hour and day rows as it is written: the larger depth and lag, the sums of the
-counts, the latest states.
+and connections: the counts by state the database keeps (:mod:`core.admin.state_counts`),
+small index ranges for what is in flight, waiting and due (lag), the minute's attempts,
+and one small upsert per plugin and resolution, whatever the size of the queues. It never
+locks a row a worker needs, so it does not slow the job (``bench/admin_bench.py``
+measures it). Each minute row is rolled up into its hour and day rows as it is written:
+the larger depth and lag, the sums of the counts, the latest states.
 """
 
 from __future__ import annotations

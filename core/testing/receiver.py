@@ -7,7 +7,9 @@ and can be told to misbehave (fail N times with a status and ``Retry-After``, th
 stall past the client's timeout, refuse ids, hold requests) so tests and integrators can
 watch crm-sync recover. Every request is recorded as an ``Attempt`` with its status,
 idempotency keys and content type. It runs in a thread (``Receiver``), or as a separate
-process (``python -m core.testing.receiver``, driven by ``RemoteReceiver``).
+process (``python -m core.testing.receiver``, driven by ``RemoteReceiver``). The two share
+their reads and controls through ``ReceiverControls``; ``Receiver`` and ``ReceiverProcess``
+share starting and stopping through ``Served``.
 
 Over 600 lines because the thread receiver, its HTTP twin for other processes and the
 child-process runner share one set of records and faults and must change together.
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -653,7 +656,122 @@ def _wait(check: Callable[[], bool], timeout: float, interval: float = 0.02) -> 
     return True
 
 
-class Receiver:
+class ReceiverControls(ABC):
+    """What a test reads from a receiver and tells it, alike for one here and one elsewhere.
+
+    A kind of receiver supplies its records (``deliveries``, ``attempts``, ``counters``),
+    its two waits, ``reset`` and ``_control``, which applies one control command (the JSON
+    object ``POST /_control`` takes, so both kinds check commands the same way); every
+    other method is built on those.
+    """
+
+    @property
+    @abstractmethod
+    def deliveries(self) -> list[Delivery]:
+        """Every stored document, in the order they arrived."""
+
+    @property
+    @abstractmethod
+    def attempts(self) -> list[Attempt]:
+        """Every document request, in the order they arrived, with the status answered."""
+
+    @property
+    @abstractmethod
+    def counters(self) -> Counters:
+        """The receiver's counters (requests, duplicates, rejections, ...)."""
+
+    @abstractmethod
+    def wait_for_deliveries(self, count: int, timeout: float = 10.0) -> list[Delivery]:
+        """Wait until at least ``count`` documents are stored; raise TimeoutError if not in time."""
+
+    @abstractmethod
+    def wait_for_request(self, timeout: float = 10.0) -> bool:
+        """Wait until a request is being held by ``hold``; False when none arrived in time."""
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Forget every record and counter and remove every fault; held requests go on."""
+
+    @abstractmethod
+    def _control(self, command: JSONObject) -> None:
+        """Apply one control command; raise ValueError when the receiver refuses it."""
+
+    def latest(self, type_: str, id_: str) -> Delivery | None:
+        """The last stored delivery of one record, or None when none arrived."""
+        return _latest(self.deliveries, type_, id_)
+
+    def versions(self, type_: str, id_: str) -> list[int]:
+        """The versions of one record stored, in arrival order."""
+        return [d.version for d in self.deliveries if d.type == type_ and d.id == id_]
+
+    def fail(
+        self,
+        status: int,
+        count: int | None = None,
+        retry_after: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Answer ``status`` to the next ``count`` requests (None: until ``clear_faults``).
+
+        With ``retry_after`` the answers carry ``Retry-After: retry_after`` (seconds); the
+        body is ``{"error": reason}`` (``"injected fault"`` by default).
+        """
+        command = {"action": "fail", "status": status, "count": count}
+        self._control({**command, "retry_after": retry_after, "reason": reason})
+
+    def stall(self, seconds: float, count: int | None = None) -> None:
+        """Answer the next ``count`` requests only after ``seconds``: past a client's timeout."""
+        self.delay(seconds, count)
+
+    def throttle(self, retry_after: int, count: int | None = None) -> None:
+        """Answer 429 with ``Retry-After: retry_after`` to the next ``count`` requests."""
+        self._control({"action": "throttle", "retry_after": retry_after, "count": count})
+
+    def delay(self, seconds: float, count: int | None = None) -> None:
+        """Wait ``seconds`` before handling each of the next ``count`` requests."""
+        self._control({"action": "delay", "seconds": seconds, "count": count})
+
+    def reject(self, ids: Iterable[str], reason: str = DEFAULT_REASON) -> None:
+        """Answer 422 with ``reason`` for documents with these ids, until ``clear_faults``."""
+        self._control({"action": "reject", "ids": list(ids), "reason": reason})
+
+    def hold(self) -> None:
+        """Hold every document request until ``release``; see ``wait_for_request``."""
+        self._control({"action": "hold"})
+
+    def release(self) -> None:
+        """Let held requests go on; they are then handled as usual."""
+        self._control({"action": "release"})
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault and release held requests; records stay."""
+        self._control({"action": "clear"})
+
+
+class Served(ABC):
+    """A receiver that is started and stopped, and used as ``with ... as receiver:``."""
+
+    @abstractmethod
+    def start(self) -> Self:
+        """Start serving; return the receiver."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop serving (nothing happens when it is not serving)."""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class Receiver(ReceiverControls, Served):
     """A signature-checking document receiver served from a thread of this process.
 
     ``with Receiver(secret="whsec_...") as receiver:`` starts it on a free loopback port;
@@ -724,17 +842,6 @@ class Receiver:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     @property
     def deliveries(self) -> list[Delivery]:
         """Every stored document, in the order they arrived."""
@@ -752,14 +859,6 @@ class Receiver:
         """The receiver's counters (requests, duplicates, rejections, ...)."""
         return self._state.counters()
 
-    def latest(self, type_: str, id_: str) -> Delivery | None:
-        """The last stored delivery of one record, or None when none arrived."""
-        return _latest(self.deliveries, type_, id_)
-
-    def versions(self, type_: str, id_: str) -> list[int]:
-        """The versions of one record stored, in arrival order."""
-        return [d.version for d in self.deliveries if d.type == type_ and d.id == id_]
-
     def wait_for_deliveries(self, count: int, timeout: float = 10.0) -> list[Delivery]:
         """Wait until at least ``count`` documents are stored; raise TimeoutError if not in time."""
         state = self._state
@@ -776,54 +875,16 @@ class Receiver:
         with state.changed:
             return state.changed.wait_for(lambda: state.held > 0, timeout)
 
-    def fail(
-        self,
-        status: int,
-        count: int | None = None,
-        retry_after: int | None = None,
-        reason: str | None = None,
-    ) -> None:
-        """Answer ``status`` to the next ``count`` requests (None: until ``clear_faults``).
-
-        With ``retry_after`` the answers carry ``Retry-After: retry_after`` (seconds); the
-        body is ``{"error": reason}`` (``"injected fault"`` by default).
-        """
-        self._state.fail(status, count, retry_after, reason)
-
-    def stall(self, seconds: float, count: int | None = None) -> None:
-        """Answer the next ``count`` requests only after ``seconds``: past a client's timeout."""
-        self._state.delay(seconds, count)
-
-    def throttle(self, retry_after: int, count: int | None = None) -> None:
-        """Answer 429 with ``Retry-After: retry_after`` to the next ``count`` requests."""
-        self._state.fail(429, count, retry_after)
-
-    def delay(self, seconds: float, count: int | None = None) -> None:
-        """Wait ``seconds`` before handling each of the next ``count`` requests."""
-        self._state.delay(seconds, count)
-
-    def reject(self, ids: Iterable[str], reason: str = DEFAULT_REASON) -> None:
-        """Answer 422 with ``reason`` for documents with these ids, until ``clear_faults``."""
-        self._state.reject(ids, reason)
-
-    def hold(self) -> None:
-        """Hold every document request until ``release``; see ``wait_for_request``."""
-        self._state.hold()
-
-    def release(self) -> None:
-        """Let held requests go on; they are then handled as usual."""
-        self._state.release()
-
-    def clear_faults(self) -> None:
-        """Remove every injected fault and release held requests; records stay."""
-        self._state.clear_faults()
-
     def reset(self) -> None:
         """Forget every record and counter and remove every fault; held requests go on."""
         self._state.reset()
 
+    def _control(self, command: JSONObject) -> None:
+        """Apply a control command to this receiver's state directly."""
+        self._state.apply_control(command)
 
-class RemoteReceiver:
+
+class RemoteReceiver(ReceiverControls):
     """Reads and drives a receiver running elsewhere (another process) over its HTTP API."""
 
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
@@ -850,6 +911,10 @@ class RemoteReceiver:
         response.raise_for_status()
         return response.json()
 
+    def _control(self, command: JSONObject) -> None:
+        """Send a control command to the receiver's ``POST /_control``."""
+        self._post(CONTROL_PATH, command)
+
     def _post(self, path: str, command: JSONObject) -> None:
         response = self._http.post(path, json=command)
         if response.status_code != 200:
@@ -870,14 +935,6 @@ class RemoteReceiver:
         """The receiver's counters (requests, duplicates, rejections, ...)."""
         return Counters.from_json(self._get(COUNTERS_PATH))
 
-    def latest(self, type_: str, id_: str) -> Delivery | None:
-        """The last stored delivery of one record, or None when none arrived."""
-        return _latest(self.deliveries, type_, id_)
-
-    def versions(self, type_: str, id_: str) -> list[int]:
-        """The versions of one record stored, in arrival order."""
-        return [d.version for d in self.deliveries if d.type == type_ and d.id == id_]
-
     def wait_for_deliveries(self, count: int, timeout: float = 10.0) -> list[Delivery]:
         """Wait until at least ``count`` documents are stored; raise TimeoutError if not in time."""
         if not _wait(lambda: self.counters.accepted >= count, timeout, interval=0.05):
@@ -888,56 +945,12 @@ class RemoteReceiver:
         """Wait until a request is being held by ``hold``; False when none arrived in time."""
         return _wait(lambda: self.counters.held > 0, timeout)
 
-    def fail(
-        self,
-        status: int,
-        count: int | None = None,
-        retry_after: int | None = None,
-        reason: str | None = None,
-    ) -> None:
-        """Answer ``status`` to the next ``count`` requests (None: until ``clear_faults``).
-
-        With ``retry_after`` the answers carry ``Retry-After: retry_after`` (seconds); the
-        body is ``{"error": reason}`` (``"injected fault"`` by default).
-        """
-        command = {"action": "fail", "status": status, "count": count}
-        self._post(CONTROL_PATH, {**command, "retry_after": retry_after, "reason": reason})
-
-    def stall(self, seconds: float, count: int | None = None) -> None:
-        """Answer the next ``count`` requests only after ``seconds``: past a client's timeout."""
-        self.delay(seconds, count)
-
-    def throttle(self, retry_after: int, count: int | None = None) -> None:
-        """Answer 429 with ``Retry-After: retry_after`` to the next ``count`` requests."""
-        command = {"action": "throttle", "retry_after": retry_after, "count": count}
-        self._post(CONTROL_PATH, command)
-
-    def delay(self, seconds: float, count: int | None = None) -> None:
-        """Wait ``seconds`` before handling each of the next ``count`` requests."""
-        self._post(CONTROL_PATH, {"action": "delay", "seconds": seconds, "count": count})
-
-    def reject(self, ids: Iterable[str], reason: str = DEFAULT_REASON) -> None:
-        """Answer 422 with ``reason`` for documents with these ids, until ``clear_faults``."""
-        self._post(CONTROL_PATH, {"action": "reject", "ids": list(ids), "reason": reason})
-
-    def hold(self) -> None:
-        """Hold every document request until ``release``; see ``wait_for_request``."""
-        self._post(CONTROL_PATH, {"action": "hold"})
-
-    def release(self) -> None:
-        """Let held requests go on; they are then handled as usual."""
-        self._post(CONTROL_PATH, {"action": "release"})
-
-    def clear_faults(self) -> None:
-        """Remove every injected fault and release held requests; records stay."""
-        self._post(CONTROL_PATH, {"action": "clear"})
-
     def reset(self) -> None:
         """Forget every record and counter and remove every fault; held requests go on."""
         self._post(RESET_PATH, {})
 
 
-class ReceiverProcess:
+class ReceiverProcess(Served):
     """Runs ``python -m core.testing.receiver`` as a child process, for tests and benchmarks.
 
     A receiver in its own process does not share the GIL with the workers under test, and
@@ -1014,17 +1027,6 @@ class ReceiverProcess:
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
