@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection
 
-from kpis import queries
+from kpis import queries, turns
 from kpis.queries import Bounds, ClosedFigures, Dimension, UnsupportedDimension
 from kpis.working_time import WorkingClock
 from lead_scoring.assignment.calendar import BusinessCalendar
@@ -220,7 +220,7 @@ def _first_response_time(
 def _average_response_time(
     connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
 ) -> dict[Any, Figure]:
-    rows = _durations(queries.customer_turns(connection, bounds, by), context)
+    rows = _durations(turns.customer_turns(connection, bounds, by), context)
     return _total(rows, by, Figure(None, details={"median": None, "unanswered": 0}))
 
 
