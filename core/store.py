@@ -37,6 +37,7 @@ from core.kinds import KINDS_BY_TYPE, Kind
 from core.locale import normalize_phone, normalize_text
 from core.schemas.attributes import AttributeCatalog
 from core.schemas.base import CanonicalModel
+from kpis.turns import refresh_timelines, stored_timelines
 
 
 class ConcurrentUpdate(RuntimeError):
@@ -57,6 +58,10 @@ class StoredRecord:
     def model(self) -> CanonicalModel:
         """Validate the stored document back into its schema."""
         return self.kind.schema.model_validate(self.data)
+
+
+#: The kind whose writes keep the KPIs' customer turns (kpis/turns.py).
+INTERACTION = "interaction"
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,7 @@ def write_record_in(
         params["expected_version"] = expected_version
     engine = connection.engine
     statement = _record_upsert(engine, kind, expected_version is not None)
+    before = stored_timelines(connection, [record_id]) if kind.type == INTERACTION else []
     row = connection.execute(statement, params).first()
     if row is None:
         current = connection.execute(
@@ -165,6 +171,8 @@ def write_record_in(
         )
         return WriteResult(record, created=False, changed=False, subscribers=())
     version = int(row.version)
+    if kind.type == INTERACTION:
+        refresh_timelines(connection, [*before, *stored_timelines(connection, [record_id])])
     queued = list(subscribers)
     own = origin is not None and origin in subscribers and version > 1
     if own and _origin_holds(connection, str(origin), kind.type, record_id, version, now):
@@ -328,11 +336,14 @@ def update_records_in(
             {"p_id": item.id, "p_expected": item.expected_version, "p_digest": digest,
              "p_data": data, "p_now": now, **_lookup_params(kind, item.model)}
         )  # fmt: skip
+    ids = [item.id for item in updates]
+    before = stored_timelines(connection, ids) if kind.type == INTERACTION else []
     result = connection.execute(_record_update(kind), params)
+    if kind.type == INTERACTION:
+        refresh_timelines(connection, [*before, *stored_timelines(connection, ids)])
     if result.rowcount == len(updates):
         versions = {item.id: item.expected_version + 1 for item in updates}
     else:
-        ids = [item.id for item in updates]
         rows = connection.execute(
             select(table.id, table.version, table.digest).where(table.id.in_(ids))
         ).all()

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from kpis import queries, revenue_queries, service_queries
+from kpis import queries, revenue_queries, service_queries, turns
 from kpis.queries import Bounds, ClosedFigures, Dimension, UnsupportedDimension
 from kpis.revenue_queries import Revenue
 from kpis.service_queries import Resolutions
@@ -241,7 +241,7 @@ def _first_response_time(
 def _average_response_time(
     connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
 ) -> dict[Any, Figure]:
-    rows = _durations(queries.customer_turns(connection, bounds, by), context)
+    rows = _durations(turns.customer_turns(connection, bounds, by), context)
     return _total(rows, by, Figure(None, details={"median": None, "unanswered": 0}))
 
 
