@@ -1,7 +1,9 @@
 """Evaluate predictive lead scoring through the product's path, against strong baselines.
 
-Two data sets, each split by time (the earlier 80% of leads are the history, the
-later 20% the leads to predict):
+Two data sets, each split two ways: by time (the earlier 80% of leads are the history,
+the later 20% the leads to predict, as a new user with that history would) and at
+random (a seeded 80/20 shuffle, where history and predicted leads come from the same
+period):
 
 - bank-marketing (41,188 contacts; ``duration`` dropped), its customer columns as custom
   attributes;
@@ -20,11 +22,13 @@ In the same run, on the same features (the rows the product's model computes) an
 same split: ``LeadModel`` through the library, scikit-learn's logistic regression
 (one-hot text, standardised numbers with missing indicators) and its histogram
 gradient boosting (native categories), and a rules score. For each: ROC AUC, top-decile
-lift, log-loss, Brier score and a reliability table; then the product's AUC against
-gradient boosting's (target: within 0.01).
+lift, log-loss, Brier score and a reliability table, with the AUC's standard error; then
+the product's AUC against gradient boosting's (target: within 0.01) and the rules'. A
+Markdown table of every figure ends the output.
 
     .venv/bin/pip install scikit-learn        # a benchmark dependency only
     .venv/bin/python bench/lead_scoring_eval.py [--online-leads 20000] [--skip-product]
+        [--splits time,random]
 """
 
 from __future__ import annotations
@@ -94,7 +98,7 @@ class Case:
 
 
 def bank_cases(path: Path) -> tuple[list[Case], list[str]]:
-    """Return the bank-marketing contacts as cases, one day apart, and their features."""
+    """Return the bank-marketing contacts as cases, a minute apart, and their features."""
     data = load_bank_marketing(path)
     start = datetime(2008, 5, 1, tzinfo=UTC)
     cases = []
@@ -346,33 +350,72 @@ def reliability(probabilities: NDArray[np.float64], outcomes: NDArray[np.int8]) 
     return " ".join(cells)
 
 
-def report(name: str, scores: NDArray[np.float64], outcomes: NDArray[np.int8]) -> float:
+def auc_error(auc: float, outcomes: NDArray[np.int8]) -> float:
+    """Return the standard error of an AUC (Hanley and McNeil, 1982)."""
+    positives = int(outcomes.sum())
+    negatives = len(outcomes) - positives
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    variance = (
+        auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)
+    ) / (positives * negatives)
+    return float(np.sqrt(variance))
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One score's figures on the predicted leads (Brier only for probabilities)."""
+
+    auc: float
+    lift: float
+    brier: float | None
+
+
+def report(name: str, scores: NDArray[np.float64], outcomes: NDArray[np.int8]) -> Figures:
     """Print one score's figures (log-loss, Brier and reliability for probabilities)."""
     auc = roc_auc(scores, outcomes)
-    line = f"  {name:<36} AUC {auc:.4f}  lift {top_decile_lift(scores, outcomes):.2f}"
+    lift = top_decile_lift(scores, outcomes)
+    line = f"  {name:<36} AUC {auc:.4f} (±{auc_error(auc, outcomes):.4f})  lift {lift:.2f}"
+    score_brier = None
     if np.all((scores >= 0) & (scores <= 1)) and name != "rules":
-        line += f"  log-loss {log_loss(scores, outcomes):.4f}  Brier {brier(scores, outcomes):.4f}"
+        score_brier = brier(scores, outcomes)
+        line += f"  log-loss {log_loss(scores, outcomes):.4f}  Brier {score_brier:.4f}"
         line += f"\n  {'':<36} reliability (predicted/observed by decile): "
         line += reliability(scores, outcomes)
     print(line)
-    return auc
+    return Figures(auc, lift, score_brier)
+
+
+def split_order(size: int, split: str) -> NDArray[np.intp]:
+    """Return the order of the cases for a split: as given (time) or a seeded shuffle."""
+    if split == "time":
+        return np.arange(size)
+    return np.random.default_rng(14).permutation(size)
 
 
 def evaluate(
     title: str,
-    cases: list[Case],
+    given: list[Case],
     catalog: dict[str, Any],
-    rules_scores: NDArray[np.float64],
+    given_rules: NDArray[np.float64],
     *,
+    split: str,
     product: bool,
-) -> None:
-    """Print every score's figures on the later 20% of ``cases``."""
+) -> dict[str, Figures]:
+    """Print every score's figures on the predicted 20% of ``given``; return them by score.
+
+    The first 80% in the split's order are the history (all of it written as closed
+    leads), the rest are predicted.
+    """
+    order = split_order(len(given), split)
+    cases = [given[i] for i in order]
+    rules_scores = given_rules[order]
     history = int(len(cases) * 0.8)
     outcomes = np.array([case.converted for case in cases], dtype=np.int8)
     test = outcomes[history:]
     print(
-        f"{title}: history {history:,} leads ({outcomes[:history].mean():.1%} converted), "
-        f"predicted {len(cases) - history:,} later leads ({test.mean():.1%} converted)"
+        f"{title}, {split} split: history {history:,} leads "
+        f"({outcomes[:history].mean():.1%} converted), predicted {len(cases) - history:,} "
+        f"leads ({test.mean():.1%} converted)"
     )
     rows = library_rows(cases)
     started = time.perf_counter()
@@ -393,16 +436,43 @@ def evaluate(
     fitted_baselines = baselines(rows[:history], outcomes[:history], rows[history:])
     for name, probabilities in fitted_baselines.items():
         figures[name] = report(name, probabilities, test)
-    ours = figures.get("product", figures["library"])
-    boosting = figures["scikit-learn gradient boosting"]
+    ours = figures.get("product", figures["library"]).auc
+    boosting = figures["scikit-learn gradient boosting"].auc
     print(
         f"  AUC ours - gradient boosting: {ours - boosting:+.4f} (target >= -0.01); "
-        f"ours / rules: {ours / figures['rules']:.3f}"
+        f"ours - rules: {ours - figures['rules'].auc:+.4f}"
     )
     top = model.explain(rows[history + int(np.argmax(library))])
-    print("  top factors of the best-scored later lead: " + ", ".join(
+    print("  top factors of the best-scored predicted lead: " + ", ".join(
         f"{factor.condition} ({factor.contribution:+.2f})" for factor in top
     ))  # fmt: skip
+    return figures
+
+
+def markdown(results: dict[tuple[str, str], dict[str, Figures]]) -> str:
+    """Return every figure as the Markdown table the README and the docs show."""
+    names = {
+        "rules": "rules",
+        "product": "**product (`crm-sync score --train`)**",
+        "library": "LeadModel (library)",
+        "scikit-learn logistic regression": "scikit-learn logistic regression",
+        "scikit-learn gradient boosting": "scikit-learn gradient boosting",
+    }
+    lines = [
+        "| data set | split | score | AUC | top-decile lift | Brier |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for (title, split), figures in results.items():
+        for key, label in names.items():
+            if key not in figures or (key == "library" and "product" in figures):
+                continue
+            f = figures[key]
+            score_brier = "" if f.brier is None else f"{f.brier:.3f}"
+            lines.append(
+                f"| {title} | {split} | {label} | {f.auc:.3f} | {f.lift:.2f} | {score_brier} |"
+            )
+            title = split = ""
+    return "\n".join(lines)
 
 
 def online_rules(cases: Sequence[Case]) -> NDArray[np.float64]:
@@ -422,27 +492,26 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_PATH)
     parser.add_argument("--online-leads", type=int, default=20_000)
     parser.add_argument("--skip-product", action="store_true", help="library figures only")
+    parser.add_argument("--splits", default="time,random", help="time, random or both")
     args = parser.parse_args()
     started = time.perf_counter()
     cases, _ = bank_cases(args.data)
     facts = [facts_of(case) for case in cases]
     now = datetime(2011, 1, 1, tzinfo=UTC)
     rules = score_many(facts, [[] for _ in facts], bank_marketing_rules(), now).total / 100
-    evaluate(
-        "bank-marketing",
-        cases,
-        bank_catalog(),
-        rules.astype(np.float64),
-        product=not args.skip_product,
-    )
     online = online_cases(args.online_leads)
-    evaluate(
-        "online courses (generated)",
-        online,
-        {"lead": ATTRIBUTES},
-        online_rules(online),
-        product=not args.skip_product,
-    )
+    sets = [
+        ("bank-marketing", cases, bank_catalog(), rules.astype(np.float64)),
+        ("online courses (generated)", online, {"lead": ATTRIBUTES}, online_rules(online)),
+    ]
+    results = {}
+    for title, set_cases, catalog, rules_scores in sets:
+        for split in args.splits.split(","):
+            results[(title, split)] = evaluate(
+                title, set_cases, catalog, rules_scores, split=split, product=not args.skip_product
+            )
+    print()
+    print(markdown(results))
     print(f"{time.perf_counter() - started:.1f} s")
 
 
