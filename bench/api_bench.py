@@ -231,8 +231,12 @@ class Backend:
             self.processes.append(start(worker, env, log))
         bare = [sys.executable, str(Path(__file__)), "--bare", bare_url, self.bare]
         self.processes.append(start(bare, env, log))
-        wait_up(self.crm, self.processes[0], log)
-        wait_up(self.bare, self.processes[-1], log)
+        try:
+            wait_up(self.crm, self.processes[0], log)
+            wait_up(self.bare, self.processes[-1], log)
+        except BaseException:
+            self.close()  # a server that did not come up leaves no process behind
+            raise
 
     def close(self) -> None:
         for process in self.processes:
