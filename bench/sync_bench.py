@@ -16,8 +16,9 @@ It prints documents per second for both, their ratio and the ratio aimed at (1.0
 one change per message, 0.8 for a backlog), how long ``crm-sync resync`` itself took
 (counting its rows and queueing them: the clock runs from its start) and the peak
 memory (VmHWM) of the resync command and of the largest worker process of each side.
-``--scale 10000,100000`` runs only the resync phase at each size, to show how its
-throughput and memory grow.
+``--scale 10000,100000`` runs only the resync phase at each size (largest first, the
+customers beyond each size deleted before it), to show how its throughput and memory
+grow.
 """
 
 from __future__ import annotations
@@ -131,6 +132,13 @@ class Bench:
         with self.engine.begin() as connection:
             for start in range(0, len(rows), 5000):
                 connection.execute(kind.table.__table__.insert(), rows[start : start + 5000])
+
+    def keep_customers(self, count: int) -> None:
+        """Delete the customers beyond the first ``count``."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                text("DELETE FROM customers WHERE id >= :last"), {"last": f"C-{count:06d}"}
+            )
 
     def reset(self) -> None:
         self.remote.post("/_reset")
@@ -409,7 +417,10 @@ def main() -> None:
             bare = run_bare(bench, single_ids, 1, options.processes, options.threads)
             ours = run_engine(bench, single_ids, False, options.processes, options.threads)
             rows.append(("one change per message", options.single, bare, ours))
-        for size in sizes or ([options.batch] if options.batch else []):
+        # Largest first: before each size the customers beyond it are deleted, so
+        # ``crm-sync resync`` queues exactly the customers of that size.
+        for size in sorted(sizes, reverse=True) or ([options.batch] if options.batch else []):
+            bench.keep_customers(size)
             all_ids = [f"C-{n:06d}" for n in range(size)]
             bare = run_bare(bench, all_ids, 100, options.processes, options.threads)
             ours = run_engine(bench, all_ids, True, options.processes, options.threads)

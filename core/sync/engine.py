@@ -32,6 +32,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    insert,
     or_,
     select,
     text,
@@ -40,7 +41,7 @@ from sqlalchemy import (
 )
 
 from core.connectors.http import classify_exception
-from core.db.admin_tables import OUT
+from core.db.admin_tables import OUT, Attempt
 from core.db.sync_tables import DEAD, FAILED, PENDING, SYNCED, SyncState
 from core.db.types import UTCDateTime, utcnow
 from core.errors import HoldSending, PermanentError, RateLimited, SyncError, WaitingFor
@@ -329,7 +330,19 @@ class SyncEngine:
                 )
         statements = self._statements
         with self.engine.begin() as connection:
-            if done:
+            if (
+                connection.dialect.name == "postgresql"
+                and len(done) == 1
+                and len(results) == 1
+                and len(attempts) == 1
+            ):
+                # One push, one success: the outcome and its attempt in one round trip.
+                logged = {f"a_{name}": value for name, value in attempts[0].items()}
+                row = connection.execute(statements.success_logged, {**done[0], **logged}).first()
+                if row is not None and row.state == PENDING:
+                    outcome.again.append((done[0]["k"], done[0]["r"]))
+                attempts = []
+            elif done:
                 outcome.again.extend(self._record_success(connection, plugin, done))
             if retry:
                 connection.execute(statements.retry, retry)
@@ -518,6 +531,21 @@ class _Statements:
             )
         )
         self.success_returning = self.success.returning(SyncState.state)
+        # PostgreSQL: one push's success and its attempts-log row in one statement (a
+        # data-modifying CTE runs whether or not the query reads it).
+        logged = (
+            insert(Attempt)
+            .values(
+                {
+                    column.name: bindparam(f"a_{column.name}", type_=column.type)
+                    for column in Attempt.__table__.columns
+                    if column.name != "id"
+                }
+            )
+            .cte("logged")
+        )
+        done = self.success_returning.cte("done")
+        self.success_logged = select(done.c.state).add_cte(logged)
         due_at = bindparam("due", type_=UTCDateTime)
 
         def settle(**values: Any) -> Any:
