@@ -58,11 +58,11 @@ from core.db.records import (  # noqa: E402
     TaskRow,
 )
 from core.testing.services import create_postgres_database, drop_postgres_database  # noqa: E402
+from core.turns import rebuild_turns  # noqa: E402
 from kpis import queries, turns  # noqa: E402
 from kpis.catalog import CATALOG, Context  # noqa: E402
 from kpis.periods import parse_period  # noqa: E402
 from kpis.queries import Bounds  # noqa: E402
-from kpis.turns import rebuild_turns  # noqa: E402
 from lead_scoring.assignment.rules import CalendarRules  # noqa: E402
 
 PG_SERVER = os.environ.get("BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/")

@@ -37,7 +37,7 @@ from core.kinds import KINDS_BY_TYPE, Kind
 from core.locale import normalize_phone, normalize_text
 from core.schemas.attributes import AttributeCatalog
 from core.schemas.base import CanonicalModel
-from kpis.turns import refresh_timelines, stored_timelines
+from core.turns import refresh_timelines, stored_timelines
 
 
 class ConcurrentUpdate(RuntimeError):
@@ -60,7 +60,7 @@ class StoredRecord:
         return self.kind.schema.model_validate(self.data)
 
 
-#: The kind whose writes keep the KPIs' customer turns (kpis/turns.py).
+#: The kind whose writes keep the KPIs' customer turns (core/turns.py).
 INTERACTION = "interaction"
 
 

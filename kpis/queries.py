@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.db.records import AgentRow, InteractionRow, LeadRow, OpportunityRow, TaskRow
+from core.turns import NOT_CONTACT
 
 #: What a figure can be broken down by.
 Dimension = Literal["agent", "team", "source", "channel", "product_line"]
@@ -47,8 +48,6 @@ interactions = InteractionRow.__table__
 tasks = TaskRow.__table__
 agents = AgentRow.__table__
 
-#: Channels that are no contact with the customer: an internal note answers nobody.
-NOT_CONTACT = ("note",)
 WON, LOST, OPEN = "won", "lost", "open"
 
 

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, select
 
 from core.db.records import ServiceCaseRow, SurveyAnswerRow
+from core.turns import NOT_CONTACT
 from kpis.queries import (
-    NOT_CONTACT,
     Bounds,
     Dimension,
     _grouped,

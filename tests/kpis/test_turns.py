@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
+from core import turns as core_turns
 from core.db.engine import create_db_engine
-from core.db.migrate import upgrade
+from core.db.migrate import downgrade, upgrade
 from core.kinds import KINDS_BY_TYPE
 from core.store import RecordUpdate, get_record, update_records_in
 from kpis import queries, turns
 from kpis.periods import parse_period
 from kpis.queries import Bounds
 from tests.kpis.conftest import database, iso, put, seed, tehran
-from tests.kpis.test_migration import _downgrade
 
 MEHR = parse_period("1404-07")
 WHOLE = Bounds(tehran(1, 1), tehran(12, 31))
@@ -103,8 +103,8 @@ def test_a_write_back_by_a_plugin_keeps_the_turns(engine: Engine) -> None:
     assert stored(engine) == walked(engine)
     with engine.connect() as connection:
         row = connection.execute(
-            select(turns.turns.c.customer_id, turns.turns.c.lead_id).where(
-                turns.turns.c.interaction_id == "M6"
+            select(core_turns.turns.c.customer_id, core_turns.turns.c.lead_id).where(
+                core_turns.turns.c.interaction_id == "M6"
             )
         ).one()
     assert tuple(row) == (None, "L3")
@@ -112,7 +112,7 @@ def test_a_write_back_by_a_plugin_keeps_the_turns(engine: Engine) -> None:
 
 def test_the_migration_fills_the_table_from_stored_interactions(engine: Engine) -> None:
     before = stored(engine)
-    _downgrade(engine, "k001_kpi_columns")
+    downgrade(engine, "k001_kpi_columns")
     upgrade(engine)
     assert stored(engine) == before
 

@@ -4,9 +4,9 @@ Revision ID: kv001_customer_turns
 Revises: k001_kpi_columns
 Create Date: 2026-12-04 18:50:00.000000
 
-Creates ``kpi_customer_turns`` (kpis/turn_table.py) and fills it from the stored
+Creates ``kpi_customer_turns`` (core/db/turn_tables.py) and fills it from the stored
 interactions with one INSERT ... SELECT; every interaction write keeps it from then
-on (kpis/turns.py).
+on (core/turns.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from core.db.types import UTCDateTime
-from kpis.turns import rebuild_turns
+from core.turns import rebuild_turns
 
 revision = "kv001_customer_turns"
 down_revision = "k001_kpi_columns"

@@ -1,9 +1,8 @@
-"""The table of customer turns the average response time reads (``kpi_customer_turns``).
+"""The table of customer turns (``kpi_customer_turns``), which response times read.
 
 One row per customer turn: an inbound interaction whose predecessor on its timeline
 (the customer's, else the lead's; notes left out) is not inbound, with the first
-outbound reply at or after it. :mod:`kpis.turns` keeps it on every interaction write;
-``core/db/metadata.py`` imports this module so migrations see the table.
+outbound reply at or after it. :mod:`core.turns` keeps it on every interaction write.
 """
 
 from __future__ import annotations
