@@ -59,7 +59,7 @@ from core.db.records import (  # noqa: E402
 )
 from core.testing.services import create_postgres_database, drop_postgres_database  # noqa: E402
 from core.turns import rebuild_turns  # noqa: E402
-from kpis import queries, turns  # noqa: E402
+from kpis import turns  # noqa: E402
 from kpis.catalog import CATALOG, Context  # noqa: E402
 from kpis.periods import parse_period  # noqa: E402
 from kpis.queries import Bounds  # noqa: E402
@@ -293,7 +293,7 @@ def walk_against_table(engine: Engine, runs: int) -> None:
     """The month's customer turns walked from the interactions against read from the table."""
     month = Bounds(MONTH.start, MONTH.end)
     with reading(engine) as connection:
-        w50, w99 = timed(lambda: queries.customer_turns(connection, month, None), runs)
+        w50, w99 = timed(lambda: turns.walked_turns(connection, month, None), runs)
         t50, t99 = timed(lambda: turns.customer_turns(connection, month, None), runs)
     print(
         f"customer turns of the month: walked {w50:.1f} / {w99:.1f} ms, stored "

@@ -46,7 +46,7 @@ def _on(table: Any, timeline: Timeline) -> ColumnElement[bool]:
     return condition
 
 
-def _turn_select(where: Sequence[ColumnElement[bool]]) -> Any:
+def turn_select(where: Sequence[ColumnElement[bool]]) -> Any:
     """The turns of the interactions ``where`` selects, with each one's first reply."""
     i = interactions.c
     timeline = (i.customer_id, case((i.customer_id.is_(None), i.lead_id), else_=None))
@@ -93,8 +93,8 @@ def _turn_select(where: Sequence[ColumnElement[bool]]) -> Any:
         walked.c.customer_id,
         walked.c.lead_id,
         walked.c.channel,
-        walked.c.occurred_at,
-        reply_at,
+        walked.c.occurred_at.label("started_at"),
+        reply_at.label("replied_at"),
     ).where(
         walked.c.direction == "inbound",
         or_(walked.c.before.is_(None), walked.c.before != "inbound"),
@@ -118,7 +118,7 @@ def refresh_timelines(connection: Connection, timelines: Iterable[Timeline]) -> 
         connection.execute(delete(CustomerTurn).where(_on(turns, timeline)))
     for timeline in chosen:
         connection.execute(
-            insert(CustomerTurn).from_select(_COLUMNS, _turn_select([_on(interactions, timeline)]))
+            insert(CustomerTurn).from_select(_COLUMNS, turn_select([_on(interactions, timeline)]))
         )
 
 
@@ -135,7 +135,7 @@ def stored_timelines(connection: Connection, ids: Sequence[str]) -> list[Timelin
 def rebuild_turns(connection: Connection) -> None:
     """Recompute the whole table from every interaction (after a migration or a bulk load)."""
     connection.execute(delete(CustomerTurn))
-    connection.execute(insert(CustomerTurn).from_select(_COLUMNS, _turn_select([])))
+    connection.execute(insert(CustomerTurn).from_select(_COLUMNS, turn_select([])))
 
 
 __all__ = [
@@ -145,5 +145,6 @@ __all__ = [
     "refresh_timelines",
     "stored_timelines",
     "timeline_of",
+    "turn_select",
     "turns",
 ]

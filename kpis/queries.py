@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -258,81 +258,6 @@ def first_responses(
 
 RESPONSE = _Grouping("average_response_time", channel=interactions.c.channel)
 
-#: How far before the period a customer's message is looked for: a message of the
-#: period is a new question only if the one before it (within this span) was no
-#: message of the customer's too.
-LOOKBACK_DAYS = 31
-
-
-def customer_turns(
-    connection: Connection, bounds: Bounds, by: Dimension | None
-) -> Sequence[tuple[Any, datetime, datetime | None]]:
-    """Per customer turn begun in the period: (group, the message, the next reply or None).
-
-    A turn is an inbound message whose predecessor on the same timeline (the
-    customer's, else the lead's; notes left out) is not inbound: three messages in a
-    row wait for one reply, measured from the first.
-    """
-    if by not in (None, "channel"):
-        raise UnsupportedDimension(f"average_response_time cannot be broken down by {by}")
-    # The customer's timeline, else the lead's: two columns, no string built per row.
-    timeline = (
-        interactions.c.customer_id,
-        case((interactions.c.customer_id.is_(None), interactions.c.lead_id), else_=None),
-    )
-    order = (interactions.c.occurred_at, interactions.c.id)
-    since = bounds.start - timedelta(days=LOOKBACK_DAYS)
-    walked = (
-        select(
-            interactions.c.id,
-            interactions.c.customer_id,
-            interactions.c.lead_id,
-            interactions.c.channel,
-            interactions.c.direction,
-            interactions.c.occurred_at,
-            func.lag(interactions.c.direction)
-            .over(partition_by=timeline, order_by=order)
-            .label("before"),
-        )
-        .where(
-            interactions.c.channel.not_in(NOT_CONTACT),
-            interactions.c.occurred_at >= since,
-            interactions.c.occurred_at < bounds.end,
-        )
-        .subquery()
-    )
-    replies = interactions.alias("reply")
-
-    def first_reply(same_timeline: ColumnElement[bool]) -> Any:
-        return (
-            select(func.min(replies.c.occurred_at))
-            .where(
-                same_timeline,
-                replies.c.direction == "outbound",
-                replies.c.channel.not_in(NOT_CONTACT),
-                replies.c.occurred_at >= walked.c.occurred_at,
-            )
-            .scalar_subquery()
-        )
-
-    reply_at = case(
-        (
-            walked.c.customer_id.is_not(None),
-            first_reply(replies.c.customer_id == walked.c.customer_id),
-        ),
-        else_=first_reply(
-            and_(replies.c.lead_id == walked.c.lead_id, replies.c.customer_id.is_(None))
-        ),
-    )
-    key = walked.c.channel if by == "channel" else literal(None)
-    statement = select(key, walked.c.occurred_at, reply_at).where(
-        walked.c.direction == "inbound",
-        or_(walked.c.before.is_(None), walked.c.before != "inbound"),
-        _within(walked.c.occurred_at, bounds),
-    )
-    return list(connection.execute(statement))
-
-
 FOLLOW_UP = _Grouping("on_time_follow_up", owner=tasks.c.owner_id)
 
 
@@ -402,7 +327,6 @@ __all__ = [
     "Dimension",
     "UnsupportedDimension",
     "closed_opportunities",
-    "customer_turns",
     "first_responses",
     "follow_ups",
     "lead_to_opportunity",

@@ -1,6 +1,6 @@
 """The stored customer turns follow every interaction write, on SQLite and PostgreSQL.
 
-They must equal what walking the timelines gives (kpis.queries.customer_turns), also
+They must equal what walking the timelines gives (kpis.turns.walked_turns), also
 when messages arrive out of order, move to another customer, are written back by a
 plugin, or are written at the same time by two transactions.
 """
@@ -21,7 +21,7 @@ from core.db.engine import create_db_engine
 from core.db.migrate import downgrade, upgrade
 from core.kinds import KINDS_BY_TYPE
 from core.store import RecordUpdate, get_record, update_records_in
-from kpis import queries, turns
+from kpis import turns
 from kpis.periods import parse_period
 from kpis.queries import Bounds
 from tests.kpis.conftest import database, iso, put, seed, tehran
@@ -48,7 +48,7 @@ def stored(engine: Engine, bounds: Bounds = WHOLE, by: Any = None) -> list[tuple
 
 def walked(engine: Engine, bounds: Bounds = WHOLE, by: Any = None) -> list[tuple[Any, ...]]:
     with engine.connect() as connection:
-        return sorted(tuple(r) for r in queries.customer_turns(connection, bounds, by))
+        return sorted(tuple(r) for r in turns.walked_turns(connection, bounds, by))
 
 
 def talk(engine: Engine, iid: str, direction: str, at: datetime, **who: str) -> None:
