@@ -15,9 +15,10 @@ from rich.table import Table
 
 from core.db.types import utcnow
 from kpis.catalog import Unit
-from kpis.periods import PeriodError, current_period, parse_period
+from kpis.periods import Period, PeriodError, current_period, parse_period
 from kpis.queries import DIMENSIONS, Dimension, UnsupportedDimension
 from kpis.report import Report, build_report
+from kpis.settings import KpiSettings
 from lead_scoring.assignment.service import rules_from_environment
 
 console = Console()
@@ -47,9 +48,25 @@ def shown(unit: Unit, value: float | None) -> str:
     return "no data" if value is None else UNITS[unit].format(value)
 
 
-def _fail(message: str) -> typer.Exit:
+def fail(message: str) -> typer.Exit:
+    """Print ``message`` as the command's error; the exit (code 2) for the caller to raise."""
     errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(2)
+
+
+def chosen_period(period: str | None, options: KpiSettings) -> Period:
+    """The period ``--period`` names, or the current one in the configured calendar.
+
+    A period that cannot be read ends the command with its reason (exit 2).
+    """
+    try:
+        return (
+            parse_period(period, time_zone=options.time_zone)
+            if period
+            else current_period(utcnow(), calendar=options.calendar, time_zone=options.time_zone)
+        )
+    except PeriodError as error:
+        raise fail(str(error)) from None
 
 
 def print_report(report: Report) -> None:
@@ -96,16 +113,9 @@ def kpis(
 
     settings = _settings()
     options = settings.kpis
-    try:
-        chosen = (
-            parse_period(period, time_zone=options.time_zone)
-            if period
-            else current_period(utcnow(), calendar=options.calendar, time_zone=options.time_zone)
-        )
-    except PeriodError as error:
-        raise _fail(str(error)) from None
+    chosen = chosen_period(period, options)
     if by is not None and by not in DIMENSIONS:
-        raise _fail(f"--by must be one of {', '.join(DIMENSIONS)}")
+        raise fail(f"--by must be one of {', '.join(DIMENSIONS)}")
     dimension: Dimension | None = by
     with _open_runtime(settings) as runtime:
         _current_schema(runtime.engine, settings)
@@ -118,7 +128,7 @@ def kpis(
                 by=dimension,
             )
         except UnsupportedDimension as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
     if as_json:
         # The API's models import FastAPI: loaded only here, so no other command pays it.
         from kpis.api import report_out

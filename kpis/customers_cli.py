@@ -12,21 +12,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from core.db.types import utcnow
+from kpis.cli import chosen_period
 from kpis.customers import customer_trend
 from kpis.customers_rows import TREND_HEADER, trend_rows
-from kpis.periods import PeriodError, current_period, parse_period
 
 console = Console()
 errors = Console(stderr=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(2)
 
 
 def customers(
@@ -43,14 +36,7 @@ def customers(
 
     settings = _settings()
     options = settings.kpis
-    try:
-        chosen = (
-            parse_period(period, time_zone=options.time_zone)
-            if period
-            else current_period(utcnow(), calendar=options.calendar, time_zone=options.time_zone)
-        )
-    except PeriodError as error:
-        raise _fail(str(error)) from None
+    chosen = chosen_period(period, options)
     with _open_runtime(settings) as runtime:
         _current_schema(runtime.engine, settings)
         trend = customer_trend(

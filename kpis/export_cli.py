@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from kpis.cli import fail
 from kpis.csv_export import csv_lines
 from kpis.money import toman_rows
 from kpis.record_export import LIST_KINDS, UnknownFilter, record_rows
@@ -26,11 +27,6 @@ from kpis.xlsx_export import write_xlsx
 
 errors = Console(stderr=True)
 Filter = Annotated[str | None, typer.Option(help="only records with this value")]
-
-
-def _fail(message: str) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(2)
 
 
 def write_rows(
@@ -63,11 +59,11 @@ def output_format(output: Path, chosen: str | None, lang: str | None) -> str:
     """``csv`` or ``xlsx`` from ``--format`` or the suffix; typer.Exit(2) on bad options."""
     found = chosen or output.suffix.removeprefix(".").lower()
     if found not in ("csv", "xlsx"):
-        raise _fail("--format must be csv or xlsx (or the output must end in .csv or .xlsx)")
+        raise fail("--format must be csv or xlsx (or the output must end in .csv or .xlsx)")
     if lang is not None and lang not in ("fa", "en"):
-        raise _fail("--lang must be fa or en")
+        raise fail("--lang must be fa or en")
     if not output.parent.is_dir():
-        raise _fail(f"the folder {output.parent} does not exist")
+        raise fail(f"the folder {output.parent} does not exist")
     return found
 
 
@@ -95,10 +91,10 @@ def export(
     from core.cli_startup import _current_schema, _open_runtime, _settings
 
     if kind not in LIST_KINDS:
-        raise _fail(f"the list must be one of {', '.join(LIST_KINDS)}, not {kind!r}")
+        raise fail(f"the list must be one of {', '.join(LIST_KINDS)}, not {kind!r}")
     found = output_format(output, chosen, lang)
     if currency is not None and currency not in ("rials", "toman"):
-        raise _fail("--currency must be rials or toman")
+        raise fail("--currency must be rials or toman")
     filters = {
         "status": status, "owner": owner, "source": source, "stage": stage,
         "customer": customer, "lead": lead, "channel": channel, "direction": direction,
@@ -112,7 +108,7 @@ def export(
                 runtime.engine, kind, filters=filters, q=q, time_zone=settings.kpis.time_zone
             )
         except UnknownFilter as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
         if currency == "toman":
             rows = toman_rows(rows)
         written = write_rows(rows, output, found, title=kind, rtl=rtl)
