@@ -9,7 +9,8 @@ in Meta's shape, ``{"error": {"message", "type", "code", "error_data": {"details
 "fbtrace_id"}}``: a wrong token is 401 with code 190, a malformed message 400 with code
 100. A test makes it misbehave: ``fail`` answers the next calls with a given error code,
 ``stall`` accepts the next messages but holds their answers past the client's timeout
-(the message went out; its answer is lost).
+(the message went out; its answer is lost); ``hold_until_accepted_by`` holds every
+answer until another double has accepted a message.
 
     with CloudApi(token="EAAG...") as api:
         settings = {"graph_url": api.graph_url, "access_token": "EAAG...", ...}
@@ -83,6 +84,9 @@ class _State:
     faults: list[_Fault] = field(default_factory=list)
     stall_seconds: float = 0.0
     stall_count: int = 0
+    accepted: threading.Event = field(default_factory=threading.Event)
+    hold_until: threading.Event | None = None
+    hold_at_most: float = 0.0
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     media_faults: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -184,6 +188,9 @@ class _Handler(BaseHTTPRequestHandler):
             digest = hashlib.sha256(f"{number}".encode()).digest()[:24]
             wamid = "wamid." + base64.b64encode(digest).decode()
             state.sent.append(SentMessage(wamid, body, time.time()))
+        state.accepted.set()
+        if state.hold_until is not None:
+            state.hold_until.wait(state.hold_at_most)
         to = body["to"]
         with state.lock:
             stall = state.stall_seconds if state.stall_count > 0 else 0.0
@@ -295,6 +302,17 @@ class CloudApi:
         """Accept the next ``count`` messages but hold their answers for ``seconds``."""
         with self._state.lock:
             self._state.stall_seconds, self._state.stall_count = seconds, count
+
+    def hold_until_accepted_by(self, other: CloudApi, at_most: float) -> None:
+        """Accept messages but hold each answer until ``other`` has accepted one.
+
+        For a test that needs two workers, each with its own double, to both send: while
+        the first holds its answers, its worker threads wait, so the rest of the work
+        is left to the other worker. ``at_most`` seconds bound each hold.
+        """
+        with self._state.lock:
+            self._state.hold_until = other._state.accepted
+            self._state.hold_at_most = at_most
 
     def add_media(self, media_id: str, data: bytes, mime_type: str, failures: int = 0) -> None:
         """Serve ``data`` as media ``media_id``; the first ``failures`` downloads answer 500."""

@@ -32,9 +32,6 @@ from lead_scoring.facts import EngagementEvent
 from plugins.whatsapp import inbound, media, outbound, reminders, webhook
 from plugins.whatsapp.settings import WhatsAppSettings
 
-#: Messages one push sends (one call each): the engine's claim and bookkeeping are
-#: shared by the batch instead of paid per message.
-SEND_BATCH = 20
 #: The engagement event of a lead reading one of our WhatsApp messages.
 READ_SIGNAL = "whatsapp_read"
 
@@ -56,7 +53,9 @@ def crm_sync_describe(context: PluginContext) -> PluginDescription:
     settings = _settings(context)
     return PluginDescription(
         subscriptions=("interaction", *reminders.SUBSCRIPTIONS),
-        max_batch=SEND_BATCH,
+        # A batch shares the engine's claim and bookkeeping instead of paying them per
+        # message; one worker thread holds the whole batch while it sends.
+        max_batch=settings.send_batch,
         target=settings.target_description(),
         accepts_webhooks=True,
         max_body_bytes=settings.max_webhook_bytes,

@@ -86,6 +86,12 @@ class WhatsAppSettings(PluginSettings):
         le=3600,
         description="Meta's pair limit: at most one message to one recipient in this time",
     )
+    send_batch: int = Field(
+        default=20,
+        ge=1,
+        le=100,
+        description="Messages one push sends (one call each); 1 spreads them over workers",
+    )
     max_webhook_bytes: int = Field(
         default=DEFAULT_BODY_LIMIT,
         ge=META_MAX_PAYLOAD,

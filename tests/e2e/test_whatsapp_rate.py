@@ -3,6 +3,17 @@
 Each worker process talks to its own Cloud API double (same phone number, so the same
 limits in the database): what each double received shows both workers sent, and the
 two lists together keep the number's rate and the pair limit.
+
+Both workers send by construction, not by luck: each double holds its answers until
+the other double has accepted a message, and each push carries one message
+(``send_batch = 1``). A worker whose double holds its answers has its four threads
+waiting on at most four messages and at most eight taken from the broker (Dramatiq's
+prefetch, twice the threads), and reserves no further moment of the rate; so of the
+fifteen messages at least seven are left to the other worker, at least four of them to
+customers with no other message (no pair limit), and its first reservation is granted
+within a second. Its double then accepts a message, which releases the first worker's
+answers. A hold is bounded (``HOLD``) well inside the push timeout and the lease, so a
+failure of the construction shows as a failed assertion, never as a send in doubt.
 """
 
 from __future__ import annotations
@@ -24,12 +35,15 @@ pytestmark = pytest.mark.slow
 TOKEN = "EAAG-e2e-token"
 RATE = 4.0
 PAIR = 3.0
+HOLD = 25.0
 TEMPLATE = {"type": "template", "template": {"name": "order_ready", "language": "fa"}}
 
 
 @pytest.fixture
 def doubles() -> Iterator[tuple[CloudApi, CloudApi]]:
     with CloudApi(token=TOKEN) as first, CloudApi(token=TOKEN) as second:
+        first.hold_until_accepted_by(second, at_most=HOLD)
+        second.hold_until_accepted_by(first, at_most=HOLD)
         yield first, second
 
 
@@ -52,6 +66,10 @@ def deployment(
             f"{prefix}GRAPH_URL": doubles[0].graph_url,
             f"{prefix}MESSAGES_PER_SECOND": str(RATE),
             f"{prefix}PAIR_INTERVAL_SECONDS": str(PAIR),
+            f"{prefix}SEND_BATCH": "1",
+            # A held answer stays well inside the push's timeout and its lease.
+            "CRM_SYNC_SYNC__PUSH_TIMEOUT_SECONDS": str(HOLD + 10),
+            "CRM_SYNC_SYNC__LEASE_SECONDS": str(3 * HOLD),
         }
     )
     running = Deployment(tmp_path, env)
@@ -101,7 +119,7 @@ def test_two_workers_share_the_number_s_rate_and_the_pair_limit(
     def sent() -> list[SentMessage]:
         return [*doubles[0].sent, *doubles[1].sent]
 
-    wait_until(lambda: len(sent()) >= len(ids), 90, f"every message sent\n{deployment.logs()}")
+    wait_until(lambda: len(sent()) >= len(ids), 120, f"every message sent\n{deployment.logs()}")
     wait_until(
         lambda: all(
             deployment.sync_state("interactions", record_id)["whatsapp"]["state"] == "synced"
@@ -111,6 +129,7 @@ def test_two_workers_share_the_number_s_rate_and_the_pair_limit(
         "every delivery synced",
         interval=0.5,
     )
+    assert doubles[0].sent and doubles[1].sent, "both workers sent"
     everything = sent()
     assert sorted(str(m.body["biz_opaque_callback_data"]) for m in everything) == sorted(ids)
     # 4 a second: four moments in any second, one more when a call arrives late.

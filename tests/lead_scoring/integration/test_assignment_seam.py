@@ -122,7 +122,9 @@ def test_a_lead_changed_while_it_is_scored_is_stored_step_by_step(
     assert [action for action, _, _ in _history(runtime, "L-1")] == ["rotation"]
     assert _pending_timers(runtime, "L-1") == ["first_response"]
     row = sync_row(runtime, "L-1")
-    assert row.state == "synced" and row.synced_version == stored.version
+    # Nothing is left to push: the job's own writes while it pushed the lead (the last
+    # version) queue nothing back to it.
+    assert row.state == "synced" and row.wanted_version <= row.synced_version
 
 
 def test_a_lead_another_worker_assigned_meanwhile_keeps_that_assignment(

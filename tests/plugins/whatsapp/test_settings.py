@@ -44,9 +44,17 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         ({"graph_url": "https://graph.facebook.com/v24.0/"}, "graph_url"),
         ({"max_webhook_bytes": META_MAX_PAYLOAD - 1}, "max_webhook_bytes"),
         ({"reengagement_template": "Order Update"}, "reengagement_template"),
+        ({"sla_reminder_template": "SLA!"}, "sla_reminder_template"),
+        ({"send_batch": 0}, "send_batch"),
+        ({"send_batch": 101}, "send_batch"),
         ({"app_secrte": "typo"}, "app_secrte"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_field(values: dict[str, object], field: str) -> None:
     with pytest.raises(ValidationError, match=field):
         WhatsAppSettings.model_validate(values)
+
+
+def test_one_push_sends_send_batch_messages() -> None:
+    assert WhatsAppSettings().send_batch == 20
+    assert WhatsAppSettings(send_batch=1).send_batch == 1

@@ -19,16 +19,17 @@ import core.db.types
 revision = "w002_last_inbound"
 down_revision = "w001_rate_slots"
 branch_labels = None
-# The backfill reads the interactions' direction column, which k001 adds.
-depends_on = "k001_kpi_columns"
+depends_on = None
 
-#: Fills the table from the stored inbound WhatsApp messages of one kind of owner.
+#: Fills the table from the stored inbound WhatsApp messages of one kind of owner. The
+#: direction is read from the document: its column comes with k001, another branch.
 _FILL = (
     "INSERT INTO last_inbound (plugin, owner_type, owner_id, last_at, sender)"
     " SELECT 'whatsapp', '{owner_type}', {column}, MAX(occurred_at), NULL"
-    " FROM interactions WHERE channel = 'whatsapp' AND direction = 'inbound'"
+    " FROM interactions WHERE channel = 'whatsapp' AND {direction} = 'inbound'"
     " AND {column} IS NOT NULL GROUP BY {column}"
 )
+_DIRECTION = {"postgresql": "data->>'direction'", "sqlite": "json_extract(data, '$.direction')"}
 
 
 def upgrade() -> None:
@@ -41,8 +42,9 @@ def upgrade() -> None:
         sa.Column("sender", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("plugin", "owner_type", "owner_id", name=op.f("pk_last_inbound")),
     )
-    op.execute(_FILL.format(owner_type="customer", column="customer_id"))
-    op.execute(_FILL.format(owner_type="lead", column="lead_id"))
+    direction = _DIRECTION[op.get_bind().dialect.name]
+    for owner_type, column in (("customer", "customer_id"), ("lead", "lead_id")):
+        op.execute(_FILL.format(owner_type=owner_type, column=column, direction=direction))
 
 
 def downgrade() -> None:
