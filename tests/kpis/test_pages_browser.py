@@ -11,13 +11,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from core.api.app import create_app
-from core.settings import Settings
-from core.testing.browser import live_server
-from core.testing.fixtures import migrated_runtime
-from tests.kpis.conftest import database, seed
-
-TOKEN = "reader-token-0123456789"
+from tests.kpis.served import seeded_site, sign_in
 
 
 @pytest.fixture(
@@ -27,29 +21,8 @@ def base_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """The whole app on the seeded history, served on loopback."""
-    folder: Path = tmp_path_factory.mktemp("kpis-pages")
-    with database(request.param, folder) as url:
-        settings = Settings(
-            data_dir=folder / "data",
-            database_url=url,
-            api_tokens=f"reader:reader:{TOKEN}",
-            console={"language": "fa"},
-        )
-        runtime = migrated_runtime(settings)
-        try:
-            seed(runtime.engine)
-            with live_server(create_app(runtime, background=False)) as served:
-                yield served
-        finally:
-            runtime.close()
-
-
-def sign_in(page: Any, base_url: str, path: str) -> None:
-    page.goto(f"{base_url}{path}")
-    assert "/admin/sign-in" in page.url, "an anonymous visitor is sent to sign in"
-    page.fill("#token", TOKEN)
-    page.click("form[action='/admin/sign-in'] button[type=submit]")
-    page.wait_for_url(f"**{path}")
+    with seeded_site(request.param, tmp_path_factory.mktemp("kpis-pages")) as served:
+        yield served
 
 
 def row(page: Any, kpi: str) -> Any:
