@@ -17,11 +17,16 @@ from core.settings import Settings
 from core.store import get_record, list_records, write_record
 from core.sync.runtime import SyncRuntime
 from core.testing import whatsapp as meta
+from core.testing.whatsapp_api import CloudApi
 from plugins.whatsapp import plugin as whatsapp_plugin
 from tests.core.api.conftest import TestClient
 
 APP_SECRET = "app-secret-0123456789abcdef"
 VERIFY_TOKEN = "verify-token-برای-متا"
+#: The access token the Cloud API double expects of the plugin.
+TOKEN = "EAAG-permanent-token"
+#: A customer's WhatsApp number as Meta writes it (E.164 without the plus).
+IRAN = "989121234567"
 TOKENS = ",".join(f"{role}:{role}:{role}-token-0123456789" for role in ("admin", "reader"))
 
 
@@ -36,6 +41,13 @@ def whatsapp_settings(**overrides: Any) -> dict[str, Any]:
     }
     values.update(overrides)
     return values
+
+
+@pytest.fixture
+def api() -> Iterator[CloudApi]:
+    """The Cloud API double on loopback, expecting :data:`TOKEN`."""
+    with CloudApi(token=TOKEN) as running:
+        yield running
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -12,9 +12,8 @@ from core.testing import whatsapp as meta
 from lead_scoring.assignment.tables import LeadAssignment
 from plugins.whatsapp.inbound import interaction_id
 from tests.core.api.conftest import TestClient
-from tests.plugins.whatsapp.conftest import all_of, apply_all, drain, inbox, post, put, record
+from tests.plugins.whatsapp.conftest import IRAN, all_of, apply_all, drain, inbox, post, put, record
 
-IRAN = "989121234567"
 US = "16505551234"
 
 

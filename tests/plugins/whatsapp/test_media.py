@@ -17,18 +17,11 @@ from core.testing import whatsapp as meta
 from core.testing.whatsapp_api import CloudApi
 from plugins.whatsapp.inbound import interaction_id
 from tests.core.api.conftest import TestClient
-from tests.plugins.whatsapp.conftest import apply_all, inbox, post, put, record
+from tests.plugins.whatsapp.conftest import TOKEN, apply_all, inbox, post, put, record
 
-TOKEN = "EAAG-permanent-token"
 READER = {"authorization": "Bearer reader-token-0123456789"}
 PHOTO = b"\xff\xd8\xff\xe0" + "عکس پلاک".encode() * 500
 MEDIA_ID = "1003383421387256"
-
-
-@pytest.fixture
-def api() -> Iterator[CloudApi]:
-    with CloudApi(token=TOKEN) as running:
-        yield running
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ the token hold, and sends whose outcome is unknown (never sent twice).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,16 +20,7 @@ from core.sync.runtime import SyncRuntime
 from core.testing import whatsapp as meta
 from core.testing.whatsapp_api import CloudApi
 from tests.core.api.conftest import TestClient
-from tests.plugins.whatsapp.conftest import apply_all, post, put, record
-
-TOKEN = "EAAG-permanent-token"
-IRAN = "989121234567"
-
-
-@pytest.fixture
-def api() -> Iterator[CloudApi]:
-    with CloudApi(token=TOKEN) as running:
-        yield running
+from tests.plugins.whatsapp.conftest import IRAN, TOKEN, apply_all, post, put, record
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,16 +22,9 @@ from core.sync.runtime import SyncRuntime
 from core.testing.whatsapp_api import CloudApi
 from plugins.whatsapp.outbound import limits
 from plugins.whatsapp.settings import WhatsAppSettings
-from tests.plugins.whatsapp.conftest import put
+from tests.plugins.whatsapp.conftest import TOKEN, put
 
-TOKEN = "EAAG-permanent-token"
 TEMPLATE = {"type": "template", "template": {"name": "order_ready", "language": "fa"}}
-
-
-@pytest.fixture
-def api() -> Iterator[CloudApi]:
-    with CloudApi(token=TOKEN) as running:
-        yield running
 
 
 @pytest.fixture

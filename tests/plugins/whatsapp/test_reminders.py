@@ -8,7 +8,7 @@ outbound path as customers' messages, or passes the event with the reason it did
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,17 +24,10 @@ from core.testing.whatsapp_api import CloudApi
 from lead_scoring.assignment.service import AssignmentService
 from lead_scoring.sla import create_followup, fire_due
 from tests.core.api.conftest import TestClient
-from tests.plugins.whatsapp.conftest import apply_all, drain, post, put
+from tests.plugins.whatsapp.conftest import TOKEN, apply_all, drain, post, put
 
-TOKEN = "EAAG-permanent-token"
 AGENT_PHONE = "09121110000"
 LATER = timedelta(days=30)
-
-
-@pytest.fixture
-def api() -> Iterator[CloudApi]:
-    with CloudApi(token=TOKEN) as running:
-        yield running
 
 
 @pytest.fixture

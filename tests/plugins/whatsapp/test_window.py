@@ -13,11 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from alembic import command
 from sqlalchemy import delete, select
 
 from core.api.app import create_app
-from core.db.migrate import _config, upgrade
+from core.db.migrate import downgrade, upgrade
 from core.db.sync_tables import LastInbound, SyncState
 from core.kinds import kind_by_type
 from core.plugin_types import InboundEvent
@@ -29,16 +28,7 @@ from core.testing.whatsapp_api import CloudApi
 from plugins.whatsapp import plugin as whatsapp_plugin
 from plugins.whatsapp import webhook
 from tests.core.api.conftest import TestClient
-from tests.plugins.whatsapp.conftest import apply_all, inbox, post, put
-
-TOKEN = "EAAG-permanent-token"
-IRAN = "989121234567"
-
-
-@pytest.fixture
-def api() -> Iterator[CloudApi]:
-    with CloudApi(token=TOKEN) as running:
-        yield running
+from tests.plugins.whatsapp.conftest import IRAN, TOKEN, apply_all, inbox, post, put
 
 
 @pytest.fixture
@@ -169,10 +159,7 @@ def test_the_upgrade_fills_the_windows_from_stored_messages(
     post(client, meta.envelope(meta.messages_value([lead_wrote])))
     apply_all(runtime)
     before = {(row.owner_type, row.owner_id): row.last_at for row in window(runtime)}
-    config = _config(runtime.engine)
-    with runtime.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "w001_rate_slots")
+    downgrade(runtime.engine, "w001_rate_slots")
     upgrade(runtime.engine)
     after = {(row.owner_type, row.owner_id): row for row in window(runtime)}
     assert {key: row.last_at for key, row in after.items()} == before
