@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine, inspect, text
 
@@ -18,17 +15,10 @@ EXPLAIN_DUE = (
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A migrated database on SQLite and on PostgreSQL, disposed of afterwards."""
-    if request.param == "postgresql":
-        url = request.getfixturevalue("postgres_url")
-    else:
-        url = f"sqlite:///{tmp_path / 'crm.db'}"
-    engine = create_db_engine(url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
+@pytest.fixture
+def engine(migrated_engine: Engine) -> Engine:
+    """A migrated database on SQLite and on PostgreSQL."""
+    return migrated_engine
 
 
 def test_the_due_rows_are_found_in_the_claimable_index(engine: Engine) -> None:

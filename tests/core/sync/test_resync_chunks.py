@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine, func, select
 
-from core.db.engine import create_db_engine
-from core.db.migrate import upgrade
 from core.db.sync_tables import PENDING, SyncState
 from core.kinds import KINDS
 from core.store import write_record
@@ -18,20 +13,13 @@ from core.sync.admin import resync
 CUSTOMERS = KINDS["customers"]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+@pytest.fixture
+def engine(migrated_engine: Engine) -> Engine:
     """A migrated database with 40 customers, on SQLite and on PostgreSQL."""
-    if request.param == "postgresql":
-        url = request.getfixturevalue("postgres_url")
-    else:
-        url = f"sqlite:///{tmp_path / 'crm.db'}"
-    engine = create_db_engine(url)
-    upgrade(engine)
     for number in range(40):
         model = CUSTOMERS.schema.model_validate({"type": "person", "name": f"مشتری {number}"})
-        write_record(engine, CUSTOMERS, f"C-{number:03d}", model, subscribers=[])
-    yield engine
-    engine.dispose()
+        write_record(migrated_engine, CUSTOMERS, f"C-{number:03d}", model, subscribers=[])
+    return migrated_engine
 
 
 def test_every_record_is_queued_once_in_chunks_that_grow_on_postgresql(engine: Engine) -> None:

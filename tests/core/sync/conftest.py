@@ -1,0 +1,25 @@
+"""Fixtures for the sync engine's tests: a migrated database on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from core.db.engine import create_db_engine
+from core.db.migrate import upgrade
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty migrated database on SQLite and on PostgreSQL, disposed of afterwards."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'crm.db'}"
+    engine = create_db_engine(url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
