@@ -37,7 +37,7 @@ from core.kinds import KINDS_BY_TYPE, Kind
 from core.locale import normalize_phone, normalize_text
 from core.schemas.attributes import AttributeCatalog
 from core.schemas.base import CanonicalModel
-from core.turns import refresh_timelines, stored_timelines
+from core.turns import refresh_timelines, stored_timelines, written_timeline
 
 
 class ConcurrentUpdate(RuntimeError):
@@ -172,7 +172,7 @@ def write_record_in(
         return WriteResult(record, created=False, changed=False, subscribers=())
     version = int(row.version)
     if kind.type == INTERACTION:
-        refresh_timelines(connection, [*before, *stored_timelines(connection, [record_id])])
+        refresh_timelines(connection, [*before, written_timeline(model)])
     queued = list(subscribers)
     own = origin is not None and origin in subscribers and version > 1
     if own and _origin_holds(connection, str(origin), kind.type, record_id, version, now):
@@ -195,29 +195,25 @@ def _origin_holds(
     what it learns while sending, and the push's own outcome settles the delivery; a
     retry sends the latest version anyway), or its target holds everything wanted so
     far (the delivery is synced: the new version, the plugin's own, is bound to it).
-    Otherwise the delivery is queued as any subscriber's and marked as before.
+    Otherwise the delivery is queued as any subscriber's and marked as before. One
+    statement: it matches only in those two cases, and binds only a synced row.
     """
-    key = and_(
-        SyncState.plugin == origin,
-        SyncState.kind == kind_type,
-        SyncState.record_id == record_id,
-    )
-    current = connection.execute(select(SyncState.state, SyncState.lease_until).where(key)).first()
-    if current is None:
-        return False
-    if current.lease_until is not None and current.lease_until > now:
-        return True
-    if current.state != SYNCED:
-        return False
+    synced = SyncState.state == SYNCED
     bound = connection.execute(
         update(SyncState)
-        .where(key, SyncState.state == SYNCED)
+        .where(
+            SyncState.plugin == origin,
+            SyncState.kind == kind_type,
+            SyncState.record_id == record_id,
+            or_(synced, SyncState.lease_until > now),
+        )
         .values(
-            synced_version=version,
+            synced_version=case((synced, version), else_=SyncState.synced_version),
             wanted_version=case(
-                (SyncState.wanted_version > version, SyncState.wanted_version), else_=version
+                (and_(synced, SyncState.wanted_version < version), version),
+                else_=SyncState.wanted_version,
             ),
-            updated_at=now,
+            updated_at=case((synced, now), else_=SyncState.updated_at),
         )
     )
     return bool(bound.rowcount)
@@ -340,7 +336,8 @@ def update_records_in(
     before = stored_timelines(connection, ids) if kind.type == INTERACTION else []
     result = connection.execute(_record_update(kind), params)
     if kind.type == INTERACTION:
-        refresh_timelines(connection, [*before, *stored_timelines(connection, ids)])
+        after = [written_timeline(item.model) for item in updates]
+        refresh_timelines(connection, [*before, *after])
     if result.rowcount == len(updates):
         versions = {item.id: item.expected_version + 1 for item in updates}
     else:

@@ -35,6 +35,11 @@ def timeline_of(customer_id: str | None, lead_id: str | None) -> Timeline:
     return (customer_id, None) if customer_id is not None else (None, lead_id)
 
 
+def written_timeline(model: object) -> Timeline:
+    """The timeline a validated interaction is written onto (read off the document)."""
+    return timeline_of(getattr(model, "customer_id", None), getattr(model, "lead_id", None))
+
+
 def _on(table: Any, timeline: Timeline) -> ColumnElement[bool]:
     """The rows of ``table`` (interactions or turns) on ``timeline``."""
     customer, lead = timeline
@@ -147,4 +152,5 @@ __all__ = [
     "timeline_of",
     "turn_select",
     "turns",
+    "written_timeline",
 ]

@@ -306,3 +306,54 @@ def test_a_write_from_a_plugin_whose_target_was_current_is_not_echoed(engine: En
     )
     row = rows(engine)["erp"]
     assert (row.state, row.wanted_version, row.synced_version) == ("synced", 2, 2)
+
+
+def from_erp(engine: Engine, name: str) -> Any:
+    """A write the erp plugin makes of C-1 (shop subscribes too)."""
+    return write_record(
+        engine, CUSTOMERS, "C-1", customer(name=name), subscribers=["erp", "shop"], origin="erp"
+    )
+
+
+def test_a_plugin_writing_the_record_it_is_pushing_queues_nothing_back_to_itself(
+    engine: Engine,
+) -> None:
+    write(engine, "C-1", customer(), "erp", "shop")
+    write(engine, "C-1", customer(name="دوم"), "erp", "shop")
+    lease = utcnow() + timedelta(minutes=1)
+    with engine.begin() as connection:  # erp's worker claimed version 2
+        connection.execute(
+            update(SyncState).where(SyncState.plugin == "erp").values(lease_until=lease)
+        )
+    written = from_erp(engine, "پاسخ erp حین ارسال")
+    assert written.subscribers == ("shop",), "only the other subscriber is queued"
+    erp, shop = rows(engine)["erp"], rows(engine)["shop"]
+    assert (erp.state, erp.wanted_version, erp.synced_version) == ("pending", 2, None)
+    assert (shop.state, shop.wanted_version) == ("pending", 3)
+
+
+def test_a_plugin_write_after_its_lease_ran_out_is_queued_to_it(engine: Engine) -> None:
+    write(engine, "C-1", customer(), "erp", "shop")
+    write(engine, "C-1", customer(name="دوم"), "erp", "shop")
+    with engine.begin() as connection:  # a worker that died holding version 2
+        connection.execute(
+            update(SyncState)
+            .where(SyncState.plugin == "erp")
+            .values(state="failed", lease_until=utcnow() - timedelta(seconds=1))
+        )
+    assert from_erp(engine, "از erp").subscribers == ("erp", "shop")
+    erp = rows(engine)["erp"]
+    assert (erp.state, erp.wanted_version, erp.synced_version) == ("pending", 3, None)
+
+
+def test_a_plugin_write_onto_a_synced_delivery_that_lags_the_record_is_bound(
+    engine: Engine,
+) -> None:
+    """Synced at version 1 while the record is at 2 (a write made during its push)."""
+    write(engine, "C-1", customer(), "erp")
+    write(engine, "C-1", customer(name="دوم"))
+    with engine.begin() as connection:
+        connection.execute(update(SyncState).values(state="synced", synced_version=1))
+    assert from_erp(engine, "سوم از erp").subscribers == ("shop",)
+    erp = rows(engine)["erp"]
+    assert (erp.state, erp.wanted_version, erp.synced_version) == ("synced", 3, 3)
