@@ -1,8 +1,8 @@
 """One streamed download of export rows as CSV or XLSX, for the API and the console alike.
 
 The rows (header first) are written by the shared writers (:mod:`kpis.csv_export`,
-:mod:`kpis.xlsx_export`) as the response is sent, never held whole; ``currency``
-``toman`` turns the amount columns to Toman on the way (:mod:`kpis.money`).
+:mod:`kpis.xlsx_export`) as the response is sent, never held whole; a caller that
+was asked for Toman passes the rows through :mod:`kpis.money` first.
 """
 
 from __future__ import annotations

@@ -19,10 +19,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from core.list_filters import UnknownFilter
 from kpis.cli import fail
 from kpis.csv_export import csv_lines
 from kpis.money import toman_rows
-from kpis.record_export import LIST_KINDS, UnknownFilter, record_rows
+from kpis.record_export import LIST_KINDS, record_rows
 from kpis.xlsx_export import write_xlsx
 
 errors = Console(stderr=True)

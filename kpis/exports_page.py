@@ -12,11 +12,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
+from core.list_filters import FILTER_NAMES, FILTERS, UnknownFilter
 from core.sync.runtime import SyncRuntime
 from core.web import Locale, NavItem, Viewer, WebSite
 from kpis.downloads import download
 from kpis.money import CURRENCIES, toman_rows
-from kpis.record_export import FILTER_NAMES, FILTERS, LIST_KINDS, UnknownFilter, record_rows
+from kpis.record_export import LIST_KINDS, record_rows
 
 Text = Annotated[str | None, Query(max_length=200)]
 

@@ -5,7 +5,7 @@ columns; every other kind (products, orders, events...) exports its id, version,
 instants and the document as JSON, so every list can be taken to a spreadsheet.
 Every instant is written in ISO 8601 (UTC) with its Jalali date (in the KPI time
 zone) in the column beside it; amounts stay numbers, lists of phones or emails are
-joined with ``; ``. The filters are each kind's equality filters (:data:`FILTERS`)
+joined with ``; ``. The filters are each kind's equality filters (``core.list_filters.FILTERS``)
 and, for kinds with a search text, ``q`` as in ``GET /v1/<kind>?q=``. Rows come from
 the database in batches of 1,000 through a server-side cursor on PostgreSQL, so a
 million records export with flat memory.
@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, Table, select
 from sqlalchemy import inspect as sa_inspect
 
-from core.kinds import KINDS, Kind
+from core.kinds import KINDS
+from core.list_filters import list_filters
 from core.locale import format_jalali
-from core.store import search_filters, searchable
 
 #: How a field becomes cells: as it is, an instant or a day (with its Jalali twin),
 #: a list joined with "; ", or the whole document as JSON.
@@ -119,30 +119,6 @@ GENERIC_FIELDS: tuple[Field, ...] = (
     ("updated_at", "updated_at", "instant"),
     ("data", "data", "json"),
 )
-#: Each kind's equality filters: the filter's name and the column it compares.
-FILTERS: dict[str, dict[str, str]] = {
-    "leads": {"status": "status", "owner": "owner_id", "source": "source"},
-    "opportunities": {
-        "status": "status",
-        "owner": "owner_id",
-        "stage": "stage",
-        "customer": "customer_id",
-    },
-    "customers": {"status": "status", "owner": "owner_id"},
-    "contacts": {"customer": "customer_id"},
-    "interactions": {
-        "customer": "customer_id",
-        "lead": "lead_id",
-        "channel": "channel",
-        "direction": "direction",
-    },
-    "tasks": {"status": "status", "owner": "owner_id"},
-}
-FILTER_NAMES: tuple[str, ...] = tuple(sorted({n for names in FILTERS.values() for n in names}))
-
-
-class UnknownFilter(ValueError):
-    """A filter the list does not have (``q`` on a kind without search text, too)."""
 
 
 def fields_of(kind: str) -> tuple[Field, ...]:
@@ -190,25 +166,6 @@ def _writer(source: str, how: How, zone: ZoneInfo) -> Callable[[Any], list[Any]]
     return cells
 
 
-def list_filters(
-    kind: Kind, table: Table, filters: Mapping[str, str | None], q: str | None
-) -> list[Any]:
-    """The conditions of the filters given (None values ignored); UnknownFilter for others."""
-    allowed = FILTERS.get(kind.name, {})
-    conditions: list[Any] = []
-    for name, value in filters.items():
-        if value is None:
-            continue
-        if name not in allowed:
-            raise UnknownFilter(f"{kind.name} cannot be filtered by {name}")
-        conditions.append(table.c[allowed[name]] == value)
-    if q is not None:
-        if not searchable(kind):
-            raise UnknownFilter(f"{kind.name} cannot be searched with q")
-        conditions.extend(search_filters(kind, q))
-    return conditions
-
-
 def record_rows(
     engine: Engine,
     kind: str,
@@ -220,12 +177,12 @@ def record_rows(
     """The header, then every record of ``kind`` matching the filters, oldest first.
 
     The filters are checked before the first row is asked for, so bad ones raise
-    :class:`UnknownFilter` (or KeyError for an unknown kind) at once.
+    ``core.list_filters.UnknownFilter`` (or KeyError for an unknown kind) at once.
     """
     found = KINDS[kind]
     table = sa_inspect(found.table).local_table
     assert isinstance(table, Table)
-    conditions = list_filters(found, table, filters or {}, q)
+    conditions = list_filters(found, filters or {}, q)
     zone = ZoneInfo(time_zone)
     writers = [_writer(source, how, zone) for _, source, how in fields_of(kind)]
     statement = select(table).where(*conditions).order_by(table.c.created_at, table.c.id)
@@ -246,13 +203,9 @@ def _rows(
 
 __all__ = [
     "FIELDS",
-    "FILTERS",
-    "FILTER_NAMES",
     "GENERIC_FIELDS",
     "LIST_KINDS",
-    "UnknownFilter",
     "fields_of",
     "header",
-    "list_filters",
     "record_rows",
 ]

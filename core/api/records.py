@@ -11,11 +11,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import inspect as sa_inspect
 
 from core.api.auth import Principal, require
 from core.api.problems import Problem
 from core.kinds import KINDS, Kind
+from core.list_filters import FILTERS, UnknownFilter, list_filters
 from core.schemas.attributes import AttributesRefused
 from core.schemas.base import ID_PATTERN, MAX_ID
 from core.store import (
@@ -32,7 +32,7 @@ from core.sync.error_class import waiting_on
 from core.sync.runtime import SyncRuntime
 from kpis.downloads import download, right_to_left, wanted_format
 from kpis.money import toman_rows
-from kpis.record_export import FILTERS, UnknownFilter, list_filters, record_rows
+from kpis.record_export import record_rows
 from kpis.xlsx_export import XLSX_TYPE
 
 log = logging.getLogger(__name__)
@@ -276,10 +276,9 @@ def build_router(kind: Kind) -> APIRouter:
                     rows = toman_rows(rows)
                 rtl = right_to_left(request, language, runtime.settings.console.language)
                 return download(rows, kind_format, name=kind.name, title=kind.name, rtl=rtl)
-            conditions = list_filters(kind, sa_inspect(kind.table).local_table, asked, q)
+            conditions = list_filters(kind, asked, q)
         except UnknownFilter as error:
-            problem = "not-searchable" if "searched" in str(error) else "unknown-filter"
-            raise Problem(400, problem, str(error)) from None
+            raise Problem(400, error.problem, str(error)) from None
         records = list_records(runtime.engine, kind, after=after, limit=limit, filters=conditions)
         next_after = records[-1].id if len(records) == limit else None
         return {"items": [record_out(stored) for stored in records], "next": next_after}
