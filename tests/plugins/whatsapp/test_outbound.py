@@ -126,6 +126,24 @@ def test_text_inside_the_window_is_sent_once_with_its_callback_id(make: Any, api
     assert len(api.sent) == 1 and api.attempts == 1
 
 
+def test_a_sent_message_changed_before_its_first_status_is_not_sent_again(
+    make: Any, api: CloudApi
+) -> None:
+    """The wamid is on the delivery only until Meta's first status: that is enough."""
+    runtime, client = make()
+    customer_wrote(client, runtime, hours_ago=2)
+    write(runtime)
+    sync(runtime)
+    (sent,) = api.sent
+    write(runtime, text="سفارش شما آماده است (ویرایش شد)")
+    sync(runtime)
+    assert len(api.sent) == 1 and api.attempts == 1, "never sent twice"
+    row = delivery(runtime)
+    # Version 2 is the in-flight mark, version 3 the agent's change.
+    assert (row.state, row.external_id, row.wanted_version) == ("synced", sent.wamid, 3)
+    assert row.note == f"already sent as {sent.wamid}"
+
+
 def test_a_reply_quotes_the_customer_s_message(make: Any, api: CloudApi) -> None:
     runtime, client = make()
     customer_wrote(client, runtime, hours_ago=0.1)
