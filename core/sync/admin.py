@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, literal, select, text, true, update
+from sqlalchemy import Engine, and_, bindparam, func, literal, select, text, true, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.admin.audit import Actor, record
+from core.admin.state_counts import state_counts
+from core.db.admin_tables import OUT
 from core.db.engine import reading, upsert
 from core.db.inbound_tables import InboxEvent
 from core.db.sync_tables import DEAD, DISCARDED, FAILED, PENDING, SyncState
@@ -73,14 +75,32 @@ class Delivery:
 
 
 def queue_counts(engine: Engine) -> list[QueueCount]:
-    """Deliveries per plugin and state."""
-    statement = (
-        select(SyncState.plugin, SyncState.state, func.count(), func.min(SyncState.due_at))
-        .group_by(SyncState.plugin, SyncState.state)
-        .order_by(SyncState.plugin, SyncState.state)
-    )
+    """Deliveries per plugin and state, with the oldest due time of each.
+
+    The counts come from the kept ``state_counts`` table and each oldest due time from
+    one probe of the (plugin, state, due_at) index, so neither the console's queue list
+    nor a metrics scrape scans the queue, however long it is.
+    """
     with reading(engine) as connection:
-        return [QueueCount(*row) for row in connection.execute(statement)]
+        counts = state_counts(connection, OUT)
+        oldest = (
+            select(func.min(SyncState.due_at))
+            .where(
+                SyncState.plugin == bindparam("plugin"),
+                SyncState.state == bindparam("state"),
+            )
+            .scalar_subquery()
+        )
+        return [
+            QueueCount(
+                plugin,
+                state,
+                count,
+                connection.execute(select(oldest), {"plugin": plugin, "state": state}).scalar_one(),
+            )
+            for plugin, states in sorted(counts.items())
+            for state, count in sorted(states.items())
+        ]
 
 
 def list_dead(engine: Engine, selection: Selection, *, limit: int = 1000) -> list[Delivery]:

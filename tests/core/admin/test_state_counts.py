@@ -19,6 +19,7 @@ from core.db.engine import reading
 from core.db.inbound_tables import InboxEvent
 from core.db.sync_tables import FAILED, PENDING, SyncState
 from core.db.types import utcnow
+from core.sync.admin import QueueCount, queue_counts
 from core.sync.runtime import SyncRuntime
 from tests.core.admin.conftest import fail, put
 from tests.core.scripted_plugin import ScriptedPlugin
@@ -109,6 +110,23 @@ def test_the_kept_counts_equal_a_direct_count_after_a_mix_of_changes(
     put(console_runtime, "AFTER-FOLD")  # one more pending: a state that has its row
     assert fold_state_counts(console_runtime.engine) == left
     assert_exact(console_runtime)
+
+
+def test_the_queue_list_equals_a_scan_of_the_queue_after_a_mix_of_changes(
+    console_runtime: SyncRuntime, scripted: ScriptedPlugin
+) -> None:
+    mix_of_changes(console_runtime, scripted)
+    scan = (
+        select(SyncState.plugin, SyncState.state, func.count(), func.min(SyncState.due_at))
+        .group_by(SyncState.plugin, SyncState.state)
+        .order_by(SyncState.plugin, SyncState.state)
+    )
+    with reading(console_runtime.engine) as connection:
+        scanned = [QueueCount(*row) for row in connection.execute(scan)]
+    listed = queue_counts(console_runtime.engine)
+    assert listed == scanned
+    assert {count.state for count in listed} >= {PENDING, FAILED}
+    assert all(count.oldest_due is not None for count in listed if count.state == PENDING)
 
 
 def test_the_overview_splits_the_kept_counts_exactly(
