@@ -317,15 +317,14 @@ def load_timeline(
 def load_tasks(source: Engine | Connection, lead_ids: Sequence[str]) -> dict[str, list[TaskFacts]]:
     """Return the follow-up tasks about each lead (``related_type = "lead"``)."""
     tasks: dict[str, list[TaskFacts]] = defaultdict(list)
-    related = TaskRow.data["related_id"].as_string()
     with reading(source) as connection:
         for start in range(0, len(lead_ids), 500):
             chunk = list(lead_ids[start : start + 500])
-            statement = select(related, TaskRow.created_at, TaskRow.due_at, TaskRow.done_at).where(
-                TaskRow.data["related_type"].as_string() == "lead", related.in_(chunk)
-            )
+            statement = select(
+                TaskRow.related_id, TaskRow.created_at, TaskRow.due_at, TaskRow.done_at
+            ).where(TaskRow.related_type == "lead", TaskRow.related_id.in_(chunk))
             for lead_id, created_at, due_at, done_at in connection.execute(statement):
-                tasks[lead_id].append(TaskFacts(created_at, due_at, done_at))
+                tasks[str(lead_id)].append(TaskFacts(created_at, due_at, done_at))
     return tasks
 
 

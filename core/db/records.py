@@ -193,6 +193,10 @@ class TaskRow(RecordMixin, Base):
     status: Mapped[str] = mapped_column(String(CODE_LENGTH), index=True)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    related_type: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    related_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+
+    __table_args__ = (Index("ix_tasks_related", "related_type", "related_id"),)
 
 
 class ServiceCaseRow(RecordMixin, Base):

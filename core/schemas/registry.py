@@ -246,6 +246,8 @@ def task_index(record: CanonicalModel) -> dict[str, Any]:
         "status": task.status,
         "due_at": task.due_at,
         "done_at": task.done_at,
+        "related_type": task.related_type,
+        "related_id": task.related_id,
     }
 
 
