@@ -10,7 +10,10 @@ Inbound: ``--calls`` signed webhook calls (one text message each, every tenth on
 repeat Meta would send) go to ``POST /v1/webhooks/whatsapp`` (signature checked on the
 raw bytes, events stored deduplicated, 200), and the same calls to a bare FastAPI route
 that only checks the HMAC and inserts the row with a unique wamid; both in-process
-(Starlette's test client), on the same database kind, in the same run.
+(Starlette's test client), on the same database kind, in the same run, each doing its
+blocking work in the server's thread pool on an engine made the same way. The two
+sides take turns in rounds of ``ROUND`` calls, so a change of the machine's load
+falls on both. A phase given 0 calls or messages is skipped.
 
 Outbound: ``--messages`` outbound WhatsApp interactions are sent by the sync engine to
 the Cloud API double on loopback, against the same number of bare ``httpx`` posts to
