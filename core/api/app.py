@@ -156,11 +156,13 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
 
     app.add_middleware(CountRequests, metrics=metrics)
 
+    # Webhooks first: a target's calls come in bursts, and a request is matched against
+    # the routes in order (every record route is a regular expression to try).
+    app.include_router(webhooks.router)
     for router in record_routers():
         app.include_router(router)
     app.include_router(admin.router)
     app.include_router(admin_console.router)
-    app.include_router(webhooks.router)
     app.include_router(schemas.router)
     app.include_router(leads.router)
     app.include_router(media.router)
