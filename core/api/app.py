@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import dramatiq
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -36,6 +35,7 @@ from core.api.docs import mount_docs
 from core.api.limits import BodyGuard, TakeTurns
 from core.api.openapi import build_openapi
 from core.api.records import record_routers
+from core.api.request_metrics import CountRequests
 from core.db.engine import reading
 from core.metrics import ApiMetrics
 from core.sync.runtime import SyncRuntime
@@ -154,26 +154,15 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
     app.add_middleware(problems.AnswerUnexpected)
     app.add_middleware(TakeTurns, prefix=webhooks.router.prefix + "/", limit=webhooks.WEBHOOK_TURNS)
 
-    @app.middleware("http")
-    async def count_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        status = "500"  # AnswerUnexpected answers what no handler did; this is a last resort
-        try:
-            response = await call_next(request)
-            status = str(response.status_code)
-            return response
-        finally:
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            metrics.requests.labels(request.method, route, status).inc()
-            metrics.latency.labels(route).observe(time.perf_counter() - started)
+    app.add_middleware(CountRequests, metrics=metrics)
 
+    # Webhooks first: a target's calls come in bursts, and a request is matched against
+    # the routes in order (every record route is a regular expression to try).
+    app.include_router(webhooks.router)
     for router in record_routers():
         app.include_router(router)
     app.include_router(admin.router)
     app.include_router(admin_console.router)
-    app.include_router(webhooks.router)
     app.include_router(schemas.router)
     app.include_router(leads.router)
     app.include_router(media.router)

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from core.connectors.http import classify_exception
 from core.db.admin_tables import IN
@@ -91,6 +92,15 @@ class InboundOutcome:
     retry_delay: float = 0.0
 
 
+#: The inbox's INSERT ... ON CONFLICT DO NOTHING RETURNING id, per dialect, built once.
+_STORE = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(InboxEvent)
+    .on_conflict_do_nothing(index_elements=[InboxEvent.plugin, InboxEvent.event_id])
+    .returning(InboxEvent.id)
+    for dialect in (postgresql, sqlite)
+}
+
+
 def store_events(
     engine: Engine,
     plugin: str,
@@ -107,29 +117,30 @@ def store_events(
     check_events(events)
     now = now or utcnow()
     result = StoreResult()
+    rows = [
+        {
+            "plugin": plugin,
+            "event_id": event.event_id,
+            "type": event.type,
+            "payload": event.payload,
+            "occurred_at": event.occurred_at,
+            "received_at": now,
+            "state": PENDING,
+            "attempts": 0,
+            "due_at": now,
+            "enqueued_at": now,
+        }
+        for event in events
+    ]
     with engine.begin() as connection:
-        for event in events:
-            insert = upsert(engine, InboxEvent).values(
-                plugin=plugin,
-                event_id=event.event_id,
-                type=event.type,
-                payload=event.payload,
-                occurred_at=event.occurred_at,
-                received_at=now,
-                state=PENDING,
-                attempts=0,
-                due_at=now,
-                enqueued_at=now,
-            )
-            row = connection.execute(
-                insert.on_conflict_do_nothing(
-                    index_elements=[InboxEvent.plugin, InboxEvent.event_id]
-                ).returning(InboxEvent.id)
-            ).first()
-            if row is None:
-                result.duplicates += 1
-            else:
-                result.ids.append(int(row.id))
+        if rows:
+            # Many rows, one statement: SQLAlchemy sends them as one multi-row INSERT
+            # (its "insertmanyvalues" batches), compiled once and cached. A repeat
+            # (already stored, or twice in this call) inserts nothing and returns no
+            # id, so the ids returned are the new events.
+            inserted = connection.execute(_STORE[engine.dialect.name], rows)
+            result.ids = sorted(int(row.id) for row in inserted)
+            result.duplicates = len(rows) - len(result.ids)
         if save_cursor:
             insert = upsert(engine, Cursor).values(plugin=plugin, value=cursor, polled_at=now)
             connection.execute(

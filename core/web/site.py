@@ -28,8 +28,9 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import BaseLoader, ChoiceLoader, Environment, PackageLoader, StrictUndefined
 from sqlalchemy import Engine
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, MutableHeaders
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.api.auth import Principal, TokenVerifier, allows
 from core.errors import ConfigurationError
@@ -53,6 +54,39 @@ SECURITY_HEADERS = {
 #: The form field (and header) that carries the CSRF token.
 CSRF_FIELD = "csrf"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class SecurityHeaders:
+    """Adds the security headers to the answers of the site's pages, as plain ASGI.
+
+    ``SECURITY_HEADERS`` go on every answer under the prefix, ``Cache-Control: no-store``
+    on all but static files; other paths pass through untouched.
+    """
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request, adding the headers to the answer's start under the prefix."""
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not (
+            path == self.prefix or path.startswith(f"{self.prefix}/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        static = path.startswith(f"{self.prefix}/static/")
+
+        async def add_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                if not static:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, add_headers)
 
 
 class WebError(Exception):
@@ -172,19 +206,7 @@ class WebSite:
             name="web-static",
         )
         app.add_exception_handler(WebError, self._on_error)  # type: ignore[arg-type]
-        prefix = self.prefix
-
-        @app.middleware("http")
-        async def security_headers(
-            request: Request, call_next: Callable[[Request], Awaitable[Response]]
-        ) -> Response:
-            response = await call_next(request)
-            if request.url.path == prefix or request.url.path.startswith(f"{prefix}/"):
-                for name, value in SECURITY_HEADERS.items():
-                    response.headers.setdefault(name, value)
-                if not request.url.path.startswith(f"{prefix}/static/"):
-                    response.headers["Cache-Control"] = "no-store"
-            return response
+        app.add_middleware(SecurityHeaders, prefix=self.prefix)
 
     def static_url(self, name: str) -> str:
         """The URL of a file of ``core/web/static``."""

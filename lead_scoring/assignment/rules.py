@@ -43,6 +43,8 @@ WEEKDAYS: dict[str, int] = {
 IRANIAN_WEEK: tuple[Weekday, ...] = ("saturday", "sunday", "monday", "tuesday", "wednesday")
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Minutes = Annotated[float, Field(gt=0, le=60 * 24 * 30)]
+#: Working minutes before a first-response deadline at which its warning fires; 0 is off.
+LeadMinutes = Annotated[float, Field(ge=0, le=60 * 24 * 30)]
 HOURS_PATTERN = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 
 
@@ -89,6 +91,7 @@ class Defaults(_Model):
     max_open_leads: int | None = Field(default=None, ge=1)
     daily_quota: int | None = Field(default=None, ge=1)
     first_response_minutes: Minutes = 15
+    warn_before_minutes: LeadMinutes = 0
     escalate_after_minutes: Minutes = 15
     escalate_to: EscalateTo = "next_agent"
 
@@ -163,6 +166,7 @@ class Rule(_Model):
     max_open_leads: int | None = Field(default=None, ge=1)
     daily_quota: int | None = Field(default=None, ge=1)
     first_response_minutes: Minutes | None = None
+    warn_before_minutes: LeadMinutes | None = None
     escalate_after_minutes: Minutes | None = None
     escalate_to: EscalateTo | None = None
 
@@ -199,6 +203,12 @@ class AssignmentRules(_Model):
             if rule.name in seen:
                 raise ValueError(f"{label}: the name is already used by an earlier rule")
             seen.add(rule.name)
+            warn = self.warn_before_minutes(rule)
+            if warn and warn >= self.first_response_minutes(rule):
+                raise ValueError(
+                    f"{label}: warn_before_minutes ({warn:g}) must be shorter than"
+                    f" first_response_minutes ({self.first_response_minutes(rule):g})"
+                )
             if self.escalate_to(rule) == "team_lead" and (
                 rule.team is None or rule.team not in self.teams
             ):
@@ -216,6 +226,12 @@ class AssignmentRules(_Model):
         if rule is not None and rule.first_response_minutes is not None:
             return rule.first_response_minutes
         return self.defaults.first_response_minutes
+
+    def warn_before_minutes(self, rule: Rule | None) -> float:
+        """Working minutes before the first-response deadline to warn the owner; 0 is off."""
+        if rule is not None and rule.warn_before_minutes is not None:
+            return rule.warn_before_minutes
+        return self.defaults.warn_before_minutes
 
     def escalate_after_minutes(self, rule: Rule | None) -> float:
         """Working minutes from the reminder to the escalation."""

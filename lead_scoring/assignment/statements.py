@@ -26,8 +26,10 @@ from lead_scoring.assignment.tables import (
 Clock = Callable[[], datetime]
 #: Lead statuses that count as open (for capacity and duplicates).
 OPEN_STATUSES = ("new", "contacted", "qualified")
+#: Timer kind of the warning some working minutes before the first-response deadline.
+FIRST_RESPONSE_WARNING = "first_response_warning"
 #: Timer kinds of the first response (cancelled by the first outbound contact).
-FIRST_RESPONSE_TIMERS = ("first_response", "escalation")
+FIRST_RESPONSE_TIMERS = ("first_response", "escalation", FIRST_RESPONSE_WARNING)
 #: Time zone of an agent the agents table does not know (a team lead kept elsewhere).
 DEFAULT_TIME_ZONE = "Asia/Tehran"
 #: Environment variable naming the rules file (the bundled one when unset).

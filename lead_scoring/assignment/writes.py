@@ -39,6 +39,7 @@ from lead_scoring.assignment.statements import (
     _SELECT_TURNS,
     DEFAULT_TIME_ZONE,
     EVENT_TYPES,
+    FIRST_RESPONSE_WARNING,
     OWNER_WRITE_RETRIES,
 )
 from lead_scoring.assignment.tables import (
@@ -184,6 +185,11 @@ class AssignmentWrites(AssignmentChoice):
             connection.execute(_CANCEL_FIRST_RESPONSE, {"lead_id": lead_id})
         if due is not None:
             schedule_timer(connection, "first_response", "lead", lead_id, due, now)
+            warn = self.rules.warn_before_minutes(rule)
+            if warn:
+                minutes = self.rules.first_response_minutes(rule) - warn
+                warn_at = self.due_at(now, minutes, to_agent, connection, time_zone)
+                schedule_timer(connection, FIRST_RESPONSE_WARNING, "lead", lead_id, warn_at, now)
         history_id = self.add_history(
             connection,
             subject_type="lead",

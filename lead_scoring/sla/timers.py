@@ -1,4 +1,4 @@
-"""Firing the SLA timers: reminders, escalations and overdue follow-ups, each exactly once.
+"""Firing the SLA timers: warnings, reminders, escalations and overdue follow-ups, each once.
 
 Timers are rows (``sla_timers``) with a due time. ``fire_due`` claims the due ones with
 a lease, as the sync engine claims deliveries: ``UPDATE ... RETURNING`` over rows that
@@ -31,6 +31,7 @@ from core.kinds import KINDS_BY_TYPE
 from core.store import get_record
 from core.sync.runtime import process_name
 from lead_scoring.assignment.service import AssignmentService, schedule_timer
+from lead_scoring.assignment.statements import FIRST_RESPONSE_WARNING
 from lead_scoring.assignment.tables import (
     TIMER_FAILED,
     TIMER_FIRED,
@@ -170,7 +171,7 @@ def _decide(
     """
     escalation: tuple[Any, Any, list[str]] | None = None
     overdue: dict[str, Any] | None = None
-    if timer.kind in (FIRST_RESPONSE, ESCALATION):
+    if timer.kind in (FIRST_RESPONSE, ESCALATION, FIRST_RESPONSE_WARNING):
         service.refresh(timer.subject_id)
     if timer.kind == ESCALATION:
         escalation = _escalation_plan(service, timer, now)
@@ -187,6 +188,8 @@ def _decide(
             return None
         if timer.kind == FIRST_RESPONSE:
             decision = _decide_reminder(service, connection, timer, now)
+        elif timer.kind == FIRST_RESPONSE_WARNING:
+            decision = _decide_warning(service, connection, timer, now)
         elif timer.kind == ESCALATION and escalation is not None:
             decision = _decide_escalation(service, connection, timer, now, escalation)
         elif overdue is not None:
@@ -218,6 +221,30 @@ def _decide_reminder(
         "owner_id": row.owner_id,
         "due_at": timer.due_at.isoformat(),
         "escalate_at": escalate_at.isoformat(),
+    }
+
+
+def _decide_warning(
+    service: AssignmentService, connection: Any, timer: Any, now: datetime
+) -> dict[str, Any]:
+    """Warn the owner of a lead whose clock still runs and whose deadline is still ahead.
+
+    A warning claimed late (the timers did not run for a while) at or after the
+    deadline is not sent: the breach's own reminder is the one that counts then.
+    """
+    row = service.current(timer.subject_id, connection)
+    if row is None or row.owner_id is None:
+        return {"outcome": "unassigned"}
+    if row.first_response_at is not None:
+        return {"outcome": "answered"}
+    due = row.first_response_due_at
+    if row.breached or due is None or now >= due:
+        return {"outcome": "too late", "due_at": due.isoformat() if due else None}
+    return {
+        "outcome": "warned",
+        "owner_id": row.owner_id,
+        "due_at": due.isoformat(),
+        "warn_at": timer.due_at.isoformat(),
     }
 
 
@@ -327,6 +354,15 @@ def _apply(service: AssignmentService, timer: Any, decision: dict[str, Any]) -> 
             {**decision, "task_id": task_id},
             at,
         )
+    elif timer.kind == FIRST_RESPONSE_WARNING and outcome == "warned":
+        service.publish(
+            f"timer-{timer.id}",
+            "lead.first_response_due_soon",
+            "lead",
+            timer.subject_id,
+            decision,
+            at,
+        )
     elif timer.kind == ESCALATION and outcome == "escalated":
         service.apply(int(decision["history_id"]))
     elif timer.kind == ESCALATION and outcome == "nobody":
@@ -349,6 +385,7 @@ def _apply(service: AssignmentService, timer: Any, decision: dict[str, Any]) -> 
 __all__ = [
     "ESCALATION",
     "FIRST_RESPONSE",
+    "FIRST_RESPONSE_WARNING",
     "LEASE_SECONDS",
     "MAX_ATTEMPTS",
     "TASK_OVERDUE",

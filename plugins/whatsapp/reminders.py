@@ -1,8 +1,9 @@
 """SLA and follow-up reminders to agents, sent as approved WhatsApp templates.
 
-The plugin subscribes to two events the SLA timers publish (``lead_scoring.sla``):
-``lead.first_response_overdue`` (a lead's first response is late: the SLA breached)
-and ``task.overdue`` (a follow-up task's deadline passed while it is open). Each event
+The plugin subscribes to three events the SLA timers publish (``lead_scoring.sla``):
+``lead.first_response_due_soon`` (a lead's first response is due within the warning's
+lead time), ``lead.first_response_overdue`` (it is late: the SLA breached) and
+``task.overdue`` (a follow-up task's deadline passed while it is open). Each event
 is delivered to the plugin by the sync engine like any record, so it is mapped here
 to a template message to the agent who owns the lead or task, and sent by the same
 outbound path as customers' messages (:func:`plugins.whatsapp.outbound.send`): the
@@ -33,9 +34,11 @@ from plugins.whatsapp.settings import WhatsAppSettings
 
 #: The events that make a reminder, and the setting naming each one's template.
 SLA_BREACHED = "lead.first_response_overdue"
+SLA_DUE_SOON = "lead.first_response_due_soon"
 FOLLOWUP_DUE = "task.overdue"
 TEMPLATE_SETTINGS = {
     SLA_BREACHED: "sla_reminder_template",
+    SLA_DUE_SOON: "sla_warning_template",
     FOLLOWUP_DUE: "followup_reminder_template",
 }
 SUBSCRIPTIONS = tuple(f"event.{type_}" for type_ in TEMPLATE_SETTINGS)
@@ -96,7 +99,7 @@ def map_reminder(
 
 def what_is_late(records: Records, event: Event) -> str:
     """The first parameter: the lead's name (else its id) or the task's subject."""
-    if event.type == SLA_BREACHED:
+    if event.type in (SLA_BREACHED, SLA_DUE_SOON):
         found = records.get("lead", event.subject_id)
         lead = found.data if found is not None else None
         name = lead.contact_name or lead.company_name if isinstance(lead, Lead) else None
@@ -107,7 +110,10 @@ def what_is_late(records: Records, event: Event) -> str:
 
 
 def due_text(event: Event, agent: Agent, language: str) -> str:
-    """The second parameter: the due time as a Jalali date and the agent's local time."""
+    """The second parameter: the due time as a Jalali date and the agent's local time.
+
+    For a warning that is the coming breach (its ``due_at``), not the warning's moment.
+    """
     raw = event.payload.get("due_at")
     try:
         due = datetime.fromisoformat(raw) if isinstance(raw, str) else event.occurred_at
@@ -122,6 +128,7 @@ __all__ = [
     "CALLBACK_PREFIX",
     "FOLLOWUP_DUE",
     "SLA_BREACHED",
+    "SLA_DUE_SOON",
     "SUBSCRIPTIONS",
     "Skip",
     "is_reminder",

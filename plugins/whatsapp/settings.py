@@ -10,6 +10,7 @@ the plugin is idle, as the other plugins are without a target.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr
 
@@ -19,6 +20,20 @@ from core.plugin_types import PluginSettings
 #: default: a little above it, so a full payload with its framing always fits.
 META_MAX_PAYLOAD = 3 * 1024 * 1024
 DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
+
+
+def template_name(description: str) -> Any:
+    """The field of a setting that names an approved template; unset (None) by default.
+
+    Meta's template names are lowercase letters, digits and underscores, at most 512.
+    """
+    return Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        pattern=r"^[a-z0-9_]+$",
+        description=description,
+    )
 
 
 class WhatsAppSettings(PluginSettings):
@@ -47,29 +62,20 @@ class WhatsAppSettings(PluginSettings):
     media_dir: Path | None = Field(
         default=None, description="Where downloaded media files are kept"
     )
-    reengagement_template: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=512,
-        pattern=r"^[a-z0-9_]+$",
-        description="An approved template sent instead of free-form text outside the window",
+    reengagement_template: str | None = template_name(
+        "An approved template sent instead of free-form text outside the window"
     )
     reengagement_language: str = Field(
         default="fa", min_length=2, max_length=16, pattern=r"^[A-Za-z_]+$"
     )
-    sla_reminder_template: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=512,
-        pattern=r"^[a-z0-9_]+$",
-        description="An approved template sent to the agent whose lead's first response is late",
+    sla_reminder_template: str | None = template_name(
+        "An approved template sent to the agent whose lead's first response is late"
     )
-    followup_reminder_template: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=512,
-        pattern=r"^[a-z0-9_]+$",
-        description="An approved template sent to the agent whose follow-up task is overdue",
+    followup_reminder_template: str | None = template_name(
+        "An approved template sent to the agent whose follow-up task is overdue"
+    )
+    sla_warning_template: str | None = template_name(
+        "An approved template sent to the agent whose lead's first response is due soon"
     )
     reminder_language: str = Field(
         default="fa", min_length=2, max_length=16, pattern=r"^[A-Za-z_]+$"

@@ -1,8 +1,9 @@
 """SLA and follow-up reminders to agents, as templates through the Cloud API double.
 
-The SLA timers publish ``lead.first_response_overdue`` and ``task.overdue``; the plugin
-is subscribed to both and sends the owner a configured template, once, through the same
-outbound path as customers' messages, or passes the event with the reason it did not.
+The SLA timers publish ``lead.first_response_due_soon``, ``lead.first_response_overdue``
+and ``task.overdue``; the plugin is subscribed to all three and sends the owner a
+configured template, once, through the same outbound path as customers' messages, or
+passes the event with the reason it did not.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from core.db.sync_tables import SyncState
 from core.sync.runtime import SyncRuntime
 from core.testing import whatsapp as meta
 from core.testing.whatsapp_api import CloudApi
-from lead_scoring.assignment.service import AssignmentService
+from lead_scoring.assignment.service import RULES_ENV, AssignmentService
+from lead_scoring.assignment.statements import FIRST_RESPONSE_WARNING
+from lead_scoring.assignment.tables import Timer
 from lead_scoring.sla import create_followup, fire_due
 from tests.core.api.conftest import TestClient
 from tests.plugins.whatsapp.conftest import TOKEN, apply_all, drain, post, put
@@ -35,6 +38,7 @@ def make(make_whatsapp: Callable[..., SyncRuntime], api: CloudApi) -> Callable[.
     def build(**overrides: Any) -> SyncRuntime:
         overrides.setdefault("sla_reminder_template", "sla_breached")
         overrides.setdefault("followup_reminder_template", "followup_due")
+        overrides.setdefault("sla_warning_template", "sla_due_soon")
         # One agent gets two reminders here; the pair limit is tested on its own.
         overrides.setdefault("pair_interval_seconds", 0)
         return make_whatsapp(graph_url=api.graph_url, access_token=TOKEN, **overrides)
@@ -104,6 +108,50 @@ def test_a_breached_first_response_sends_the_owner_the_template_once(
     runtime.dispatch("whatsapp", [("event", row.record_id)])
     sync(runtime)
     assert len(api.sent) == 1
+
+
+WARNING_RULES = """
+[defaults]
+first_response_minutes = 15
+warn_before_minutes = 5
+
+[[rules]]
+name = "sales"
+team = "sales"
+"""
+
+
+def test_a_first_response_due_soon_sends_the_owner_the_warning_template_once(
+    make: Any, api: CloudApi, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(WARNING_RULES, encoding="utf-8")
+    monkeypatch.setenv(RULES_ENV, str(rules))
+    runtime = make(reminder_language="en")
+    service = assigned_lead(runtime, phone=AGENT_PHONE, time_zone="UTC")
+    with runtime.engine.connect() as connection:
+        warn_at = connection.execute(
+            select(Timer.due_at).where(Timer.kind == FIRST_RESPONSE_WARNING)
+        ).scalar_one()
+    assert fire_due(service, now=warn_at - timedelta(seconds=1)) == 0
+    assert fire_due(service, now=warn_at) == 1
+    sync(runtime)
+    (sent,) = api.sent
+    assert sent.body["to"] == "+989121110000" and sent.body["type"] == "template"
+    template = sent.body["template"]
+    assert template["name"] == "sla_due_soon" and template["language"] == {"code": "en"}
+    lead_name, due = (item["text"] for item in template["components"][0]["parameters"])
+    assert lead_name == "رضا رضایی"
+    # The time given is the coming deadline (five working minutes on), not the warning's.
+    assert due.endswith(f"{service.current('L-1').first_response_due_at:%H:%M}")
+    # Looking at the timers again, even at the deadline, sends no second warning; the
+    # breach then sends its own template.
+    fire_due(service, now=warn_at)
+    sync(runtime)
+    assert [s.body["template"]["name"] for s in api.sent] == ["sla_due_soon"]
+    fire_due(service, now=datetime.now(UTC) + LATER)
+    sync(runtime)
+    assert [s.body["template"]["name"] for s in api.sent] == ["sla_due_soon", "sla_breached"]
 
 
 def test_a_reminder_s_status_webhook_is_accepted_without_an_interaction(
