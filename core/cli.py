@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from dataclasses import asdict
@@ -11,10 +12,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
+from typer.core import TyperGroup
 
 from core import cli_startup as startup
-from core import receiver_command
-from core.admin import cli as admin_cli
 from core.cli_startup import (  # the helpers every command starts with
     _cannot_open,
     _current_schema,
@@ -31,12 +31,48 @@ from core.db.engine import create_db_engine
 from core.db.migrate import SchemaOutOfDate, check_schema, current_revision, head_revision
 from core.errors import ConfigurationError
 from core.kinds import kind_by_type, kind_named
-from core.scaffold.command import plugin_app
 from core.settings import Settings
-from kpis import cli as kpis_cli
-from kpis import customers_cli, export_cli
+
+#: Commands defined in other modules: (module, attribute), imported only when the
+#: command runs or the help lists it, so ``resync`` or ``worker`` does not start by
+#: importing the KPI reports, the spreadsheet writer or the test receiver.
+ELSEWHERE = {
+    "audit": ("core.admin.cli", "audit_app"),
+    "customers": ("kpis.customers_cli", "customers"),
+    "dead": ("core.admin.cli", "dead_app"),
+    "export": ("kpis.export_cli", "export"),
+    "kpis": ("kpis.cli", "kpis"),
+    "plugin": ("core.scaffold.command", "plugin_app"),
+    "queues": ("core.admin.cli", "queues_app"),
+    "receiver": ("core.receiver_command", "receiver"),
+}
+
+
+class _Commands(TyperGroup):
+    """The top-level commands: this module's own, and those of :data:`ELSEWHERE`."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """Every command's name, this module's and the others', in order."""
+        return sorted({*super().list_commands(ctx), *ELSEWHERE})
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The command of that name: this module's, else the other module's, imported now."""
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in ELSEWHERE:
+            return found
+        module, attribute = ELSEWHERE[cmd_name]
+        value = getattr(importlib.import_module(module), attribute)
+        if isinstance(value, typer.Typer):
+            group = typer.main.get_group(value)
+            group.name = cmd_name
+            return group
+        single = typer.Typer()
+        single.command(cmd_name)(value)
+        return typer.main.get_command(single)
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="crm-sync: the integration hub between a CRM and the systems around it.",
     no_args_is_help=True,
     add_completion=False,
@@ -44,15 +80,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 inbox_app = typer.Typer(help="Inbound events targets sent or polls found.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-app.add_typer(admin_cli.dead_app, name="dead")
-app.add_typer(admin_cli.queues_app, name="queues")
-app.add_typer(admin_cli.audit_app, name="audit")
 app.add_typer(inbox_app, name="inbox")
-app.command("receiver")(receiver_command.receiver)
-app.add_typer(plugin_app, name="plugin")
-app.command("kpis")(kpis_cli.kpis)
-app.command("export")(export_cli.export)
-app.command("customers")(customers_cli.customers)
 
 
 @app.callback()
@@ -162,14 +190,13 @@ def inbox_list(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Show stored inbound events and why dead ones failed."""
+    from core.admin.cli import known_plugin
     from core.sync.admin import list_inbox
 
     settings = _settings()
     with _open_runtime(settings) as runtime:
         _current_schema(runtime.engine, settings)
-        rows = list_inbox(
-            runtime.engine, plugin=admin_cli.known_plugin(runtime, plugin), state=state
-        )
+        rows = list_inbox(runtime.engine, plugin=known_plugin(runtime, plugin), state=state)
     if as_json:
         console.print_json(json.dumps([asdict(row) for row in rows], default=str))
         return
@@ -194,6 +221,7 @@ def inbox_retry(
     every: AllOpt = False,
 ) -> None:
     """Apply dead inbound events again (after fixing the record or the plugin)."""
+    from core.admin.cli import known_plugin
     from core.sync.admin import retry_inbox
 
     if not (every or plugin or event_id):
@@ -201,7 +229,7 @@ def inbox_retry(
     settings = _settings()
     with _open_runtime(settings) as runtime:
         _current_schema(runtime.engine, settings)
-        plugin = admin_cli.known_plugin(runtime, plugin)
+        plugin = known_plugin(runtime, plugin)
         ids = retry_inbox(runtime.engine, plugin=plugin, event_id=event_id)
         if not settings.embedded:
             for name, plugin_ids in ids.items():

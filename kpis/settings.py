@@ -94,6 +94,10 @@ class KpiSettings(BaseModel):
 
     @model_validator(mode="after")
     def _known_kpis(self) -> Self:
+        # The catalog imports the KPI queries and lead scoring: every command loads these
+        # settings, so it is read only when there are targets to check.
+        if not self.targets:
+            return self
         from kpis.catalog import KPIS
 
         unknown = sorted(set(self.targets) - set(KPIS))

@@ -20,6 +20,10 @@ RESOLVED = "resolved"
 #: The states a worker still has to act on (the rows it may claim, besides their due time
 #: and lease); partial indexes hold only these rows.
 DUE_STATES = "state IN ('pending', 'failed')"
+#: The due rows a worker holds a lease on (the console's in-flight count).
+LEASED_STATES = f"{DUE_STATES} AND lease_until IS NOT NULL"
+#: The rows whose last attempt failed with a class of error.
+CLASSED = "error_class IS NOT NULL"
 #: Failed deliveries that wait on another plugin's document (error class ``waiting-<plugin>``).
 WAITING_STATES = "state = 'failed' AND error_class LIKE 'waiting-%'"
 
@@ -63,14 +67,22 @@ class SyncState(Base):
     __table_args__ = (
         Index("ix_sync_state_due", "state", "due_at"),
         Index("ix_sync_state_plugin_state_due", "plugin", "state", "due_at"),
-        Index("ix_sync_state_state_class", "state", "error_class"),
+        # A freshly queued row has no error class and no lease, so it enters neither
+        # of the next two indexes: queueing a backlog writes four index entries a row.
+        Index(
+            "ix_sync_state_state_class",
+            "state",
+            "error_class",
+            postgresql_where=text(CLASSED),
+            sqlite_where=text(CLASSED),
+        ),
         Index(
             "ix_sync_state_due_leases",
             "plugin",
             "state",
             "lease_until",
-            postgresql_where=text(DUE_STATES),
-            sqlite_where=text(DUE_STATES),
+            postgresql_where=text(LEASED_STATES),
+            sqlite_where=text(LEASED_STATES),
         ),
         Index(
             "ix_sync_state_waiting",

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, func, literal, select, text, true, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.admin.audit import Actor, record
@@ -213,10 +214,27 @@ def resync(
     for kind in kinds:
         after: str | None = None
         size = chunk
+        first_load = not has_deliveries(engine, plugin, kind)
         while True:
-            ids, after = resync_page(
-                engine, plugin, kind, after, chunk=size, mark_enqueued=mark_enqueued, now=now
-            )
+            try:
+                ids, after_page = resync_page(
+                    engine,
+                    plugin,
+                    kind,
+                    after,
+                    chunk=size,
+                    mark_enqueued=mark_enqueued,
+                    now=now,
+                    first_load=first_load,
+                )
+            except IntegrityError:
+                if not first_load:
+                    raise
+                # A record's own change queued it meanwhile: this chunk and the rest
+                # take the general path, which keeps that row and queues it again.
+                first_load = False
+                continue
+            after = after_page
             size = min(size * 2, largest)
             if ids:
                 if progress is not None:
@@ -236,11 +254,15 @@ def resync_page(
     chunk: int = 2000,
     mark_enqueued: bool = True,
     now: datetime | None = None,
+    first_load: bool = False,
 ) -> tuple[list[str], str | None]:
     """Queue the next ``chunk`` records of ``kind`` after id ``after`` for ``plugin`` again.
 
     Returns the ids queued and the id to continue after (None when the kind is done),
-    so a caller can stop between pages and resume later.
+    so a caller can stop between pages and resume later. With ``first_load`` (no row
+    of the plugin and kind exists yet) the rows are inserted without the conflict
+    handling of the general path; a row that exists after all fails the chunk with
+    IntegrityError and changes nothing, so the caller can take the general path.
     """
     now = now or utcnow()
     enqueued = now if mark_enqueued else None
@@ -283,6 +305,10 @@ def resync_page(
         ],
         page,
     )
+    if first_load:
+        with engine.begin() as connection:
+            ids = list(connection.execute(insert.returning(SyncState.record_id)).scalars())
+        return ids, last
     statement = insert.on_conflict_do_update(
         index_elements=[SyncState.plugin, SyncState.kind, SyncState.record_id],
         set_={
@@ -298,6 +324,14 @@ def resync_page(
     with engine.begin() as connection:
         ids = list(connection.execute(statement).scalars())
     return ids, last
+
+
+def has_deliveries(engine: Engine, plugin: str, kind: Kind) -> bool:
+    """Whether any delivery of ``kind`` to ``plugin`` exists (else a resync is a first load)."""
+    statement = (
+        select(literal(1)).where(SyncState.plugin == plugin, SyncState.kind == kind.type).limit(1)
+    )
+    return connection_scalar(engine, statement) is not None
 
 
 def analyze_sync_state(engine: Engine) -> None:

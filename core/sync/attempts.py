@@ -78,13 +78,17 @@ def attempt_row(
     }
 
 
+def attempts_json(rows: Sequence[dict[str, Any]]) -> str:
+    """Attempts-log rows as the JSON array :data:`INSERT_JSON` reads (PostgreSQL)."""
+    return json.dumps(list(rows), default=datetime.isoformat, ensure_ascii=False)
+
+
 def record_attempts(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert the attempts of one job in the caller's transaction, in one statement."""
     if not rows:
         return
     if connection.dialect.name == "postgresql" and len(rows) > 1:
-        encoded = json.dumps(list(rows), default=datetime.isoformat, ensure_ascii=False)
-        connection.execute(INSERT_JSON, {"rows": encoded})
+        connection.execute(INSERT_JSON, {"rows": attempts_json(rows)})
     else:
         connection.execute(INSERT, list(rows))
 

@@ -32,7 +32,6 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
-    insert,
     or_,
     select,
     text,
@@ -41,7 +40,7 @@ from sqlalchemy import (
 )
 
 from core.connectors.http import classify_exception
-from core.db.admin_tables import OUT, Attempt
+from core.db.admin_tables import OUT
 from core.db.sync_tables import DEAD, FAILED, PENDING, SYNCED, SyncState
 from core.db.types import UTCDateTime, utcnow
 from core.errors import HoldSending, PermanentError, RateLimited, SyncError, WaitingFor
@@ -50,7 +49,15 @@ from core.plugin_types import OutboundDocument, PushResult, SyncRecord
 from core.plugins import PluginHost
 from core.schemas.base import STORED
 from core.settings import SyncSettings
-from core.sync.attempts import HELD, RETRY, SKIPPED, WAITING, attempt_row, record_attempts
+from core.sync.attempts import (
+    HELD,
+    RETRY,
+    SKIPPED,
+    WAITING,
+    attempt_row,
+    attempts_json,
+    record_attempts,
+)
 from core.sync.backoff import exhausted, plan_retry
 from core.sync.error_class import error_class
 from core.sync.idempotency import idempotency_key
@@ -330,20 +337,9 @@ class SyncEngine:
                 )
         statements = self._statements
         with self.engine.begin() as connection:
-            if (
-                connection.dialect.name == "postgresql"
-                and len(done) == 1
-                and len(results) == 1
-                and len(attempts) == 1
-            ):
-                # One push, one success: the outcome and its attempt in one round trip.
-                logged = {f"a_{name}": value for name, value in attempts[0].items()}
-                row = connection.execute(statements.success_logged, {**done[0], **logged}).first()
-                if row is not None and row.state == PENDING:
-                    outcome.again.append((done[0]["k"], done[0]["r"]))
-                attempts = []
-            elif done:
-                outcome.again.extend(self._record_success(connection, plugin, done))
+            if done:
+                again, attempts = self._record_success(connection, plugin, done, attempts)
+                outcome.again.extend(again)
             if retry:
                 connection.execute(statements.retry, retry)
             if dead:
@@ -408,19 +404,25 @@ class SyncEngine:
         )
 
     def _record_success(
-        self, connection: Connection, plugin: str, done: list[dict[str, Any]]
-    ) -> list[Ref]:
-        """Mark pushes done; return the records that got a newer version meanwhile."""
+        self,
+        connection: Connection,
+        plugin: str,
+        done: list[dict[str, Any]],
+        attempts: list[dict[str, Any]],
+    ) -> tuple[list[Ref], list[dict[str, Any]]]:
+        """Mark pushes done; return the records that got a newer version meanwhile.
+
+        On PostgreSQL the job's attempts-log rows are inserted by the same statement,
+        whatever the batch size (one round trip for a single push too); the second
+        value is the attempts still to insert.
+        """
         statements = self._statements
-        if len(done) == 1:
-            row = connection.execute(statements.success_returning, done[0]).first()
-            moved_on = row is not None and row.state == PENDING
-            return [(done[0]["k"], done[0]["r"])] if moved_on else []
         if connection.dialect.name == "postgresql":
             first = done[0]
             params = {"now": first["now"], "p_plugin": plugin, "owner": first["owner"]}
             again: list[Ref] = []
-            for kind in {p["k"] for p in done}:
+            logged = attempts_json(attempts)
+            for kind in dict.fromkeys(p["k"] for p in done):
                 rows = [p for p in done if p["k"] == kind]
                 arrays = {
                     "kind": kind,
@@ -428,14 +430,20 @@ class SyncEngine:
                     "vs": [p["v"] for p in rows],
                     "exts": [p["ext"] for p in rows],
                     "notes": [p["p_note"] for p in rows],
+                    "attempts": logged,
                 }
                 result = connection.execute(statements.success_many, {**params, **arrays})
                 again.extend((row.kind, row.record_id) for row in result if row.state == PENDING)
-            return again
+                logged = "[]"
+            return again, []
+        if len(done) == 1:
+            row = connection.execute(statements.success_returning, done[0]).first()
+            moved_on = row is not None and row.state == PENDING
+            return ([(done[0]["k"], done[0]["r"])] if moved_on else []), attempts
         connection.execute(statements.success, done)
         refs: list[Ref] = [(p["k"], p["r"]) for p in done]
         pending = connection.execute(statements.pending, {"p_plugin": plugin, "refs": refs})
-        return [(row.kind, row.record_id) for row in pending]
+        return [(row.kind, row.record_id) for row in pending], attempts
 
 
 class _Statements:
@@ -531,21 +539,6 @@ class _Statements:
             )
         )
         self.success_returning = self.success.returning(SyncState.state)
-        # PostgreSQL: one push's success and its attempts-log row in one statement (a
-        # data-modifying CTE runs whether or not the query reads it).
-        logged = (
-            insert(Attempt)
-            .values(
-                {
-                    column.name: bindparam(f"a_{column.name}", type_=column.type)
-                    for column in Attempt.__table__.columns
-                    if column.name != "id"
-                }
-            )
-            .cte("logged")
-        )
-        done = self.success_returning.cte("done")
-        self.success_logged = select(done.c.state).add_cte(logged)
         due_at = bindparam("due", type_=UTCDateTime)
 
         def settle(**values: Any) -> Any:
@@ -619,9 +612,16 @@ class _Statements:
     )
     # The outcome of each row is looked up by its position in the arrays: joining
     # ``unnest(...)`` instead made PostgreSQL, which expects one row of ours, scan the
-    # whole array for every row (a batch of 100 took 27 ms, 8 ms this way).
+    # whole array for every row (a batch of 100 took 27 ms, 8 ms this way). The job's
+    # attempts-log rows come in the same statement (a data-modifying CTE runs whether
+    # or not the query reads it), so one push costs one round trip as a batch does.
     success_many = text(
-        "UPDATE sync_state SET synced_version = CASE WHEN sync_state.synced_version IS NULL"
+        "WITH logged AS (INSERT INTO attempts (direction, plugin, kind, record_id, version,"
+        " attempt, started_at, finished_at, duration_ms, outcome, error_class, error, answer)"
+        " SELECT direction, plugin, kind, record_id, version, attempt, started_at, finished_at,"
+        " duration_ms, outcome, error_class, error, answer"
+        " FROM json_populate_recordset(NULL::attempts, CAST(:attempts AS json)))"
+        " UPDATE sync_state SET synced_version = CASE WHEN sync_state.synced_version IS NULL"
         " OR sync_state.synced_version < done.vs[array_position(done.rs, sync_state.record_id)]"
         " THEN done.vs[array_position(done.rs, sync_state.record_id)]"
         " ELSE sync_state.synced_version END,"
