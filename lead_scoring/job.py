@@ -27,6 +27,7 @@ from lead_scoring.assignment.service import (
     AssignmentOutcome,
     AssignmentService,
     Choice,
+    StaleAgents,
 )
 from lead_scoring.assignment.step import assign_scored
 from lead_scoring.reading import load_leads
@@ -80,6 +81,10 @@ def score_and_assign(
                 sends.extend(messages or [])
             owners = {o.lead_id: {"owner_id": o.owner_id} for o in outcomes if o.owner_id}
             stored = scorer.store_in(connection, batch, also=owners, strict=True)
+    except StaleAgents as race:
+        log.info("leads %s: %s; assigning them with the agents read again", ids, race)
+        service.forget_agents()
+        return step_by_step(scorer, service, ids)
     except (ConcurrentUpdate, AlreadyAssigned) as race:
         log.info("leads %s changed while being scored (%s); storing them step by step", ids, race)
         return step_by_step(scorer, service, ids)

@@ -239,6 +239,7 @@ def periodic_jobs(runtime: SyncRuntime) -> list[PeriodicJob]:
 
         def retrain() -> None:
             outcome = train(runtime.engine, settings)
+            scorer(context).models.forget()
             if outcome.model is None:
                 log.info("lead scoring model not retrained: %s", outcome.reason)
             else:

@@ -39,6 +39,7 @@ from lead_scoring.reading import (
     lead_facts,
     lead_fields,
     load_events,
+    load_events_and_scores,
     load_leads,
     no_signals,
     percent,
@@ -92,6 +93,12 @@ class LeadScorer:
         """Return every lead's engagement events: its interactions, then plugin signals."""
         mapping = self.config.settings.interaction_events
         events = load_events(source or self.engine, [item.id for item in inputs], mapping)
+        return self._with_signals(inputs, events)
+
+    def _with_signals(
+        self, inputs: Sequence[LeadInput], events: dict[str, list[EngagementEvent]]
+    ) -> dict[str, list[EngagementEvent]]:
+        """Add each lead's plugin signals to its events (``events`` is changed and returned)."""
         for item in inputs:
             extra = self.signals(item.id, item.lead)
             if extra:
@@ -116,11 +123,12 @@ class LeadScorer:
         new result, the stored score it replaces and the model's prediction).
         """
         now = now or utcnow()
-        events = self.events_of(inputs, reader)
-        stored = get_score_summaries(reader, [item.id for item in inputs])
+        mapping = self.config.settings.interaction_events
+        ids = [item.id for item in inputs]
+        interactions, stored = load_events_and_scores(reader, ids, mapping)
+        events = self._with_signals(inputs, interactions)
         facts = [lead_facts(item.lead, item.created_at) for item in inputs]
         lead_events = [events.get(item.id, []) for item in inputs]
-        ids = [item.id for item in inputs]
         predictions = self._predictions(ids, facts, lead_events, now, reader)
         batch = []
         for index, item in enumerate(inputs):
@@ -285,7 +293,7 @@ class LeadScorer:
         outcome = RescoreOutcome()
         rules = self.config.rules
         mapping = self.config.settings.interaction_events
-        predictions_model = self.models.current(self.engine)
+        predictions_model = self.models.current(self.engine, fresh=True)
         for profiles in iter_profiles(self.engine, chunk):
             ids = [profile.id for profile in profiles]
             with reading(self.engine) as reader:

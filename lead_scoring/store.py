@@ -200,11 +200,16 @@ def get_score_summaries(
         for start in range(0, len(lead_ids), 500):
             chunk = list(lead_ids[start : start + 500])
             for row in connection.execute(_SELECT_SUMMARIES, {"ids": chunk}):
-                found[row.lead_id] = ScoreSummary(
-                    row.lead_id, row.fit_cents, row.engagement_cents, row.grade,
-                    row.qualification, _level(row.published_qualification), row.rules_digest,
-                )  # fmt: skip
+                found[row.lead_id] = summary_of(row)
     return found
+
+
+def summary_of(row: Any) -> ScoreSummary:
+    """The :class:`ScoreSummary` of a row holding the summary's columns by name."""
+    return ScoreSummary(
+        row.lead_id, row.fit_cents, row.engagement_cents, row.grade, row.qualification,
+        _level(row.published_qualification), row.rules_digest,
+    )  # fmt: skip
 
 
 def save_scores(
@@ -408,4 +413,5 @@ __all__ = [
     "save_model",
     "save_predictions",
     "save_scores",
+    "summary_of",
 ]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -44,28 +45,60 @@ from lead_scoring.store import (
 log = logging.getLogger(__name__)
 
 
+#: Seconds the newest model's id is trusted before it is read again (see ModelCache).
+MODEL_CHECK_SECONDS = 30.0
+
+
 class ModelCache:
-    """The latest trained model, loaded once per process and reloaded when a newer one exists."""
+    """The latest trained model, loaded once per process and reloaded when a newer one exists.
 
-    stored: StoredModel | None = None
-    model: LeadModel | None = None
-    checked: dict[str, int] = field(default_factory=dict)
+    The newest model's id is read at most once every ``check_seconds`` (a statement per
+    job otherwise): a model trained meanwhile is used that much later. That is safe, as
+    a model is retrained every ``retrain_hours`` and each prediction is stored with the
+    id of the model that made it, so a lead scored in that window is traced to the
+    model it used and the next rescoring updates it.
+    """
 
-    def current(self, source: Engine | Connection) -> tuple[StoredModel, LeadModel] | None:
+    def __init__(
+        self,
+        check_seconds: float = MODEL_CHECK_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.check_seconds = check_seconds
+        self.monotonic = monotonic
+        self.stored: StoredModel | None = None
+        self.model: LeadModel | None = None
+        self._checked_at: float | None = None
+
+    def forget(self) -> None:
+        """Read the newest model's id on the next call (a model was trained here)."""
+        self._checked_at = None
+
+    def current(
+        self, source: Engine | Connection, *, fresh: bool = False
+    ) -> tuple[StoredModel, LeadModel] | None:
         """Return the newest stored model, parsed (None before the first training).
 
-        Only the newest model's id is read each time; the model itself is read and
-        parsed again when a newer one was trained.
+        Only the newest model's id is read, once per ``check_seconds`` unless ``fresh``;
+        the model itself is read and parsed again when a newer one was trained.
         """
+        now = self.monotonic()
+        checked = self._checked_at
+        if not fresh and checked is not None and 0 <= now - checked < self.check_seconds:
+            if self.stored is None or self.model is None:
+                return None
+            return self.stored, self.model
         with reading(source) as connection:
             newest_id = latest_model_id(connection)
             if newest_id is None:
-                return None
-            if self.stored is None or self.stored.id != newest_id or self.model is None:
+                self.stored = self.model = None
+            elif self.stored is None or self.stored.id != newest_id or self.model is None:
                 newest = latest_model(connection)
-                if newest is None:
-                    return None
-                self.stored, self.model = newest, LeadModel.from_json(newest.model)
+                self.stored = newest
+                self.model = LeadModel.from_json(newest.model) if newest is not None else None
+        self._checked_at = now
+        if self.stored is None or self.model is None:
+            return None
         return self.stored, self.model
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -31,7 +33,10 @@ def create_db_engine(
     """Create an engine for ``url`` with the settings crm-sync relies on.
 
     SQLite runs in WAL mode and every writing transaction begins IMMEDIATE, so
-    concurrent writers queue on the busy timeout instead of failing half-way;
+    concurrent writers queue instead of failing half-way (those of one process on a
+    lock that wakes the next one at once, see :class:`_WriterConnection`; other
+    processes on the busy timeout), with a pool of ``pool_size`` connections and as
+    many more for bursts, so threads do not open a connection per transaction;
     PostgreSQL gets a pool sized for a worker's threads whose connections are pinged
     when they come out of the pool after resting ``ping_after_idle`` seconds
     (:func:`_ping_when_idle`).
@@ -48,7 +53,11 @@ def create_db_engine(
     engine runs a :class:`WalCheckpointer` instead.
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30, "factory": _WriterConnection},
+            **_sqlite_pool(url, pool_size),
+        )
         _configure_sqlite(engine, autocheckpoint)
         return engine
     if durable:
@@ -96,9 +105,84 @@ def _ping_when_idle(engine: Engine, seconds: float) -> None:
             raise exc.DisconnectionError(f"pooled connection is dead: {error}") from error
 
 
+#: Seconds a SQLite writer waits for the process's writer lock before it goes on to
+#: SQLite's own busy timeout (the same 30 s).
+WRITER_LOCK_SECONDS = 30.0
+_writer_locks: dict[str, threading.Lock] = {}
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(database: str) -> threading.Lock:
+    """The lock the writers of one SQLite file in this process queue on."""
+    key = os.path.abspath(database) if database and database != ":memory:" else database
+    with _writer_locks_guard:
+        return _writer_locks.setdefault(key, threading.Lock())
+
+
+class _WriterConnection(sqlite3.Connection):
+    """A SQLite connection that holds its process's writer lock from BEGIN IMMEDIATE to the end.
+
+    SQLite lets one writer in at a time, and a writer that finds the database locked
+    sleeps in its busy handler (1, 2, 5 ... up to 100 ms at a time) instead of waking
+    when the lock is free: with the API's threads and the embedded worker's writing
+    the same file, a save could sleep for most of a second behind writes of a few
+    milliseconds. The writers of one process therefore queue on a Python lock, taken
+    just before ``BEGIN IMMEDIATE`` and let go right after the commit or rollback, so
+    the next one starts as soon as the lock is free; other processes still meet
+    SQLite's busy timeout.
+    """
+
+    writer_lock: threading.Lock | None = None
+    holding = False
+
+    def take_writer_lock(self) -> None:
+        """Wait for the process's writer lock (at most ``WRITER_LOCK_SECONDS``)."""
+        lock = self.writer_lock
+        if lock is not None and not self.holding:
+            self.holding = lock.acquire(timeout=WRITER_LOCK_SECONDS)
+
+    def release_writer_lock(self) -> None:
+        """Let the next writer of this process in."""
+        if self.holding and self.writer_lock is not None:
+            self.holding = False
+            self.writer_lock.release()
+
+    def commit(self) -> None:
+        """Commit, then let the next writer in."""
+        try:
+            super().commit()
+        finally:
+            self.release_writer_lock()
+
+    def rollback(self) -> None:
+        """Roll back, then let the next writer in."""
+        try:
+            super().rollback()
+        finally:
+            self.release_writer_lock()
+
+    def close(self) -> None:
+        """Close (an open transaction is rolled back), then let the next writer in."""
+        try:
+            super().close()
+        finally:
+            self.release_writer_lock()
+
+
+def _sqlite_pool(url: str, pool_size: int) -> dict[str, Any]:
+    """Pool options of a SQLite file: room for the process's threads (none for memory)."""
+    if ":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite+pysqlite:"):
+        return {}
+    return {"pool_size": pool_size, "max_overflow": pool_size}
+
+
 def _configure_sqlite(engine: Engine, autocheckpoint: bool) -> None:
+    lock = _writer_lock(engine.url.database or "")
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        if isinstance(dbapi_connection, _WriterConnection):
+            dbapi_connection.writer_lock = lock
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -112,8 +196,16 @@ def _configure_sqlite(engine: Engine, autocheckpoint: bool) -> None:
     def _on_begin(connection: Any) -> None:
         if connection.get_execution_options().get(READ_ONLY):
             connection.exec_driver_sql("BEGIN")
-        else:
+            return
+        raw = connection.connection.driver_connection
+        if isinstance(raw, _WriterConnection):
+            raw.take_writer_lock()
+        try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            if isinstance(raw, _WriterConnection):
+                raw.release_writer_lock()
+            raise
 
 
 class WalCheckpointer:

@@ -215,7 +215,7 @@ class AssignmentChoice(AssignmentReads):
         lead = stored.data
         if original is not None:
             return original, {}, None, [], None, None
-        agents, away = self._agents_and_away(connection, now)
+        agents, away = self._agents_and_away(connection, now, kept=True)
         reads = _Reads(connection, away)
         rule, candidates, reason = self.plan(lead, agents, now, reads=reads)
         sticky = self._sticky_owner(connection, lead, agents, national_id)

@@ -105,3 +105,7 @@ class Choice:
 
 class AlreadyAssigned(Exception):
     """Another worker assigned the lead first: roll the transaction back."""
+
+
+class StaleAgents(Exception):
+    """The agent chosen from the kept agents is no longer active or is away: read again."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,9 @@ from lead_scoring.assignment.tables import (
     LeadAssignment,
     RotationPool,
 )
+
+#: Seconds the agents and who is away, as the job read them, are kept for the next jobs.
+AGENT_CACHE_SECONDS = 5.0
 
 
 def rules_from_environment() -> AssignmentRules:
@@ -102,6 +106,10 @@ class AssignmentReads:
         self.records = RecordAccess(engine, self.origin, self.subscribers, self.dispatch)
         self._random = random.Random()
         self._agent_cache: dict[tuple[str, str], Agent] = {}
+        self.agent_cache_seconds = AGENT_CACHE_SECONDS
+        self.monotonic: Callable[[], float] = time.monotonic
+        self._agent_rows: tuple[float, list[tuple[str, Agent, bool, datetime | None]]] | None
+        self._agent_rows = None
         self._dialect_statements: dict[str, Executable] = {}
 
     # -- reading ----------------------------------------------------------------
@@ -111,27 +119,48 @@ class AssignmentReads:
         with reading(self.engine) as connection:
             return self._agents_and_away(connection, self.clock())[0]
 
+    def forget_agents(self) -> None:
+        """Read the agents and who is away again on the next decision."""
+        self._agent_rows = None
+
     def _agents_and_away(
-        self, connection: Connection, now: datetime
+        self, connection: Connection, now: datetime, *, kept: bool = False
     ) -> tuple[dict[str, Agent], set[str]]:
         """Every agent by id and those away at ``now``, in one statement.
 
         A document is validated once per digest: agents rarely change, and validating
-        every agent for every lead would cost more than the query.
+        every agent for every lead would cost more than the query. With ``kept`` the
+        rows read by an earlier call are used while younger than ``agent_cache_seconds``
+        (a statement per lead saved): an agent added, changed, deactivated or set away
+        in that window is seen that much later. Who gets a lead stays right, as the
+        decision's transaction checks that the chosen agent is still active and not
+        away (``StaleAgents``, then the agents are read again); this service forgets
+        the kept rows when it sets an agent away or back.
         """
+        rows = None
+        if kept and self._agent_rows is not None:
+            read_at, rows = self._agent_rows
+            if not 0 <= self.monotonic() - read_at < self.agent_cache_seconds:
+                rows = None
+        if rows is None:
+            read_at = self.monotonic()
+            rows = []
+            cache = self._agent_cache
+            for row in connection.execute(_SELECT_AGENTS):
+                key = (row.id, row.digest)
+                agent = cache.get(key)
+                if agent is None:
+                    if len(cache) > 10_000:
+                        cache.clear()
+                    agent = cache[key] = Agent.model_validate(row.data)
+                rows.append((row.id, agent, row.away_id is not None, row.until))
+            self._agent_rows = (read_at, rows)
         agents: dict[str, Agent] = {}
         away: set[str] = set()
-        cache = self._agent_cache
-        for row in connection.execute(_SELECT_AGENTS):
-            key = (row.id, row.digest)
-            agent = cache.get(key)
-            if agent is None:
-                if len(cache) > 10_000:
-                    cache.clear()
-                agent = cache[key] = Agent.model_validate(row.data)
-            agents[row.id] = agent
-            if row.away_id is not None and (row.until is None or row.until > now):
-                away.add(row.id)
+        for agent_id, agent, has_away, until in rows:
+            agents[agent_id] = agent
+            if has_away and (until is None or until > now):
+                away.add(agent_id)
         return agents, away
 
     def _statement(self, name: str) -> Executable:

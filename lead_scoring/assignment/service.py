@@ -56,6 +56,7 @@ from lead_scoring.assignment.outcomes import (
     Choice,
     LeadMeasures,
     Prepared,
+    StaleAgents,
     UnknownRecord,
 )
 from lead_scoring.assignment.reads import rules_from_environment
@@ -64,6 +65,9 @@ from lead_scoring.assignment.statements import _SELECT_LEAD, OPEN_STATUSES, RULE
 from lead_scoring.assignment.timers import cancel_timers, schedule_timer, sla_state
 
 log = logging.getLogger(__name__)
+
+#: Decisions of one ``assign`` that may find the chosen agent gone before it gives up.
+STALE_AGENT_RETRIES = 3
 
 
 class AssignmentService(AssignmentMeasures):
@@ -94,20 +98,30 @@ class AssignmentService(AssignmentMeasures):
         Everything the decision depends on is read on one connection (:meth:`prepare`),
         plugins are asked with no connection held (:meth:`choose`), and the decision
         and its effects on the lead are then written in one transaction (``_decide``).
+        When the chosen agent turns out no longer available there (the kept agents were
+        stale), the agents are read again and the lead decided again.
         """
-        now = self.clock()
-        with reading(self.engine) as connection:
-            row = connection.execute(_SELECT_LEAD, {"lead_id": lead_id}).first()
-            if row is None:
-                raise UnknownRecord(f"there is no lead with id {lead_id!r}")
-            stored = StoredRecord(
-                KINDS_BY_TYPE["lead"], row.id, row.version, row.data, row.created_at, row.updated_at
-            )
-            prepared = self.prepare(connection, stored, now, national_id=national_id)
-        choice = self.choose(prepared, now)
-        if isinstance(choice, AssignmentOutcome):
-            return choice
-        return self._decide(stored, choice, now)
+        for attempt in range(STALE_AGENT_RETRIES):
+            now = self.clock()
+            with reading(self.engine) as connection:
+                row = connection.execute(_SELECT_LEAD, {"lead_id": lead_id}).first()
+                if row is None:
+                    raise UnknownRecord(f"there is no lead with id {lead_id!r}")
+                stored = StoredRecord(
+                    KINDS_BY_TYPE["lead"], row.id, row.version, row.data, row.created_at,
+                    row.updated_at,
+                )  # fmt: skip
+                prepared = self.prepare(connection, stored, now, national_id=national_id)
+            choice = self.choose(prepared, now)
+            if isinstance(choice, AssignmentOutcome):
+                return choice
+            try:
+                return self._decide(stored, choice, now)
+            except StaleAgents:
+                self.forget_agents()
+                if attempt == STALE_AGENT_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def choose(self, prepared: Prepared, now: datetime) -> Choice | AssignmentOutcome:
         """Decide from what :meth:`prepare` read: a :class:`Choice` to record, or the outcome.
@@ -164,6 +178,7 @@ __all__ = [
     "Clock",
     "LeadMeasures",
     "Prepared",
+    "StaleAgents",
     "UnknownRecord",
     "cancel_timers",
     "rules_from_environment",

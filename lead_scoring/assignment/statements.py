@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, literal_column, or_, select, union_all, update
+from sqlalchemy import (
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from core.db.records import AgentRow, InteractionRow, LeadRow
 from lead_scoring.assignment.tables import (
@@ -124,11 +134,23 @@ _SELECT_TURNS = select(RotationCount.agent_id, RotationCount.turns).where(
     RotationCount.pool == bindparam("pool"),
     RotationCount.agent_id.in_(bindparam("agents", expanding=True)),
 )
+#: Whether agent ``agent`` is active and not away at ``now``, read inside the decision's
+#: transaction: the agents the decision was planned with may be a few seconds old.
+_AGENT_AVAILABLE = exists().where(
+    AgentRow.id == bindparam("agent"), AgentRow.active.is_(True)
+) & ~exists().where(
+    AgentAway.agent_id == bindparam("agent"),
+    or_(AgentAway.until.is_(None), AgentAway.until > bindparam("now")),
+)
+_SELECT_AGENT_AVAILABLE = select(_AGENT_AVAILABLE)
 _ADD_TURN = (
     update(RotationCount)
     .where(RotationCount.pool == bindparam("p_pool"), RotationCount.agent_id == bindparam("agent"))
     .values(turns=RotationCount.turns + 1)
 )
+#: The chosen agent's turn, counted only while the agent is still available (no row
+#: updated: the agents were stale, see ``_AGENT_AVAILABLE``).
+_ADD_AVAILABLE_TURN = _ADD_TURN.where(_AGENT_AVAILABLE)
 _CANCEL_FIRST_RESPONSE = (
     update(Timer)
     .where(

@@ -26,15 +26,18 @@ from lead_scoring.assignment.outcomes import (
     AlreadyAssigned,
     AssignmentOutcome,
     Choice,
+    StaleAgents,
     UnknownRecord,
 )
 from lead_scoring.assignment.rules import Rule
 from lead_scoring.assignment.statements import (
+    _ADD_AVAILABLE_TURN,
     _ADD_TURN,
     _CANCEL_FIRST_RESPONSE,
     _HISTORY,
     _INSERT_HISTORY,
     _MARK_APPLIED,
+    _SELECT_AGENT_AVAILABLE,
     _SELECT_LEAD,
     _SELECT_TURNS,
     DEFAULT_TIME_ZONE,
@@ -59,13 +62,21 @@ class AssignmentWrites(AssignmentChoice):
     # -- rotation ------------------------------------------------------------------
 
     def take_turn(
-        self, connection: Connection, pool: str, candidates: Sequence[str]
+        self,
+        connection: Connection,
+        pool: str,
+        candidates: Sequence[str],
+        *,
+        available_at: datetime | None = None,
     ) -> tuple[str, int]:
         """Give the pool's next turn to the candidate with the fewest turns; (agent, turn).
 
         The pool row stays locked until ``connection``'s transaction ends, so concurrent
         workers queue here. An agent new to the pool starts at the fewest turns any
         candidate has, so joining late does not hand them every lead until they catch up.
+        With ``available_at`` (candidates planned from kept agents) the chosen agent's
+        turn counts only if the agent is active and not away then, checked in the same
+        statement; else StaleAgents is raised: roll the transaction back.
         """
         turn = int(connection.execute(self._statement("bump"), {"p_pool": pool}).scalar_one())
         counts = {
@@ -82,7 +93,12 @@ class AssignmentWrites(AssignmentChoice):
             counts.update(dict.fromkeys(missing, floor))
         fewest = min(counts.values())
         chosen = self._random.choice(sorted(a for a, n in counts.items() if n == fewest))
-        connection.execute(_ADD_TURN, {"p_pool": pool, "agent": chosen})
+        if available_at is None:
+            connection.execute(_ADD_TURN, {"p_pool": pool, "agent": chosen})
+        else:
+            params = {"p_pool": pool, "agent": chosen, "now": available_at}
+            if connection.execute(_ADD_AVAILABLE_TURN, params).rowcount != 1:
+                raise StaleAgents(f"agent {chosen!r} is no longer active or is away")
         return chosen, turn
 
     # -- recording and applying ------------------------------------------------------------
@@ -320,14 +336,20 @@ class AssignmentWrites(AssignmentChoice):
         timeline event stored, so the step is committed applied. ``sends`` are the
         messages to dispatch after the commit, or None when the lead kept changing under
         the owner write (the step is then left unapplied). Raises ``AlreadyAssigned``
-        when another worker assigned the lead first: roll the transaction back.
+        when another worker assigned the lead first, and ``StaleAgents`` when the chosen
+        agent (planned from the kept agents) is no longer active or is away: roll the
+        transaction back.
         """
         agent_id, action, rule = choice.agent_id, choice.action, choice.rule
         turn = None
         known = choice.agents or {}
         if action == "rotation":
             assert rule is not None
-            agent_id, turn = self.take_turn(connection, rule.name, choice.pool)
+            agent_id, turn = self.take_turn(connection, rule.name, choice.pool, available_at=now)
+        elif action in ("sticky", "plugin"):
+            params = {"agent": agent_id, "now": now}
+            if not connection.execute(_SELECT_AGENT_AVAILABLE, params).scalar():
+                raise StaleAgents(f"agent {agent_id!r} is no longer active or is away")
         zone = known[agent_id].time_zone if agent_id in known else None
         history_id, due = self.record(
             connection,
@@ -486,6 +508,7 @@ class AssignmentWrites(AssignmentChoice):
         )
         with self.engine.begin() as connection:
             connection.execute(statement)
+        self.forget_agents()
 
     def clear_away(self, agent_id: str) -> None:
         """The agent is back."""
@@ -493,3 +516,4 @@ class AssignmentWrites(AssignmentChoice):
             raise UnknownRecord(f"there is no agent with id {agent_id!r}")
         with self.engine.begin() as connection:
             connection.execute(delete(AgentAway).where(AgentAway.agent_id == agent_id))
+        self.forget_agents()

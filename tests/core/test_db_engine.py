@@ -176,3 +176,66 @@ def test_a_runtime_on_sqlite_checkpoints_in_the_background_until_closed(
     assert runtime.checkpointer.running
     runtime.close()
     assert not runtime.checkpointer.running
+
+
+def _writer_lock_of(engine: Engine) -> threading.Lock:
+    from core.db.engine import _writer_lock
+
+    return _writer_lock(engine.url.database or "")
+
+
+def test_a_sqlite_writer_holds_the_process_lock_until_its_commit(sqlite_engine: Engine) -> None:
+    lock = _writer_lock_of(sqlite_engine)
+    with sqlite_engine.begin() as connection:
+        connection.execute(text("INSERT INTO notes (id) VALUES (1)"))
+        assert lock.locked()
+    assert not lock.locked()
+    with reading(sqlite_engine) as connection:  # a reader takes no lock
+        assert connection.execute(text("SELECT count(*) FROM notes")).scalar() == 1
+        assert not lock.locked()
+
+
+def test_a_failed_sqlite_write_lets_the_next_writer_in(sqlite_engine: Engine) -> None:
+    lock = _writer_lock_of(sqlite_engine)
+    with pytest.raises(exc.IntegrityError), sqlite_engine.begin() as connection:
+        connection.execute(text("INSERT INTO notes (id) VALUES (1)"))
+        connection.execute(text("INSERT INTO notes (id) VALUES (1)"))
+    assert not lock.locked()
+    with sqlite_engine.begin() as connection:
+        connection.execute(text("INSERT INTO notes (id) VALUES (2)"))
+    with reading(sqlite_engine) as connection:
+        assert connection.execute(text("SELECT id FROM notes")).scalars().all() == [2]
+
+
+def test_sqlite_writers_of_many_threads_all_commit_in_turn(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'many.db'}", pool_size=4)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE notes (id integer PRIMARY KEY, writer integer)"))
+    inside = [0]
+    most = [0]
+    errors: list[BaseException] = []
+
+    def write(writer: int) -> None:
+        try:
+            for number in range(25):
+                with engine.begin() as connection:
+                    inside[0] += 1
+                    most[0] = max(most[0], inside[0])
+                    connection.execute(
+                        text("INSERT INTO notes VALUES (:id, :writer)"),
+                        {"id": writer * 1000 + number, "writer": writer},
+                    )
+                    inside[0] -= 1
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(writer,)) for writer in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert most[0] == 1  # one writer at a time, queued on the lock
+    with reading(engine) as connection:
+        assert connection.execute(text("SELECT count(*) FROM notes")).scalar() == 300
+    engine.dispose()

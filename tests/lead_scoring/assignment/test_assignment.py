@@ -53,6 +53,7 @@ def test_a_new_agent_joins_the_rotation_at_the_fewest_turns_not_at_zero(
         world.lead(f"L{i}")
         service.assign(f"L{i}")
     world.agent("late")
+    service.forget_agents()  # a new agent is seen after the kept agents' window
     for i in range(10, 16):
         world.lead(f"L{i}")
         service.assign(f"L{i}")

@@ -78,10 +78,22 @@ def scoring_runtime(
     return build
 
 
-@pytest.fixture
-def runtime(scoring_runtime: Callable[..., SyncRuntime]) -> SyncRuntime:
-    """An embedded runtime with the lead-scoring plugin on its default rules."""
-    return scoring_runtime()
+@pytest.fixture(params=["sqlite", "postgres"])
+def runtime(
+    request: pytest.FixtureRequest,
+    make_settings: Callable[..., Settings],
+    make_runtime: Callable[..., SyncRuntime],
+) -> SyncRuntime:
+    """A runtime with the lead-scoring plugin on its default rules, on SQLite and PostgreSQL.
+
+    The job reads and writes differently on each (one statement per read where the
+    database allows it), so its outcome is checked on both.
+    """
+    url = {}
+    if request.param == "postgres":
+        url = {"database_url": request.getfixturevalue("postgres_url")}
+    settings = make_settings(plugins={"lead_scoring": {}}, **url)
+    return make_runtime(settings, {"lead_scoring": lead_scoring_plugin})
 
 
 def put(runtime: SyncRuntime, type_: str, record_id: str, body: dict[str, Any]) -> int:

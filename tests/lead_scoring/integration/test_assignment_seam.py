@@ -203,3 +203,19 @@ def test_an_outbound_interaction_stops_the_clock_in_the_job(runtime: SyncRuntime
     assert _pending_timers(runtime, "L-1") == []
     measures = _job_service(runtime).measures(["L-1"], refresh=False)["L-1"]
     assert measures.sla == "met" and measures.first_response_at is not None
+
+
+def test_an_agent_deactivated_between_jobs_gets_no_lead_from_the_kept_agents(
+    runtime: SyncRuntime,
+) -> None:
+    body = {"team": "sales", "provinces": ["تهران"]}
+    put(runtime, "agent", "A-1", {**body, "name": "کارشناس یک"})
+    put(runtime, "lead", "L-0", {**GOOD_LEAD, "phones": ["09120000001"], "emails": []})
+    drain(runtime)
+    assert lead_data(runtime, "L-0").get("owner_id") == "A-1"
+    put(runtime, "agent", "A-2", {**body, "name": "کارشناس دو"})
+    put(runtime, "agent", "A-1", {**body, "name": "کارشناس یک", "active": False})
+    for number in range(1, 4):  # within the window the job still keeps A-1 as active
+        put(runtime, "lead", f"L-{number}", {**GOOD_LEAD, "phones": [f"0912000000{number + 1}"]})
+    drain(runtime)
+    assert [lead_data(runtime, f"L-{n}").get("owner_id") for n in range(1, 4)] == ["A-2"] * 3

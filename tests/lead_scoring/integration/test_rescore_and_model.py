@@ -20,6 +20,7 @@ from core.sync.runtime import SyncRuntime
 from lead_scoring.service import percent, train
 from lead_scoring.settings import LeadScoringSettings
 from lead_scoring.store import get_score, latest_model
+from lead_scoring.training import MODEL_CHECK_SECONDS
 from tests.lead_scoring.integration.conftest import drain, lead_data, put
 
 NOW = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
@@ -234,10 +235,21 @@ def test_a_new_lead_gets_the_latest_model_s_probability_from_the_job(
     runtime = scoring_runtime(min_history=50, model_min_count=5)
     history(runtime, 120)
     drain(runtime)
-    settings = runtime.host.context("lead_scoring").settings
+    context = runtime.host.context("lead_scoring")
+    settings = context.settings
     assert isinstance(settings, LeadScoringSettings)
-    trained = train(runtime.engine, settings)
+    models = lead_scoring_plugin.scorer(context).models
+    ticks = [0.0]
+    models.monotonic = lambda: ticks[0]
+    put(runtime, "lead", "NEW-0", {"contact_name": "x", "industry": "تولیدی"})
+    drain(runtime)  # no model yet: that is kept for MODEL_CHECK_SECONDS
+    trained = train(runtime.engine, settings)  # elsewhere: this process is not told
     put(runtime, "lead", "NEW-1", {"contact_name": "x", "industry": "تولیدی"})
+    drain(runtime)
+    unseen = get_score(runtime.engine, "NEW-1")
+    assert unseen is not None and unseen.prediction is None
+    ticks[0] += MODEL_CHECK_SECONDS
+    put(runtime, "lead", "NEW-1", {"contact_name": "y", "industry": "تولیدی"})
     drain(runtime)
     stored = get_score(runtime.engine, "NEW-1")
     assert stored is not None and stored.prediction is not None and trained.model is not None
