@@ -1,6 +1,7 @@
 """WhatsApp throughput: inbound webhook calls and outbound sends, each against a baseline.
 
     python -m bench.whatsapp_bench [--calls 2000] [--messages 500] [--postgres SERVER_URL]
+        [--threads 4] [--only inbound|outbound]
 
 SQLite in a temporary folder by default; with ``--postgres`` (a server URL such as
 ``postgresql+psycopg://postgres@127.0.0.1:5432/``) each phase gets a database of its own,
@@ -15,9 +16,12 @@ blocking work in the server's thread pool on an engine made the same way. The tw
 sides take turns in rounds of ``ROUND`` calls, so a change of the machine's load
 falls on both. A phase given 0 calls or messages is skipped.
 
-Outbound: ``--messages`` outbound WhatsApp interactions are sent by the sync engine to
-the Cloud API double on loopback, against the same number of bare ``httpx`` posts to
-the double from one client.
+Outbound, twice, each time ``--messages`` outbound WhatsApp templates sent by the sync
+engine (``--threads`` threads running the plugin's deliveries, as a worker's threads
+do) to the Cloud API double on loopback: at Meta's default rate of 80 messages a second,
+against that rate (is the engine or the rate the limit?); then with the rate set out of
+the way, against bare ``httpx`` posts to the double in the same run, from one client
+in a row and from as many threads as the engine's calls may use side by side.
 
 It prints calls or messages per second for both sides and their ratio. Figures only:
 no assertion on time.
@@ -29,9 +33,11 @@ import argparse
 import hashlib
 import hmac
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -53,6 +59,7 @@ from core.store import write_record
 from core.testing import whatsapp as meta
 from core.testing.fixtures import migrated_runtime
 from core.testing.whatsapp_api import CloudApi
+from plugins.whatsapp import sending
 
 SECRET = "bench-app-secret-0123456789"
 TOKEN = "EAAG-bench-token"
@@ -122,8 +129,13 @@ def seconds(client: TestClient, path: str, work: list[tuple[bytes, dict[str, str
 
 
 def settings(
-    database_url: str, data_dir: Path, graph_url: str = "http://127.0.0.1:9/v24.0"
+    database_url: str,
+    data_dir: Path,
+    graph_url: str = "http://127.0.0.1:9/v24.0",
+    *,
+    per_second: float = 80.0,
 ) -> Settings:
+    """The bench's settings: the WhatsApp plugin against ``graph_url`` at ``per_second``."""
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -139,6 +151,7 @@ def settings(
                 # Every message goes to one customer: the 6 s pair limit would measure
                 # itself; the number's 80 messages/s stays on.
                 "pair_interval_seconds": 0,
+                "messages_per_second": per_second,
             },
             "lead_scoring": {},
         },
@@ -176,11 +189,24 @@ def inbound(database_url: str, data_dir: Path, count: int) -> None:
     print(f"  ratio                  {mine / baseline:8.2f}x")
 
 
-def outbound(database_url: str, data_dir: Path, count: int) -> None:
+#: The phone number's rate of the ceiling phase: the setting's maximum (Meta's highest tier).
+UNLIMITED = 1000.0
+
+
+def outbound(
+    database_url: str, data_dir: Path, count: int, *, per_second: float, threads: int
+) -> tuple[float, float, float, int]:
+    """Send ``count`` messages through the engine at ``per_second``; the figures of one run.
+
+    ``threads`` threads run the plugin's due deliveries, as a worker's threads do. The
+    answer: the engine's messages a second, bare httpx posts a second from one client
+    in a row, and from as many threads as the engine's calls may use side by side, and
+    how many messages the double accepted.
+    """
     with CloudApi(token=TOKEN) as api:
+        built = settings(database_url, data_dir, api.graph_url, per_second=per_second)
         runtime = migrated_runtime(
-            settings(database_url, data_dir, api.graph_url),
-            {"whatsapp": whatsapp_plugin, "lead_scoring": lead_scoring_plugin},
+            built, {"whatsapp": whatsapp_plugin, "lead_scoring": lead_scoring_plugin}
         )
         customer = kind_by_type("customer")
         write_record(
@@ -197,9 +223,7 @@ def outbound(database_url: str, data_dir: Path, count: int) -> None:
             "type": "template",
             "template": {"name": "hello", "language": "fa"},
         }
-        refs = []
         for number in range(count):
-            record_id = f"M-{number}"
             body = {
                 "customer_id": "C-1",
                 "channel": "whatsapp",
@@ -210,36 +234,81 @@ def outbound(database_url: str, data_dir: Path, count: int) -> None:
             write_record(
                 runtime.engine,
                 interaction,
-                record_id,
+                f"M-{number}",
                 interaction.schema.model_validate(body),
                 subscribers=runtime.host.subscribers("interaction"),
             )
-            refs.append(("interaction", record_id))
+        pushed: list[int] = []
+        lock = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with lock:
+                    if sum(pushed) >= count:
+                        return
+                outcome = runtime.sync.process("whatsapp", [])
+                with lock:
+                    pushed.append(outcome.pushed)
+                if outcome.pushed == 0:
+                    time.sleep(0.005)  # the rest wait for their moments
+
         started = time.perf_counter()
-        while runtime.sync.process("whatsapp", []).pushed:
-            pass
+        workers = [threading.Thread(target=work) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
         mine = count / (time.perf_counter() - started)
         sent = len(api.sent)
-        payload = {
-            "messaging_product": "whatsapp",
-            "to": "+989121234567",
-            "type": "template",
-            "template": {"name": "hello", "language": {"code": "fa"}},
-        }
-        with httpx.Client() as client:
-            started = time.perf_counter()
-            for _ in range(count):
-                client.post(
-                    f"{api.graph_url}/{meta.PHONE_NUMBER_ID}/messages",
-                    json=payload,
-                    headers={"authorization": f"Bearer {TOKEN}"},
-                )
-            baseline = count / (time.perf_counter() - started)
+        baseline = bare(api.graph_url, count, 1)
+        side_by_side = bare(api.graph_url, count, threads * sending.MAX_CONCURRENT)
         runtime.close()
-    print(f"outbound: {count} messages, {sent} accepted by the double")
+    return mine, baseline, side_by_side, sent
+
+
+def bare(graph_url: str, count: int, threads: int) -> float:
+    """Bare ``httpx`` posts a second to the double: ``count`` posts from ``threads`` threads."""
+    payload = {
+        "messaging_product": "whatsapp",
+        "to": "+989121234567",
+        "type": "template",
+        "template": {"name": "hello", "language": {"code": "fa"}},
+    }
+    url = f"{graph_url}/{meta.PHONE_NUMBER_ID}/messages"
+    headers = {"authorization": f"Bearer {TOKEN}"}
+    limits = httpx.Limits(max_connections=threads, max_keepalive_connections=threads)
+    with httpx.Client(limits=limits) as client, ThreadPoolExecutor(threads) as pool:
+        started = time.perf_counter()
+        for answer in pool.map(
+            lambda _: client.post(url, json=payload, headers=headers), range(count)
+        ):
+            answer.raise_for_status()
+        return count / (time.perf_counter() - started)
+
+
+def report_outbound(server: str | None, folder: Path, count: int, threads: int) -> None:
+    """Print both outbound phases, each on a database of its own.
+
+    First at Meta's default rate, then with the rate at the setting's maximum.
+    """
+    rate = 80.0
+    with database(server, folder, "rated") as url:
+        mine, _, _, sent = outbound(url, folder / "rated", count, per_second=rate, threads=threads)
+    print(f"outbound at the configured rate: {count} messages, {sent} accepted, {threads} threads")
+    print(f"  sync engine -> double  {mine:8.1f} messages/s")
+    print(f"  configured rate        {rate:8.1f} messages/s")
+    print(f"  ratio                  {mine / rate:8.2f}x")
+    with database(server, folder, "ceiling") as url:
+        mine, baseline, side_by_side, sent = outbound(
+            url, folder / "ceiling", count, per_second=UNLIMITED, threads=threads
+        )
+    print(f"outbound ceiling (rate {UNLIMITED:g}/s): {count} messages, {sent} accepted")
     print(f"  sync engine -> double  {mine:8.0f} messages/s")
-    print(f"  bare httpx -> double   {baseline:8.0f} messages/s")
-    print(f"  ratio                  {mine / baseline:8.2f}x")
+    print(f"  bare httpx, one client {baseline:8.0f} messages/s  ratio {mine / baseline:5.2f}x")
+    print(
+        f"  bare httpx, {threads * sending.MAX_CONCURRENT} threads  {side_by_side:8.0f} messages/s"
+        f"  ratio {mine / side_by_side:5.2f}x"
+    )
 
 
 @contextmanager
@@ -267,15 +336,18 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--messages", type=int, default=500)
     parser.add_argument("--postgres", default=None, help="a PostgreSQL server URL ending in /")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="threads sending, as a worker's (default 4)"
+    )
+    parser.add_argument("--only", choices=("inbound", "outbound"), default=None)
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
-        if arguments.calls > 0:
+        if arguments.calls > 0 and arguments.only != "outbound":
             with database(arguments.postgres, base, "inbound") as url:
                 inbound(url, base / "in", arguments.calls)
-        if arguments.messages > 0:
-            with database(arguments.postgres, base, "outbound") as url:
-                outbound(url, base / "out", arguments.messages)
+        if arguments.messages > 0 and arguments.only != "inbound":
+            report_outbound(arguments.postgres, base, arguments.messages, arguments.threads)
 
 
 if __name__ == "__main__":

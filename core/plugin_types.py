@@ -201,6 +201,17 @@ class Records(Protocol):
     ) -> int:
         """Merge ``changes`` into a record (created if ``create``); return its version."""
 
+    def get_many(self, type_: str, record_ids: Sequence[str]) -> dict[str, SyncRecord]:
+        """``get`` for many records in two reads: those that exist, by id."""
+
+    def update_many(self, type_: str, changes: Mapping[str, dict[str, Any]]) -> dict[str, int]:
+        """``update`` of many records (``changes`` by id) in one write; return each version.
+
+        All merged documents are validated before anything is written (a missing record
+        or a bad value is a PermanentError and changes nothing); then one transaction of
+        a few statements writes them all, whatever their number.
+        """
+
     def bind(self, type_: str, record_id: str, external_id: str, version: int) -> None:
         """Record that the target holds ``version`` of a record under ``external_id``."""
 
@@ -214,6 +225,15 @@ class Records(Protocol):
         own). Granted, ``wait`` is the seconds to sleep before sending (at most
         ``max_wait``); refused (a limit is further away), nothing is taken and ``wait`` is
         how long until it frees: the caller raises ``core.WaitingFor``.
+        """
+
+    def reserve_many(
+        self, sends: Sequence[Sequence[tuple[str, float]]], *, max_wait: float = 0.0
+    ) -> list[Reservation]:
+        """``reserve`` for several sends in one transaction: one Reservation per send.
+
+        Taken in the order given, each send all or none: a refused send takes nothing,
+        and the sends after it are still granted what is free.
         """
 
     def note_inbound(

@@ -9,7 +9,7 @@ plugin it came from, and ``emit`` publishes an event on the record's timeline.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,14 +25,17 @@ from core.locale import normalize_phone
 from core.plugin_types import Contacted, Reservation, SyncRecord
 from core.store import (
     ConcurrentUpdate,
+    RecordUpdate,
     bind_in,
+    canonical_document,
     get_record,
     list_records,
+    update_records_queued_in,
     write_record,
     write_record_in,
 )
 from core.sync.contacts import last_inbound, note_inbound
-from core.sync.rate import reserve
+from core.sync.rate import reserve, reserve_many
 
 if TYPE_CHECKING:
     from core.plugins import PluginHost
@@ -162,8 +165,37 @@ class RecordAccess:
             [row for row in stored if wanted in _phones(row.data.get("phones") or [])],
         )
 
+    def get_many(self, type_: str, record_ids: Sequence[str]) -> dict[str, SyncRecord]:
+        """The latest version of each record of ``record_ids`` that exists, by id.
+
+        Two reads whatever the number of ids: the records, then this plugin's external
+        ids of them.
+        """
+        kind = _kind(type_)
+        wanted = sorted(set(record_ids))
+        if not wanted:
+            return {}
+        stored = list_records(
+            self.engine, kind, after=None, limit=len(wanted), filters=[kind.table.id.in_(wanted)]
+        )
+        return {record.id: record for record in self._records(type_, stored)}
+
+    def _external_ids(self, type_: str, record_ids: Sequence[str]) -> dict[str, str]:
+        """The external ids this plugin's target gave the records ``record_ids`` (those it did)."""
+        if not record_ids:
+            return {}
+        statement = select(SyncState.record_id, SyncState.external_id).where(
+            SyncState.plugin == self.plugin,
+            SyncState.kind == type_,
+            SyncState.record_id.in_(record_ids),
+            SyncState.external_id.is_not(None),
+        )
+        with reading(self.engine) as connection:
+            return {row.record_id: row.external_id for row in connection.execute(statement)}
+
     def _records(self, type_: str, stored: Sequence[Any]) -> list[SyncRecord]:
         """Stored rows as the records plugins see, with this plugin's external ids."""
+        external = self._external_ids(type_, [row.id for row in stored])
         return [
             SyncRecord(
                 type=type_,
@@ -171,7 +203,7 @@ class RecordAccess:
                 version=row.version,
                 data=row.model(),
                 updated_at=row.updated_at,
-                external_id=self.external_id(type_, row.id),
+                external_id=external.get(row.id),
             )
             for row in stored
         ]
@@ -234,6 +266,67 @@ class RecordAccess:
             return result.record.version
         raise ConcurrentUpdate(f"{type_} {record_id} kept changing; try again later")
 
+    def update_many(self, type_: str, changes: Mapping[str, dict[str, Any]]) -> dict[str, int]:
+        """Merge each record's ``changes`` into it, all in one write; return each version.
+
+        ``changes`` maps record ids to their top-level fields. Every merged document is
+        validated first: a record that does not exist or a bad value is a
+        PermanentError naming it, and nothing is written. Then one transaction writes
+        them all, a few statements whatever their number (``core.store.update_records_in``),
+        queues them as ``update`` does and, after its commit, dispatches one message per
+        plugin. A record that changed meanwhile is read and merged again. Identical
+        values change nothing (the answer has the current version).
+        """
+        kind = _kind(type_)
+        versions: dict[str, int] = {}
+        left = dict(changes)
+        for _ in range(UPDATE_RETRIES):
+            if not left:
+                return versions
+            stored = {
+                row.id: row
+                for row in list_records(
+                    self.engine,
+                    kind,
+                    after=None,
+                    limit=len(left),
+                    filters=[kind.table.id.in_(sorted(left))],
+                )
+            }
+            items = []
+            for record_id, fields in left.items():
+                current = stored.get(record_id)
+                if current is None:
+                    raise PermanentError(f"there is no {type_} with id {record_id!r}")
+                try:
+                    model = kind.schema.model_validate({**current.data, **fields})
+                    if self.host is not None and "attributes" in fields:
+                        attributes = getattr(model, "attributes", {})
+                        self.host.settings.attributes.check(type_, attributes)
+                except ValueError as error:
+                    raise PermanentError(f"{type_} {record_id}: {error}") from None
+                if canonical_document(model)[0] == current.data:
+                    versions[record_id] = current.version
+                    continue
+                items.append(RecordUpdate(record_id, model, current.version, None))
+            subscribers = self.subscribers(type_)
+            with self.engine.begin() as connection:
+                written, back = update_records_queued_in(
+                    connection, kind, items, subscribers=subscribers, origin=self.plugin,
+                    now=utcnow(),
+                )  # fmt: skip
+            versions.update(written)
+            for plugin in subscribers:
+                refs = [(type_, item.id) for item in items if item.id in written]
+                if plugin == self.plugin:
+                    refs = [(type_, record_id) for record_id in back]
+                if refs:
+                    self.dispatch(plugin, refs)
+            left = {record_id: left[record_id] for record_id in left if record_id not in versions}
+        if left:
+            raise ConcurrentUpdate(f"{type_} {', '.join(sorted(left))} kept changing; try again")
+        return versions
+
     def bind(self, type_: str, record_id: str, external_id: str, version: int) -> None:
         """Record that this plugin's target holds ``version`` of a record as ``external_id``.
 
@@ -264,6 +357,15 @@ class RecordAccess:
         """
         owned = [(f"{self.plugin}:{key}", interval) for key, interval in limits]
         return reserve(self.engine, owned, max_wait=max_wait)
+
+    def reserve_many(
+        self, sends: Sequence[Sequence[tuple[str, float]]], *, max_wait: float = 0.0
+    ) -> list[Reservation]:
+        """``reserve`` for several sends at once, in one transaction (``core.sync.rate``)."""
+        owned = [
+            [(f"{self.plugin}:{key}", interval) for key, interval in limits] for limits in sends
+        ]
+        return reserve_many(self.engine, owned, max_wait=max_wait)
 
     def note_inbound(
         self, owner_type: str, owner_id: str, at: datetime, sender: str | None = None

@@ -37,7 +37,13 @@ from core.kinds import KINDS_BY_TYPE, Kind
 from core.locale import normalize_phone, normalize_text
 from core.schemas.attributes import AttributeCatalog
 from core.schemas.base import CanonicalModel
-from core.turns import refresh_timelines, stored_timelines, written_timeline
+from core.turns import (
+    Timeline,
+    refresh_timelines,
+    stored_timelines,
+    timeline_of,
+    written_timeline,
+)
 
 
 class ConcurrentUpdate(RuntimeError):
@@ -292,13 +298,15 @@ class RecordUpdate:
     """One stored record to write back on top of the version that was read.
 
     ``external_id``: the origin's target holds exactly the version this makes, under
-    that id (a plugin writing back what it computed from ``expected_version``).
+    that id (a plugin writing back what it computed from ``expected_version``). None:
+    the origin's row is treated as for a plugin's own ``write_record`` (nothing queued
+    back to it while it pushes the record or when its delivery is synced).
     """
 
     id: str
     model: CanonicalModel
     expected_version: int
-    external_id: str
+    external_id: str | None
 
 
 def update_records_in(
@@ -317,11 +325,28 @@ def update_records_in(
     on or was deleted meanwhile is left out of the answer, untouched. ``origin``'s row is
     bound to the new version (not queued) and every other subscriber gets an outbox row.
     Returns the new version of each record written, by id; the caller dispatches
-    messages to the other subscribers after its commit. Documents must differ from the
+    messages to the other subscribers after its commit (and to ``origin`` for the items
+    without an external id whose delivery it queued back, see ``RecordUpdate``; the
+    answer of ``update_records_queued_in`` names them). Documents must differ from the
     stored ones.
     """
+    return update_records_queued_in(
+        connection, kind, updates, subscribers=subscribers, origin=origin, now=now
+    )[0]
+
+
+def update_records_queued_in(
+    connection: Connection,
+    kind: Kind,
+    updates: Sequence[RecordUpdate],
+    *,
+    subscribers: Sequence[str],
+    origin: str,
+    now: datetime,
+) -> tuple[dict[str, int], list[str]]:
+    """``update_records_in``, and the records whose delivery it queued back to ``origin``."""
     if not updates:
-        return {}
+        return {}, []
     table = kind.table
     params = []
     digests: dict[str, str] = {}
@@ -333,11 +358,10 @@ def update_records_in(
              "p_data": data, "p_now": now, **_lookup_params(kind, item.model)}
         )  # fmt: skip
     ids = [item.id for item in updates]
-    before = stored_timelines(connection, ids) if kind.type == INTERACTION else []
+    moved = _turns_moved(connection, kind, updates) if kind.type == INTERACTION else []
     result = connection.execute(_record_update(kind), params)
-    if kind.type == INTERACTION:
-        after = [written_timeline(item.model) for item in updates]
-        refresh_timelines(connection, [*before, *after])
+    if moved:
+        refresh_timelines(connection, moved)
     if result.rowcount == len(updates):
         versions = {item.id: item.expected_version + 1 for item in updates}
     else:
@@ -355,18 +379,98 @@ def update_records_in(
     binds = [
         {"p_plugin": origin, "p_kind": kind.type, "p_record": item.id,
          "p_external": item.external_id, "p_version": versions[item.id], "p_now": now}
-        for item in written
+        for item in written if item.external_id is not None
     ]  # fmt: skip
     if binds:
         connection.execute(_bind_upsert(connection.engine), binds)
+    unbound = [item.id for item in written if item.external_id is None]
+    back = []
+    if unbound and origin in subscribers:
+        held = _origin_holds_many(connection, origin, kind.type, unbound, versions, now)
+        back = [record_id for record_id in unbound if record_id not in held]
     queued = [
         row
         for item in written
-        for row in _outbox_rows(kind.type, item.id, versions[item.id], others, now)
+        for row in _outbox_rows(
+            kind.type,
+            item.id,
+            versions[item.id],
+            [*others, origin] if item.id in back else others,
+            now,
+        )
     ]
     if queued:
         connection.execute(_outbox_upsert(connection.engine), queued)
-    return versions
+    for record_id in back:
+        _mark_origin(connection, origin, kind.type, record_id, versions[record_id])
+    return versions, back
+
+
+#: The interaction columns a customer turn is computed from (core/turns.py).
+TURN_COLUMNS = ("customer_id", "lead_id", "channel", "direction", "occurred_at")
+
+
+def _turns_moved(
+    connection: Connection, kind: Kind, updates: Sequence[RecordUpdate]
+) -> list[Timeline]:
+    """The timelines whose turns ``updates`` of interactions change: before and after.
+
+    Only an update that changes one of :data:`TURN_COLUMNS` can change a turn; one that
+    changes other fields (a delivery status) leaves every timeline's turns as they are,
+    so a batch of those recomputes none.
+    """
+    table = kind.table
+    columns = [getattr(table, name) for name in TURN_COLUMNS]
+    stored = {
+        row.id: row
+        for row in connection.execute(
+            select(table.id, *columns).where(table.id.in_([item.id for item in updates]))
+        )
+    }
+    moved: list[Timeline] = []
+    for item in updates:
+        row = stored.get(item.id)
+        index = kind.index(item.model)
+        if row is not None:
+            if all(getattr(row, name) == index[name] for name in TURN_COLUMNS):
+                continue
+            moved.append(timeline_of(row.customer_id, row.lead_id))
+        moved.append(written_timeline(item.model))
+    return moved
+
+
+def _origin_holds_many(
+    connection: Connection,
+    origin: str,
+    kind_type: str,
+    ids: Sequence[str],
+    versions: dict[str, int],
+    now: datetime,
+) -> set[str]:
+    """The records of ``ids`` that need no delivery back to ``origin`` (see ``_origin_holds``).
+
+    One read of the origin's rows (locked on PostgreSQL until the commit) finds those it
+    is pushing (a live lease: nothing to write) and those that are synced, which are
+    bound to their new version as ``_origin_holds`` binds one.
+    """
+    rows = connection.execute(
+        select(SyncState.record_id, SyncState.state, SyncState.lease_until)
+        .where(
+            SyncState.plugin == origin,
+            SyncState.kind == kind_type,
+            SyncState.record_id.in_(ids),
+        )
+        .with_for_update()
+    ).all()
+    held = {row.record_id for row in rows if row.lease_until is not None and row.lease_until > now}
+    for row in rows:
+        if row.record_id in held or row.state != SYNCED:
+            continue
+        if _origin_holds(
+            connection, origin, kind_type, row.record_id, versions[row.record_id], now
+        ):
+            held.add(row.record_id)
+    return held
 
 
 def _lookup_params(kind: Kind, model: CanonicalModel) -> dict[str, Any]:

@@ -9,8 +9,10 @@ in Meta's shape, ``{"error": {"message", "type", "code", "error_data": {"details
 "fbtrace_id"}}``: a wrong token is 401 with code 190, a malformed message 400 with code
 100. A test makes it misbehave: ``fail`` answers the next calls with a given error code,
 ``stall`` accepts the next messages but holds their answers past the client's timeout
-(the message went out; its answer is lost); ``hold_until_accepted_by`` holds every
-answer until another double has accepted a message.
+(the message went out; its answer is lost), both for any request or only for those to
+one number (``to=``); ``hold_until_accepted_by`` holds every answer until another
+double has accepted a message; ``observe`` calls a test's function with every request
+as it arrives, before its answer.
 
     with CloudApi(token="EAAG...") as api:
         settings = {"graph_url": api.graph_url, "access_token": "EAAG...", ...}
@@ -27,6 +29,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -74,6 +77,15 @@ class _Fault:
     code: int
     remaining: int
     details: str
+    #: Only requests to this number (``to`` as sent); None: any request.
+    to: str | None = None
+
+
+@dataclass
+class _Stall:
+    seconds: float
+    remaining: int
+    to: str | None = None
 
 
 @dataclass
@@ -82,8 +94,8 @@ class _State:
     sent: list[SentMessage] = field(default_factory=list)
     attempts: int = 0
     faults: list[_Fault] = field(default_factory=list)
-    stall_seconds: float = 0.0
-    stall_count: int = 0
+    stalls: list[_Stall] = field(default_factory=list)
+    observers: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
     accepted: threading.Event = field(default_factory=threading.Event)
     hold_until: threading.Event | None = None
     hold_at_most: float = 0.0
@@ -165,18 +177,23 @@ class _Handler(BaseHTTPRequestHandler):
             state.attempts += 1
         if not self._authorised():
             return
-        with state.lock:
-            fault = state.faults[0] if state.faults else None
-            if fault is not None:
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    state.faults.pop(0)
-        if fault is not None:
-            self._answer(_HTTP_STATUS.get(fault.code, 400), meta_error(fault.code, fault.details))
-            return
         try:
             body = json.loads(raw)
         except ValueError:
+            body = None
+        to = body.get("to") if isinstance(body, dict) else None
+        for observer in list(state.observers):
+            observer(body if isinstance(body, dict) else {})
+        with state.lock:
+            fault = next((f for f in state.faults if f.to in (None, to)), None)
+            if fault is not None:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    state.faults.remove(fault)
+        if fault is not None:
+            self._answer(_HTTP_STATUS.get(fault.code, 400), meta_error(fault.code, fault.details))
+            return
+        if body is None:
             self._answer(400, meta_error(100, "the body is not JSON"))
             return
         problem = _message_problem(body)
@@ -191,18 +208,19 @@ class _Handler(BaseHTTPRequestHandler):
         state.accepted.set()
         if state.hold_until is not None:
             state.hold_until.wait(state.hold_at_most)
-        to = body["to"]
         with state.lock:
-            stall = state.stall_seconds if state.stall_count > 0 else 0.0
-            if stall:
-                state.stall_count -= 1
-        if stall:
-            time.sleep(stall)
+            stall = next((s for s in state.stalls if s.to in (None, to)), None)
+            if stall is not None:
+                stall.remaining -= 1
+                if stall.remaining <= 0:
+                    state.stalls.remove(stall)
+        if stall is not None:
+            time.sleep(stall.seconds)
         self._answer(
             200,
             {
                 "messaging_product": "whatsapp",
-                "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
+                "contacts": [{"input": body["to"], "wa_id": body["to"].lstrip("+")}],
                 "messages": [{"id": wamid}],
             },
         )
@@ -248,6 +266,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    #: Room for every connection a batch opens at once (the default of 5 resets some).
+    request_queue_size = 256
 
     def __init__(self, state: _State) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -293,15 +313,27 @@ class CloudApi:
         with self._state.lock:
             return self._state.attempts
 
-    def fail(self, code: int, count: int = 1, details: str | None = None) -> None:
-        """Answer the next ``count`` send requests with Meta's error ``code``."""
+    def fail(
+        self, code: int, count: int = 1, details: str | None = None, *, to: str | None = None
+    ) -> None:
+        """Answer the next ``count`` send requests (those to ``to`` if given) with ``code``."""
+        words = details or _TITLES.get(code, "Error")
         with self._state.lock:
-            self._state.faults.append(_Fault(code, count, details or _TITLES.get(code, "Error")))
+            self._state.faults.append(_Fault(code, count, words, to))
 
-    def stall(self, seconds: float, count: int = 1) -> None:
-        """Accept the next ``count`` messages but hold their answers for ``seconds``."""
+    def stall(self, seconds: float, count: int = 1, *, to: str | None = None) -> None:
+        """Accept the next ``count`` messages (to ``to`` if given) but answer ``seconds`` later."""
         with self._state.lock:
-            self._state.stall_seconds, self._state.stall_count = seconds, count
+            self._state.stalls.append(_Stall(seconds, count, to))
+
+    def observe(self, observer: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``observer`` with each send request's body as it arrives, before any answer.
+
+        For a test that checks what was true when a request reached Meta: it runs in
+        the double's thread, so what it reads is what the request found.
+        """
+        with self._state.lock:
+            self._state.observers.append(observer)
 
     def hold_until_accepted_by(self, other: CloudApi, at_most: float) -> None:
         """Accept messages but hold each answer until ``other`` has accepted one.

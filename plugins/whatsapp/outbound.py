@@ -13,34 +13,37 @@ WhatsApp interaction that was never sent is sent, anything else is passed with a
 - **Throughput.** Before the call the message takes one moment of the phone number's
   limit (``messages_per_second``) and one of its recipient's (``pair_interval_seconds``)
   in the database, all or none, shared by every worker on every machine
-  (:mod:`core.sync.rate`). A moment less than :data:`MAX_SLEEP` away is slept until;
+  (:mod:`core.sync.rate`). A moment less than :data:`MAX_SLEEP` away is waited for;
   one further away makes the message wait (``core.RateLimited``): no attempt spent, due
   again when the limits allow, and the other messages go on.
 - **No duplicates.** The Cloud API has no idempotency key, so before the call the
   interaction is marked ``delivery_status: pending`` with ``status_at`` = now. A call
-  that provably never left (connection refused) or that Meta refused clears the mark
-  and is retried or dead by its error code (:mod:`plugins.whatsapp.errors`). A call
-  whose outcome is unknown (a timeout after the request left, a worker killed
-  mid-call) keeps the mark: it is not sent again, it goes to the dead list saying so,
-  and a status webhook carrying its id settles it (the wamid is then stored and the
-  next pass finds it sent).
+  that provably never left (connection refused, :class:`NeverLeft`) or that Meta
+  refused clears the mark and is retried or dead by its error code
+  (:mod:`plugins.whatsapp.errors`). A call whose outcome is unknown (a timeout after
+  the request left, a worker killed mid-call, :class:`InDoubt`) keeps the mark: it is
+  not sent again, it goes to the dead list saying so, and a status webhook carrying
+  its id settles it (the wamid is then stored and the next pass finds it sent).
 - **One write.** The mark is the send's only write of the record. The wamid Meta
   answers becomes the delivery's external id (the engine binds it with the push's
   result) and the interaction's ``external_message_id`` with its first status webhook;
   the mark, written while this plugin pushes the record, queues nothing back to it.
+
+This module maps one message and makes one call; :mod:`plugins.whatsapp.sending` sends
+a batch of them, with the reservation, the marks and the recipients' reads done once
+for the whole batch.
 """
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
-from core.errors import MappingError, PermanentError, RateLimited, TransientError
+from core.errors import MappingError, PermanentError, TransientError
 from core.locale import normalize_phone
-from core.plugin_types import OutboundDocument, PushResult, Records, SyncRecord
+from core.plugin_types import PushResult, Records, SyncRecord
 from core.schemas.activities import Interaction
 from core.schemas.messages import Template
 from plugins.whatsapp.errors import classify
@@ -53,6 +56,9 @@ WINDOW = timedelta(hours=24)
 MAX_SLEEP = 1.0
 #: The key of a mapped document that is not to be sent; its value says why.
 SKIP = "skip"
+#: The key of a mapped request whose number is the owner's first phone, read when it is
+#: sent: ``[owner type, owner id]``; never sent to Meta.
+OWNER = "crm_sync_owner"
 IN_DOUBT = (
     "in doubt: an earlier attempt may have reached WhatsApp (started {at}) and the Cloud "
     "API has no idempotency key, so it is not sent again blindly; a status webhook "
@@ -70,26 +76,21 @@ def last_inbound(records: Records, message: Interaction) -> tuple[datetime | Non
     Read from the owner's row of last inbound moments, which the inbound job moves
     forward with every message it stores, not from the timeline.
     """
-    owner_type, owner_id = (
-        ("customer", message.customer_id)
-        if message.customer_id is not None
-        else ("lead", message.lead_id)
-    )
-    contacted = records.last_inbound(owner_type, owner_id or "")
+    contacted = records.last_inbound(*owner_of(message))
     if contacted is None:
         return None, None
     return contacted.at, contacted.sender
 
 
-def recipient(records: Records, message: Interaction, sender: str | None) -> str:
-    """The number to write to: the one the customer wrote from, else their first phone."""
-    if sender:
-        return sender
-    owner = (
-        records.get("customer", message.customer_id)
-        if message.customer_id is not None
-        else records.get("lead", message.lead_id or "")
-    )
+def owner_of(message: Interaction) -> tuple[str, str]:
+    """The record the message is to: ``("customer", id)``, else ``("lead", id)``."""
+    if message.customer_id is not None:
+        return "customer", message.customer_id
+    return "lead", message.lead_id or ""
+
+
+def first_phone(owner: SyncRecord | None) -> str:
+    """The first phone number of a customer or lead that normalises (E.164)."""
     phones = getattr(owner.data, "phones", []) if owner is not None else []
     for phone in phones:
         try:
@@ -153,9 +154,14 @@ def map_message(
     body: dict[str, Any] = {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        "to": recipient(records, message, sender),
         "biz_opaque_callback_data": record.id,
     }
+    # The number the customer wrote from, else their first phone: read for the whole
+    # batch at once when it is sent (``plugins.whatsapp.sending``).
+    if sender:
+        body["to"] = sender
+    else:
+        body[OWNER] = list(owner_of(message))
     if template is not None:
         body["type"] = "template"
         body["template"] = template_body(template)
@@ -167,48 +173,47 @@ def map_message(
     return body
 
 
-def send(
-    http: httpx.Client, settings: WhatsAppSettings, records: Records, document: OutboundDocument
+def call(
+    http: httpx.Client, settings: WhatsAppSettings, body: dict[str, Any], started: datetime
 ) -> PushResult:
-    """Send one mapped message (see the module docstring); the wamid is the external id.
+    """One ``POST .../messages`` of a request body; the wamid of the answer is the external id.
 
-    The in-flight mark is the send's only record write: the wamid is kept on the
-    delivery (its external id) at once and on the interaction by its first status.
+    Raises NeverLeft when the request provably never left (connection refused), the
+    error of Meta's code when Meta refused it (:func:`plugins.whatsapp.errors.classify`),
+    and InDoubt when its outcome is unknown (a timeout after it left, an answer without
+    an id). ``started`` is when its in-flight mark was set.
     """
-    if SKIP in document.payload:
-        return PushResult(note=str(document.payload[SKIP]))
     if settings.access_token is None or settings.phone_number_id is None:
         raise PermanentError("the whatsapp plugin needs access_token and phone_number_id to send")
-    _take_turn(records, settings, str(document.payload.get("to", "")))
-    now = datetime.now(UTC)
-    message = document.type == "interaction"
-    if message:
-        records.update("interaction", document.id, {"delivery_status": "pending", "status_at": now})
     url = f"{settings.graph_url}/{settings.phone_number_id}/messages"
     headers = {"authorization": f"Bearer {settings.access_token.get_secret_value()}"}
     try:
-        answer = http.post(url, json=document.payload, headers=headers)
+        answer = http.post(url, json=body, headers=headers)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
-        if message:
-            _clear(records, document.id)
-        raise TransientError(f"the request never left: {type(error).__name__}: {error}") from None
+        raise NeverLeft(f"the request never left: {type(error).__name__}: {error}") from None
     except httpx.HTTPError as error:
-        raise PermanentError(
-            IN_DOUBT.format(at=now.isoformat()) + f" ({type(error).__name__})"
+        raise InDoubt(
+            IN_DOUBT.format(at=started.isoformat()) + f" ({type(error).__name__})"
         ) from None
     try:
-        body = answer.json()
+        answered = answer.json()
     except ValueError:
-        body = None
+        answered = None
     if answer.status_code != 200:
-        if message:
-            _clear(records, document.id)
-        raise classify(answer.status_code, body)
-    messages = body.get("messages") if isinstance(body, dict) else None
+        raise classify(answer.status_code, answered)
+    messages = answered.get("messages") if isinstance(answered, dict) else None
     wamid = messages[0].get("id") if isinstance(messages, list) and messages else None
     if not isinstance(wamid, str) or not wamid:
-        raise PermanentError(IN_DOUBT.format(at=now.isoformat()) + " (the answer had no id)")
+        raise InDoubt(IN_DOUBT.format(at=started.isoformat()) + " (the answer had no id)")
     return PushResult(external_id=wamid)
+
+
+class NeverLeft(TransientError):
+    """A send whose request provably never reached Meta (connection refused): retried."""
+
+
+class InDoubt(PermanentError):
+    """A send that may have reached Meta (its answer was lost): dead, never sent again blindly."""
 
 
 def limits(settings: WhatsAppSettings, to: str) -> list[tuple[str, float]]:
@@ -223,33 +228,19 @@ def limits(settings: WhatsAppSettings, to: str) -> list[tuple[str, float]]:
     return found
 
 
-def _take_turn(records: Records, settings: WhatsAppSettings, to: str) -> None:
-    """Wait for this message's moment of the rate limits, or raise RateLimited."""
-    turn = records.reserve(limits(settings, to), max_wait=MAX_SLEEP)
-    if not turn.granted:
-        raise RateLimited(
-            f"rate limit: phone number {settings.phone_number_id} sends at most "
-            f"{settings.messages_per_second:g} messages a second and one message to {to} "
-            f"every {settings.pair_interval_seconds:g} s; next turn in {turn.wait:.2f} s",
-            seconds=turn.wait,
-        )
-    if turn.wait > 0:
-        time.sleep(turn.wait)
-
-
-def _clear(records: Records, record_id: str) -> None:
-    """Take the in-flight mark off a message that provably was not sent."""
-    records.update("interaction", record_id, {"delivery_status": None, "status_at": None})
-
-
 __all__ = [
     "IN_DOUBT",
     "MAX_SLEEP",
+    "OWNER",
     "SKIP",
     "WINDOW",
+    "InDoubt",
+    "NeverLeft",
+    "call",
+    "first_phone",
     "last_inbound",
     "limits",
     "map_message",
-    "send",
+    "owner_of",
     "template_body",
 ]

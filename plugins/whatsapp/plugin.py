@@ -1,7 +1,7 @@
 """Hook implementations of the WhatsApp plugin, registered through ``crm_sync.plugins``.
 
 Outbound WhatsApp interactions are sent through the Cloud API by the sync engine
-(:mod:`plugins.whatsapp.outbound`, one message per push). Meta calls
+(:mod:`plugins.whatsapp.outbound`, in batches: :mod:`plugins.whatsapp.sending`). Meta calls
 ``/v1/webhooks/whatsapp``: the GET check is answered with the challenge
 (:func:`plugins.whatsapp.webhook.verify`), each signed POST is stored as one event per
 message, status or error (:func:`plugins.whatsapp.webhook.parse`), and the inbound job
@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core import hookimpl
-from core.errors import HoldSending, PermanentError, SyncError
+from core.errors import PermanentError
 from core.plugin_types import (
     HealthReport,
     InboundEvent,
@@ -29,7 +29,7 @@ from core.plugin_types import (
 from core.schemas.activities import Interaction
 from core.schemas.leads import Lead
 from lead_scoring.facts import EngagementEvent
-from plugins.whatsapp import inbound, media, outbound, reminders, webhook
+from plugins.whatsapp import inbound, media, outbound, reminders, sending, webhook
 from plugins.whatsapp.settings import WhatsAppSettings
 
 #: The engagement event of a lead reading one of our WhatsApp messages.
@@ -53,8 +53,8 @@ def crm_sync_describe(context: PluginContext) -> PluginDescription:
     settings = _settings(context)
     return PluginDescription(
         subscriptions=("interaction", *reminders.SUBSCRIPTIONS),
-        # A batch shares the engine's claim and bookkeeping instead of paying them per
-        # message; one worker thread holds the whole batch while it sends.
+        # A batch shares the engine's claim and bookkeeping and the plugin's own reads
+        # and writes instead of paying them per message; its calls go side by side.
         max_batch=settings.send_batch,
         target=settings.target_description(),
         accepts_webhooks=True,
@@ -79,23 +79,14 @@ def crm_sync_map_record(context: PluginContext, record: SyncRecord) -> dict[str,
 
 @hookimpl
 def crm_sync_push(context: PluginContext, documents: list[OutboundDocument]) -> list[PushResult]:
-    """Send each message once, one call each; its wamid becomes the interaction's external id.
+    """Send a batch of messages, one call each; each wamid becomes that message's external id.
 
-    A failure is that message's alone; after a hold (an expired token) the rest of the
-    batch is not tried.
+    The batch's database work (recipients, rate limits, in-flight marks) is done once
+    for the batch and its calls go side by side (:mod:`plugins.whatsapp.sending`). A
+    failure is that message's alone; after a hold (an expired token) the calls not yet
+    made are not tried.
     """
-    settings = _settings(context)
-    results: list[PushResult] = []
-    for document in documents:
-        held = next((r.error for r in results if isinstance(r.error, HoldSending)), None)
-        if held is not None:
-            results.append(PushResult(error=held))
-            continue
-        try:
-            results.append(outbound.send(context.http, settings, context.store(), document))
-        except SyncError as error:
-            results.append(PushResult(error=error))
-    return results
+    return sending.send_batch(context.http, _settings(context), context.store(), documents)
 
 
 @hookimpl
