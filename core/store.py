@@ -33,6 +33,7 @@ from core.db.engine import reading, upsert
 from core.db.records import EventRow
 from core.db.sync_tables import PENDING, SYNCED, SyncState
 from core.db.types import utcnow
+from core.first_responses import refresh_first_responses, stored_leads, written_lead
 from core.kinds import KINDS_BY_TYPE, Kind
 from core.locale import normalize_phone, normalize_text
 from core.schemas.attributes import AttributeCatalog
@@ -60,8 +61,10 @@ class StoredRecord:
         return self.kind.schema.model_validate(self.data)
 
 
-#: The kind whose writes keep the KPIs' customer turns (core/turns.py).
+#: The kind whose writes keep the KPIs' customer turns (core/turns.py) and first responses.
 INTERACTION = "interaction"
+#: The kind whose creation starts a first-response clock (core/first_responses.py).
+LEAD = "lead"
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,7 @@ def write_record_in(
     engine = connection.engine
     statement = _record_upsert(engine, kind, expected_version is not None)
     before = stored_timelines(connection, [record_id]) if kind.type == INTERACTION else []
+    leads_before = stored_leads(connection, [record_id]) if kind.type == INTERACTION else []
     row = connection.execute(statement, params).first()
     if row is None:
         current = connection.execute(
@@ -173,6 +177,9 @@ def write_record_in(
     version = int(row.version)
     if kind.type == INTERACTION:
         refresh_timelines(connection, [*before, written_timeline(model)])
+        refresh_first_responses(connection, [*leads_before, written_lead(model)])
+    elif kind.type == LEAD and version == 1:
+        refresh_first_responses(connection, [record_id])
     queued = list(subscribers)
     own = origin is not None and origin in subscribers and version > 1
     if own and _origin_holds(connection, str(origin), kind.type, record_id, version, now):
@@ -334,10 +341,13 @@ def update_records_in(
         )  # fmt: skip
     ids = [item.id for item in updates]
     before = stored_timelines(connection, ids) if kind.type == INTERACTION else []
+    leads_before = stored_leads(connection, ids) if kind.type == INTERACTION else []
     result = connection.execute(_record_update(kind), params)
     if kind.type == INTERACTION:
         after = [written_timeline(item.model) for item in updates]
         refresh_timelines(connection, [*before, *after])
+        leads_after = [written_lead(item.model) for item in updates]
+        refresh_first_responses(connection, [*leads_before, *leads_after])
     if result.rowcount == len(updates):
         versions = {item.id: item.expected_version + 1 for item in updates}
     else:
