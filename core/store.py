@@ -33,6 +33,7 @@ from core.db.engine import reading, upsert
 from core.db.records import EventRow
 from core.db.sync_tables import PENDING, SYNCED, SyncState
 from core.db.types import utcnow
+from core.first_responses import refresh_first_responses, stored_leads, written_lead
 from core.kinds import KINDS_BY_TYPE, Kind
 from core.locale import normalize_phone, normalize_text
 from core.schemas.attributes import AttributeCatalog
@@ -66,8 +67,10 @@ class StoredRecord:
         return self.kind.schema.model_validate(self.data)
 
 
-#: The kind whose writes keep the KPIs' customer turns (core/turns.py).
+#: The kind whose writes keep the KPIs' customer turns (core/turns.py) and first responses.
 INTERACTION = "interaction"
+#: The kind whose creation starts a first-response clock (core/first_responses.py).
+LEAD = "lead"
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,7 @@ def write_record_in(
     engine = connection.engine
     statement = _record_upsert(engine, kind, expected_version is not None)
     before = stored_timelines(connection, [record_id]) if kind.type == INTERACTION else []
+    leads_before = stored_leads(connection, [record_id]) if kind.type == INTERACTION else []
     row = connection.execute(statement, params).first()
     if row is None:
         current = connection.execute(
@@ -179,6 +183,9 @@ def write_record_in(
     version = int(row.version)
     if kind.type == INTERACTION:
         refresh_timelines(connection, [*before, written_timeline(model)])
+        refresh_first_responses(connection, [*leads_before, written_lead(model)])
+    elif kind.type == LEAD and version == 1:
+        refresh_first_responses(connection, [record_id])
     queued = list(subscribers)
     own = origin is not None and origin in subscribers and version > 1
     if own and _origin_holds(connection, str(origin), kind.type, record_id, version, now):
@@ -358,10 +365,11 @@ def update_records_queued_in(
              "p_data": data, "p_now": now, **_lookup_params(kind, item.model)}
         )  # fmt: skip
     ids = [item.id for item in updates]
-    moved = _turns_moved(connection, kind, updates) if kind.type == INTERACTION else []
+    moved, leads = _turns_moved(connection, kind, updates) if kind.type == INTERACTION else ([], [])
     result = connection.execute(_record_update(kind), params)
     if moved:
         refresh_timelines(connection, moved)
+        refresh_first_responses(connection, leads)
     if result.rowcount == len(updates):
         versions = {item.id: item.expected_version + 1 for item in updates}
     else:
@@ -412,12 +420,13 @@ TURN_COLUMNS = ("customer_id", "lead_id", "channel", "direction", "occurred_at")
 
 def _turns_moved(
     connection: Connection, kind: Kind, updates: Sequence[RecordUpdate]
-) -> list[Timeline]:
-    """The timelines whose turns ``updates`` of interactions change: before and after.
+) -> tuple[list[Timeline], list[str | None]]:
+    """The timelines and leads whose turns or first responses ``updates`` change.
 
-    Only an update that changes one of :data:`TURN_COLUMNS` can change a turn; one that
-    changes other fields (a delivery status) leaves every timeline's turns as they are,
-    so a batch of those recomputes none.
+    Both are listed before and after the update. Only an update that changes one of
+    :data:`TURN_COLUMNS` can change a turn or a first response (they are built from the
+    same columns); one that changes other fields (a delivery status) leaves them as they
+    are, so a batch of those recomputes none.
     """
     table = kind.table
     columns = [getattr(table, name) for name in TURN_COLUMNS]
@@ -428,6 +437,7 @@ def _turns_moved(
         )
     }
     moved: list[Timeline] = []
+    leads: list[str | None] = []
     for item in updates:
         row = stored.get(item.id)
         index = kind.index(item.model)
@@ -435,8 +445,10 @@ def _turns_moved(
             if all(getattr(row, name) == index[name] for name in TURN_COLUMNS):
                 continue
             moved.append(timeline_of(row.customer_id, row.lead_id))
+            leads.append(row.lead_id)
         moved.append(written_timeline(item.model))
-    return moved
+        leads.append(written_lead(item.model))
+    return moved, leads
 
 
 def _origin_holds_many(

@@ -7,20 +7,20 @@ None: "no data", never 0% and never an error (docs/kpis.md).
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
+from sqlalchemy.sql.selectable import Subquery
 
 from kpis import queries, revenue_queries, service_queries, turns
 from kpis.queries import Bounds, ClosedFigures, Dimension, UnsupportedDimension
 from kpis.revenue_queries import Revenue
 from kpis.service_queries import Resolutions
-from kpis.working_time import WorkingClock
+from kpis.working_sql import working_durations
 from lead_scoring.assignment.calendar import BusinessCalendar
 
 Unit = Literal["percent", "minutes", "days", "count", "rials", "rials_per_day", "score", "points"]
@@ -56,14 +56,6 @@ class Context:
     time_zone: str = "Asia/Tehran"
     margin: float = 1.0
     _memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
-    _clock: WorkingClock | None = None
-
-    @property
-    def clock(self) -> WorkingClock:
-        """The working-minutes clock of the calendar (its running sums kept)."""
-        if self._clock is None:
-            self._clock = WorkingClock(self.calendar, self.time_zone)
-        return self._clock
 
     def closed(
         self, connection: Connection, bounds: Bounds, by: Dimension | None
@@ -206,43 +198,38 @@ def _pipeline_velocity(
 
 
 def _durations(
-    pairs: Sequence[tuple[Any, datetime, datetime | None]], context: Context
+    connection: Connection,
+    pairs: Subquery,
+    spans: tuple[Bounds, datetime | None],
+    by: Dimension | None,
+    context: Context,
 ) -> dict[Any, Figure]:
-    """Mean and median working minutes per group; unanswered items counted apart."""
-    minutes: dict[Any, list[float]] = {}
-    unanswered: dict[Any, int] = {}
-    for group, start, stop in pairs:
-        minutes.setdefault(group, [])
-        unanswered.setdefault(group, 0)
-        if stop is None:
-            unanswered[group] += 1
-            continue
-        minutes[group].append(context.clock.minutes(start, stop))
-    result = {}
-    for group, values in minutes.items():
-        result[group] = Figure(
-            statistics.fmean(values) if values else None,
-            count=len(values),
-            details={
-                "median": statistics.median(values) if values else None,
-                "unanswered": unanswered[group],
-            },
-        )
-    return result
+    """Mean and median working minutes per group; unanswered items counted apart.
+
+    ``spans`` holds the period the pairs start in and the latest stop stored.
+    """
+    bounds, latest = spans
+    between = (bounds.start, max(latest or bounds.end, bounds.end))
+    rows = working_durations(connection, pairs, context.calendar, context.time_zone, between)
+    result = {
+        group: Figure(mean, count=answered, details={"median": median, "unanswered": unanswered})
+        for group, mean, median, answered, unanswered in rows
+    }
+    return _total(result, by, Figure(None, details={"median": None, "unanswered": 0}))
 
 
 def _first_response_time(
     connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
 ) -> dict[Any, Figure]:
-    rows = _durations(queries.first_responses(connection, bounds, by), context)
-    return _total(rows, by, Figure(None, details={"median": None, "unanswered": 0}))
+    spans = (bounds, queries.latest_first_response(connection))
+    return _durations(connection, queries.first_responses(bounds, by), spans, by, context)
 
 
 def _average_response_time(
     connection: Connection, bounds: Bounds, by: Dimension | None, context: Context
 ) -> dict[Any, Figure]:
-    rows = _durations(turns.customer_turns(connection, bounds, by), context)
-    return _total(rows, by, Figure(None, details={"median": None, "unanswered": 0}))
+    spans = (bounds, turns.latest_reply(connection))
+    return _durations(connection, turns.turn_pairs(bounds, by), spans, by, context)
 
 
 def _on_time_follow_up(

@@ -7,14 +7,13 @@ PostgreSQL; only the length of a time span in days differs (``julianday`` agains
 ``EXTRACT(EPOCH ...)``). docs/kpis.md states what each one counts and why.
 
 Response times need working minutes, which depend on the business calendar: for
-them the database picks the pairs of instants (a lead's creation and its first
-answer; a customer's message and the reply) and Python turns each pair into working
-minutes (:mod:`kpis.working_time`).
+them these queries select the pairs of instants (a lead's creation and its first
+answer; a customer's message and the reply) and :mod:`kpis.working_sql` has the
+database turn them into working minutes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -34,8 +33,10 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Subquery
 
 from core.db.records import AgentRow, InteractionRow, LeadRow, OpportunityRow, TaskRow
+from core.first_responses import first_responses as core_first_responses
 from core.turns import NOT_CONTACT
 
 #: What a figure can be broken down by.
@@ -235,25 +236,25 @@ def lost_reasons(connection: Connection, bounds: Bounds, limit: int = 20) -> lis
 FIRST_RESPONSE = _Grouping("first_response_time", owner=leads.c.owner_id, source=leads.c.source)
 
 
-def first_responses(
-    connection: Connection, bounds: Bounds, by: Dimension | None
-) -> Sequence[tuple[Any, datetime, datetime | None]]:
-    """Per lead created in the period: (group, created, first outbound contact or None)."""
+def first_responses(bounds: Bounds, by: Dimension | None) -> Subquery:
+    """Per lead created in the period: (group_key, started_at, stopped_at: first answer or None).
+
+    Read from the stored first responses (:mod:`core.first_responses`), one per lead.
+    """
     key = FIRST_RESPONSE.key(by, agents.c.team)
-    answer = (
-        select(func.min(interactions.c.occurred_at))
-        .where(
-            interactions.c.lead_id == leads.c.id,
-            interactions.c.direction == "outbound",
-            interactions.c.channel.not_in(NOT_CONTACT),
-        )
-        .scalar_subquery()
+    stored = core_first_responses.c
+    statement = select(key, stored.started_at, stored.answered_at.label("stopped_at")).select_from(
+        core_first_responses.join(leads, leads.c.id == stored.lead_id)
     )
-    statement = select(key, leads.c.created_at, answer).select_from(leads)
-    statement = _with_team(statement, leads.c.owner_id, by).where(
-        _within(leads.c.created_at, bounds)
-    )
-    return list(connection.execute(statement))
+    statement = _with_team(statement, leads.c.owner_id, by)
+    return statement.where(_within(stored.started_at, bounds)).subquery()
+
+
+def latest_first_response(connection: Connection) -> datetime | None:
+    """The latest first answer stored (an index look-up): how far the working days must reach."""
+    answered = core_first_responses.c.answered_at
+    latest: datetime | None = connection.execute(select(func.max(answered))).scalar_one()
+    return latest
 
 
 RESPONSE = _Grouping("average_response_time", channel=interactions.c.channel)
@@ -329,6 +330,7 @@ __all__ = [
     "closed_opportunities",
     "first_responses",
     "follow_ups",
+    "latest_first_response",
     "lead_to_opportunity",
     "lost_reasons",
     "open_at_end",

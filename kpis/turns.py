@@ -9,23 +9,35 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, literal, select
+from sqlalchemy import Connection, func, literal, select
+from sqlalchemy.sql.selectable import Subquery
 
 from core.turns import turn_select, turns
 from kpis.queries import Bounds, Dimension, UnsupportedDimension
+
+
+def turn_pairs(bounds: Bounds, by: Dimension | None) -> Subquery:
+    """Per customer turn begun in the period: (group_key, started_at, stopped_at: reply or None)."""
+    if by not in (None, "channel"):
+        raise UnsupportedDimension(f"average_response_time cannot be broken down by {by}")
+    key = turns.c.channel if by == "channel" else literal(None)
+    statement = select(
+        key.label("group_key"), turns.c.started_at, turns.c.replied_at.label("stopped_at")
+    ).where(turns.c.started_at >= bounds.start, turns.c.started_at < bounds.end)
+    return statement.subquery()
+
+
+def latest_reply(connection: Connection) -> datetime | None:
+    """The latest reply stored (an index look-up): how far the working days must reach."""
+    latest: datetime | None = connection.execute(select(func.max(turns.c.replied_at))).scalar_one()
+    return latest
 
 
 def customer_turns(
     connection: Connection, bounds: Bounds, by: Dimension | None
 ) -> Sequence[tuple[Any, datetime, datetime | None]]:
     """Per customer turn begun in the period: (group, the message, the first reply or None)."""
-    if by not in (None, "channel"):
-        raise UnsupportedDimension(f"average_response_time cannot be broken down by {by}")
-    key = turns.c.channel if by == "channel" else literal(None)
-    statement = select(key, turns.c.started_at, turns.c.replied_at).where(
-        turns.c.started_at >= bounds.start, turns.c.started_at < bounds.end
-    )
-    return list(connection.execute(statement))
+    return list(connection.execute(select(turn_pairs(bounds, by))))
 
 
 def walked_turns(
@@ -45,4 +57,4 @@ def walked_turns(
     return list(connection.execute(statement))
 
 
-__all__ = ["customer_turns", "walked_turns"]
+__all__ = ["customer_turns", "latest_reply", "turn_pairs", "walked_turns"]

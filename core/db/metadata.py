@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from core.db import admin_tables, inbound_tables, records, sync_tables, turn_tables
+from core.db import (
+    admin_tables,
+    first_response_tables,
+    inbound_tables,
+    records,
+    sync_tables,
+    turn_tables,
+)
 from core.db.base import Base
 from lead_scoring import store as lead_scoring_store  # noqa: F401  (lead scoring's tables)
 from lead_scoring.assignment import tables as assignment_tables  # noqa: F401  (assignment's tables)
@@ -11,6 +18,7 @@ metadata = Base.metadata
 
 __all__ = [
     "admin_tables",
+    "first_response_tables",
     "inbound_tables",
     "metadata",
     "records",

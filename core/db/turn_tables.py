@@ -26,7 +26,7 @@ class CustomerTurn(Base):
     lead_id: Mapped[str | None] = mapped_column(String(128))
     channel: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     __table_args__ = (
         Index("ix_kpi_customer_turns_customer", "customer_id"),
