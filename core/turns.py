@@ -1,8 +1,9 @@
 """Customer turns kept in ``kpi_customer_turns`` as interactions are written.
 
 Each interaction write (through :func:`core.store.write_record_in` and
-:func:`core.store.update_records_in`) recomputes the turns of the timelines it
-touches, the one it was on and the one it is on now, in the same transaction; so
+:func:`core.store.update_records_in`) that changes a column turns are built from
+(``core.store.TURN_COLUMNS``) recomputes the turns of the timelines it touches, the one
+it was on and the one it is on now, in the same transaction; so
 response times (the average response time KPI) read stored pairs (message, first
 reply) instead of walking every timeline. On PostgreSQL a transaction-scoped advisory
 lock per timeline makes concurrent writes to one timeline recompute it one after the

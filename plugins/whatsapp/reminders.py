@@ -6,7 +6,7 @@ lead time), ``lead.first_response_overdue`` (it is late: the SLA breached) and
 ``task.overdue`` (a follow-up task's deadline passed while it is open). Each event
 is delivered to the plugin by the sync engine like any record, so it is mapped here
 to a template message to the agent who owns the lead or task, and sent by the same
-outbound path as customers' messages (:func:`plugins.whatsapp.outbound.send`): the
+outbound path as customers' messages (:func:`plugins.whatsapp.sending.send_batch`): the
 same rate limits, error codes and token hold. The timers publish each event once
 under an id derived from the timer, and the engine delivers each event once, so a
 reminder is sent once however often its timer is looked at.
