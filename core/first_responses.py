@@ -3,8 +3,9 @@
 A lead's first-response clock starts when its record is created (when it reached
 crm-sync, as the SLA's clock does) and stops at the earliest outbound interaction on
 the lead's timeline (its ``lead_id``), on any channel but a note. Creating a lead
-and every interaction write (through :func:`core.store.write_record_in` and
-:func:`core.store.update_records_in`) recompute the rows of the leads they touch,
+and every interaction write that changes a column turns are built from (through
+:func:`core.store.write_record_in` and :func:`core.store.update_records_in`, see
+``core.store.TURN_COLUMNS``) recompute the rows of the leads they touch,
 the one an interaction was on and the one it is on now, in the same transaction; so
 the first response time reads one stored pair per lead instead of searching the
 interactions. On PostgreSQL a transaction-scoped advisory lock per lead makes two
@@ -65,14 +66,6 @@ def refresh_first_responses(connection: Connection, lead_ids: Iterable[str | Non
     )
 
 
-def stored_leads(connection: Connection, ids: Sequence[str]) -> list[str | None]:
-    """The leads the interactions ``ids`` are on now (before a write changes them)."""
-    if not ids:
-        return []
-    statement = select(interactions.c.lead_id).where(interactions.c.id.in_(ids))
-    return list(connection.execute(statement).scalars())
-
-
 def written_lead(model: object) -> str | None:
     """The lead a validated interaction is written onto (read off the document)."""
     lead = getattr(model, "lead_id", None)
@@ -90,6 +83,5 @@ __all__ = [
     "first_responses",
     "rebuild_first_responses",
     "refresh_first_responses",
-    "stored_leads",
     "written_lead",
 ]

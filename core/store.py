@@ -33,7 +33,7 @@ from core.db.engine import reading, upsert
 from core.db.records import EventRow
 from core.db.sync_tables import PENDING, SYNCED, SyncState
 from core.db.types import utcnow
-from core.first_responses import refresh_first_responses, stored_leads, written_lead
+from core.first_responses import refresh_first_responses, written_lead
 from core.kinds import KINDS_BY_TYPE, Kind
 from core.locale import normalize_phone, normalize_text
 from core.schemas.attributes import AttributeCatalog
@@ -41,7 +41,6 @@ from core.schemas.base import CanonicalModel
 from core.turns import (
     Timeline,
     refresh_timelines,
-    stored_timelines,
     timeline_of,
     written_timeline,
 )
@@ -163,8 +162,11 @@ def write_record_in(
         params["expected_version"] = expected_version
     engine = connection.engine
     statement = _record_upsert(engine, kind, expected_version is not None)
-    before = stored_timelines(connection, [record_id]) if kind.type == INTERACTION else []
-    leads_before = stored_leads(connection, [record_id]) if kind.type == INTERACTION else []
+    moved, leads = (
+        _turns_moved(connection, kind, [(record_id, model)])
+        if kind.type == INTERACTION
+        else ([], [])
+    )
     row = connection.execute(statement, params).first()
     if row is None:
         current = connection.execute(
@@ -181,9 +183,9 @@ def write_record_in(
         )
         return WriteResult(record, created=False, changed=False, subscribers=())
     version = int(row.version)
-    if kind.type == INTERACTION:
-        refresh_timelines(connection, [*before, written_timeline(model)])
-        refresh_first_responses(connection, [*leads_before, written_lead(model)])
+    if moved:
+        refresh_timelines(connection, moved)
+        refresh_first_responses(connection, leads)
     elif kind.type == LEAD and version == 1:
         refresh_first_responses(connection, [record_id])
     queued = list(subscribers)
@@ -365,7 +367,11 @@ def update_records_queued_in(
              "p_data": data, "p_now": now, **_lookup_params(kind, item.model)}
         )  # fmt: skip
     ids = [item.id for item in updates]
-    moved, leads = _turns_moved(connection, kind, updates) if kind.type == INTERACTION else ([], [])
+    moved, leads = (
+        _turns_moved(connection, kind, [(item.id, item.model) for item in updates])
+        if kind.type == INTERACTION
+        else ([], [])
+    )
     result = connection.execute(_record_update(kind), params)
     if moved:
         refresh_timelines(connection, moved)
@@ -419,35 +425,37 @@ TURN_COLUMNS = ("customer_id", "lead_id", "channel", "direction", "occurred_at")
 
 
 def _turns_moved(
-    connection: Connection, kind: Kind, updates: Sequence[RecordUpdate]
+    connection: Connection, kind: Kind, writes: Sequence[tuple[str, CanonicalModel]]
 ) -> tuple[list[Timeline], list[str | None]]:
-    """The timelines and leads whose turns or first responses ``updates`` change.
+    """The timelines and leads whose turns or first responses ``writes`` change.
 
-    Both are listed before and after the update. Only an update that changes one of
-    :data:`TURN_COLUMNS` can change a turn or a first response (they are built from the
-    same columns); one that changes other fields (a delivery status) leaves them as they
-    are, so a batch of those recomputes none.
+    ``writes`` are (id, validated document) pairs of interactions about to be written;
+    read before the write, in one statement. Both are listed before and after the
+    write. Only a write that changes one of :data:`TURN_COLUMNS` can change a turn or a
+    first response (they are built from the same columns); one that changes other
+    fields (a delivery status, a note's text) leaves them as they are, so it recomputes
+    none. A new interaction changes the timeline and lead it is written onto.
     """
     table = kind.table
     columns = [getattr(table, name) for name in TURN_COLUMNS]
     stored = {
         row.id: row
         for row in connection.execute(
-            select(table.id, *columns).where(table.id.in_([item.id for item in updates]))
+            select(table.id, *columns).where(table.id.in_([record_id for record_id, _ in writes]))
         )
     }
     moved: list[Timeline] = []
     leads: list[str | None] = []
-    for item in updates:
-        row = stored.get(item.id)
-        index = kind.index(item.model)
+    for record_id, model in writes:
+        row = stored.get(record_id)
         if row is not None:
+            index = kind.index(model)
             if all(getattr(row, name) == index[name] for name in TURN_COLUMNS):
                 continue
             moved.append(timeline_of(row.customer_id, row.lead_id))
             leads.append(row.lead_id)
-        moved.append(written_timeline(item.model))
-        leads.append(written_lead(item.model))
+        moved.append(written_timeline(model))
+        leads.append(written_lead(model))
     return moved, leads
 
 

@@ -128,16 +128,6 @@ def refresh_timelines(connection: Connection, timelines: Iterable[Timeline]) -> 
         )
 
 
-def stored_timelines(connection: Connection, ids: Sequence[str]) -> list[Timeline]:
-    """The timelines the interactions ``ids`` are on now (before a write changes them)."""
-    if not ids:
-        return []
-    rows = connection.execute(
-        select(interactions.c.customer_id, interactions.c.lead_id).where(interactions.c.id.in_(ids))
-    )
-    return [timeline_of(customer, lead) for customer, lead in rows]
-
-
 def rebuild_turns(connection: Connection) -> None:
     """Recompute the whole table from every interaction (after a migration or a bulk load)."""
     connection.execute(delete(CustomerTurn))
@@ -149,7 +139,6 @@ __all__ = [
     "Timeline",
     "rebuild_turns",
     "refresh_timelines",
-    "stored_timelines",
     "timeline_of",
     "turn_select",
     "turns",
