@@ -23,6 +23,7 @@ from core.errors import PermanentError
 from core.kinds import KINDS_BY_TYPE, Kind
 from core.locale import normalize_phone
 from core.plugin_types import Contacted, Reservation, SyncRecord
+from core.schemas.base import CanonicalModel
 from core.store import (
     ConcurrentUpdate,
     RecordUpdate,
@@ -231,12 +232,7 @@ class RecordAccess:
             if stored is None and not create:
                 raise PermanentError(f"there is no {type_} with id {record_id!r}")
             current = stored.data if stored is not None else {}
-            try:
-                model = kind.schema.model_validate({**current, **changes})
-                if self.host is not None and "attributes" in changes:
-                    self.host.settings.attributes.check(type_, getattr(model, "attributes", {}))
-            except ValueError as error:
-                raise PermanentError(f"{type_} {record_id}: {error}") from None
+            model = self._merged(kind, record_id, current, changes)
             try:
                 result = write_record(
                     self.engine,
@@ -265,6 +261,22 @@ class RecordAccess:
                 )
             return result.record.version
         raise ConcurrentUpdate(f"{type_} {record_id} kept changing; try again later")
+
+    def _merged(
+        self, kind: Kind, record_id: str, current: dict[str, Any], changes: dict[str, Any]
+    ) -> CanonicalModel:
+        """``changes`` merged into a stored document and validated, as ``update`` writes it.
+
+        The kind's schema checks the whole document and the declarations check changed
+        custom attributes; a bad value is a PermanentError naming the record.
+        """
+        try:
+            model = kind.schema.model_validate({**current, **changes})
+            if self.host is not None and "attributes" in changes:
+                self.host.settings.attributes.check(kind.type, getattr(model, "attributes", {}))
+        except ValueError as error:
+            raise PermanentError(f"{kind.type} {record_id}: {error}") from None
+        return model
 
     def update_many(self, type_: str, changes: Mapping[str, dict[str, Any]]) -> dict[str, int]:
         """Merge each record's ``changes`` into it, all in one write; return each version.
@@ -298,13 +310,7 @@ class RecordAccess:
                 current = stored.get(record_id)
                 if current is None:
                     raise PermanentError(f"there is no {type_} with id {record_id!r}")
-                try:
-                    model = kind.schema.model_validate({**current.data, **fields})
-                    if self.host is not None and "attributes" in fields:
-                        attributes = getattr(model, "attributes", {})
-                        self.host.settings.attributes.check(type_, attributes)
-                except ValueError as error:
-                    raise PermanentError(f"{type_} {record_id}: {error}") from None
+                model = self._merged(kind, record_id, current.data, fields)
                 if canonical_document(model)[0] == current.data:
                     versions[record_id] = current.version
                     continue

@@ -137,3 +137,83 @@ def test_a_plugin_s_attributes_are_checked_against_their_declarations(
     stored = get_record(runtime.engine, KINDS["leads"], "L-1")
     assert stored is not None and stored.version == 1
     assert get_record(runtime.engine, KINDS["leads"], "L-2") is None
+
+
+def _customers(access: RecordAccess, *ids: str) -> None:
+    """Create one person customer per id through the facade."""
+    for record_id in ids:
+        access.update("customer", record_id, {"type": "person", "name": record_id}, create=True)
+
+
+def test_get_many_reads_the_records_that_exist_with_this_plugins_external_ids(
+    access: RecordAccess,
+) -> None:
+    _customers(access, "C-1", "C-2")
+    access.bind("customer", "C-2", "PARTY-2", 1)
+    found = access.get_many("customer", ["C-2", "C-1", "C-404", "C-1"])
+    assert sorted(found) == ["C-1", "C-2"]
+    assert (found["C-1"].external_id, found["C-2"].external_id) == (None, "PARTY-2")
+    assert found["C-2"].data.name == "C-2"
+    assert access.get_many("customer", []) == {}
+
+
+def test_update_many_writes_every_change_and_leaves_identical_ones_alone(
+    access: RecordAccess, runtime: SyncRuntime
+) -> None:
+    _customers(access, "C-1", "C-2", "C-3")
+    versions = access.update_many(
+        "customer",
+        {"C-1": {"status": "inactive"}, "C-2": {"name": "نام تازه"}, "C-3": {"name": "C-3"}},
+    )
+    assert versions == {"C-1": 2, "C-2": 2, "C-3": 1}
+    one, two = (get_record(runtime.engine, CUSTOMERS, rid) for rid in ("C-1", "C-2"))
+    assert one is not None and (one.version, one.data["status"]) == (2, "inactive")
+    assert two is not None and (two.version, two.data["name"]) == (2, "نام تازه")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"C-1": {"status": "inactive"}, "C-404": {"status": "inactive"}}, "no customer"),
+        (
+            {"C-1": {"status": "inactive"}, "C-2": {"status": "sleeping"}},
+            "customer C-2: (?s:.*)status",
+        ),
+    ],
+    ids=["missing record", "bad value"],
+)
+def test_update_many_with_one_bad_change_is_permanent_and_writes_none(
+    access: RecordAccess, runtime: SyncRuntime, changes: dict[str, Any], message: str
+) -> None:
+    _customers(access, "C-1", "C-2")
+    with pytest.raises(PermanentError, match=message):
+        access.update_many("customer", changes)
+    for record_id in ("C-1", "C-2"):
+        stored = get_record(runtime.engine, CUSTOMERS, record_id)
+        assert stored is not None and stored.version == 1
+
+
+def test_update_many_merges_again_a_record_changed_between_its_read_and_write(
+    access: RecordAccess, runtime: SyncRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _customers(access, "C-1", "C-2")
+    real_list = records_module.list_records
+    raced = []
+
+    def list_then_race(*args: Any, **kwargs: Any) -> Any:
+        stored = real_list(*args, **kwargs)
+        if not raced:
+            raced.append(True)
+            body = {"type": "person", "name": "نام از CRM"}
+            model = CUSTOMERS.schema.model_validate(body)
+            write_record(runtime.engine, CUSTOMERS, "C-1", model, subscribers=[])
+        return stored
+
+    monkeypatch.setattr(records_module, "list_records", list_then_race)
+    versions = access.update_many(
+        "customer", {"C-1": {"status": "blocked"}, "C-2": {"status": "blocked"}}
+    )
+    assert versions == {"C-1": 3, "C-2": 2}
+    stored = get_record(runtime.engine, CUSTOMERS, "C-1")
+    assert stored is not None
+    assert (stored.data["name"], stored.data["status"]) == ("نام از CRM", "blocked")
