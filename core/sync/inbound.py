@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from core.connectors.http import classify_exception
 from core.db.admin_tables import IN
@@ -92,15 +91,6 @@ class InboundOutcome:
     retry_delay: float = 0.0
 
 
-#: The inbox's INSERT ... ON CONFLICT DO NOTHING RETURNING id, per dialect, built once.
-_STORE = {
-    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(InboxEvent)
-    .on_conflict_do_nothing(index_elements=[InboxEvent.plugin, InboxEvent.event_id])
-    .returning(InboxEvent.id)
-    for dialect in (postgresql, sqlite)
-}
-
-
 def store_events(
     engine: Engine,
     plugin: str,
@@ -138,7 +128,12 @@ def store_events(
             # (its "insertmanyvalues" batches), compiled once and cached. A repeat
             # (already stored, or twice in this call) inserts nothing and returns no
             # id, so the ids returned are the new events.
-            inserted = connection.execute(_STORE[engine.dialect.name], rows)
+            store = (
+                upsert(engine, InboxEvent)
+                .on_conflict_do_nothing(index_elements=[InboxEvent.plugin, InboxEvent.event_id])
+                .returning(InboxEvent.id)
+            )
+            inserted = connection.execute(store, rows)
             result.ids = sorted(int(row.id) for row in inserted)
             result.duplicates = len(rows) - len(result.ids)
         if save_cursor:
