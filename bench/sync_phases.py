@@ -62,7 +62,7 @@ def timed(label: str, function: Callable[..., Any]) -> Callable[..., Any]:
 def seed(runtime: SyncRuntime, count: int) -> list[str]:
     """Insert ``count`` customers, each with its own phone; return their ids."""
     kind = KINDS["customers"]
-    rows = customer_rows(count)
+    rows = customer_rows(0, count)
     table: Any = kind.table
     with runtime.engine.begin() as connection:
         for start in range(0, count, 5000):
