@@ -34,7 +34,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -237,14 +237,79 @@ def _peak_mib(pid: int) -> float:
 
 def worker_peak_mib(process: subprocess.Popen[bytes]) -> float:
     """The largest peak memory among a running worker command and its processes."""
-    return max([_peak_mib(pid) for pid in [process.pid, *_descendants(process.pid)]])
+    return max([_peak_mib(pid) for pid in _tree(process.pid)])
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int, reaped: bool = False) -> float:
+    """CPU seconds (user + system) of ``pid``; with ``reaped``, its reaped children's too."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    used = int(fields[11]) + int(fields[12])
+    if reaped:
+        used += int(fields[13]) + int(fields[14])
+    return used / TICKS
+
+
+def _pids_named(name: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _service_cpu_s(name: str) -> float:
+    """CPU seconds of every process called ``name`` and of the children they reaped.
+
+    PostgreSQL's postmaster reaps the backends of closed connections, so their CPU time
+    is counted too.
+    """
+    return sum(_cpu_s(pid, reaped=True) for pid in _pids_named(name))
+
+
+class CpuMeter:
+    """CPU seconds spent by each part of a phase: workers, receiver, PostgreSQL, Redis."""
+
+    def __init__(self, receiver: int, worker: int) -> None:
+        self.receiver = receiver
+        self.worker = worker
+        self.started = self._read()
+
+    def _read(self) -> dict[str, float]:
+        return {
+            "workers": sum(_cpu_s(pid, reaped=True) for pid in _tree(self.worker)),
+            "receiver": _cpu_s(self.receiver),
+            "postgres": _service_cpu_s("postgres"),
+            "redis": _service_cpu_s("redis-server"),
+        }
+
+    def finish(self) -> dict[str, float]:
+        """The CPU seconds of each part since the meter started (read before the workers stop)."""
+        now = self._read()
+        return {part: now[part] - self.started[part] for part in now}
+
+
+def _tree(pid: int) -> list[int]:
+    return [pid, *_descendants(pid)]
 
 
 #: Run ``crm-sync resync`` and print its own peak memory on stderr when it exits.
 RESYNC = (
     "import atexit, resource, runpy, sys\n"
-    "atexit.register(lambda: print('peak-kib', resource.getrusage(resource.RUSAGE_SELF)"
-    ".ru_maxrss, file=sys.stderr))\n"
+    "def report():\n"
+    "    usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "    print('peak-kib', usage.ru_maxrss, file=sys.stderr)\n"
+    "    print('cpu-s', usage.ru_utime + usage.ru_stime, file=sys.stderr)\n"
+    "atexit.register(report)\n"
     "sys.argv = ['crm-sync', 'resync', 'finance', '--no-wait']\n"
     "runpy.run_module('core', run_name='__main__')\n"
 )
@@ -261,6 +326,8 @@ class Run:
     #: Seconds from the resync command's start to its first outbox rows (the Python
     #: process starting, loading its plugins and counting the records).
     start_s: float = 0.0
+    #: CPU seconds of each part (workers, receiver, PostgreSQL, Redis, the resync command).
+    cpu: dict[str, float] = field(default_factory=dict)
 
 
 def run_bare(bench: Bench, ids: list[str], per_message: int, processes: int, threads: int) -> Run:
@@ -283,14 +350,16 @@ def run_bare(bench: Bench, ids: list[str], per_message: int, processes: int, thr
     from bench import bare_actor
 
     wait_ready(bench.namespace, processes)
+    meter = CpuMeter(bench.receiver.pid, worker.pid)
     started = time.perf_counter()
     for first in range(0, len(ids), per_message):
         bare_actor.push.send(ids[first : first + per_message])
     wait_for(lambda: bench.count("SELECT count(*) FROM bare_bindings") >= len(ids), 3600, "bare")
     elapsed = time.perf_counter() - started
+    cpu = meter.finish()
     memory = worker_peak_mib(worker)
     stop(worker)
-    return Run(len(ids) / elapsed, memory)
+    return Run(len(ids) / elapsed, memory, cpu=cpu)
 
 
 def run_engine(bench: Bench, ids: list[str], batch: bool, processes: int, threads: int) -> Run:
@@ -312,8 +381,9 @@ def run_engine(bench: Bench, ids: list[str], batch: bool, processes: int, thread
     )
     runtime = None if batch else outbox_rows(bench, env, ids)
     wait_ready(f"{bench.namespace}crm-sync", processes)
+    meter = CpuMeter(bench.receiver.pid, worker.pid)
     started = time.perf_counter()
-    resync_s = resync_mib = start_s = 0.0
+    resync_s = resync_mib = start_s = resync_cpu = 0.0
     if runtime is None:
         with tempfile.TemporaryFile("w+") as errors:
             command = subprocess.Popen(
@@ -340,6 +410,8 @@ def run_engine(bench: Bench, ids: list[str], batch: bool, processes: int, thread
             raise SystemExit(f"crm-sync resync failed: {output}")
         peaks = [line.split()[1] for line in output.splitlines() if line.startswith("peak")]
         resync_mib = int(peaks[-1]) / 1024 if peaks else 0.0
+        used = [line.split()[1] for line in output.splitlines() if line.startswith("cpu-s")]
+        resync_cpu = float(used[-1]) if used else 0.0
     else:
         for record_id in ids:
             runtime.dispatch("finance", [("customer", record_id)])
@@ -350,9 +422,12 @@ def run_engine(bench: Bench, ids: list[str], batch: bool, processes: int, thread
         "crm-sync",
     )
     elapsed = time.perf_counter() - started
+    cpu = meter.finish()
+    if resync_cpu:
+        cpu["resync command"] = resync_cpu
     memory = worker_peak_mib(worker)
     stop(worker)
-    return Run(len(ids) / elapsed, memory, resync_s, resync_mib, start_s)
+    return Run(len(ids) / elapsed, memory, resync_s, resync_mib, start_s, cpu)
 
 
 def outbox_rows(bench: Bench, env: dict[str, str], ids: list[str]) -> Any:
@@ -456,6 +531,19 @@ def report(phase: str, count: int, bare: Run, ours: Run) -> None:
             f" {drained:.0f} docs/s, ratio {drained / bare.docs_per_s:.2f}",
             flush=True,
         )
+    per = count / 100
+    parts = dict.fromkeys([*bare.cpu, *ours.cpu])
+    spent = "; ".join(
+        f"{part} {bare.cpu.get(part, 0.0) * 1000 / per:.1f}"
+        f" / {ours.cpu.get(part, 0.0) * 1000 / per:.1f}"
+        for part in parts
+    )
+    total = (sum(bare.cpu.values()) * 1000 / per, sum(ours.cpu.values()) * 1000 / per)
+    print(
+        f"{'':<24}CPU ms per 100 documents, bare / crm-sync: {spent};"
+        f" total {total[0]:.1f} / {total[1]:.1f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -28,9 +28,11 @@ from sqlalchemy import (
     Connection,
     Engine,
     Integer,
+    String,
     and_,
     bindparam,
     case,
+    column,
     func,
     or_,
     select,
@@ -81,6 +83,10 @@ class Claim:
     external_id: str | None
     attempts: int
     last_error: str | None
+
+
+#: How many columns a claim's row starts with (the record's columns may follow).
+CLAIM_COLUMNS = 7
 
 
 @dataclass
@@ -165,23 +171,29 @@ class SyncEngine:
         statements = self._statements
         with self.engine.begin() as connection:
             claims: list[Claim] = []
-            if len(refs) > 1 and connection.dialect.name == "postgresql":
+            rows: dict[Ref, Any] = {}
+            if connection.dialect.name == "postgresql":
                 for kind, ids in _by_kind(refs).items():
-                    arrays = {"kind": kind, "rs": ids}
-                    result = connection.execute(statements.claim_many, {**params, **arrays})
-                    claims.extend(Claim(*row) for row in result)
+                    statement = statements.claim_and_load(kind)
+                    result = connection.execute(statement, {**params, "kind": kind, "rs": ids})
+                    for row in result:
+                        claims.append(Claim(*row[:CLAIM_COLUMNS]))
+                        if row.id is not None:
+                            rows[(kind, row.id)] = row
             elif refs:
                 keys = [tuple(ref) for ref in refs]
                 result = connection.execute(statements.claim_refs, {**params, "refs": keys})
                 claims = [Claim(*row) for row in result]
+                rows = self._load(connection, claims) if claims else {}
             room = max_batch - len(claims)
             if max_batch > 1 and room > 0:
                 due: Any = statements.claim_due
                 if connection.dialect.name == "postgresql":
                     due = statements.claim_due_many
-                result = connection.execute(due, {**params, "room": room})
-                claims.extend(Claim(*row) for row in result)
-            rows = self._load(connection, claims) if claims else {}
+                taken = [Claim(*row) for row in connection.execute(due, {**params, "room": room})]
+                if taken:
+                    claims.extend(taken)
+                    rows.update(self._load(connection, taken))
         return claims, rows
 
     # -- push ---------------------------------------------------------------------
@@ -570,6 +582,7 @@ class _Statements:
             key.in_(refs),
         )
         self._loads: dict[str, Any] = {}
+        self._claims_and_loads: dict[str, Any] = {}
 
     #: PostgreSQL fast paths for batches of one kind: one statement whose rows come from
     #: arrays, so the SQL text stays the same whatever the batch size (compiled once),
@@ -641,6 +654,30 @@ class _Statements:
         " AND sync_state.record_id = ANY(done.rs) AND sync_state.lease_owner = :owner"
         " RETURNING sync_state.kind, sync_state.record_id, sync_state.state"
     )
+
+    def claim_and_load(self, kind_type: str) -> Any:
+        """Lease the due rows of one kind among ``rs`` and read their records, in one statement.
+
+        The claim's columns come first and the record's follow (``id`` is None when the
+        record is gone), so a message costs one round trip before its push.
+        """
+        statement = self._claims_and_loads.get(kind_type)
+        if statement is None:
+            table = kind_by_type(kind_type).table
+            claimed = self.claim_many.columns(
+                column("kind", String),
+                column("record_id", String),
+                column("wanted_version", Integer),
+                column("synced_version", Integer),
+                column("external_id", String),
+                column("attempts", Integer),
+                column("last_error", String),
+            ).cte("claimed")
+            statement = select(
+                *claimed.c, table.id, table.version, table.data, table.updated_at, table.created_at
+            ).select_from(claimed.outerjoin(table, table.id == claimed.c.record_id))
+            self._claims_and_loads[kind_type] = statement
+        return statement
 
     def load(self, kind_type: str) -> Any:
         """The statement that loads records of one kind by ``ids``."""
