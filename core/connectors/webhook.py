@@ -12,13 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
 import httpx
+import orjson
 from pydantic import BaseModel, Field, HttpUrl, SecretStr, ValidationError, field_validator
 from standardwebhooks import Webhook, WebhookVerificationError
 
@@ -110,8 +110,9 @@ def document_schema(
     return schema
 
 
-def _encode(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def _encode(value: Any) -> bytes:
+    """Compact UTF-8 JSON, as ``json.dumps(ensure_ascii=False)`` writes it, a tenth as slow."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
 class WebhookSender:
@@ -123,7 +124,7 @@ class WebhookSender:
         self.signer = Webhook(target.secret.get_secret_value())
         self.url = str(target.url)
 
-    def _headers(self, message_id: str, body: str) -> dict[str, str]:
+    def _headers(self, message_id: str, body: bytes) -> dict[str, str]:
         now = datetime.now(UTC)
         return {
             "content-type": "application/json; charset=utf-8",
@@ -131,7 +132,7 @@ class WebhookSender:
             "idempotency-key": message_id,
             "webhook-id": message_id,
             "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": self.signer.sign(message_id, now, body),
+            "webhook-signature": self.signer.sign(message_id, now, body.decode()),
         }
 
     def push(self, documents: list[OutboundDocument]) -> list[PushResult]:
@@ -147,7 +148,7 @@ class WebhookSender:
     def _push_one(self, document: OutboundDocument) -> PushResult:
         body = _encode(document_body(document))
         response = self.http.post(
-            self.url, content=body.encode(), headers=self._headers(document.idempotency_key, body)
+            self.url, content=body, headers=self._headers(document.idempotency_key, body)
         )
         error = error_for_response(response)
         if error is not None:
@@ -158,9 +159,7 @@ class WebhookSender:
         body = _encode([document_body(document) for document in documents])
         keys = "\n".join(document.idempotency_key for document in documents)
         batch_id = "crm-sync-batch-" + hashlib.sha256(keys.encode()).hexdigest()[:40]
-        response = self.http.post(
-            self.url, content=body.encode(), headers=self._headers(batch_id, body)
-        )
+        response = self.http.post(self.url, content=body, headers=self._headers(batch_id, body))
         error = error_for_response(response)
         if error is not None:
             raise error
