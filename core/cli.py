@@ -352,15 +352,17 @@ def resync(
     """Send every record the plugin subscribes to again (initial load of a new system)."""
     import time
 
+    from core.plugins import only_plugin
     from core.store import count_records
     from core.sync.admin import outstanding
     from core.sync.admin import resync as queue_all
 
     settings = _settings()
-    with _open_runtime(settings) as runtime:
+    with _open_runtime(only_plugin(settings, plugin)) as runtime:
         _current_schema(runtime.engine, settings)
         if plugin not in runtime.host.active():
-            active = ", ".join(runtime.host.active()) or "none"
+            with _open_runtime(settings) as every:
+                active = ", ".join(every.host.active()) or "none"
             raise _fail(
                 f"plugin {plugin!r} is not installed, enabled and configured; active: {active}"
             )

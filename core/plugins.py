@@ -111,6 +111,17 @@ def format_validation_error(plugin: str, error: ValidationError) -> str:
     return f"plugin {plugin!r} has invalid settings: " + "; ".join(problems)
 
 
+def only_plugin(settings: Settings, name: str) -> Settings:
+    """``settings`` with every installed plugin but ``name`` disabled.
+
+    For a command about one plugin (``crm-sync resync finance``): the others are never
+    imported, so the command starts sooner, and their settings are not its business.
+    """
+    installed = {entry_point.name for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    disabled = sorted(set(settings.disabled_plugins) | (installed - {name}))
+    return settings.model_copy(update={"disabled_plugins": disabled})
+
+
 class PluginHost:
     """Loads the enabled plugins once per process and calls their hooks one plugin at a time."""
 

@@ -488,7 +488,19 @@ def test_resync_refuses_a_plugin_that_is_not_active(
     result = run(["resync", plugin, "--no-wait"], database, **env)
     assert result.exit_code == 2
     assert f"plugin {plugin!r} is not installed, enabled and configured" in flat(result.stderr)
+    # The plugins that are active are named, not only the one the resync loaded.
+    active = "finance, lead_scoring" if plugin == "shop" else "lead_scoring"
+    assert flat(result.stderr).endswith(f"active: {active}")
     assert list(finance_rows(customers)) == ["C-03"]
+
+
+def test_resync_loads_only_its_plugin(customers: Engine, database: str) -> None:
+    """Another plugin's settings are not the resync's business: a bad one does not stop it."""
+    bad = {"CRM_SYNC_PLUGINS__INVENTORY__URL": "not a url"}
+    assert run(["plugins"], database, **FINANCE, **bad).exit_code != 0
+    result = run(["resync", "finance", "--no-wait"], database, **FINANCE, **bad)
+    assert result.exit_code == 0, result.output
+    assert len(finance_rows(customers)) == 25
 
 
 # -- plugins --check ---------------------------------------------------------------------
