@@ -1,10 +1,11 @@
 """Where the time of 100 documents goes: crm-sync's engine and the bare actor, one run.
 
-    python bench/sync_phases.py [--customers 3000]
+    python bench/sync_phases.py [--customers 3000] [--batch 100]
 
 In one process and one thread on PostgreSQL (``BENCH_POSTGRES`` or the local server),
 with the loopback receiver in its own process verifying every signature, it drains
-the same customers twice in batches of 100: as bench/bare_actor.py does (read the rows,
+the same customers twice in batches of 100 (``--batch 1``: one document per push, as
+one change per message is sent): as bench/bare_actor.py does (read the rows,
 build, encode and sign the array, POST it, upsert the bindings) and through crm-sync
 (``resync``'s outbox rows, then the engine: claim and load, validate and map, send,
 record the results and the attempts log). Each step is timed around its call and
@@ -42,7 +43,8 @@ from core.testing.receiver import ReceiverProcess
 from core.testing.services import create_postgres_database, drop_postgres_database
 
 SERVER = os.environ.get("BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/")
-BATCH = 100
+#: Figures are given per this many documents, whatever the batch size.
+PER = 100
 SECONDS: defaultdict[str, float] = defaultdict(float)
 
 
@@ -73,8 +75,11 @@ def seed(runtime: SyncRuntime, count: int) -> list[str]:
     return [row["id"] for row in rows]
 
 
-def drain_bare(url: str, receiver: str, secret: str, ids: list[str]) -> float:
-    """Do bench/bare_actor.py's work in batches of 100, step by step; return the seconds."""
+def drain_bare(url: str, receiver: str, secret: str, ids: list[str], batch: int) -> float:
+    """Do bench/bare_actor.py's work in batches of ``batch``, step by step; return the seconds.
+
+    As the actor does, a batch of one is POSTed as one document, a larger one as an array.
+    """
     client = httpx.Client(timeout=10)
     signer = Webhook(secret)
     engine = create_engine(url, pool_size=2)
@@ -84,12 +89,12 @@ def drain_bare(url: str, receiver: str, secret: str, ids: list[str]) -> float:
         "external_id = excluded.external_id"
     )
     began = time.perf_counter()
-    for first in range(0, len(ids), BATCH):
+    for first in range(0, len(ids), batch):
         started = time.perf_counter()
         with engine.connect() as connection:
             rows = connection.execute(
                 text("SELECT id, version, data, updated_at FROM customers WHERE id = ANY(:ids)"),
-                {"ids": ids[first : first + BATCH]},
+                {"ids": ids[first : first + batch]},
             ).all()
         SECONDS["bare: read"] += time.perf_counter() - started
         started = time.perf_counter()
@@ -99,7 +104,8 @@ def drain_bare(url: str, receiver: str, secret: str, ids: list[str]) -> float:
              "idempotency_key": f"bare-{row.id}-{row.version}", "data": row.data}
             for row in rows
         ]  # fmt: skip
-        body = json.dumps(documents, ensure_ascii=False, separators=(",", ":"))
+        sent: Any = documents[0] if batch == 1 else documents
+        body = json.dumps(sent, ensure_ascii=False, separators=(",", ":"))
         key = "bare-batch-" + documents[0]["idempotency_key"]
         now = datetime.now(UTC)
         headers = {
@@ -112,7 +118,9 @@ def drain_bare(url: str, receiver: str, secret: str, ids: list[str]) -> float:
         SECONDS["bare: build, encode, sign"] += time.perf_counter() - started
         started = time.perf_counter()
         response = client.post(receiver, content=body.encode(), headers=headers)
-        external = [answer.get("external_id") for answer in response.json()]
+        answers = response.json()
+        answers = [answers] if batch == 1 else answers
+        external = [answer.get("external_id") for answer in answers]
         SECONDS["bare: POST, answer"] += time.perf_counter() - started
         started = time.perf_counter()
         with engine.begin() as connection:
@@ -130,8 +138,8 @@ def drain_bare(url: str, receiver: str, secret: str, ids: list[str]) -> float:
     return seconds
 
 
-def drain_engine(runtime: SyncRuntime) -> float:
-    """Queue every customer with resync, then push them in batches of 100; return seconds."""
+def drain_engine(runtime: SyncRuntime, batch: int) -> float:
+    """Queue every customer with resync, then push them in batches of ``batch``; return seconds."""
     started = time.perf_counter()
     chunks = list(resync(runtime.engine, "finance", [kind_by_type("customer")]))
     SECONDS["crm-sync: resync's outbox rows (not in the total)"] += time.perf_counter() - started
@@ -146,8 +154,8 @@ def drain_engine(runtime: SyncRuntime) -> float:
     began = time.perf_counter()
     try:
         for refs in chunks:
-            for first in range(0, len(refs), BATCH):
-                runtime.sync.process("finance", refs[first : first + BATCH])
+            for first in range(0, len(refs), batch):
+                runtime.sync.process("finance", refs[first : first + batch])
     finally:
         module.record_attempts = logged
     return time.perf_counter() - began
@@ -158,19 +166,22 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--customers", type=int, default=3000)
-    count = parser.parse_args().customers
+    parser.add_argument("--batch", type=int, default=100, help="documents per push (1: one each)")
+    options = parser.parse_args()
+    count, batch = options.customers, options.batch
     name = f"crm_sync_phases_{uuid.uuid4().hex[:8]}"
     url = create_postgres_database(SERVER, name)
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     try:
         with ReceiverProcess(secret) as receiver:
-            plugins = {"finance": {"url": receiver.url, "secret": secret, "batch": True}}
+            finance = {"url": receiver.url, "secret": secret, "batch": batch > 1}
+            plugins = {"finance": finance}
             runtime = SyncRuntime(Settings(database_url=url, broker_url=None, plugins=plugins))
             try:
                 upgrade(runtime.engine)
                 ids = seed(runtime, count)
-                bare = drain_bare(url, receiver.url, secret, ids)
-                ours = drain_engine(runtime)
+                bare = drain_bare(url, receiver.url, secret, ids, batch)
+                ours = drain_engine(runtime, batch)
                 with runtime.engine.connect() as connection:
                     synced = connection.execute(
                         text("SELECT count(*) FROM sync_state WHERE state = 'synced'")
@@ -182,8 +193,8 @@ def main() -> None:
         drop_postgres_database(SERVER, name)
     if synced != count or bound != count:
         raise SystemExit(f"only {synced} synced and {bound} bound of {count}")
-    per = count / BATCH
-    print(f"{count} customers in batches of {BATCH}, one thread, PostgreSQL")
+    per = count / PER
+    print(f"{count} customers in batches of {batch}, one thread, PostgreSQL")
     print(
         f"bare {bare / per * 1000:.1f} ms per 100 ({count / bare:.0f} docs/s), crm-sync "
         f"{ours / per * 1000:.1f} ms per 100 ({count / ours:.0f} docs/s): ratio {bare / ours:.2f}"
