@@ -66,6 +66,11 @@ class SyncSettings(BaseModel):
         default=30.0, gt=0, description="re-enqueue a due delivery whose message is this old"
     )
     batch_size: int = Field(default=100, ge=1, description="largest batch a backlog is sent in")
+    unreachable_hold_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="longest wait of a plugin's sends while its target cannot be reached (0: none)",
+    )
     max_inflight_per_plugin: int | None = Field(
         default=None, ge=1, description="pushes one plugin may run at once per process"
     )

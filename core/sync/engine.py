@@ -61,7 +61,7 @@ from core.sync.attempts import (
     record_attempts,
 )
 from core.sync.backoff import exhausted, plan_retry
-from core.sync.error_class import error_class
+from core.sync.error_class import CONNECTION, error_class
 from core.sync.idempotency import idempotency_key
 from core.sync.metrics import WORK
 from core.sync.pause import BY_PLUGIN, claimable_now, pause_in
@@ -94,7 +94,8 @@ class Outcome:
     """What one ``process`` call did, and what the caller must enqueue next.
 
     ``again`` holds records that changed while they were being pushed (send at once);
-    ``retry`` holds records to try again after ``retry_delay`` seconds.
+    ``retry`` holds records to try again after ``retry_delay`` seconds; ``unreachable``
+    says a push could not connect to the target (error class ``connection``).
     """
 
     pushed: int = 0
@@ -103,6 +104,7 @@ class Outcome:
     again: list[Ref] = field(default_factory=list)
     retry: list[Ref] = field(default_factory=list)
     retry_delay: float = 0.0
+    unreachable: bool = False
 
 
 @dataclass
@@ -371,6 +373,7 @@ class SyncEngine:
         outcome.dead += len(dead)
         outcome.retry = [(p["k"], p["r"]) for p in retry + waiting + limited]
         outcome.retry_delay = max(delays, default=0.0)
+        outcome.unreachable = any(p["cls"] == CONNECTION for p in retry + dead)
 
     def _log(
         self,

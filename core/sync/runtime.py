@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,7 +24,8 @@ from core.db.engine import WalCheckpointer, create_db_engine
 from core.plugins import PluginHost
 from core.records import RecordAccess
 from core.settings import Settings
-from core.sync.engine import Ref, SyncEngine
+from core.sync.engine import Outcome, Ref, SyncEngine
+from core.sync.holds import UnreachableTargets
 from core.sync.inbound import InboundEngine
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,9 @@ class SyncRuntime:
         log_attempts = settings.console.attempts_per_delivery > 0
         self.sync = SyncEngine(
             self.sync_engine, self.host, settings.sync, log_attempts=log_attempts
+        )
+        self.unreachable = UnreachableTargets(
+            settings.sync.min_backoff_seconds, settings.sync.unreachable_hold_seconds
         )
         self.inbound = InboundEngine(
             self.engine, self.host, settings.sync, log_attempts=log_attempts
@@ -176,6 +181,10 @@ class SyncRuntime:
         A database error propagates, so Dramatiq's Retries middleware tries the message
         again; everything about the target is decided and recorded by the engine.
         """
+        held = self.unreachable.held_for(plugin, time.monotonic())
+        if held > 0:
+            self.dispatch(plugin, refs, delay_seconds=held)
+            return
         limit = self.host.inflight(plugin)
         if not limit.acquire(timeout=BUSY_WAIT_SECONDS):
             self.dispatch(plugin, refs, delay_seconds=BUSY_DELAY_MS / 1000)
@@ -184,10 +193,24 @@ class SyncRuntime:
             outcome = self.sync.process(plugin, refs)
         finally:
             limit.release()
+        self._note_reachability(plugin, outcome)
         if outcome.again:
             self.dispatch(plugin, outcome.again)
         if outcome.retry:
             self.dispatch(plugin, outcome.retry, delay_seconds=outcome.retry_delay)
+
+    def _note_reachability(self, plugin: str, outcome: Outcome) -> None:
+        """Hold ``plugin``'s sends while its target cannot be reached (:mod:`core.sync.holds`)."""
+        if outcome.unreachable:
+            hold = self.unreachable.failed(plugin, time.monotonic())
+            if hold is not None:
+                log.warning(
+                    "%s: its target cannot be reached; its sends wait %.1f s before the next try",
+                    plugin,
+                    hold.seconds,
+                )
+        elif outcome.pushed and self.unreachable.reached(plugin):
+            log.warning("%s: its target answers again; sending resumes", plugin)
 
     def dispatch(self, plugin: str, refs: Sequence[Ref], *, delay_seconds: float = 0.0) -> bool:
         """Send messages for ``refs`` on ``plugin``'s queue; False if the broker refused.
