@@ -32,6 +32,7 @@ from core.api import (
 )
 from core.api.auth import TokenVerifier, configured_tokens, require
 from core.api.docs import mount_docs
+from core.api.foreground import ForegroundWrites
 from core.api.limits import BodyGuard, TakeTurns
 from core.api.openapi import build_openapi
 from core.api.records import record_routers
@@ -155,6 +156,7 @@ def create_app(runtime: SyncRuntime, *, background: bool = True) -> FastAPI:
     app.add_middleware(TakeTurns, prefix=webhooks.router.prefix + "/", limit=webhooks.WEBHOOK_TURNS)
 
     app.add_middleware(CountRequests, metrics=metrics)
+    app.add_middleware(ForegroundWrites)
 
     # Webhooks first: a target's calls come in bursts, and a request is matched against
     # the routes in order (every record route is a regular expression to try).

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Body, Depends, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from core.api.auth import Principal, require
@@ -127,6 +127,12 @@ def _not_found(kind: Kind, record_id: str) -> Problem:
     return Problem(404, "not-found", f"there is no {kind.type} with id {record_id!r}")
 
 
+def _dispatch(runtime: SyncRuntime, plugins: Sequence[str], ref: tuple[str, str]) -> None:
+    """Send the message of one written record to each plugin queued for it."""
+    for plugin in plugins:
+        runtime.dispatch(plugin, [ref])
+
+
 def _add_put(router: APIRouter, kind: Kind) -> None:
     """Add the upsert route of a writable kind."""
     schema = kind.schema
@@ -142,6 +148,7 @@ def _add_put(router: APIRouter, kind: Kind) -> None:
         body: Annotated[schema, Body()],  # type: ignore[valid-type]
         request: Request,
         response: Response,
+        after_answer: BackgroundTasks,
         principal: Annotated[Principal, Depends(require("writer"))],
     ) -> dict[str, Any]:
         runtime = runtime_of(request)
@@ -161,8 +168,10 @@ def _add_put(router: APIRouter, kind: Kind) -> None:
             raise Problem(
                 409, "conflict", f"{kind.type} {record_id} is changing too fast; send it again"
             ) from None
-        for plugin in result.subscribers:
-            runtime.dispatch(plugin, [(kind.type, record_id)])
+        if result.subscribers:
+            # Committed: the rows are due and the sweeper re-sends any message not sent,
+            # so the client need not wait for the broker.
+            after_answer.add_task(_dispatch, runtime, result.subscribers, (kind.type, record_id))
         if result.created:
             response.status_code = 201
         return {**record_out(result.record), "changed": result.changed}

@@ -7,8 +7,10 @@ import os
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
@@ -108,15 +110,79 @@ def _ping_when_idle(engine: Engine, seconds: float) -> None:
 #: Seconds a SQLite writer waits for the process's writer lock before it goes on to
 #: SQLite's own busy timeout (the same 30 s).
 WRITER_LOCK_SECONDS = 30.0
-_writer_locks: dict[str, threading.Lock] = {}
+#: Writes of requests that may go before a waiting background writer, one after another.
+FOREGROUND_STREAK = 4
+#: Whether this context's writes are a request's (a client waits for them): they take
+#: the SQLite writer lock before background writers (see :class:`WriterLock`).
+foreground_writes: ContextVar[bool] = ContextVar("foreground_writes", default=False)
+_writer_locks: dict[str, WriterLock] = {}
 _writer_locks_guard = threading.Lock()
 
 
-def _writer_lock(database: str) -> threading.Lock:
+class WriterLock:
+    """The lock the writers of one SQLite file in this process queue on, requests first.
+
+    A request's write (``foreground_writes`` set) goes before waiting background writers
+    (the embedded worker's claims and finalizations, the sweeper, the scheduler), so a
+    client waits behind other clients and the write under way, not behind every retry
+    of a down target; after ``streak`` request writes in a row with a background writer
+    waiting, a background writer goes next, so deliveries are never starved. Each class
+    waits in arrival order, and a release hands the lock to the next writer directly,
+    waking that one thread only.
+    """
+
+    def __init__(self, streak: int = FOREGROUND_STREAK) -> None:
+        self.streak = streak
+        self._guard = threading.Lock()
+        self._held = False
+        self._queues: dict[bool, deque[threading.Lock]] = {True: deque(), False: deque()}
+        self._in_a_row = 0
+
+    def locked(self) -> bool:
+        """Whether a writer holds the lock."""
+        return self._held
+
+    def waiting(self, foreground: bool) -> int:
+        """How many request (``foreground``) or background writers wait for the lock."""
+        return len(self._queues[foreground])
+
+    def acquire(self, foreground: bool, timeout: float = WRITER_LOCK_SECONDS) -> bool:
+        """Take the lock within ``timeout`` seconds (False if it did not come)."""
+        with self._guard:
+            if not self._held:  # nobody waits either: a release hands the lock on
+                self._held = True
+                self._in_a_row = 0
+                return True
+            turn = threading.Lock()
+            turn.acquire()
+            self._queues[foreground].append(turn)
+        if turn.acquire(timeout=timeout):
+            return True
+        with self._guard:
+            if turn in self._queues[foreground]:
+                self._queues[foreground].remove(turn)
+                return False
+        return True  # handed over just as the wait ran out
+
+    def release(self) -> None:
+        """Hand the lock to the next writer, or free it when none waits."""
+        with self._guard:
+            requests, background = self._queues[True], self._queues[False]
+            if background and (not requests or self._in_a_row >= self.streak):
+                self._in_a_row = 0
+                background.popleft().release()
+            elif requests:
+                self._in_a_row = self._in_a_row + 1 if background else 0
+                requests.popleft().release()
+            else:
+                self._held = False
+
+
+def _writer_lock(database: str) -> WriterLock:
     """The lock the writers of one SQLite file in this process queue on."""
     key = os.path.abspath(database) if database and database != ":memory:" else database
     with _writer_locks_guard:
-        return _writer_locks.setdefault(key, threading.Lock())
+        return _writer_locks.setdefault(key, WriterLock())
 
 
 class _WriterConnection(sqlite3.Connection):
@@ -129,17 +195,17 @@ class _WriterConnection(sqlite3.Connection):
     milliseconds. The writers of one process therefore queue on a Python lock, taken
     just before ``BEGIN IMMEDIATE`` and let go right after the commit or rollback, so
     the next one starts as soon as the lock is free; other processes still meet
-    SQLite's busy timeout.
+    SQLite's busy timeout. A request's write goes first (see :class:`WriterLock`).
     """
 
-    writer_lock: threading.Lock | None = None
+    writer_lock: WriterLock | None = None
     holding = False
 
     def take_writer_lock(self) -> None:
         """Wait for the process's writer lock (at most ``WRITER_LOCK_SECONDS``)."""
         lock = self.writer_lock
         if lock is not None and not self.holding:
-            self.holding = lock.acquire(timeout=WRITER_LOCK_SECONDS)
+            self.holding = lock.acquire(foreground_writes.get())
 
     def release_writer_lock(self) -> None:
         """Let the next writer of this process in."""

@@ -13,7 +13,7 @@ import pytest
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine, exc, text
 
-from core.db.engine import WalCheckpointer, create_db_engine, reading
+from core.db.engine import WalCheckpointer, WriterLock, create_db_engine, reading
 from core.settings import Settings
 from core.sync.runtime import SyncRuntime
 
@@ -178,7 +178,7 @@ def test_a_runtime_on_sqlite_checkpoints_in_the_background_until_closed(
     assert not runtime.checkpointer.running
 
 
-def _writer_lock_of(engine: Engine) -> threading.Lock:
+def _writer_lock_of(engine: Engine) -> WriterLock:
     from core.db.engine import _writer_lock
 
     return _writer_lock(engine.url.database or "")

@@ -298,3 +298,69 @@ def test_persian_text_and_digits_round_trip_unchanged(
     assert stored["phones"] == body["phones"]
     found = client.get("/v1/customers", headers=READER).json()["items"]
     assert [item["data"]["name"] for item in found] == [body["name"]]
+
+
+def test_a_put_answers_before_it_sends_the_records_message(
+    app: Any, runtime: SyncRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import json
+
+    answered: list[int] = []
+    sent_after_answer: list[bool] = []
+    dispatch = runtime.dispatch
+
+    def watched(plugin: str, refs: Any, **options: Any) -> bool:
+        sent_after_answer.append(bool(answered))
+        return dispatch(plugin, refs, **options)
+
+    monkeypatch.setattr(runtime, "dispatch", watched)
+    body = json.dumps(sample("customers")).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PUT",
+        "scheme": "http",
+        "path": "/v1/customers/C-1",
+        "raw_path": b"/v1/customers/C-1",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *[(name.lower().encode(), value.encode()) for name, value in WRITER.items()],
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answered.append(message["status"])
+
+    asyncio.run(app(scope, receive, send))
+    assert answered == [201]
+    assert sent_after_answer == [True]  # the client had its answer before the broker was asked
+    assert queued(runtime) == 1
+    [row] = outbox(runtime, "C-1")
+    assert (row.state, row.wanted_version) == ("pending", 1)
+
+
+def test_a_put_whose_message_the_broker_refuses_is_still_acknowledged_and_due(
+    client: TestClient, runtime: SyncRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any, **options: Any) -> None:
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(runtime.actors["scripted"], "send_with_options", refuse)
+    answer = put(client, "customers", "C-1", sample("customers"))
+    assert answer.status_code == 201
+    assert queued(runtime) == 0
+    [row] = outbox(runtime, "C-1")  # the sweeper sends it again
+    assert (row.state, row.wanted_version) == ("pending", 1)
