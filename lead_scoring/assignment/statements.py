@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 from sqlalchemy import (
+    Select,
     bindparam,
     exists,
     func,
@@ -21,7 +24,7 @@ from sqlalchemy import (
     update,
 )
 
-from core.db.records import AgentRow, InteractionRow, LeadRow
+from core.db.records import AgentRow, CustomerRow, InteractionRow, LeadRow
 from lead_scoring.assignment.tables import (
     TIMER_CANCELLED,
     TIMER_PENDING,
@@ -183,3 +186,21 @@ _MARK_APPLIED = (
 )
 #: Tries at writing the owner inside the decision's transaction before giving up.
 OWNER_WRITE_RETRIES = 5
+
+
+@cache
+def select_sticky_customers(tokens: int, national_id: bool) -> Select[Any]:
+    """Customers with an owner whose search text holds one of ``tokens`` bound tokens.
+
+    The parameters are ``token_0`` ... ``token_{tokens - 1}`` and, with
+    ``national_id``, ``national_id``; newest first. Built once per shape: a lead has one
+    or two phones or emails, and building the statement costs more than running it.
+    """
+    conditions = [CustomerRow.search.contains(bindparam(f"token_{n}")) for n in range(tokens)]
+    if national_id:
+        conditions.append(CustomerRow.national_id == bindparam("national_id"))
+    return (
+        select(CustomerRow.id, CustomerRow.data, CustomerRow.owner_id)
+        .where(CustomerRow.owner_id.is_not(None), or_(*conditions))
+        .order_by(CustomerRow.updated_at.desc())
+    )
