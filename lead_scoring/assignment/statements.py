@@ -23,6 +23,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from core.db.records import AgentRow, CustomerRow, InteractionRow, LeadRow
 from lead_scoring.assignment.tables import (
@@ -203,4 +204,55 @@ def select_sticky_customers(tokens: int, national_id: bool) -> Select[Any]:
         select(CustomerRow.id, CustomerRow.data, CustomerRow.owner_id)
         .where(CustomerRow.owner_id.is_not(None), or_(*conditions))
         .order_by(CustomerRow.updated_at.desc())
+    )
+
+
+_ASSIGNMENT_COLUMNS = tuple(column.name for column in _ASSIGNMENTS.columns)
+_HISTORY_COLUMNS = tuple(column.name for column in _HISTORY.columns if column.name != "id")
+
+
+def _bound(table: Any, prefix: str, names: tuple[str, ...]) -> list[Any]:
+    """Typed bound parameters ``prefix + name`` for these columns of ``table``."""
+    return [bindparam(prefix + name, type_=table.c[name].type) for name in names]
+
+
+@cache
+def insert_new_assignment_pg() -> Any:
+    """PostgreSQL: a new lead's assignment, its first-response timer and history in one statement.
+
+    The assignment is inserted unless the lead has one (``ON CONFLICT DO NOTHING``); the
+    timer and the history row are inserted only with it, from its ``RETURNING``, so a
+    lead assigned by another worker gets nothing and the statement returns no row.
+    Otherwise it returns the history row's id. Parameters: ``a_`` + each assignment
+    column, ``t_`` + each timer column, ``h_`` + each history column (but ``id``).
+    SQLite has no writing ``WITH``: there the three inserts run one by one.
+    """
+    values = {
+        name: bindparam(f"a_{name}", type_=_ASSIGNMENTS.c[name].type)
+        for name in _ASSIGNMENT_COLUMNS
+    }
+    assigned = (
+        pg_insert(LeadAssignment)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=[_ASSIGNMENTS.c.lead_id])
+        .returning(_ASSIGNMENTS.c.lead_id)
+        .cte("assigned")
+    )
+    timers = Timer.__table__
+    timer = (
+        insert(Timer)
+        .from_select(
+            list(_TIMER_COLUMNS),
+            select(*_bound(timers, "t_", _TIMER_COLUMNS)).select_from(assigned),
+        )
+        .cte("timer")
+    )
+    return (
+        insert(AssignmentHistory)
+        .from_select(
+            list(_HISTORY_COLUMNS),
+            select(*_bound(_HISTORY, "h_", _HISTORY_COLUMNS)).select_from(assigned),
+        )
+        .returning(_HISTORY.c.id)
+        .add_cte(timer)
     )

@@ -44,8 +44,10 @@ from lead_scoring.assignment.statements import (
     EVENT_TYPES,
     FIRST_RESPONSE_WARNING,
     OWNER_WRITE_RETRIES,
+    insert_new_assignment_pg,
 )
 from lead_scoring.assignment.tables import (
+    TIMER_PENDING,
     AgentAway,
     AssignmentHistory,
     LeadAssignment,
@@ -164,6 +166,22 @@ class AssignmentWrites(AssignmentChoice):
             due = self.due_at(
                 now, self.rules.first_response_minutes(rule), to_agent, connection, time_zone
             )
+        history = self._history_row(
+            subject_type="lead",
+            subject_id=lead_id,
+            action=action,
+            from_agent=current.owner_id if current is not None else None,
+            to_agent=to_agent,
+            by=by,
+            why=why,
+            rule=rule.name if rule else None,
+            pool=pool,
+            turn=turn,
+            at=now,
+            details={**(details or {}), **({"linked_to": linked_to} if linked_to else {})},
+            applied=applied,
+        )
+        warn = self.rules.warn_before_minutes(rule)
         if current is None:
             values = {
                 "lead_id": lead_id,
@@ -178,6 +196,9 @@ class AssignmentWrites(AssignmentChoice):
                 "breached": False,
                 "escalations": 0,
             }
+            if due is not None and not warn and connection.dialect.name == "postgresql":
+                history_id = self._insert_new_pg(connection, values, history, due, now)
+                return history_id, due
             inserted = connection.execute(self._statement("insert_assignment"), values).first()
             if inserted is None:
                 raise AlreadyAssigned(lead_id)
@@ -201,36 +222,59 @@ class AssignmentWrites(AssignmentChoice):
             connection.execute(_CANCEL_FIRST_RESPONSE, {"lead_id": lead_id})
         if due is not None:
             schedule_timer(connection, "first_response", "lead", lead_id, due, now)
-            warn = self.rules.warn_before_minutes(rule)
             if warn:
                 minutes = self.rules.first_response_minutes(rule) - warn
                 warn_at = self.due_at(now, minutes, to_agent, connection, time_zone)
                 schedule_timer(connection, FIRST_RESPONSE_WARNING, "lead", lead_id, warn_at, now)
-        history_id = self.add_history(
-            connection,
-            subject_type="lead",
-            subject_id=lead_id,
-            action=action,
-            from_agent=current.owner_id if current is not None else None,
-            to_agent=to_agent,
-            by=by,
-            why=why,
-            rule=rule.name if rule else None,
-            pool=pool,
-            turn=turn,
-            at=now,
-            details={**(details or {}), **({"linked_to": linked_to} if linked_to else {})},
-            applied=applied,
-        )
+        history_id = int(connection.execute(_INSERT_HISTORY, history).scalar_one())
         return history_id, due
 
     @staticmethod
-    def add_history(connection: Connection, **values: Any) -> int:
-        """Insert a history row (not applied unless ``applied=True``); its id."""
+    def _insert_new_pg(
+        connection: Connection,
+        assignment: dict[str, Any],
+        history: dict[str, Any],
+        due: datetime,
+        now: datetime,
+    ) -> int:
+        """PostgreSQL: insert a new assignment, its first-response timer and history at once.
+
+        One statement instead of three (:func:`insert_new_assignment_pg`); the history
+        row's id, or ``AlreadyAssigned`` when the lead has an assignment already (then
+        nothing is written).
+        """
+        timer = {
+            "kind": "first_response",
+            "subject_type": "lead",
+            "subject_id": assignment["lead_id"],
+            "due_at": due,
+            "state": TIMER_PENDING,
+            "attempts": 0,
+            "created_at": now,
+        }
+        params = {
+            **{f"a_{name}": value for name, value in assignment.items()},
+            **{f"t_{name}": value for name, value in timer.items()},
+            **{f"h_{name}": value for name, value in history.items()},
+        }
+        history_id = connection.execute(insert_new_assignment_pg(), params).scalar()
+        if history_id is None:
+            raise AlreadyAssigned(assignment["lead_id"])
+        return int(history_id)
+
+    @staticmethod
+    def _history_row(**values: Any) -> dict[str, Any]:
+        """A history row's values: every column but ``id`` (None unless given, not applied)."""
         row: dict[str, Any] = {c.name: None for c in _HISTORY.columns if c.name != "id"}
         row.update(values)
         row["details"] = row["details"] if row["details"] is not None else {}
         row["applied"] = bool(values.get("applied", False))
+        return row
+
+    @classmethod
+    def add_history(cls, connection: Connection, **values: Any) -> int:
+        """Insert a history row (not applied unless ``applied=True``); its id."""
+        row = cls._history_row(**values)
         return int(connection.execute(_INSERT_HISTORY, row).scalar_one())
 
     def apply(self, history_id: int) -> None:
