@@ -244,7 +244,10 @@ class AssignmentReads:
         params = _duplicate_params(lead_id, lead)
         if params is None:
             return None
-        return self._root_of(connection, connection.execute(_SELECT_DUPLICATE, params).first())
+        return self._root_of(
+            connection,
+            connection.execute(_SELECT_DUPLICATE[connection.dialect.name], params).first(),
+        )
 
     def _current_and_duplicate(
         self, connection: Connection, lead_id: str, lead: dict[str, Any]
@@ -258,7 +261,9 @@ class AssignmentReads:
         if params is None:
             return connection.execute(_SELECT_CURRENT, {"lead_id": lead_id}).first(), None
         current = duplicate = None
-        for row in connection.execute(_SELECT_CURRENT_AND_DUPLICATE, params):
+        for row in connection.execute(
+            _SELECT_CURRENT_AND_DUPLICATE[connection.dialect.name], params
+        ):
             if row.found == "current":
                 current = row
             else:

@@ -83,7 +83,9 @@ class AssignmentWrites(AssignmentChoice):
         turn = int(connection.execute(self._statement("bump"), {"p_pool": pool}).scalar_one())
         counts = {
             row.agent_id: row.turns
-            for row in connection.execute(_SELECT_TURNS, {"pool": pool, "agents": list(candidates)})
+            for row in connection.execute(
+                _SELECT_TURNS[connection.dialect.name], {"pool": pool, "agents": list(candidates)}
+            )
         }
         missing = [agent_id for agent_id in candidates if agent_id not in counts]
         if missing:
