@@ -267,7 +267,7 @@ def _bound(table: Any, prefix: str, names: tuple[str, ...]) -> list[Any]:
 
 
 @cache
-def insert_new_assignment_pg() -> Any:
+def insert_new_assignment_pg(with_turn: bool = False) -> Any:
     """PostgreSQL: a new lead's assignment, its first-response timer and history in one statement.
 
     The assignment is inserted unless the lead has one (``ON CONFLICT DO NOTHING``); the
@@ -275,16 +275,21 @@ def insert_new_assignment_pg() -> Any:
     lead assigned by another worker gets nothing and the statement returns no row.
     Otherwise it returns the history row's id. Parameters: ``a_`` + each assignment
     column, ``t_`` + each timer column, ``h_`` + each history column (but ``id``).
-    SQLite has no writing ``WITH``: there the three inserts run one by one.
+    ``with_turn`` adds the rotation's turn of agent ``agent`` in pool ``p_pool``,
+    counted only while the agent is available at ``now`` (``_ADD_AVAILABLE_TURN``), and
+    inserts the assignment only when it was counted: no row then also means the agent
+    was stale. SQLite has no writing ``WITH``: there the statements run one by one.
     """
-    values = {
-        name: bindparam(f"a_{name}", type_=_ASSIGNMENTS.c[name].type)
-        for name in _ASSIGNMENT_COLUMNS
-    }
+    bound = _bound(_ASSIGNMENTS, "a_", _ASSIGNMENT_COLUMNS)
+    if with_turn:
+        took = _ADD_AVAILABLE_TURN.returning(RotationCount.agent_id).cte("took")
+        new: Any = pg_insert(LeadAssignment).from_select(
+            list(_ASSIGNMENT_COLUMNS), select(*bound).select_from(took)
+        )
+    else:
+        new = pg_insert(LeadAssignment).values(dict(zip(_ASSIGNMENT_COLUMNS, bound, strict=True)))
     assigned = (
-        pg_insert(LeadAssignment)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=[_ASSIGNMENTS.c.lead_id])
+        new.on_conflict_do_nothing(index_elements=[_ASSIGNMENTS.c.lead_id])
         .returning(_ASSIGNMENTS.c.lead_id)
         .cte("assigned")
     )

@@ -38,6 +38,7 @@ from lead_scoring.assignment.statements import (
     _INSERT_HISTORY,
     _MARK_APPLIED,
     _SELECT_AGENT_AVAILABLE,
+    _SELECT_CURRENT,
     _SELECT_LEAD,
     _SELECT_TURNS,
     DEFAULT_TIME_ZONE,
@@ -80,6 +81,23 @@ class AssignmentWrites(AssignmentChoice):
         turn counts only if the agent is active and not away then, checked in the same
         statement; else StaleAgents is raised: roll the transaction back.
         """
+        chosen, turn = self._pick_turn(connection, pool, candidates)
+        if available_at is None:
+            connection.execute(_ADD_TURN, {"p_pool": pool, "agent": chosen})
+        else:
+            params = {"p_pool": pool, "agent": chosen, "now": available_at}
+            if connection.execute(_ADD_AVAILABLE_TURN, params).rowcount != 1:
+                raise StaleAgents(f"agent {chosen!r} is no longer active or is away")
+        return chosen, turn
+
+    def _pick_turn(
+        self, connection: Connection, pool: str, candidates: Sequence[str]
+    ) -> tuple[str, int]:
+        """The pool's next turn and the candidate it goes to; their turn is not counted yet.
+
+        Bumps (and locks) the pool's row and adds the candidates new to the pool; the
+        caller counts the chosen agent's turn in the same transaction.
+        """
         turn = int(connection.execute(self._statement("bump"), {"p_pool": pool}).scalar_one())
         counts = {
             row.agent_id: row.turns
@@ -97,12 +115,6 @@ class AssignmentWrites(AssignmentChoice):
             counts.update(dict.fromkeys(missing, floor))
         fewest = min(counts.values())
         chosen = self._random.choice(sorted(a for a, n in counts.items() if n == fewest))
-        if available_at is None:
-            connection.execute(_ADD_TURN, {"p_pool": pool, "agent": chosen})
-        else:
-            params = {"p_pool": pool, "agent": chosen, "now": available_at}
-            if connection.execute(_ADD_AVAILABLE_TURN, params).rowcount != 1:
-                raise StaleAgents(f"agent {chosen!r} is no longer active or is away")
         return chosen, turn
 
     # -- recording and applying ------------------------------------------------------------
@@ -151,6 +163,7 @@ class AssignmentWrites(AssignmentChoice):
         details: dict[str, Any] | None = None,
         time_zone: str | None = None,
         applied: bool = False,
+        count_turn: bool = False,
     ) -> tuple[int, datetime | None]:
         """Write one assignment step in ``connection``'s transaction; (history id, due).
 
@@ -159,7 +172,10 @@ class AssignmentWrites(AssignmentChoice):
         timers of the lead are cancelled and, unless the lead is linked or already
         answered, a new one is set at the owner's deadline (``time_zone``, when the
         caller knows the owner's, saves reading it). ``applied`` marks a step whose
-        owner and event the caller writes in the same transaction.
+        owner and event the caller writes in the same transaction. ``count_turn`` (on
+        PostgreSQL, for a new lead whose rule sets no warning, see :meth:`decide_in`)
+        counts ``to_agent``'s turn in ``pool`` in the same statement as the inserts,
+        only while the agent is available (else ``StaleAgents``).
         """
         current = None if new else self.current(lead_id, connection)
         answered = current is not None and current.first_response_at is not None
@@ -199,8 +215,10 @@ class AssignmentWrites(AssignmentChoice):
                 "escalations": 0,
             }
             if due is not None and not warn and connection.dialect.name == "postgresql":
-                history_id = self._insert_new_pg(connection, values, history, due, now)
+                turn_of = (pool, to_agent) if count_turn else None
+                history_id = self._insert_new_pg(connection, values, history, due, now, turn_of)
                 return history_id, due
+            assert not count_turn, "a turn is counted with the inserts on PostgreSQL only"
             inserted = connection.execute(self._statement("insert_assignment"), values).first()
             if inserted is None:
                 raise AlreadyAssigned(lead_id)
@@ -238,11 +256,14 @@ class AssignmentWrites(AssignmentChoice):
         history: dict[str, Any],
         due: datetime,
         now: datetime,
+        turn_of: tuple[str | None, str | None] | None = None,
     ) -> int:
         """PostgreSQL: insert a new assignment, its first-response timer and history at once.
 
-        One statement instead of three (:func:`insert_new_assignment_pg`); the history
-        row's id, or ``AlreadyAssigned`` when the lead has an assignment already (then
+        One statement instead of three (:func:`insert_new_assignment_pg`), four with
+        ``turn_of`` (pool, agent: the rotation's turn counted while the agent is
+        available). The history row's id; ``AlreadyAssigned`` when the lead has an
+        assignment already, ``StaleAgents`` when the agent is no longer available (then
         nothing is written).
         """
         timer = {
@@ -259,10 +280,16 @@ class AssignmentWrites(AssignmentChoice):
             **{f"t_{name}": value for name, value in timer.items()},
             **{f"h_{name}": value for name, value in history.items()},
         }
-        history_id = connection.execute(insert_new_assignment_pg(), params).scalar()
-        if history_id is None:
-            raise AlreadyAssigned(assignment["lead_id"])
-        return int(history_id)
+        if turn_of is not None:
+            params.update({"p_pool": turn_of[0], "agent": turn_of[1], "now": now})
+        statement = insert_new_assignment_pg(with_turn=turn_of is not None)
+        history_id = connection.execute(statement, params).scalar()
+        if history_id is not None:
+            return int(history_id)
+        lead_id = assignment["lead_id"]
+        if turn_of is None or connection.execute(_SELECT_CURRENT, {"lead_id": lead_id}).first():
+            raise AlreadyAssigned(lead_id)
+        raise StaleAgents(f"agent {turn_of[1]!r} is no longer active or is away")
 
     @staticmethod
     def _history_row(**values: Any) -> dict[str, Any]:
@@ -389,7 +416,16 @@ class AssignmentWrites(AssignmentChoice):
         agent_id, action, rule = choice.agent_id, choice.action, choice.rule
         turn = None
         known = choice.agents or {}
-        if action == "rotation":
+        # On PostgreSQL the rotation's turn is counted in the statement of the inserts.
+        count_turn = (
+            action == "rotation"
+            and connection.dialect.name == "postgresql"
+            and not self.rules.warn_before_minutes(rule)
+        )
+        if count_turn:
+            assert rule is not None
+            agent_id, turn = self._pick_turn(connection, rule.name, choice.pool)
+        elif action == "rotation":
             assert rule is not None
             agent_id, turn = self.take_turn(connection, rule.name, choice.pool, available_at=now)
         elif action in ("sticky", "plugin"):
@@ -412,6 +448,7 @@ class AssignmentWrites(AssignmentChoice):
             details=choice.details,
             time_zone=zone,
             applied=not write_owner,
+            count_turn=count_turn,
         )
         sends = self._apply_in(
             connection, stored, history_id, Choice(agent_id, action, choice.by, rule,
