@@ -109,13 +109,17 @@ class AssignmentChoice(AssignmentReads):
         open_counts: dict[str, int] = {}
         today: dict[str, int] = {}
         same_day = len(set(starts.values())) == 1
-        for what, agent_id, count in connection.execute(_SELECT_CAPACITY, params):
+        for what, agent_id, count in connection.execute(
+            _SELECT_CAPACITY[connection.dialect.name], params
+        ):
             if what == "open":
                 open_counts[str(agent_id)] = int(count)
             elif same_day and agent_id is not None:
                 today[str(agent_id)] = int(count)
         if not same_day:
-            for agent_id, at in connection.execute(_SELECT_TURN_TIMES, params):
+            for agent_id, at in connection.execute(
+                _SELECT_TURN_TIMES[connection.dialect.name], params
+            ):
                 if agent_id is not None and at >= starts[agent_id]:
                     today[agent_id] = today.get(agent_id, 0) + 1
         return open_counts, today

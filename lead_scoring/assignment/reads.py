@@ -20,7 +20,6 @@ from sqlalchemy import Connection, Engine, bindparam, or_, select
 from sqlalchemy.sql import Executable
 
 from core.db.engine import reading, upsert
-from core.db.records import CustomerRow
 from core.db.types import utcnow
 from core.kinds import KINDS_BY_TYPE
 from core.locale import normalize_digits, normalize_phone
@@ -42,6 +41,7 @@ from lead_scoring.assignment.statements import (
     _SELECT_ROOT,
     RULES_ENV,
     Clock,
+    select_sticky_customers,
 )
 from lead_scoring.assignment.tables import (
     AgentAway,
@@ -244,7 +244,10 @@ class AssignmentReads:
         params = _duplicate_params(lead_id, lead)
         if params is None:
             return None
-        return self._root_of(connection, connection.execute(_SELECT_DUPLICATE, params).first())
+        return self._root_of(
+            connection,
+            connection.execute(_SELECT_DUPLICATE[connection.dialect.name], params).first(),
+        )
 
     def _current_and_duplicate(
         self, connection: Connection, lead_id: str, lead: dict[str, Any]
@@ -258,7 +261,9 @@ class AssignmentReads:
         if params is None:
             return connection.execute(_SELECT_CURRENT, {"lead_id": lead_id}).first(), None
         current = duplicate = None
-        for row in connection.execute(_SELECT_CURRENT_AND_DUPLICATE, params):
+        for row in connection.execute(
+            _SELECT_CURRENT_AND_DUPLICATE[connection.dialect.name], params
+        ):
             if row.found == "current":
                 current = row
             else:
@@ -286,15 +291,11 @@ class AssignmentReads:
         tokens = [*phones, *emails, *([nid] if nid else [])]
         if not tokens:
             return None
-        conditions = [CustomerRow.search.contains(token) for token in tokens]
+        params: dict[str, str] = {f"token_{n}": token for n, token in enumerate(tokens)}
         if nid:
-            conditions.append(CustomerRow.national_id == nid)
-        statement = (
-            select(CustomerRow.id, CustomerRow.data, CustomerRow.owner_id)
-            .where(CustomerRow.owner_id.is_not(None), or_(*conditions))
-            .order_by(CustomerRow.updated_at.desc())
-        )
-        rows = connection.execute(statement).all()
+            params["national_id"] = nid
+        statement = select_sticky_customers(len(tokens), nid is not None)
+        rows = connection.execute(statement, params).all()
         for row in rows:
             data = row.data
             same = (

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 from sqlalchemy import (
+    Select,
+    any_,
     bindparam,
     exists,
     func,
@@ -20,8 +24,10 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from core.db.records import AgentRow, InteractionRow, LeadRow
+from core.db.records import AgentRow, CustomerRow, InteractionRow, LeadRow
 from lead_scoring.assignment.tables import (
     TIMER_CANCELLED,
     TIMER_PENDING,
@@ -80,60 +86,108 @@ _SELECT_AGENTS = select(
     AgentAway.agent_id.label("away_id"),
     AgentAway.until,
 ).outerjoin(AgentAway, AgentAway.agent_id == AgentRow.id)
-_SELECT_DUPLICATE = (
-    select(_ASSIGNMENTS)
-    .join_from(_ASSIGNMENTS, LeadRow, LeadRow.id == _ASSIGNMENTS.c.lead_id)
-    .where(
-        LeadRow.id != bindparam("lead_id"),
-        LeadRow.status.in_(OPEN_STATUSES),
-        or_(
-            LeadRow.phone_e164.in_(bindparam("phones", expanding=True)),
-            LeadRow.email.in_(bindparam("emails", expanding=True)),
+#: The databases the per-dialect statements below are built for.
+DIALECTS = ("sqlite", "postgresql")
+
+
+def _one_of(column: Any, name: str, dialect: str) -> Any:
+    """``column`` is one of the bound list ``name``: ``= ANY(array)`` on PostgreSQL, else ``IN``.
+
+    An expanding ``IN`` is rendered again at every execution, a parameter per item;
+    PostgreSQL takes the list as one array parameter of a statement compiled once.
+    """
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _among(column: Any, values: tuple[str, ...]) -> Any:
+    """``column`` is one of these constants, written into the statement (no parameters)."""
+    return column.in_([literal_column(f"'{value}'") for value in values])
+
+
+def _select_duplicate(dialect: str) -> Select[Any]:
+    """The oldest assigned open lead sharing a phone or an email with lead ``lead_id``."""
+    return (
+        select(_ASSIGNMENTS)
+        .join_from(_ASSIGNMENTS, LeadRow, LeadRow.id == _ASSIGNMENTS.c.lead_id)
+        .where(
+            LeadRow.id != bindparam("lead_id"),
+            _among(LeadRow.status, OPEN_STATUSES),
+            or_(
+                _one_of(LeadRow.phone_e164, "phones", dialect),
+                _one_of(LeadRow.email, "emails", dialect),
+            ),
+            _ASSIGNMENTS.c.owner_id.is_not(None),
+        )
+        .order_by(_ASSIGNMENTS.c.first_assigned_at, _ASSIGNMENTS.c.lead_id)
+        .limit(1)
+    )
+
+
+def _select_current_and_duplicate(dialect: str) -> Any:
+    """A new lead's own assignment and its duplicate's in one round trip.
+
+    Told apart by ``found`` (``current`` or ``duplicate``): most leads have neither,
+    and both are read before anything is decided.
+    """
+    duplicate = _select_duplicate(dialect).subquery("duplicate")
+    return union_all(
+        select(*_ASSIGNMENTS.c, literal_column("'current'").label("found")).where(
+            _ASSIGNMENTS.c.lead_id == bindparam("lead_id")
         ),
-        _ASSIGNMENTS.c.owner_id.is_not(None),
+        select(*duplicate.c, literal_column("'duplicate'")),
     )
-    .order_by(_ASSIGNMENTS.c.first_assigned_at, _ASSIGNMENTS.c.lead_id)
-    .limit(1)
-)
+
+
+def _quota_where(dialect: str) -> tuple[Any, ...]:
+    """Rotation turns of the agents ``quota_agents`` since ``since``."""
+    return (
+        _HISTORY.c.subject_type == "lead",
+        _one_of(_HISTORY.c.to_agent, "quota_agents", dialect),
+        _among(_HISTORY.c.action, QUOTA_ACTIONS),
+        _HISTORY.c.at >= bindparam("since"),
+    )
+
+
+def _select_capacity(dialect: str) -> Any:
+    """Open leads per owner and rotation turns since one day start, in one statement."""
+    return union_all(
+        select(
+            literal_column("'open'").label("what"),
+            LeadRow.owner_id.label("agent"),
+            func.count().label("n"),
+        )
+        .where(
+            _one_of(LeadRow.owner_id, "open_agents", dialect),
+            _among(LeadRow.status, OPEN_STATUSES),
+        )
+        .group_by(LeadRow.owner_id),
+        select(literal_column("'today'"), _HISTORY.c.to_agent, func.count())
+        .where(*_quota_where(dialect))
+        .group_by(_HISTORY.c.to_agent),
+    )
+
+
+_SELECT_DUPLICATE = {dialect: _select_duplicate(dialect) for dialect in DIALECTS}
 _SELECT_ROOT = select(_ASSIGNMENTS).where(_ASSIGNMENTS.c.lead_id == bindparam("root"))
-#: A new lead's own assignment and its duplicate's in one round trip, told apart by
-#: ``found`` (``current`` or ``duplicate``): most leads have neither, and both are read
-#: before anything is decided.
-_DUPLICATE_ROW = _SELECT_DUPLICATE.subquery("duplicate")
-_SELECT_CURRENT_AND_DUPLICATE = union_all(
-    select(*_ASSIGNMENTS.c, literal_column("'current'").label("found")).where(
-        _ASSIGNMENTS.c.lead_id == bindparam("lead_id")
-    ),
-    select(*_DUPLICATE_ROW.c, literal_column("'duplicate'")),
-)
-_QUOTA_WHERE = (
-    _HISTORY.c.subject_type == "lead",
-    _HISTORY.c.to_agent.in_(bindparam("quota_agents", expanding=True)),
-    _HISTORY.c.action.in_(QUOTA_ACTIONS),
-    _HISTORY.c.at >= bindparam("since"),
-)
-#: Open leads per owner and rotation turns since one day start, in one statement.
-_SELECT_CAPACITY = union_all(
-    select(
-        literal_column("'open'").label("what"),
-        LeadRow.owner_id.label("agent"),
-        func.count().label("n"),
-    )
-    .where(
-        LeadRow.owner_id.in_(bindparam("open_agents", expanding=True)),
-        LeadRow.status.in_(OPEN_STATUSES),
-    )
-    .group_by(LeadRow.owner_id),
-    select(literal_column("'today'"), _HISTORY.c.to_agent, func.count())
-    .where(*_QUOTA_WHERE)
-    .group_by(_HISTORY.c.to_agent),
-)
+_SELECT_CURRENT_AND_DUPLICATE = {
+    dialect: _select_current_and_duplicate(dialect) for dialect in DIALECTS
+}
+_SELECT_CAPACITY = {dialect: _select_capacity(dialect) for dialect in DIALECTS}
 #: Turns with their times, when the candidates' days start at different instants.
-_SELECT_TURN_TIMES = select(_HISTORY.c.to_agent, _HISTORY.c.at).where(*_QUOTA_WHERE)
-_SELECT_TURNS = select(RotationCount.agent_id, RotationCount.turns).where(
-    RotationCount.pool == bindparam("pool"),
-    RotationCount.agent_id.in_(bindparam("agents", expanding=True)),
-)
+_SELECT_TURN_TIMES = {
+    dialect: select(_HISTORY.c.to_agent, _HISTORY.c.at).where(*_quota_where(dialect))
+    for dialect in DIALECTS
+}
+#: The turns of the agents ``agents`` in pool ``pool``.
+_SELECT_TURNS = {
+    dialect: select(RotationCount.agent_id, RotationCount.turns).where(
+        RotationCount.pool == bindparam("pool"),
+        _one_of(RotationCount.agent_id, "agents", dialect),
+    )
+    for dialect in DIALECTS
+}
 #: Whether agent ``agent`` is active and not away at ``now``, read inside the decision's
 #: transaction: the agents the decision was planned with may be a few seconds old.
 _AGENT_AVAILABLE = exists().where(
@@ -183,3 +237,77 @@ _MARK_APPLIED = (
 )
 #: Tries at writing the owner inside the decision's transaction before giving up.
 OWNER_WRITE_RETRIES = 5
+
+
+@cache
+def select_sticky_customers(tokens: int, national_id: bool) -> Select[Any]:
+    """Customers with an owner whose search text holds one of ``tokens`` bound tokens.
+
+    The parameters are ``token_0`` ... ``token_{tokens - 1}`` and, with
+    ``national_id``, ``national_id``; newest first. Built once per shape: a lead has one
+    or two phones or emails, and building the statement costs more than running it.
+    """
+    conditions = [CustomerRow.search.contains(bindparam(f"token_{n}")) for n in range(tokens)]
+    if national_id:
+        conditions.append(CustomerRow.national_id == bindparam("national_id"))
+    return (
+        select(CustomerRow.id, CustomerRow.data, CustomerRow.owner_id)
+        .where(CustomerRow.owner_id.is_not(None), or_(*conditions))
+        .order_by(CustomerRow.updated_at.desc())
+    )
+
+
+_ASSIGNMENT_COLUMNS = tuple(column.name for column in _ASSIGNMENTS.columns)
+_HISTORY_COLUMNS = tuple(column.name for column in _HISTORY.columns if column.name != "id")
+
+
+def _bound(table: Any, prefix: str, names: tuple[str, ...]) -> list[Any]:
+    """Typed bound parameters ``prefix + name`` for these columns of ``table``."""
+    return [bindparam(prefix + name, type_=table.c[name].type) for name in names]
+
+
+@cache
+def insert_new_assignment_pg(with_turn: bool = False) -> Any:
+    """PostgreSQL: a new lead's assignment, its first-response timer and history in one statement.
+
+    The assignment is inserted unless the lead has one (``ON CONFLICT DO NOTHING``); the
+    timer and the history row are inserted only with it, from its ``RETURNING``, so a
+    lead assigned by another worker gets nothing and the statement returns no row.
+    Otherwise it returns the history row's id. Parameters: ``a_`` + each assignment
+    column, ``t_`` + each timer column, ``h_`` + each history column (but ``id``).
+    ``with_turn`` adds the rotation's turn of agent ``agent`` in pool ``p_pool``,
+    counted only while the agent is available at ``now`` (``_ADD_AVAILABLE_TURN``), and
+    inserts the assignment only when it was counted: no row then also means the agent
+    was stale. SQLite has no writing ``WITH``: there the statements run one by one.
+    """
+    bound = _bound(_ASSIGNMENTS, "a_", _ASSIGNMENT_COLUMNS)
+    if with_turn:
+        took = _ADD_AVAILABLE_TURN.returning(RotationCount.agent_id).cte("took")
+        new: Any = pg_insert(LeadAssignment).from_select(
+            list(_ASSIGNMENT_COLUMNS), select(*bound).select_from(took)
+        )
+    else:
+        new = pg_insert(LeadAssignment).values(dict(zip(_ASSIGNMENT_COLUMNS, bound, strict=True)))
+    assigned = (
+        new.on_conflict_do_nothing(index_elements=[_ASSIGNMENTS.c.lead_id])
+        .returning(_ASSIGNMENTS.c.lead_id)
+        .cte("assigned")
+    )
+    timers = Timer.__table__
+    timer = (
+        insert(Timer)
+        .from_select(
+            list(_TIMER_COLUMNS),
+            select(*_bound(timers, "t_", _TIMER_COLUMNS)).select_from(assigned),
+        )
+        .cte("timer")
+    )
+    return (
+        insert(AssignmentHistory)
+        .from_select(
+            list(_HISTORY_COLUMNS),
+            select(*_bound(_HISTORY, "h_", _HISTORY_COLUMNS)).select_from(assigned),
+        )
+        .returning(_HISTORY.c.id)
+        .add_cte(timer)
+    )

@@ -38,14 +38,17 @@ from lead_scoring.assignment.statements import (
     _INSERT_HISTORY,
     _MARK_APPLIED,
     _SELECT_AGENT_AVAILABLE,
+    _SELECT_CURRENT,
     _SELECT_LEAD,
     _SELECT_TURNS,
     DEFAULT_TIME_ZONE,
     EVENT_TYPES,
     FIRST_RESPONSE_WARNING,
     OWNER_WRITE_RETRIES,
+    insert_new_assignment_pg,
 )
 from lead_scoring.assignment.tables import (
+    TIMER_PENDING,
     AgentAway,
     AssignmentHistory,
     LeadAssignment,
@@ -78,10 +81,29 @@ class AssignmentWrites(AssignmentChoice):
         turn counts only if the agent is active and not away then, checked in the same
         statement; else StaleAgents is raised: roll the transaction back.
         """
+        chosen, turn = self._pick_turn(connection, pool, candidates)
+        if available_at is None:
+            connection.execute(_ADD_TURN, {"p_pool": pool, "agent": chosen})
+        else:
+            params = {"p_pool": pool, "agent": chosen, "now": available_at}
+            if connection.execute(_ADD_AVAILABLE_TURN, params).rowcount != 1:
+                raise StaleAgents(f"agent {chosen!r} is no longer active or is away")
+        return chosen, turn
+
+    def _pick_turn(
+        self, connection: Connection, pool: str, candidates: Sequence[str]
+    ) -> tuple[str, int]:
+        """The pool's next turn and the candidate it goes to; their turn is not counted yet.
+
+        Bumps (and locks) the pool's row and adds the candidates new to the pool; the
+        caller counts the chosen agent's turn in the same transaction.
+        """
         turn = int(connection.execute(self._statement("bump"), {"p_pool": pool}).scalar_one())
         counts = {
             row.agent_id: row.turns
-            for row in connection.execute(_SELECT_TURNS, {"pool": pool, "agents": list(candidates)})
+            for row in connection.execute(
+                _SELECT_TURNS[connection.dialect.name], {"pool": pool, "agents": list(candidates)}
+            )
         }
         missing = [agent_id for agent_id in candidates if agent_id not in counts]
         if missing:
@@ -93,12 +115,6 @@ class AssignmentWrites(AssignmentChoice):
             counts.update(dict.fromkeys(missing, floor))
         fewest = min(counts.values())
         chosen = self._random.choice(sorted(a for a, n in counts.items() if n == fewest))
-        if available_at is None:
-            connection.execute(_ADD_TURN, {"p_pool": pool, "agent": chosen})
-        else:
-            params = {"p_pool": pool, "agent": chosen, "now": available_at}
-            if connection.execute(_ADD_AVAILABLE_TURN, params).rowcount != 1:
-                raise StaleAgents(f"agent {chosen!r} is no longer active or is away")
         return chosen, turn
 
     # -- recording and applying ------------------------------------------------------------
@@ -147,6 +163,7 @@ class AssignmentWrites(AssignmentChoice):
         details: dict[str, Any] | None = None,
         time_zone: str | None = None,
         applied: bool = False,
+        count_turn: bool = False,
     ) -> tuple[int, datetime | None]:
         """Write one assignment step in ``connection``'s transaction; (history id, due).
 
@@ -155,7 +172,10 @@ class AssignmentWrites(AssignmentChoice):
         timers of the lead are cancelled and, unless the lead is linked or already
         answered, a new one is set at the owner's deadline (``time_zone``, when the
         caller knows the owner's, saves reading it). ``applied`` marks a step whose
-        owner and event the caller writes in the same transaction.
+        owner and event the caller writes in the same transaction. ``count_turn`` (on
+        PostgreSQL, for a new lead whose rule sets no warning, see :meth:`decide_in`)
+        counts ``to_agent``'s turn in ``pool`` in the same statement as the inserts,
+        only while the agent is available (else ``StaleAgents``).
         """
         current = None if new else self.current(lead_id, connection)
         answered = current is not None and current.first_response_at is not None
@@ -164,6 +184,22 @@ class AssignmentWrites(AssignmentChoice):
             due = self.due_at(
                 now, self.rules.first_response_minutes(rule), to_agent, connection, time_zone
             )
+        history = self._history_row(
+            subject_type="lead",
+            subject_id=lead_id,
+            action=action,
+            from_agent=current.owner_id if current is not None else None,
+            to_agent=to_agent,
+            by=by,
+            why=why,
+            rule=rule.name if rule else None,
+            pool=pool,
+            turn=turn,
+            at=now,
+            details={**(details or {}), **({"linked_to": linked_to} if linked_to else {})},
+            applied=applied,
+        )
+        warn = self.rules.warn_before_minutes(rule)
         if current is None:
             values = {
                 "lead_id": lead_id,
@@ -178,6 +214,11 @@ class AssignmentWrites(AssignmentChoice):
                 "breached": False,
                 "escalations": 0,
             }
+            if due is not None and not warn and connection.dialect.name == "postgresql":
+                turn_of = (pool, to_agent) if count_turn else None
+                history_id = self._insert_new_pg(connection, values, history, due, now, turn_of)
+                return history_id, due
+            assert not count_turn, "a turn is counted with the inserts on PostgreSQL only"
             inserted = connection.execute(self._statement("insert_assignment"), values).first()
             if inserted is None:
                 raise AlreadyAssigned(lead_id)
@@ -201,36 +242,68 @@ class AssignmentWrites(AssignmentChoice):
             connection.execute(_CANCEL_FIRST_RESPONSE, {"lead_id": lead_id})
         if due is not None:
             schedule_timer(connection, "first_response", "lead", lead_id, due, now)
-            warn = self.rules.warn_before_minutes(rule)
             if warn:
                 minutes = self.rules.first_response_minutes(rule) - warn
                 warn_at = self.due_at(now, minutes, to_agent, connection, time_zone)
                 schedule_timer(connection, FIRST_RESPONSE_WARNING, "lead", lead_id, warn_at, now)
-        history_id = self.add_history(
-            connection,
-            subject_type="lead",
-            subject_id=lead_id,
-            action=action,
-            from_agent=current.owner_id if current is not None else None,
-            to_agent=to_agent,
-            by=by,
-            why=why,
-            rule=rule.name if rule else None,
-            pool=pool,
-            turn=turn,
-            at=now,
-            details={**(details or {}), **({"linked_to": linked_to} if linked_to else {})},
-            applied=applied,
-        )
+        history_id = int(connection.execute(_INSERT_HISTORY, history).scalar_one())
         return history_id, due
 
     @staticmethod
-    def add_history(connection: Connection, **values: Any) -> int:
-        """Insert a history row (not applied unless ``applied=True``); its id."""
+    def _insert_new_pg(
+        connection: Connection,
+        assignment: dict[str, Any],
+        history: dict[str, Any],
+        due: datetime,
+        now: datetime,
+        turn_of: tuple[str | None, str | None] | None = None,
+    ) -> int:
+        """PostgreSQL: insert a new assignment, its first-response timer and history at once.
+
+        One statement instead of three (:func:`insert_new_assignment_pg`), four with
+        ``turn_of`` (pool, agent: the rotation's turn counted while the agent is
+        available). The history row's id; ``AlreadyAssigned`` when the lead has an
+        assignment already, ``StaleAgents`` when the agent is no longer available (then
+        nothing is written).
+        """
+        timer = {
+            "kind": "first_response",
+            "subject_type": "lead",
+            "subject_id": assignment["lead_id"],
+            "due_at": due,
+            "state": TIMER_PENDING,
+            "attempts": 0,
+            "created_at": now,
+        }
+        params = {
+            **{f"a_{name}": value for name, value in assignment.items()},
+            **{f"t_{name}": value for name, value in timer.items()},
+            **{f"h_{name}": value for name, value in history.items()},
+        }
+        if turn_of is not None:
+            params.update({"p_pool": turn_of[0], "agent": turn_of[1], "now": now})
+        statement = insert_new_assignment_pg(with_turn=turn_of is not None)
+        history_id = connection.execute(statement, params).scalar()
+        if history_id is not None:
+            return int(history_id)
+        lead_id = assignment["lead_id"]
+        if turn_of is None or connection.execute(_SELECT_CURRENT, {"lead_id": lead_id}).first():
+            raise AlreadyAssigned(lead_id)
+        raise StaleAgents(f"agent {turn_of[1]!r} is no longer active or is away")
+
+    @staticmethod
+    def _history_row(**values: Any) -> dict[str, Any]:
+        """A history row's values: every column but ``id`` (None unless given, not applied)."""
         row: dict[str, Any] = {c.name: None for c in _HISTORY.columns if c.name != "id"}
         row.update(values)
         row["details"] = row["details"] if row["details"] is not None else {}
         row["applied"] = bool(values.get("applied", False))
+        return row
+
+    @classmethod
+    def add_history(cls, connection: Connection, **values: Any) -> int:
+        """Insert a history row (not applied unless ``applied=True``); its id."""
+        row = cls._history_row(**values)
         return int(connection.execute(_INSERT_HISTORY, row).scalar_one())
 
     def apply(self, history_id: int) -> None:
@@ -343,7 +416,16 @@ class AssignmentWrites(AssignmentChoice):
         agent_id, action, rule = choice.agent_id, choice.action, choice.rule
         turn = None
         known = choice.agents or {}
-        if action == "rotation":
+        # On PostgreSQL the rotation's turn is counted in the statement of the inserts.
+        count_turn = (
+            action == "rotation"
+            and connection.dialect.name == "postgresql"
+            and not self.rules.warn_before_minutes(rule)
+        )
+        if count_turn:
+            assert rule is not None
+            agent_id, turn = self._pick_turn(connection, rule.name, choice.pool)
+        elif action == "rotation":
             assert rule is not None
             agent_id, turn = self.take_turn(connection, rule.name, choice.pool, available_at=now)
         elif action in ("sticky", "plugin"):
@@ -366,6 +448,7 @@ class AssignmentWrites(AssignmentChoice):
             details=choice.details,
             time_zone=zone,
             applied=not write_owner,
+            count_turn=count_turn,
         )
         sends = self._apply_in(
             connection, stored, history_id, Choice(agent_id, action, choice.by, rule,

@@ -135,9 +135,17 @@ def migrated_engine(url: str) -> Engine:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    """A migrated SQLite database and a clock at Sunday 10:00 in Tehran."""
-    engine = migrated_engine(f"sqlite:///{tmp_path / 'assign.db'}")
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    """A migrated database and a clock at Sunday 10:00 in Tehran.
+
+    SQLite, unless a test asks for ``postgres`` (``parametrize("world", [...],
+    indirect=True)``): the statements whose SQL differs between the two run on both.
+    """
+    if getattr(request, "param", "sqlite") == "postgres":
+        url = request.getfixturevalue("postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'assign.db'}"
+    engine = migrated_engine(url)
     yield World(engine, Clock())
     engine.dispose()
 

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from lead_scoring.assignment.reads import AGENT_CACHE_SECONDS
 from tests.lead_scoring.assignment.conftest import World
+
+#: On PostgreSQL the chosen agent is checked in the statement that records the
+#: assignment, on SQLite in one of its own: both must refuse a stale agent.
+pytestmark = pytest.mark.parametrize("world", ["sqlite", "postgres"], indirect=True)
 
 
 class Ticks:

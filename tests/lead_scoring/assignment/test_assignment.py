@@ -6,12 +6,17 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from core import hookimpl
 from core.plugin_types import SyncRecord
 from lead_scoring.assignment.tables import Timer
 from tests.lead_scoring.assignment.conftest import World, tehran
+
+#: Tests of the reads whose SQL differs between SQLite and PostgreSQL (lists of agents,
+#: phones and emails), run on both.
+BOTH_DATABASES = pytest.mark.parametrize("world", ["sqlite", "postgres"], indirect=True)
 
 
 def test_rotation_gives_each_equal_agent_the_same_number_of_leads(
@@ -30,6 +35,7 @@ def test_rotation_gives_each_equal_agent_the_same_number_of_leads(
     assert sorted(turns) == list(range(1, 71))
 
 
+@BOTH_DATABASES
 def test_ties_are_broken_at_random_not_by_id_or_seniority(
     world: World, sales_team: Callable[[int], list[str]]
 ) -> None:
@@ -44,6 +50,7 @@ def test_ties_are_broken_at_random_not_by_id_or_seniority(
     assert len(first) > 1
 
 
+@BOTH_DATABASES
 def test_a_new_agent_joins_the_rotation_at_the_fewest_turns_not_at_zero(
     world: World, sales_team: Callable[[int], list[str]]
 ) -> None:
@@ -89,6 +96,7 @@ def test_eligibility_territory_language_product_line_team_active_and_away(world:
     assert service.assign("I2").owner_id == "isfahan"
 
 
+@BOTH_DATABASES
 def test_capacity_counts_open_leads(world: World) -> None:
     world.agent("a")
     world.agent("b")
@@ -132,6 +140,7 @@ def test_each_rule_applies_its_own_open_lead_limit(
     assert owners == {"b", "c"}
 
 
+@BOTH_DATABASES
 def test_capacity_counts_a_daily_quota_per_local_day(world: World) -> None:
     world.agent("a")
     world.agent("b")
@@ -197,6 +206,7 @@ def test_lead_arriving_on_a_holiday_is_due_the_next_working_day(world: World) ->
     assert service.assign("L").first_response_due_at == tehran(2025, 6, 5, 8, 15)
 
 
+@BOTH_DATABASES
 def test_known_customer_lead_goes_to_its_owner(
     world: World, sales_team: Callable[[int], list[str]]
 ) -> None:
@@ -231,6 +241,7 @@ def test_known_customer_lead_goes_to_its_owner(
     assert service.assign("after").action == "rotation"
 
 
+@BOTH_DATABASES
 def test_duplicates_of_an_open_lead_are_linked_not_assigned_twice(
     world: World, sales_team: Callable[[int], list[str]]
 ) -> None:
