@@ -66,6 +66,16 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
     raise SystemExit(f"timed out waiting for {what}")
 
 
+def customer_id(number: int) -> str:
+    """The id of customer ``number``: zero-padded so that ids sort as their numbers do.
+
+    Seven digits, so ``keep_customers(1_000_000)`` deletes nothing of a million
+    customers (with six, ``C-1000000`` sorted before ``C-100001``, and the run kept only
+    100,001 customers and then waited for a million documents).
+    """
+    return f"C-{number:07d}"
+
+
 def customer_rows(first: int, count: int) -> list[dict[str, Any]]:
     """Rows of ``count`` stored customers from number ``first``, each with its own phone."""
     kind = KINDS["customers"]
@@ -83,7 +93,7 @@ def customer_rows(first: int, count: int) -> list[dict[str, Any]]:
         data, digest = canonical_document(model)
         rows.append(
             {
-                "id": f"C-{number:06d}",
+                "id": customer_id(number),
                 "version": 1,
                 "digest": digest,
                 "data": data,
@@ -139,7 +149,7 @@ class Bench:
         """Delete the customers beyond the first ``count``."""
         with self.engine.begin() as connection:
             connection.execute(
-                text("DELETE FROM customers WHERE id >= :last"), {"last": f"C-{count:06d}"}
+                text("DELETE FROM customers WHERE id >= :last"), {"last": customer_id(count)}
             )
 
     def reset(self) -> None:
@@ -497,7 +507,7 @@ def main() -> None:
     bench = Bench(max(options.single, options.batch, *sizes))
     try:
         if options.single and not sizes:
-            single_ids = [f"C-{n:06d}" for n in range(options.single)]
+            single_ids = [customer_id(n) for n in range(options.single)]
             bare = run_bare(bench, single_ids, 1, options.processes, options.threads)
             ours = run_engine(bench, single_ids, False, options.processes, options.threads)
             report("one change per message", options.single, bare, ours)
@@ -505,7 +515,7 @@ def main() -> None:
         # ``crm-sync resync`` queues exactly the customers of that size.
         for size in sorted(sizes, reverse=True) or ([options.batch] if options.batch else []):
             bench.keep_customers(size)
-            all_ids = [f"C-{n:06d}" for n in range(size)]
+            all_ids = [customer_id(n) for n in range(size)]
             bare = run_bare(bench, all_ids, 100, options.processes, options.threads)
             ours = run_engine(bench, all_ids, True, options.processes, options.threads)
             report("resync, batches of 100", size, bare, ours)
