@@ -256,6 +256,27 @@ def test_an_expired_lease_is_taken_over_and_the_late_worker_records_nothing(
     assert row.state == "synced" and row.lease_owner is None and row.last_error is None
 
 
+def test_a_delivery_whose_record_is_gone_ends_dead_and_the_others_of_its_batch_are_pushed(
+    runtime: SyncRuntime, scripted: ScriptedPlugin
+) -> None:
+    """A claim comes back without its record when the record's row is gone.
+
+    On PostgreSQL the claim and the load are one statement, joined to the records' table.
+    """
+    put(runtime, "C-1")
+    put(runtime, "C-2")
+    table = KINDS["customers"].table.__table__
+    with runtime.engine.begin() as connection:
+        connection.execute(table.delete().where(table.c.id == "C-1"))
+    outcome = runtime.sync.process("scripted", [("customer", "C-1"), ("customer", "C-2")])
+    assert (outcome.pushed, outcome.dead) == (1, 1)
+    assert [document.id for document in scripted.documents] == ["C-2"]
+    gone = state(runtime, "C-1")
+    assert (gone.state, gone.error_class) == ("dead", "missing-record")
+    assert gone.last_error == "customer 'C-1' does not exist"
+    assert state(runtime, "C-2").state == "synced"
+
+
 def test_mapping_errors_are_permanent(
     make_settings: Callable[..., Settings], make_runtime: Callable[..., SyncRuntime]
 ) -> None:
