@@ -82,13 +82,24 @@ class AssignmentWrites(AssignmentChoice):
         statement; else StaleAgents is raised: roll the transaction back.
         """
         chosen, turn = self._pick_turn(connection, pool, candidates)
-        if available_at is None:
-            connection.execute(_ADD_TURN, {"p_pool": pool, "agent": chosen})
-        else:
-            params = {"p_pool": pool, "agent": chosen, "now": available_at}
-            if connection.execute(_ADD_AVAILABLE_TURN, params).rowcount != 1:
-                raise StaleAgents(f"agent {chosen!r} is no longer active or is away")
+        self._count_turn(connection, pool, chosen, available_at)
         return chosen, turn
+
+    @staticmethod
+    def _count_turn(
+        connection: Connection, pool: str, agent: str, available_at: datetime | None
+    ) -> None:
+        """Count ``agent``'s turn in ``pool``; with ``available_at``, only if available then.
+
+        Raises StaleAgents (roll the transaction back) when the agent is no longer active
+        or is away at ``available_at``.
+        """
+        if available_at is None:
+            connection.execute(_ADD_TURN, {"p_pool": pool, "agent": agent})
+            return
+        params = {"p_pool": pool, "agent": agent, "now": available_at}
+        if connection.execute(_ADD_AVAILABLE_TURN, params).rowcount != 1:
+            raise StaleAgents(f"agent {agent!r} is no longer active or is away")
 
     def _pick_turn(
         self, connection: Connection, pool: str, candidates: Sequence[str]
@@ -172,10 +183,10 @@ class AssignmentWrites(AssignmentChoice):
         timers of the lead are cancelled and, unless the lead is linked or already
         answered, a new one is set at the owner's deadline (``time_zone``, when the
         caller knows the owner's, saves reading it). ``applied`` marks a step whose
-        owner and event the caller writes in the same transaction. ``count_turn`` (on
-        PostgreSQL, for a new lead whose rule sets no warning, see :meth:`decide_in`)
-        counts ``to_agent``'s turn in ``pool`` in the same statement as the inserts,
-        only while the agent is available (else ``StaleAgents``).
+        owner and event the caller writes in the same transaction. ``count_turn`` counts
+        ``to_agent``'s turn in ``pool`` too, only while the agent is available at ``now``
+        (else ``StaleAgents``): on PostgreSQL in the same statement as a new lead's
+        inserts when its rule sets no warning, otherwise with a statement of its own.
         """
         current = None if new else self.current(lead_id, connection)
         answered = current is not None and current.first_response_at is not None
@@ -218,7 +229,6 @@ class AssignmentWrites(AssignmentChoice):
                 turn_of = (pool, to_agent) if count_turn else None
                 history_id = self._insert_new_pg(connection, values, history, due, now, turn_of)
                 return history_id, due
-            assert not count_turn, "a turn is counted with the inserts on PostgreSQL only"
             inserted = connection.execute(self._statement("insert_assignment"), values).first()
             if inserted is None:
                 raise AlreadyAssigned(lead_id)
@@ -238,6 +248,9 @@ class AssignmentWrites(AssignmentChoice):
             connection.execute(
                 update(LeadAssignment).where(LeadAssignment.lead_id == lead_id).values(**changes)
             )
+        if count_turn:
+            assert pool is not None and to_agent is not None
+            self._count_turn(connection, pool, to_agent, now)
         if not new:  # a lead without an assignment has no first-response timers
             connection.execute(_CANCEL_FIRST_RESPONSE, {"lead_id": lead_id})
         if due is not None:
@@ -416,18 +429,12 @@ class AssignmentWrites(AssignmentChoice):
         agent_id, action, rule = choice.agent_id, choice.action, choice.rule
         turn = None
         known = choice.agents or {}
-        # On PostgreSQL the rotation's turn is counted in the statement of the inserts.
-        count_turn = (
-            action == "rotation"
-            and connection.dialect.name == "postgresql"
-            and not self.rules.warn_before_minutes(rule)
-        )
+        # A rotation picks its turn here; ``record`` counts it (on PostgreSQL, when it
+        # can, in the statement of the inserts).
+        count_turn = action == "rotation"
         if count_turn:
             assert rule is not None
             agent_id, turn = self._pick_turn(connection, rule.name, choice.pool)
-        elif action == "rotation":
-            assert rule is not None
-            agent_id, turn = self.take_turn(connection, rule.name, choice.pool, available_at=now)
         elif action in ("sticky", "plugin"):
             params = {"agent": agent_id, "now": now}
             if not connection.execute(_SELECT_AGENT_AVAILABLE, params).scalar():

@@ -19,6 +19,7 @@ from tests.lead_scoring.assignment.conftest import World, tehran
 BOTH_DATABASES = pytest.mark.parametrize("world", ["sqlite", "postgres"], indirect=True)
 
 
+@BOTH_DATABASES
 def test_rotation_gives_each_equal_agent_the_same_number_of_leads(
     world: World, sales_team: Callable[[int], list[str]]
 ) -> None:
