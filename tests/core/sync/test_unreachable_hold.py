@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -125,17 +126,25 @@ def test_an_unreachable_target_holds_its_messages_and_the_first_push_through_end
     assert [d.id for d in receiver.deliveries] == ["C-1"]
 
 
-def test_a_failed_probe_holds_longer(build: Callable[..., SyncRuntime], receiver: Receiver) -> None:
+def test_a_failed_probe_holds_longer(
+    build: Callable[..., SyncRuntime], receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
     runtime = build()
     write(runtime)
     receiver.stop()
-    runtime.handle("finance", [REF])
-    time.sleep(0.35)
-    due_now(runtime)
-    runtime.handle("finance", [REF])
+    with caplog.at_level(logging.WARNING, logger="core.sync.runtime"):
+        runtime.handle("finance", [REF])
+        time.sleep(0.35)
+        due_now(runtime)
+        runtime.handle("finance", [REF])
     assert delivery(runtime).attempts == 2
-    held = runtime.unreachable.held_for("finance", time.monotonic())
-    assert 0.3 < held <= 0.6
+    assert runtime.unreachable.held_for("finance", time.monotonic()) > 0
+    # The wait of each hold, as the log tells admins: the second is twice the first.
+    waits = [r.getMessage() for r in caplog.records if "cannot be reached" in r.getMessage()]
+    assert [wait.split("wait ")[1] for wait in waits] == [
+        "0.3 s before the next try",
+        "0.6 s before the next try",
+    ]
 
 
 def test_a_target_that_answers_with_an_error_is_not_held(
