@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from core.connectors.http import classify_exception
 from core.connectors.webhook import WebhookSender, WebhookTarget, document_body
 from core.errors import PermanentError, TransientError
 from core.plugin_types import OutboundDocument, PushResult
@@ -161,6 +162,32 @@ def test_the_signature_verifies_with_the_standardwebhooks_library(webhook_secret
     other = "whsec_" + base64.b64encode(b"another key of 32 bytes length!!").decode()
     with pytest.raises(WebhookVerificationError):
         Webhook(other).verify(body, headers)
+
+
+def test_a_body_is_compact_utf8_json_as_the_standard_library_writes_it(
+    webhook_secret: str,
+) -> None:
+    sender, seen = mocked(lambda request: httpx.Response(204), webhook_secret)
+    payload = {"name": "شرکت «نمونه»", "lines": [{"qty": 2, "price": "1250.50"}], "note": None}
+    sender.push([document(**payload)])
+    [request] = seen
+    expected = json.dumps(
+        document_body(document(**payload)), ensure_ascii=False, separators=(",", ":")
+    )
+    assert request.content == expected.encode()
+
+
+def test_a_payload_json_cannot_encode_fails_the_push_and_sends_nothing(
+    webhook_secret: str,
+) -> None:
+    """A plugin's mapping that holds something JSON has no form for fails as a plugin error."""
+    sender, seen = mocked(lambda request: httpx.Response(204), webhook_secret)
+    with pytest.raises(TypeError) as raised:
+        sender.push([document(amount={1, 2})])
+    assert seen == []
+    failure = classify_exception(raised.value)
+    assert isinstance(failure, PermanentError)
+    assert "not JSON serializable" in str(failure)
 
 
 @pytest.mark.parametrize(
