@@ -495,6 +495,7 @@ class _Statements:
         )
         key = tuple_(SyncState.kind, SyncState.record_id)
         refs: BindParameter[Any] = bindparam("refs", expanding=True)
+        # SQLite's claim of a message's refs (PostgreSQL's is ``claim_and_load``).
         self.claim_refs = (
             update(SyncState).where(claimable, key.in_(refs)).values(**lease).returning(*returning)
         )
@@ -587,10 +588,11 @@ class _Statements:
         self._loads: dict[str, Any] = {}
         self._claims_and_loads: dict[str, Any] = {}
 
-    #: PostgreSQL fast paths for batches of one kind: one statement whose rows come from
-    #: arrays, so the SQL text stays the same whatever the batch size (compiled once),
-    #: and ``record_id = ANY(...)`` on the whole primary key makes PostgreSQL look each
-    #: row up by its key even when its statistics are stale after a bulk resync.
+    #: PostgreSQL's statements for the refs of one kind, a single change or a batch: one
+    #: statement whose rows come from arrays, so the SQL text stays the same whatever
+    #: the batch size (compiled once), and ``record_id = ANY(...)`` on the whole primary
+    #: key makes PostgreSQL look each row up by its key even when its statistics are
+    #: stale after a bulk resync. ``claim_many`` runs inside :meth:`claim_and_load`.
     claim_many = text(
         "UPDATE sync_state SET lease_owner = :owner, lease_until = :until,"
         " attempts = sync_state.attempts + 1, last_attempt_at = :now, updated_at = :now"
