@@ -57,7 +57,7 @@ from core.db.sync_tables import SyncState
 from core.db.types import utcnow
 from core.kinds import kind_by_type
 from core.store import count_records
-from core.sync.admin import analyze_sync_state, outstanding, resync_page
+from core.sync.admin import analyze, grew_fourfold, outstanding, record_table, resync_page
 
 log = logging.getLogger(__name__)
 
@@ -441,12 +441,17 @@ def _resync_chunk(engine: Engine, job: Job, dispatch: Dispatchers, chunk: int) -
                     .values(state=DONE, finished_at=now)
                 )
                 _finish(connection, job, job.acted, 0, now)
-        analyze_sync_state(engine)
+        analyze(engine)
         return
+    kind = kind_by_type(kinds[index])
+    if state.get("after") is None:
+        # Pages are read by key range, which stale statistics of the records turn into
+        # reading the whole table for each page.
+        analyze(engine, record_table(kind))
     ids, last = resync_page(
         engine,
         job.target,
-        kind_by_type(kinds[index]),
+        kind,
         state.get("after"),
         chunk=chunk,
         mark_enqueued=dispatch.deliveries is not None,
@@ -459,6 +464,8 @@ def _resync_chunk(engine: Engine, job: Job, dispatch: Dispatchers, chunk: int) -
         connection.execute(
             update(AdminJob).where(AdminJob.id == job.id).values(acted=AdminJob.acted + len(ids))
         )
+    if grew_fourfold(job.acted, job.acted + len(ids)):
+        analyze(engine)
     if dispatch.deliveries is not None and ids:
         dispatch.deliveries(job.target, [(kinds[index], record_id) for record_id in ids])
 
