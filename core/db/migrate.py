@@ -88,7 +88,7 @@ def _heads() -> frozenset[str]:
 def _revision_ids(path: Path) -> tuple[str, set[str]] | None:
     """A revision file's id and the ids it follows; None for a file without ``revision``."""
     values: dict[str, object] = {}
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+    for node in _module_head(path.read_text(encoding="utf-8")).body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target, value = node.targets[0], node.value
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
@@ -105,6 +105,18 @@ def _revision_ids(path: Path) -> tuple[str, set[str]] | None:
     if isinstance(down, tuple | list):
         return revision, {str(item) for item in down}
     return revision, set()
+
+
+def _module_head(source: str) -> ast.Module:
+    """The statements of a revision file before its first function, where its ids are.
+
+    Every process checks the schema when it starts, so it parses the heads of the files
+    instead of their migrations; a head that does not parse alone is parsed whole.
+    """
+    try:
+        return ast.parse(source.split("\ndef ", 1)[0])
+    except SyntaxError:
+        return ast.parse(source)
 
 
 def check_schema(engine: Engine) -> None:

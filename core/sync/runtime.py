@@ -10,14 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dramatiq
 import httpx
-from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
 from core.db.engine import WalCheckpointer, create_db_engine
@@ -43,10 +42,16 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     url = settings.broker_url
     if url is None:
         return StubBroker()
+    # Each broker's client library is imported only when it is the one configured: a
+    # command that starts on Redis does not load RabbitMQ's, and the other way round.
     if url.startswith(("redis://", "rediss://", "unix://")):
+        from dramatiq.brokers.redis import RedisBroker
+
         namespace = f"{settings.queue_prefix}crm-sync"
         return RedisBroker(url=url, namespace=namespace)  # type: ignore[no-untyped-call]
     if url.startswith(("amqp://", "amqps://")):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
         return RabbitmqBroker(url=url, confirm_delivery=True)
     raise ValueError(f"broker_url must start with redis:// or amqp://, not {url.split(':')[0]}://")
 
@@ -239,10 +244,13 @@ class SyncRuntime:
         """
         queue = self.queue_name(plugin)
         broker: Any = self.broker
+        # A broker's module is loaded if one of its brokers exists (see make_broker).
+        redis = sys.modules.get("dramatiq.brokers.redis")
+        rabbitmq = sys.modules.get("dramatiq.brokers.rabbitmq")
         try:
-            if isinstance(broker, RedisBroker):
+            if redis is not None and isinstance(broker, redis.RedisBroker):
                 return int(broker.client.hlen(f"{broker.namespace}:{queue}.msgs"))
-            if isinstance(broker, RabbitmqBroker):
+            if rabbitmq is not None and isinstance(broker, rabbitmq.RabbitmqBroker):
                 return int(broker.get_queue_message_counts(queue)[0])
             if isinstance(broker, StubBroker):
                 return int(broker.queues[queue].qsize())

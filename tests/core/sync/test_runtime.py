@@ -171,3 +171,30 @@ def test_one_holder_at_a_time(
     assert acquire_lease(engine, "sweeper", "b", 10, now=now + timedelta(seconds=16))
     release_lease(engine, "sweeper", "b")
     assert acquire_lease(engine, "sweeper", "c", 10, now=now + timedelta(seconds=17))
+
+
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
+def test_the_queue_depth_counts_the_messages_nobody_consumed_yet(
+    broker: str,
+    request: pytest.FixtureRequest,
+    make_settings: Callable[..., Settings],
+    make_runtime: Callable[..., SyncRuntime],
+) -> None:
+    """The sweeper reads how many messages wait on a plugin's queue, on either broker.
+
+    Each broker's client library is loaded only when it is configured, so the depth is
+    read through the module of the broker in use.
+    """
+    if broker == "redis":
+        url = request.getfixturevalue("redis_url")
+        prefix = request.getfixturevalue("redis_namespace")
+    else:
+        url = request.getfixturevalue("rabbitmq_url")
+        prefix = request.getfixturevalue("queue_prefix")
+    runtime = make_runtime(
+        make_settings(broker_url=url, queue_prefix=prefix), {"finance": ScriptedPlugin()}
+    )
+    assert runtime.queue_depth("finance") == 0
+    for number in range(3):
+        write(runtime, f"C-{number}")
+    assert wait_until(lambda: runtime.queue_depth("finance") == 3), runtime.queue_depth("finance")
