@@ -57,7 +57,8 @@ from core.db.sync_tables import SyncState
 from core.db.types import utcnow
 from core.kinds import kind_by_type
 from core.store import count_records
-from core.sync.admin import analyze, grew_fourfold, outstanding, record_table, resync_page
+from core.sync.admin import outstanding, record_table, resync_page
+from core.sync.statistics import analyze, grew_fourfold, refresh_stale_statistics
 
 log = logging.getLogger(__name__)
 
@@ -447,7 +448,7 @@ def _resync_chunk(engine: Engine, job: Job, dispatch: Dispatchers, chunk: int) -
     if state.get("after") is None:
         # Pages are read by key range, which stale statistics of the records turn into
         # reading the whole table for each page.
-        analyze(engine, record_table(kind))
+        refresh_stale_statistics(engine, [record_table(kind)])
     ids, last = resync_page(
         engine,
         job.target,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, func, inspect, literal, select, text, true, update
+from sqlalchemy import Engine, and_, bindparam, func, inspect, literal, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -23,6 +23,7 @@ from core.db.sync_tables import DEAD, DISCARDED, FAILED, PENDING, SyncState
 from core.db.types import UTCDateTime, utcnow
 from core.kinds import Kind
 from core.sync.engine import Ref
+from core.sync.statistics import analyze, grew_fourfold, refresh_stale_statistics
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ def resync(
     version is forgotten (so nothing is skipped) but the external id is kept, so the
     target updates what it has instead of creating it twice. With ``mark_enqueued``
     false the rows are left for the sweeper to send (when this process has no broker).
-    On PostgreSQL the records' statistics are refreshed first, and those of
+    On PostgreSQL the records' statistics are refreshed first if stale, and those of
     ``sync_state`` after the first chunk, again each time the rows queued have grown
     fourfold, and at the end: workers push while the rest is queued, and a planner that
     still believes the table empty reads every row of the plugin for each batch it
@@ -215,8 +216,8 @@ def resync(
     now = now or utcnow()
     largest = max(chunk, largest_chunk) if engine.dialect.name == "postgresql" else chunk
     # Pages are read by key range: a planner whose statistics predate a bulk import of
-    # the records reads the whole table for every page (a million customers, 85 s).
-    analyze(engine, *(record_table(kind) for kind in kinds))
+    # the records reads the whole table for every page.
+    refresh_stale_statistics(engine, [record_table(kind) for kind in kinds])
     queued = 0
     for kind in kinds:
         after: str | None = None
@@ -344,27 +345,9 @@ def has_deliveries(engine: Engine, plugin: str, kind: Kind) -> bool:
     return connection_scalar(engine, statement) is not None
 
 
-def grew_fourfold(before: int, after: int) -> bool:
-    """Whether a count going from ``before`` to ``after`` passed a power of four (1, 4, 16...).
-
-    A bulk queueing refreshes the statistics when this says so: after its first rows and
-    then each time they have about quadrupled, a handful of times even for millions.
-    """
-    return (after.bit_length() - 1) // 2 > (before.bit_length() - 1) // 2
-
-
 def record_table(kind: Kind) -> str:
     """The name of the table that stores the records of ``kind``."""
     return str(inspect(kind.table).tables[0].name)
-
-
-def analyze(engine: Engine, *tables: str) -> None:
-    """Refresh PostgreSQL's statistics of ``tables`` (``sync_state`` if none) after bulk changes."""
-    if engine.dialect.name == "postgresql":
-        quote = engine.dialect.identifier_preparer.quote
-        names = ", ".join(quote(name) for name in tables or ("sync_state",))
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text(f"ANALYZE {names}"))
 
 
 def connection_scalar(engine: Engine, statement: Any) -> Any:

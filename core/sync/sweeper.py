@@ -22,6 +22,7 @@ from core.sync.engine import Ref
 from core.sync.leased_loop import LeasedLoop
 from core.sync.pause import claimable_now
 from core.sync.runtime import SyncRuntime
+from core.sync.statistics import refresh_stale_statistics
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class Sweeper(LeasedLoop):
         super().__init__(runtime, lease=LEASE_NAME, interval=interval, ttl=max(10.0, interval * 5))
 
     def work_round(self) -> None:
-        """Re-send what is due and was not enqueued recently."""
+        """Re-send what is due and not enqueued recently; keep the planner's statistics fresh."""
         sweep_once(self.runtime)
         sweep_inbox(self.runtime)
+        refresh_stale_statistics(self.runtime.engine)

@@ -1,9 +1,10 @@
-"""A bulk resync on PostgreSQL keeps the planner's statistics fresh enough to look rows up by key.
+"""PostgreSQL's planner statistics of the queue stay fresh enough to look rows up by key.
 
-A resync queues rows while workers already push them. With statistics from before the
-load, PostgreSQL read every queued row of the plugin for each batch it claimed or
+A resync queues rows while workers already push them, and a burst of changes fills the
+queue before autovacuum's first pass (or on a server without it). With statistics from
+before, PostgreSQL read every queued row of the plugin for each batch it claimed or
 settled, and every record for each page the resync read: a backlog cost grew with the
-square of its size. These tests read the plans PostgreSQL runs, in a database whose
+square of its size. These tests read the plans PostgreSQL runs, in databases whose
 tables were never analysed, as after a bulk import.
 """
 
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -22,8 +24,13 @@ from core.db.engine import create_db_engine
 from core.db.migrate import upgrade
 from core.db.types import utcnow
 from core.kinds import KINDS
-from core.sync.admin import grew_fourfold, resync
+from core.settings import Settings
+from core.sync.admin import resync
 from core.sync.engine import _Statements
+from core.sync.runtime import SyncRuntime
+from core.sync.statistics import grew_fourfold, refresh_stale_statistics
+from core.sync.sweeper import Sweeper
+from tests.core.scripted_plugin import ScriptedPlugin
 
 CUSTOMERS = KINDS["customers"]
 #: Customers in the database, queued in chunks of 2,000, 4,000, 8,000 and then 10,000.
@@ -144,3 +151,70 @@ def test_claims_and_outcomes_of_a_batch_read_only_its_rows_while_a_resync_queues
         assert [node.get("Index Name", node["Node Type"]) for node in scans] == ["pk_sync_state"]
         assert sum(node.get("Rows Removed by Filter", 0) for node in scans) == 0, scans
         assert sum(node["Actual Rows"] for node in scans) == len(batch), scans
+
+
+#: A burst of deliveries written straight into the queue, all due, none analysed.
+BURST = text(
+    "INSERT INTO sync_state (plugin, kind, record_id, state, wanted_version, attempts,"
+    " due_at, updated_at) SELECT 'finance', 'customer', 'C-' || lpad(n::text, 6, '0'),"
+    " 'pending', 1, 0, now(), now() FROM generate_series(1, :count) AS n"
+)
+
+
+def test_the_sweeper_refreshes_the_statistics_of_a_queue_a_burst_filled(
+    postgres_url: str,
+    make_settings: Callable[..., Settings],
+    make_runtime: Callable[..., SyncRuntime],
+) -> None:
+    """After a burst of 20,000 changes the next sweep analyses sync_state, then leaves it be.
+
+    Before, a claim of one delivery read the plugin's whole queue; after, its one row.
+    """
+    runtime = make_runtime(make_settings(database_url=postgres_url), {"finance": ScriptedPlugin()})
+    with runtime.engine.begin() as connection:
+        connection.execute(BURST, {"count": 20_000})
+    sweeper = Sweeper(runtime)
+    # PostgreSQL counts the changed rows a moment after the commit (its statistics
+    # are flushed when the writing session goes idle).
+    deadline = time.monotonic() + 15
+    with runtime.engine.connect() as connection:
+        while analysed_rows(connection, "sync_state") < 0 and time.monotonic() < deadline:
+            sweeper.work_round()
+            connection.rollback()
+            time.sleep(0.2)
+        assert analysed_rows(connection, "sync_state") == 20_000
+    # The sweep re-sent the burst (20,000 rows marked enqueued), which the next round
+    # may analyse again; once nothing changes, nothing is analysed.
+    while refresh_stale_statistics(runtime.engine) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(1.5)
+    assert refresh_stale_statistics(runtime.engine) == []
+    now = utcnow()
+    claim = {
+        "owner": "worker-1",
+        "until": now + timedelta(seconds=60),
+        "now": now,
+        "p_plugin": "finance",
+        "kind": "customer",
+        "rs": ["C-010000"],
+    }
+    with runtime.engine.connect() as connection:
+        scans = scans_of_sync_state(connection, _Statements.claim_many, **claim)
+    assert sum(node.get("Rows Removed by Filter", 0) for node in scans) == 0, scans
+    assert sum(node["Actual Rows"] for node in scans) == 1, scans
+
+
+def test_sqlite_needs_no_statistics(
+    make_settings: Callable[..., Settings], make_runtime: Callable[..., SyncRuntime]
+) -> None:
+    """On the embedded default nothing is analysed: SQLite looks rows up by key without."""
+    runtime = make_runtime(make_settings(), {"finance": ScriptedPlugin()})
+    with runtime.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO sync_state (plugin, kind, record_id, state, wanted_version,"
+                " attempts, due_at, updated_at) VALUES ('finance', 'customer', 'C-1',"
+                " 'pending', 1, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+    assert refresh_stale_statistics(runtime.engine) == []
