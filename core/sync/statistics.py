@@ -5,9 +5,10 @@ spread over the plugins. Without statistics (a new table that a burst of changes
 before autovacuum's first pass, or a server with autovacuum off) it expects one row per
 plugin and reads every queued row of the plugin for each claim instead: a backlog then
 costs the square of its size. The sweeper refreshes the statistics of a queue table once
-as many rows changed as autovacuum's defaults ask for (50 and a tenth of the table); a
-bulk resync refreshes the records' statistics by the same rule before it reads them by
-key range, and the queue's as its rows grow (:func:`grew_fourfold`).
+as many rows changed as autovacuum's defaults ask for (50 and a tenth of the table, at
+most once a minute); a bulk resync refreshes the records' statistics by the same rule
+before it reads them by key range, and the queue's as its rows grow
+(:func:`grew_fourfold`).
 """
 
 from __future__ import annotations
@@ -25,13 +26,19 @@ QUEUE_TABLES = ("sync_state", "inbox")
 #: ``STALE_SHARE`` of its rows: autovacuum's own defaults.
 STALE_ROWS = 50
 STALE_SHARE = 0.1
+#: At most one ANALYZE of a table per this many seconds (autovacuum's nap): a queue being
+#: drained changes a tenth of its rows every second or two, and a resync refreshes the
+#: statistics of the rows it adds itself.
+EVERY_SECONDS = 60.0
 
 STALE = text(
     "SELECT s.relname FROM pg_stat_user_tables AS s JOIN pg_class AS c ON c.oid = s.relid"
     " WHERE s.schemaname = current_schema() AND s.relname = ANY(CAST(:tables AS text[]))"
     " AND (c.reltuples < 0 OR s.n_mod_since_analyze > :rows + :share * c.reltuples)"
+    " AND (greatest(s.last_analyze, s.last_autoanalyze) IS NULL"
+    " OR greatest(s.last_analyze, s.last_autoanalyze) < now() - make_interval(secs => :every))"
     " ORDER BY s.relname"
-).bindparams(rows=STALE_ROWS, share=STALE_SHARE)
+).bindparams(rows=STALE_ROWS, share=STALE_SHARE, every=EVERY_SECONDS)
 
 
 def analyze(engine: Engine, *tables: str) -> None:

@@ -183,11 +183,19 @@ def test_the_sweeper_refreshes_the_statistics_of_a_queue_a_burst_filled(
             connection.rollback()
             time.sleep(0.2)
         assert analysed_rows(connection, "sync_state") == 20_000
-    # The sweep re-sent the burst (20,000 rows marked enqueued), which the next round
-    # may analyse again; once nothing changes, nothing is analysed.
-    while refresh_stale_statistics(runtime.engine) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    time.sleep(1.5)
+    # As many changes again (every row touched), counted: a table analysed less than
+    # a minute ago is not analysed again.
+    with runtime.engine.begin() as connection:
+        connection.execute(text("UPDATE sync_state SET updated_at = now()"))
+    changed = text(
+        "SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = 'sync_state'"
+    )
+    deadline = time.monotonic() + 15
+    with runtime.engine.connect() as connection:
+        while connection.execute(changed).scalar_one() < 20_000 and time.monotonic() < deadline:
+            connection.rollback()
+            time.sleep(0.2)
+        assert connection.execute(changed).scalar_one() >= 20_000
     assert refresh_stale_statistics(runtime.engine) == []
     now = utcnow()
     claim = {
