@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from core.db.migrate import upgrade
 from core.settings import Settings
 from core.sync.runtime import SyncRuntime
 from core.testing.receiver import Receiver
+from core.testing.schema import create_migrated_postgres_database, migrate
 from core.testing.services import (
     POSTGRES,
     RABBITMQ,
@@ -55,7 +55,7 @@ def migrated_runtime(
     """
     kwargs.setdefault("load_entry_points", False)
     runtime = SyncRuntime(settings, extra_plugins=plugins or {}, **kwargs)
-    upgrade(runtime.engine)
+    migrate(runtime.engine)
     return runtime
 
 
@@ -107,6 +107,17 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh, empty database for this test; its SQLAlchemy URL. Dropped afterwards."""
     name = _unique("crm_sync_test_")
     url = create_postgres_database(postgres_server_url, name)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(postgres_server_url, name)
+
+
+@pytest.fixture
+def migrated_postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh database at the current schema (copied from a template); dropped afterwards."""
+    name = _unique("crm_sync_test_")
+    url = create_migrated_postgres_database(postgres_server_url, name)
     try:
         yield url
     finally:

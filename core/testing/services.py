@@ -143,10 +143,13 @@ def postgres_database_url(server_url: str, name: str) -> str:
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
-def create_postgres_database(server_url: str, name: str) -> str:
-    """Create an empty database ``name`` and return its SQLAlchemy URL."""
+def create_postgres_database(server_url: str, name: str, *, template: str | None = None) -> str:
+    """Create database ``name`` (empty, or a copy of database ``template``); return its URL."""
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
     with connect_postgres(server_url) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        connection.execute(statement)
     return postgres_database_url(server_url, name)
 
 

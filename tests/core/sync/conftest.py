@@ -9,17 +9,17 @@ import pytest
 from sqlalchemy import Engine
 
 from core.db.engine import create_db_engine
-from core.db.migrate import upgrade
+from core.testing.schema import migrate
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def migrated_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """An empty migrated database on SQLite and on PostgreSQL, disposed of afterwards."""
     if request.param == "postgresql":
-        url = request.getfixturevalue("postgres_url")
+        url = request.getfixturevalue("migrated_postgres_url")
     else:
         url = f"sqlite:///{tmp_path / 'crm.db'}"
     engine = create_db_engine(url)
-    upgrade(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
