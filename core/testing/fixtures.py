@@ -13,6 +13,7 @@ import base64
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -102,26 +103,29 @@ def postgres_server_url() -> str:
     return POSTGRES.require()
 
 
-@pytest.fixture
-def postgres_url(postgres_server_url: str) -> Iterator[str]:
-    """A fresh, empty database for this test; its SQLAlchemy URL. Dropped afterwards."""
+@contextmanager
+def _scratch_database(server_url: str, create: Callable[[str, str], str]) -> Iterator[str]:
+    """A database of a unique name made by ``create``; its URL; dropped afterwards."""
     name = _unique("crm_sync_test_")
-    url = create_postgres_database(postgres_server_url, name)
+    url = create(server_url, name)
     try:
         yield url
     finally:
-        drop_postgres_database(postgres_server_url, name)
+        drop_postgres_database(server_url, name)
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, empty database for this test; its SQLAlchemy URL. Dropped afterwards."""
+    with _scratch_database(postgres_server_url, create_postgres_database) as url:
+        yield url
 
 
 @pytest.fixture
 def migrated_postgres_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh database at the current schema (copied from a template); dropped afterwards."""
-    name = _unique("crm_sync_test_")
-    url = create_migrated_postgres_database(postgres_server_url, name)
-    try:
+    with _scratch_database(postgres_server_url, create_migrated_postgres_database) as url:
         yield url
-    finally:
-        drop_postgres_database(postgres_server_url, name)
 
 
 @pytest.fixture
