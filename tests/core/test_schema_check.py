@@ -8,7 +8,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from core.db.engine import create_db_engine
-from core.db.migrate import MIGRATIONS, current_revision, head_revision, upgrade
+from core.db.migrate import MIGRATIONS, _revision_ids, current_revision, head_revision, upgrade
 
 
 def test_the_heads_read_from_the_files_are_alembics() -> None:
@@ -27,3 +27,16 @@ def test_an_empty_database_has_no_revision_and_an_upgraded_one_the_heads(tmp_pat
     upgrade(engine)
     assert current_revision(engine) == head_revision()
     engine.dispose()
+
+
+def test_a_revision_file_whose_head_does_not_parse_alone_is_parsed_whole(
+    tmp_path: Path,
+) -> None:
+    """A docstring holding a line that starts with ``def `` still yields the file's ids."""
+    path = tmp_path / "x001_example.py"
+    path.write_text(
+        '"""An example\n\ndef looks like code here\n"""\n\nrevision = "x001"\n'
+        'down_revision = ("a001", "b002")\n\n\ndef upgrade() -> None:\n    pass\n',
+        encoding="utf-8",
+    )
+    assert _revision_ids(path) == ("x001", {"a001", "b002"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -198,3 +200,18 @@ def test_the_queue_depth_counts_the_messages_nobody_consumed_yet(
     for number in range(3):
         write(runtime, f"C-{number}")
     assert wait_until(lambda: runtime.queue_depth("finance") == 3), runtime.queue_depth("finance")
+
+
+def test_a_runtime_on_redis_does_not_load_rabbitmqs_client(redis_url: str) -> None:
+    """Only the configured broker's client library is imported at start-up."""
+    script = (
+        "import sys\n"
+        "from core.settings import Settings\n"
+        "from core.sync.runtime import make_broker\n"
+        f"make_broker(Settings(broker_url={redis_url!r}))\n"
+        "print(sorted(m for m in ('pika', 'redis') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "['redis']", done.stderr
